@@ -1,0 +1,90 @@
+"""One place that turns the environment into paths, scale, seed and secrets.
+
+Every other module asks this one where things live, so that two data roots
+(`BCLAKE_HOME`) never mix and nothing hard-codes a path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+SCALES = ("tiny", "demo", "large")
+DEMO_PII_KEY = "bclake-demo-key-not-for-production"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration for one data root."""
+
+    home: Path
+    scale: str = "demo"
+    seed: int = 42
+    pii_key: str = DEMO_PII_KEY
+
+    @classmethod
+    def from_env(cls, home: str | Path | None = None) -> Settings:
+        """Read `BCLAKE_HOME`, `BCLAKE_SCALE`, `BCLAKE_SEED` and `BCLAKE_PII_KEY`."""
+        raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
+        scale = os.environ.get("BCLAKE_SCALE", "demo")
+        if scale not in SCALES:
+            raise ValueError(f"BCLAKE_SCALE={scale!r}: expected one of {', '.join(SCALES)}")
+        return cls(
+            home=Path(raw_home).expanduser().resolve(),
+            scale=scale,
+            seed=int(os.environ.get("BCLAKE_SEED", "42")),
+            pii_key=os.environ.get("BCLAKE_PII_KEY", DEMO_PII_KEY),
+        )
+
+    # --- the layers, in the order data flows through them -------------------
+    @property
+    def landing(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def truth(self) -> Path:
+        return self.home / "truth"
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def build_db(self) -> Path:
+        """The working database dbt and the models write; readers never open it."""
+        return self.warehouse_dir / "build.duckdb"
+
+    @property
+    def published_db(self) -> Path:
+        """The only database file dashboards and exports open (read-only)."""
+        return self.warehouse_dir / "published.duckdb"
+
+    @property
+    def exports(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment the dbt project reads (see dbt_project/profiles.yml)."""
+        return {
+            "BCLAKE_HOME": str(self.home),
+            "BCLAKE_LAKE": str(self.lake),
+            "BCLAKE_BUILD_DB": str(self.build_db),
+        }
+
+
+def get_settings() -> Settings:
+    """Settings for the current process environment."""
+    return Settings.from_env()

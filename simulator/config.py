@@ -1,0 +1,42 @@
+"""Scale presets of the simulated world.
+
+Cost is linear in stores x SKUs x days, so each preset is a point on one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """How big the world is and the rates of its mechanisms."""
+
+    name: str
+    n_regions: int
+    n_stores: int
+    n_skus: int
+    n_days: int
+    stores_per_distributor: int
+    start: date = date(2024, 1, 1)
+    pos_share: float = 0.5  # stores whose POS reports daily sell-through
+    scan_rate: float = 0.12  # mean share of sold units a consumer scans
+    consumers_per_store: int = 60
+
+
+SCALES: dict[str, ScaleConfig] = {
+    "tiny": ScaleConfig("tiny", n_regions=3, n_stores=36, n_skus=8, n_days=560,
+                        stores_per_distributor=9),
+    "demo": ScaleConfig("demo", n_regions=7, n_stores=2000, n_skus=60, n_days=731,
+                        stores_per_distributor=25),
+    "large": ScaleConfig("large", n_regions=7, n_stores=20000, n_skus=120, n_days=731,
+                         stores_per_distributor=40, scan_rate=0.3),
+}
+
+
+def get_scale(name: str) -> ScaleConfig:
+    try:
+        return SCALES[name]
+    except KeyError:
+        raise ValueError(f"unknown scale {name!r}: choose one of {', '.join(SCALES)}") from None
