@@ -26,12 +26,21 @@ class ScaleConfig:
 
 
 SCALES: dict[str, ScaleConfig] = {
-    "tiny": ScaleConfig("tiny", n_regions=3, n_stores=36, n_skus=8, n_days=560,
-                        stores_per_distributor=9),
-    "demo": ScaleConfig("demo", n_regions=7, n_stores=2000, n_skus=60, n_days=731,
-                        stores_per_distributor=25),
-    "large": ScaleConfig("large", n_regions=7, n_stores=20000, n_skus=120, n_days=731,
-                         stores_per_distributor=40, scan_rate=0.3),
+    "tiny": ScaleConfig(
+        "tiny", n_regions=3, n_stores=36, n_skus=8, n_days=560, stores_per_distributor=9
+    ),
+    "demo": ScaleConfig(
+        "demo", n_regions=7, n_stores=2000, n_skus=60, n_days=731, stores_per_distributor=25
+    ),
+    "large": ScaleConfig(
+        "large",
+        n_regions=7,
+        n_stores=20000,
+        n_skus=120,
+        n_days=731,
+        stores_per_distributor=40,
+        scan_rate=0.3,
+    ),
 }
 
 

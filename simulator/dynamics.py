@@ -70,22 +70,33 @@ def promotions(cfg: ScaleConfig, n_skus: int, rng: np.random.Generator) -> pl.Da
     for r in range(cfg.n_regions):
         for k in range(n_skus):
             for start in rng.choice(cfg.n_days - 14, size=n_windows, replace=False):
-                rows.append((r, k, int(start), int(start + rng.integers(7, 15)),
-                             float(rng.choice([0.1, 0.15, 0.2]))))
-    return pl.DataFrame(rows, schema=["region_idx", "sku_idx", "start_day", "end_day", "discount"],
-                        orient="row")
+                rows.append(
+                    (
+                        r,
+                        k,
+                        int(start),
+                        int(start + rng.integers(7, 15)),
+                        float(rng.choice([0.1, 0.15, 0.2])),
+                    )
+                )
+    return pl.DataFrame(
+        rows, schema=["region_idx", "sku_idx", "start_day", "end_day", "discount"], orient="row"
+    )
 
 
 def price_factor(cfg: ScaleConfig, promos: pl.DataFrame, n_skus: int) -> np.ndarray:
     """days x regions x SKUs: the share of the list price shoppers pay (1 outside promotions)."""
     factor = np.ones((cfg.n_days, len(REGIONS), n_skus))
     for p in promos.iter_rows(named=True):
-        factor[p["start_day"]:p["end_day"], p["region_idx"], p["sku_idx"]] = 1 - p["discount"]
+        factor[p["start_day"] : p["end_day"], p["region_idx"], p["sku_idx"]] = 1 - p["discount"]
     return factor
 
 
 def simulate_days(
-    cfg: ScaleConfig, world: World, calendar: pl.DataFrame, prices: np.ndarray,
+    cfg: ScaleConfig,
+    world: World,
+    calendar: pl.DataFrame,
+    prices: np.ndarray,
     rng: np.random.Generator,
 ) -> Iterator[DayRecord]:
     """Yield one DayRecord per simulated day."""
@@ -148,7 +159,7 @@ def simulate_days(
         demand = rng.poisson(lam).astype(np.int32)
         sales = np.minimum(demand, stock)
         stock -= sales
-        stockouts = int(((demand > sales)).sum())
+        stockouts = int((demand > sales).sum())
 
         # stores smooth what they sold (not what was asked: they cannot see lost sales)
         est = 0.9 * est + 0.1 * sales
@@ -172,7 +183,9 @@ def simulate_days(
         dist_est = 0.85 * dist_est + 0.15 * asked
         d_review = dist_review == weekdays[t]
         d_target = np.ceil(dist_est * (7 + DIST_LEAD_DAYS) * dist_safety)
-        d_want = np.where(d_review[:, None], np.maximum(0, d_target - dist_stock - dist_on_order), 0)
+        d_want = np.where(
+            d_review[:, None], np.maximum(0, d_target - dist_stock - dist_on_order), 0
+        )
         d_want = (np.ceil(d_want / case_pack) * case_pack).astype(np.int64)
         dist_arrivals[(t + DIST_LEAD_DAYS) % RING] += d_want
         dist_on_order += d_want

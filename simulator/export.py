@@ -14,7 +14,9 @@ import polars as pl
 from bclake.contracts import Contract
 
 
-def to_source_shape(contract: Contract, frame: pl.DataFrame, header: str = "source") -> pl.DataFrame:
+def to_source_shape(
+    contract: Contract, frame: pl.DataFrame, header: str = "source"
+) -> pl.DataFrame:
     """Rename lake columns to the export's native names and nest lines where the contract does.
 
     `header="zh"` uses each column's first alias (the Chinese header) where it has one.
@@ -37,7 +39,9 @@ def to_source_shape(contract: Contract, frame: pl.DataFrame, header: str = "sour
     return out.rename({c.name: native(c) for c in contract.all_columns})
 
 
-def write_export(contract: Contract, frame: pl.DataFrame, path: Path, header: str = "source") -> int:
+def write_export(
+    contract: Contract, frame: pl.DataFrame, path: Path, header: str = "source"
+) -> int:
     """Write one export file atomically; returns the number of lake rows (lines, not documents)."""
     shaped = to_source_shape(contract, frame, header)
     path.parent.mkdir(parents=True, exist_ok=True)

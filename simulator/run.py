@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 from rich.progress import Progress
 
+from bclake.calendar import build_calendar
 from bclake.codes import code_body, make_codes
 from bclake.contracts import load_contracts
-from simulator.calendar import build_calendar
 from simulator.config import ScaleConfig, get_scale
 from simulator.dynamics import DayRecord, price_factor, promotions, simulate_days
 from simulator.export import write_export
@@ -48,7 +48,8 @@ class _Writer:
             "store_code", "has_pos", "lat", "lon", "distributor_code", "channel_type"
         ).with_row_index("s")
         self.skus = self.world.products.select(
-            "sku_code", "retail_price", "list_price").with_row_index("k")
+            "sku_code", "retail_price", "list_price"
+        ).with_row_index("k")
         channel = np.array([CHANNEL_SCAN.get(c, 1.0) for c in self.world.stores["channel_type"]])
         self.scan_p = np.clip(self.cfg.scan_rate * channel, 0, 0.95)
 
@@ -57,45 +58,85 @@ class _Writer:
 
     def write_masters(self) -> None:
         c = self.contracts
-        self.add("erp.products", write_export(c["erp.products"], self.world.products,
-                                              self.landing / "erp/products/products.csv", "zh"))
-        self.add("dms.distributors", write_export(
-            c["dms.distributors"], self.world.distributors,
-            self.landing / "dms/distributors/distributors.ndjson"))
-        self.add("dms.stores", write_export(c["dms.stores"], self.world.stores,
-                                            self.landing / "dms/stores/stores.ndjson"))
+        self.add(
+            "erp.products",
+            write_export(
+                c["erp.products"],
+                self.world.products,
+                self.landing / "erp/products/products.csv",
+                "zh",
+            ),
+        )
+        self.add(
+            "dms.distributors",
+            write_export(
+                c["dms.distributors"],
+                self.world.distributors,
+                self.landing / "dms/distributors/distributors.ndjson",
+            ),
+        )
+        self.add(
+            "dms.stores",
+            write_export(
+                c["dms.stores"], self.world.stores, self.landing / "dms/stores/stores.ndjson"
+            ),
+        )
 
     def flush(self, month: str, days: list[DayRecord]) -> None:
         c = self.contracts
         sales = self._keys(_long(days, "sales", ["s", "k", "qty"]))
-        paid = self.prices[sales["day"].to_numpy(), self.region_idx[sales["s"].to_numpy()],
-                           sales["k"].to_numpy()]
+        paid = self.prices[
+            sales["day"].to_numpy(), self.region_idx[sales["s"].to_numpy()], sales["k"].to_numpy()
+        ]
         sales = sales.with_columns(price_factor=pl.Series(paid))
 
-        pos = sales.filter(pl.col("has_pos")).with_columns(
-            biz_date=pl.col("date"),
-            report_id=pl.concat_str(pl.lit("ST"), pl.col("store_code"),
-                                    pl.col("date").dt.strftime("%Y%m%d")),
-            amount=(pl.col("qty") * pl.col("retail_price") * pl.col("price_factor")).round(2),
-        ).sort("date", "store_code", "sku_code")
-        self.add("dms.sell_through", write_export(
-            c["dms.sell_through"], pos, self.landing / f"dms/sell_through/sell_through_{month}.ndjson"))
+        pos = (
+            sales.filter(pl.col("has_pos"))
+            .with_columns(
+                biz_date=pl.col("date"),
+                report_id=pl.concat_str(
+                    pl.lit("ST"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
+                ),
+                amount=(pl.col("qty") * pl.col("retail_price") * pl.col("price_factor")).round(2),
+            )
+            .sort("date", "store_code", "sku_code")
+        )
+        self.add(
+            "dms.sell_through",
+            write_export(
+                c["dms.sell_through"],
+                pos,
+                self.landing / f"dms/sell_through/sell_through_{month}.ndjson",
+            ),
+        )
 
         orders = self._keys(_long(days, "store_orders", ["s", "k", "qty_ordered", "qty_delivered"]))
         orders = orders.with_columns(
             order_date=pl.col("date"),
             delivery_date=pl.col("date") + pl.duration(days=2),
-            order_id=pl.concat_str(pl.lit("SO"), pl.col("store_code"),
-                                   pl.col("date").dt.strftime("%Y%m%d")),
+            order_id=pl.concat_str(
+                pl.lit("SO"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
+            ),
             amount=(pl.col("qty_delivered") * pl.col("list_price") * 1.12).round(2),
         ).sort("date", "store_code", "sku_code")
-        self.add("dms.store_orders", write_export(
-            c["dms.store_orders"], orders, self.landing / f"dms/store_orders/store_orders_{month}.ndjson"))
+        self.add(
+            "dms.store_orders",
+            write_export(
+                c["dms.store_orders"],
+                orders,
+                self.landing / f"dms/store_orders/store_orders_{month}.ndjson",
+            ),
+        )
 
         scans = self._scans(sales)
-        self.add("code.product_scans", write_export(
-            c["code.product_scans"], scans,
-            self.landing / f"code/product_scans/product_scans_{month}.csv"))
+        self.add(
+            "code.product_scans",
+            write_export(
+                c["code.product_scans"],
+                scans,
+                self.landing / f"code/product_scans/product_scans_{month}.csv",
+            ),
+        )
 
         demand = _long(days, "demand", ["s", "k", "demand"])
         sold = _long(days, "sales", ["s", "k", "sales"])
@@ -103,7 +144,8 @@ class _Writer:
         part = self.truth / "demand_daily" / f"{month}.parquet"
         part.parent.mkdir(parents=True, exist_ok=True)
         self._keys(truth).select("date", "store_code", "sku_code", "demand", "sales").sort(
-            "date", "store_code", "sku_code").write_parquet(part)
+            "date", "store_code", "sku_code"
+        ).write_parquet(part)
 
     def _keys(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Attach store and SKU attributes and turn the day index into a date."""
@@ -119,18 +161,23 @@ class _Writer:
         rng, cfg = self.rng, self.cfg
         n = rng.binomial(sales["qty"].to_numpy(), self.scan_p[sales["s"].to_numpy()])
         scans = sales[np.repeat(np.arange(sales.height), n)].select(
-            "s", "k", "sku_code", "date", "lat", "lon")
+            "s", "k", "sku_code", "date", "lat", "lon"
+        )
         m = scans.height
         serial = np.arange(self.scan_serial + 1, self.scan_serial + m + 1)
         self.scan_serial += m
         seconds = (rng.beta(2.5, 2.0, size=m) * 14 * 3600 + 8 * 3600).astype(np.int64)
         consumer = scans["s"].to_numpy().astype(np.int64) * cfg.consumers_per_store + rng.integers(
-            0, cfg.consumers_per_store, size=m)
+            0, cfg.consumers_per_store, size=m
+        )
         return scans.with_columns(
             scan_id="SC" + pl.Series(serial).cast(pl.String).str.zfill(11),
             product_code=make_codes(code_body(scans["k"].to_numpy(), serial)),
-            batch_no=pl.concat_str(pl.lit("B"), pl.col("date").dt.offset_by("-20d").dt.strftime("%y%m")),
-            scan_time=pl.col("date").cast(pl.Datetime("us")) + pl.duration(seconds=pl.Series(seconds)),
+            batch_no=pl.concat_str(
+                pl.lit("B"), pl.col("date").dt.offset_by("-20d").dt.strftime("%y%m")
+            ),
+            scan_time=pl.col("date").cast(pl.Datetime("us"))
+            + pl.duration(seconds=pl.Series(seconds)),
             lat=(pl.col("lat") + pl.Series(rng.normal(0, 0.01, m))).round(5),
             lon=(pl.col("lon") + pl.Series(rng.normal(0, 0.01, m))).round(5),
             consumer_id="C" + pl.Series(consumer).cast(pl.String).str.zfill(9),
@@ -144,7 +191,8 @@ def _long(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFr
     parts = [getattr(d, field_name) for d in days]
     cols = {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
     cols["day"] = np.concatenate(
-        [np.full(len(p[0]), d.day, dtype=np.int32) for p, d in zip(parts, days, strict=True)])
+        [np.full(len(p[0]), d.day, dtype=np.int32) for p, d in zip(parts, days, strict=True)]
+    )
     return pl.DataFrame(cols)
 
 
@@ -180,13 +228,20 @@ def simulate(root: Path, scale: str = "demo", seed: int = 42, progress: bool = T
 
     _write_truth_tables(cfg, world, promos, calendar, stockouts, truth)
     meta = {"scale": cfg.name, "seed": seed, "config": asdict(cfg), "rows": writer.rows}
-    (landing / "_simulation.json").write_text(json.dumps(meta, default=str, indent=2,
-                                                         ensure_ascii=False))
+    (landing / "_simulation.json").write_text(
+        json.dumps(meta, default=str, indent=2, ensure_ascii=False)
+    )
     return writer.rows
 
 
-def _write_truth_tables(cfg: ScaleConfig, world: World, promos: pl.DataFrame,
-                        calendar: pl.DataFrame, stockouts: list[int], truth: Path) -> None:
+def _write_truth_tables(
+    cfg: ScaleConfig,
+    world: World,
+    promos: pl.DataFrame,
+    calendar: pl.DataFrame,
+    stockouts: list[int],
+    truth: Path,
+) -> None:
     world.products.write_parquet(truth / "products.parquet")
     world.stores.write_parquet(truth / "stores.parquet")
     promos.with_columns(
@@ -196,4 +251,5 @@ def _write_truth_tables(cfg: ScaleConfig, world: World, promos: pl.DataFrame,
         end_date=pl.lit(cfg.start) + pl.duration(days=pl.col("end_day") - 1),
     ).write_parquet(truth / "promotions.parquet")
     calendar.with_columns(censored_store_skus=pl.Series(stockouts)).write_parquet(
-        truth / "calendar.parquet")
+        truth / "calendar.parquet"
+    )

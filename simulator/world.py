@@ -74,8 +74,11 @@ def _products(cfg: ScaleConfig, rng: np.random.Generator) -> pl.DataFrame:
         names, (lo, hi), case_pack, shelf_life = CATEGORIES[cat]
         price = round(float(rng.uniform(lo, hi)), 1)
         new = i >= len(cats) and rng.random() < 0.15  # launched inside the window
-        launch = (cfg.start + timedelta(days=int(rng.integers(60, cfg.n_days - 120))) if new
-                  else cfg.start - timedelta(days=int(rng.integers(200, 2000))))
+        launch = (
+            cfg.start + timedelta(days=int(rng.integers(60, cfg.n_days - 120)))
+            if new
+            else cfg.start - timedelta(days=int(rng.integers(200, 2000)))
+        )
         rows.append(
             {
                 "sku_code": f"SKU{i + 1:04d}",
@@ -139,9 +142,7 @@ def _channel(
     # stores scatter a few km around their city centre
     lat = store_city["lat"].to_numpy() + rng.normal(0, 0.05, cfg.n_stores)
     lon = store_city["lon"].to_numpy() + rng.normal(0, 0.05, cfg.n_stores)
-    dist_of = [
-        prov_dists[p][int(rng.integers(len(prov_dists[p])))] for p in store_city["province"]
-    ]
+    dist_of = [prov_dists[p][int(rng.integers(len(prov_dists[p])))] for p in store_city["province"]]
     stores = pl.DataFrame(
         {
             "store_code": [f"S{i + 1:06d}" for i in range(cfg.n_stores)],

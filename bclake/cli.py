@@ -1,0 +1,122 @@
+"""`bclake`: the command line for everything users run outside Dagster."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bclake.settings import SCALES, Settings
+
+app = typer.Typer(
+    help="bclake: FMCG B+C analytics lakehouse.", no_args_is_help=True, add_completion=False
+)
+console = Console()
+
+
+@app.command()
+def simulate(
+    scale: Annotated[str, typer.Option(help=f"World size: {', '.join(SCALES)}.")] = "demo",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
+    out: Annotated[
+        Path | None, typer.Option(help="Data root to write (default BCLAKE_HOME).")
+    ] = None,
+) -> None:
+    """Simulate source-system exports into landing/ and the hidden truth into truth/."""
+    from simulator.run import simulate as run
+
+    settings = Settings.from_env(out)
+    started = time.perf_counter()
+    rows = run(settings.home, scale=scale, seed=seed)
+    table = Table(title=f"simulated {scale} world (seed {seed}) in {settings.home}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in rows.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    console.print(f"done in {time.perf_counter() - started:.1f}s")
+
+
+@app.command()
+def pipeline() -> None:
+    """Materialise every asset over what is in landing/; exit 1 on any failure."""
+    settings = Settings.from_env()
+    os.environ["BCLAKE_HOME"] = str(settings.home)
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    from orchestration.definitions import PIPELINE_JOB, build_definitions
+
+    started = time.perf_counter()
+    job = build_definitions(str(settings.home)).resolve_job_def(PIPELINE_JOB)
+    result = job.execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
+    failed_checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+        and not e.event_specific_data.passed
+    ]
+    table = Table(title=f"pipeline run {result.run_id[:8]} over {settings.home}")
+    table.add_column("step")
+    table.add_column("status")
+    for step in result.get_step_success_events():
+        table.add_row(step.step_key, "[green]success")
+    for step in result.get_failed_step_keys() if hasattr(result, "get_failed_step_keys") else []:
+        table.add_row(step, "[red]failed")
+    console.print(table)
+    for check in failed_checks:
+        console.print(
+            f"[yellow]check failed: {check.asset_key.to_user_string()} "
+            f"{check.check_name} ({check.severity.value})"
+        )
+    blocking = [c for c in failed_checks if c.severity.value == "ERROR"]
+    console.print(f"finished in {time.perf_counter() - started:.1f}s")
+    if not result.success or blocking:
+        console.print("[red]pipeline failed: nothing new was published.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def ledger(
+    format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Print the ingest ledger: every landing file and what happened to its rows."""
+    from ingest.load import read_ledger
+
+    frame = read_ledger(Settings.from_env()).sort("system", "table", "file")
+    if format == "json":
+        typer.echo(
+            json.dumps(
+                frame.with_columns(frame["first_seen"].dt.to_string()).to_dicts(),
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
+        return
+    if format != "table":
+        raise typer.BadParameter("--format must be table or json")
+    table = Table(title="ingest ledger")
+    for col in ("file", "status", "rows_in", "rows_loaded", "rows_quarantined", "reason"):
+        table.add_column(col, justify="right" if col.startswith("rows") else "left")
+    for r in frame.iter_rows(named=True):
+        table.add_row(
+            r["file"],
+            r["status"],
+            f"{r['rows_in']:,}",
+            f"{r['rows_loaded']:,}",
+            f"{r['rows_quarantined']:,}",
+            r["reason"] or "",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,2 @@
+select distributor_code, distributor_name, tier, region, province, city
+from {{ ref('stg_dms__distributors') }}

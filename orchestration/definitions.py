@@ -1,0 +1,54 @@
+"""The bclake code location: one Definitions object for `dagster dev` and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from bclake.settings import get_settings
+from orchestration.assets.lake import lake_assets
+from orchestration.assets.models import forecast_beats_seasonal_naive, forecast_region_sku_week
+from orchestration.assets.publish import planner_files, published_warehouse
+from orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
+from orchestration.resources import LakehouseResource
+
+PIPELINE_JOB = "bclake_pipeline"
+# dbt from this environment even when it is not activated (e.g. `make` calls .venv/bin/dagster)
+DBT_EXECUTABLE = (
+    str(Path(sys.executable).with_name("dbt"))
+    if Path(sys.executable).with_name("dbt").exists()
+    else (shutil.which("dbt") or "dbt")
+)
+
+pipeline_job = dg.define_asset_job(
+    PIPELINE_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Landing -> lake -> warehouse -> models -> publish -> planner files.",
+)
+
+
+def build_definitions(home: str | None = None) -> dg.Definitions:
+    """Definitions bound to a data root (default: `BCLAKE_HOME` from the environment)."""
+    settings = get_settings() if home is None else get_settings().__class__.from_env(home)
+    return dg.Definitions(
+        assets=[
+            *lake_assets,
+            warehouse_dbt_assets,
+            forecast_region_sku_week,
+            published_warehouse,
+            planner_files,
+        ],
+        asset_checks=[forecast_beats_seasonal_naive],
+        jobs=[pipeline_job],
+        resources={
+            "lakehouse": LakehouseResource(home=str(settings.home)),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        },
+    )
+
+
+defs = build_definitions()
