@@ -57,7 +57,7 @@ demo: env $(PUBLISHED) ## Set up, simulate, run the pipeline (skipped when up to
 
 serve: env ## Serve the dashboards over the published warehouse (PORT=8501)
 	@echo "Dashboards:    http://localhost:$(PORT)"
-	$(BIN)/streamlit run dashboards/app.py --server.port $(PORT) --server.headless true
+	$(BIN)/streamlit run dashboards/app.py --server.port $(PORT) --server.headless true --client.toolbarMode minimal
 
 dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
 	@mkdir -p $(DAGSTER_HOME)

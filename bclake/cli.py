@@ -57,7 +57,11 @@ def pipeline() -> None:
 
     started = time.perf_counter()
     job = build_definitions(str(settings.home)).resolve_job_def(PIPELINE_JOB)
-    result = job.execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
+    result = job.execute_in_process(
+        instance=DagsterInstance.get(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+    )
     failed_checks = [
         e.event_specific_data
         for e in result.all_events
@@ -69,7 +73,7 @@ def pipeline() -> None:
     table.add_column("status")
     for step in result.get_step_success_events():
         table.add_row(step.step_key, "[green]success")
-    for step in result.get_failed_step_keys() if hasattr(result, "get_failed_step_keys") else []:
+    for step in result.get_failed_step_keys():
         table.add_row(step, "[red]failed")
     console.print(table)
     for check in failed_checks:
