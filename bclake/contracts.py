@@ -25,6 +25,10 @@ class Column:
     nullable: bool = True
     aliases: tuple[str, ...] = ()
     pii: bool = False
+    pattern: str | None = None  # regular expression a string value must match in full
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
 
     @property
     def accepted_headers(self) -> tuple[str, ...]:
@@ -78,6 +82,10 @@ def _column(raw: dict) -> Column:
         nullable=bool(raw.get("nullable", True)),
         aliases=tuple(raw.get("aliases", ())),
         pii=bool(raw.get("pii", False)),
+        pattern=raw.get("pattern"),
+        allowed=tuple(str(v) for v in raw["allowed"]) if "allowed" in raw else None,
+        min=raw.get("min"),
+        max=raw.get("max"),
     )
 
 

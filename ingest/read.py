@@ -74,7 +74,9 @@ def _read_csv(text: str, path: Path) -> pl.DataFrame:
             f"{path}: not a well-formed CSV ({error}); "
             "check the delimiter and quoting, or re-export it.",
         ) from None
-    return frame.with_row_index("_source_row", offset=2)  # row 1 is the header
+    return frame.with_row_index("_source_row", offset=2).with_columns(  # row 1 is the header
+        pl.col("_source_row").cast(pl.Int64)
+    )
 
 
 def _read_ndjson(text: str, path: Path, contract: Contract) -> pl.DataFrame:
@@ -86,7 +88,11 @@ def _read_ndjson(text: str, path: Path, contract: Contract) -> pl.DataFrame:
             f"{path}: not valid NDJSON ({error}); one JSON "
             "object per line is expected, re-export the file.",
         ) from None
-    docs = docs.with_row_index("_source_row", offset=1)
+    docs = _flatten_structs(
+        docs.with_row_index("_source_row", offset=1).with_columns(
+            pl.col("_source_row").cast(pl.Int64)
+        )
+    )
     lines = contract.lines_source
     if lines:
         if lines not in docs.columns:
@@ -104,6 +110,22 @@ def _read_ndjson(text: str, path: Path, contract: Contract) -> pl.DataFrame:
             if c != "_source_row"
         ],
     )
+
+
+def _flatten_structs(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested objects become dotted columns (`profile.gender`); arrays are left alone."""
+    while any(isinstance(t, pl.Struct) for t in frame.schema.values()):
+        exprs = []
+        for name, dtype in frame.schema.items():
+            if isinstance(dtype, pl.Struct):
+                exprs += [
+                    pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}")
+                    for f in dtype.fields
+                ]
+            else:
+                exprs.append(pl.col(name))
+        frame = frame.select(exprs)
+    return frame
 
 
 def _as_string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -43,6 +43,56 @@ def parse(col: Column) -> pl.Expr:
     raise ValueError(f"unknown type {col.type}")
 
 
+def _rule_checks(col: Column, value: pl.Expr) -> list[pl.Expr]:
+    """Contract rules beyond the type: pattern, allowed values, range."""
+    checks = []
+    if col.pattern:
+        checks.append(
+            pl.when(value.is_not_null() & ~value.str.contains(f"^(?:{col.pattern})$")).then(
+                pl.format(
+                    "bad_id: column '{}' value '{}' does not match {}",
+                    pl.lit(col.name),
+                    value,
+                    pl.lit(col.pattern),
+                )
+            )
+        )
+    if col.allowed is not None:
+        checks.append(
+            pl.when(value.is_not_null() & ~value.cast(pl.String).is_in(col.allowed)).then(
+                pl.format(
+                    "not_allowed: column '{}' value '{}' is not one of {}",
+                    pl.lit(col.name),
+                    value.cast(pl.String),
+                    pl.lit(", ".join(col.allowed)),
+                )
+            )
+        )
+    if col.min is not None:
+        checks.append(
+            pl.when(value < col.min).then(
+                pl.format(
+                    "out_of_range: column '{}' value {} is below {}",
+                    pl.lit(col.name),
+                    value,
+                    pl.lit(col.min),
+                )
+            )
+        )
+    if col.max is not None:
+        checks.append(
+            pl.when(value > col.max).then(
+                pl.format(
+                    "out_of_range: column '{}' value {} is above {}",
+                    pl.lit(col.name),
+                    value,
+                    pl.lit(col.max),
+                )
+            )
+        )
+    return checks
+
+
 def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message)."""
     typed_cols, problems = [], []
@@ -60,6 +110,7 @@ def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.
                 )
             )
         )
+        problems.extend(_rule_checks(col, value))
         if not col.nullable:
             problems.append(
                 pl.when(~raw_present).then(

@@ -23,6 +23,11 @@ class ScaleConfig:
     pos_share: float = 0.5  # stores whose POS reports daily sell-through
     scan_rate: float = 0.12  # mean share of sold units a consumer scans
     consumers_per_store: int = 60
+    diverter_share: float = 0.08  # distributors that push stock across territory
+    diversion_share: float = 0.25  # share of a diverter's sales that leaves its territory
+    forged_rate: float = 0.003  # scans of codes that were never issued
+    cloned_codes: float = 0.0005  # share of scanned codes copied onto fakes
+    dirt: float = 1.0  # multiplier on every fault rate (0 turns dirt off)
 
 
 SCALES: dict[str, ScaleConfig] = {
@@ -35,8 +40,8 @@ SCALES: dict[str, ScaleConfig] = {
     "large": ScaleConfig(
         "large",
         n_regions=7,
-        n_stores=20000,
-        n_skus=120,
+        n_stores=8000,
+        n_skus=90,
         n_days=731,
         stores_per_distributor=40,
         scan_rate=0.3,

@@ -35,8 +35,29 @@ def to_source_shape(
         heads = [c.name for c in contract.columns]
         lines = pl.struct([pl.col(c.name).alias(c.source) for c in contract.line_columns])
         out = out.group_by(heads, maintain_order=True).agg(lines.alias(contract.lines_source))
-        return out.rename({c.name: native(c) for c in contract.columns})
-    return out.rename({c.name: native(c) for c in contract.all_columns})
+        return _nest(out.rename({c.name: native(c) for c in contract.columns}))
+    return _nest(out.rename({c.name: native(c) for c in contract.all_columns}))
+
+
+def _nest(frame: pl.DataFrame) -> pl.DataFrame:
+    """Turn dotted native names (`profile.gender`) into nested objects, in column order."""
+    groups: dict[str, list[str]] = {}
+    for col in frame.columns:
+        if "." in col:
+            groups.setdefault(col.split(".", 1)[0], []).append(col)
+    if not groups:
+        return frame
+    exprs, done = [], set()
+    for col in frame.columns:
+        head = col.split(".", 1)[0]
+        if "." not in col:
+            exprs.append(pl.col(col))
+        elif head not in done:
+            done.add(head)
+            exprs.append(
+                pl.struct([pl.col(c).alias(c.split(".", 1)[1]) for c in groups[head]]).alias(head)
+            )
+    return frame.select(exprs)
 
 
 def write_export(

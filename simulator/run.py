@@ -1,14 +1,17 @@
 """Simulate a whole world and write its exports to `landing/` and its truth to `truth/`.
 
 Days are simulated in order and flushed one calendar month at a time, so
-memory stays bounded by a month of activity whatever the scale.
+memory stays bounded by a month of activity whatever the scale. Masters and
+snapshots (products, stores, consumers, ...) are written when their content
+is known; dirt is injected last and listed in `truth/fault_manifest.parquet`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,174 +19,870 @@ import polars as pl
 from rich.progress import Progress
 
 from bclake.calendar import build_calendar
-from bclake.codes import code_body, make_codes
+from bclake.codes import make_codes
 from bclake.contracts import load_contracts
+from simulator import consumers as cdp
+from simulator.codes import CodeLedger, case_codes, forged_bodies
 from simulator.config import ScaleConfig, get_scale
-from simulator.dynamics import DayRecord, price_factor, promotions, simulate_days
+from simulator.dirt import inject_dirt
+from simulator.dynamics import (
+    DayRecord,
+    display_compliance,
+    promotion_signups,
+    promotions,
+    simulate_days,
+    weekly_capacity,
+)
 from simulator.export import write_export
-from simulator.world import REGIONS, World, build_world
+from simulator.market import build_market
+from simulator.truth import write_truth
+from simulator.world import PLANTS, REGIONS, World, build_world
 
 REWARDS = np.array([0.0, 0.3, 0.5, 1.0, 2.0])
 REWARD_P = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
 CHANNEL_SCAN = {"夫妻店": 0.8, "便利店": 1.2, "超市": 1.0, "餐饮": 0.5, "母婴店": 1.6}
+STORE_SCAN_SHARE = 0.25  # scans after which the consumer also scans the store's code
 
 
-@dataclass
 class _Writer:
-    """Turns buffered days into monthly export files and truth parts."""
+    """Turns buffered days into monthly export files and keeps what spans months."""
 
-    cfg: ScaleConfig
-    world: World
-    prices: np.ndarray
-    rng: np.random.Generator
-    landing: Path
-    truth: Path
-    rows: dict[str, int] = field(default_factory=dict)
-    scan_serial: int = 0
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self, cfg: ScaleConfig, world: World, rng: np.random.Generator, landing: Path, truth: Path
+    ) -> None:
+        self.cfg, self.world, self.rng, self.landing, self.truth = cfg, world, rng, landing, truth
         self.contracts = load_contracts()
-        self.region_idx = np.array([REGIONS.index(r) for r in self.world.stores["region"]])
-        self.stores = self.world.stores.select(
-            "store_code", "has_pos", "lat", "lon", "distributor_code", "channel_type"
-        ).with_row_index("s")
-        self.skus = self.world.products.select(
-            "sku_code", "retail_price", "list_price"
-        ).with_row_index("k")
-        channel = np.array([CHANNEL_SCAN.get(c, 1.0) for c in self.world.stores["channel_type"]])
-        self.scan_p = np.clip(self.cfg.scan_rate * channel, 0, 0.95)
+        self.rows: dict[str, int] = {}
+        stores, products = world.stores, world.products
+        self.n_s, self.n_k = len(stores), len(products)
+        self.dist_codes = world.distributors["distributor_code"].to_list()
+        self.dist_idx = np.array([self.dist_codes.index(d) for d in stores["distributor_code"]])
+        self.case_pack = products["case_pack"].to_numpy()
+        self.list_price = products["list_price"].to_numpy()
+        self.retail_price = products["retail_price"].to_numpy()
+        self.sku_codes = products["sku_code"].to_numpy()
+        self.store_codes = stores["store_code"].to_numpy()
+        self.store_lat, self.store_lon = stores["lat"].to_numpy(), stores["lon"].to_numpy()
+        wh_regions = world.warehouses["region"].to_list()
+        self.dist_dc = np.array([wh_regions.index(r) for r in world.distributors["region"]])
+        self.dc_codes = world.warehouses["warehouse_code"].to_numpy()
+        channel = np.array([CHANNEL_SCAN.get(c, 1.0) for c in stores["channel_type"]])
+        # scan propensity of a store's shoppers, relative to the average shopper
+        prop = world.consumers.group_by("home_store").agg(pl.col("scan_propensity").mean())
+        local = np.ones(self.n_s)
+        local[prop["home_store"].to_numpy()] = prop["scan_propensity"].to_numpy()
+        self.scan_p = np.clip(cfg.scan_rate * channel * local / local.mean(), 0, 0.9)
+        self.picker = cdp.ConsumerPicker(world)
+        self.ledger = CodeLedger(len(self.dist_codes), self.n_k, self.case_pack)
+        self.diversion = self._diversion_plan()
+        n_cons = len(world.consumers)
+        self.first_scan = np.full(n_cons, np.iinfo(np.int32).max, dtype=np.int64)
+        self.members = cdp.group_members(world, cfg.start, cfg.n_days, rng)
+        self.serial = {
+            "scan": 0,
+            "store_scan": 0,
+            "shipment": 0,
+            "coupon": 0,
+            "interaction": 0,
+            "referral": 0,
+            "payment": 0,
+        }
+        self.referrals: list[pl.DataFrame] = []
+        self.campaigns: list[dict] = []
+        self.campaign_truth: list[pl.DataFrame] = []
+        self.scan_labels: list[pl.DataFrame] = []
+        self.payments: list[pl.DataFrame] = []
+        self.invoice_totals: list[pl.DataFrame] = []
+        self.truth_extra: dict[str, pl.DataFrame] = {}
 
-    def add(self, table: str, n: int) -> None:
-        self.rows[table] = self.rows.get(table, 0) + n
+    # --- bookkeeping -------------------------------------------------------------
+    def write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
+        contract = self.contracts[table]
+        ext = "csv" if contract.format == "csv" else "ndjson"
+        path = self.landing / contract.system / contract.table / f"{name}.{ext}"
+        self.rows[table] = self.rows.get(table, 0) + write_export(contract, frame, path, header)
 
-    def write_masters(self) -> None:
-        c = self.contracts
-        self.add(
-            "erp.products",
-            write_export(
-                c["erp.products"],
-                self.world.products,
-                self.landing / "erp/products/products.csv",
-                "zh",
-            ),
-        )
-        self.add(
-            "dms.distributors",
-            write_export(
-                c["dms.distributors"],
-                self.world.distributors,
-                self.landing / "dms/distributors/distributors.ndjson",
-            ),
-        )
-        self.add(
-            "dms.stores",
-            write_export(
-                c["dms.stores"], self.world.stores, self.landing / "dms/stores/stores.ndjson"
-            ),
-        )
+    def date_of(self, day: pl.Expr | str) -> pl.Expr:
+        expr = pl.col(day) if isinstance(day, str) else day
+        return pl.lit(self.cfg.start) + pl.duration(days=expr)
 
-    def flush(self, month: str, days: list[DayRecord]) -> None:
-        c = self.contracts
-        sales = self._keys(_long(days, "sales", ["s", "k", "qty"]))
-        paid = self.prices[
-            sales["day"].to_numpy(), self.region_idx[sales["s"].to_numpy()], sales["k"].to_numpy()
+    def _next(self, kind: str, n: int) -> np.ndarray:
+        first = self.serial[kind] + 1
+        self.serial[kind] += n
+        return np.arange(first, first + n)
+
+    # --- masters -------------------------------------------------------------------
+    def write_masters(self, promos: pl.DataFrame, signups: pl.DataFrame, market) -> None:
+        w = self.world
+        self.write("erp.products", w.products, "products", header="zh")
+        self.write("erp.warehouses", w.warehouses, "warehouses", header="zh")
+        self.write("dms.distributors", w.distributors, "distributors")
+        self.write("dms.stores", w.stores, "stores")
+        self.write("cdp.community_groups", w.groups, "community_groups")
+        promo_rows = promos.with_columns(
+            promo_id=pl.format("PR{}", pl.col("promo_no").cast(pl.String).str.zfill(6)),
+            region=pl.col("region_idx").replace_strict(dict(enumerate(REGIONS))),
+            sku_code=pl.Series(self.sku_codes).gather(promos["sku_idx"]),
+            start_date=self.date_of("start_day"),
+            end_date=self.date_of(pl.col("end_day") - 1),
+        )
+        self.write("dms.promotions", promo_rows, "promotions")
+        signed = (
+            signups.join(promos.select("promo_no", "start_day"), on="promo_no")
+            .with_columns(
+                promo_id=pl.format("PR{}", pl.col("promo_no").cast(pl.String).str.zfill(6)),
+                store_code=pl.Series(self.store_codes).gather(signups["s"]),
+                signup_date=self.date_of(pl.col("start_day") - 7),
+            )
+            .sort("promo_no", "s")
+        )
+        self.write("dms.promotion_signups", signed, "promotion_signups")
+        self._write_market(market)
+        # stock already in the channel when the window opens carries codes too
+        init = np.zeros((len(self.dist_codes), self.n_k), dtype=np.int64)
+        base = w.stores["base_rate"].to_numpy()[:, None] * w.products["popularity"].to_numpy()
+        np.add.at(init, self.dist_idx, np.ceil(base * 40).astype(np.int64))
+        d, k = np.nonzero(init)
+        units = (np.ceil(init[d, k] / self.case_pack[k]) * self.case_pack[k]).astype(np.int64)
+        self._activate(-10, d, k, units, pre_window=True)
+        self.truth_extra["diversion_plan"] = self.diversion["plan"]
+
+    def _write_market(self, market) -> None:
+        provinces, cats = self.world.provinces, self.world.categories
+        months = [
+            date(
+                self.cfg.start.year + (self.cfg.start.month - 1 + m) // 12,
+                (self.cfg.start.month - 1 + m) % 12 + 1,
+                1,
+            )
+            for m in range(market.price_index.shape[0])
         ]
-        sales = sales.with_columns(price_factor=pl.Series(paid))
+        grid = pl.DataFrame(
+            {
+                "month": pl.Series(months).gather(
+                    np.repeat(np.arange(len(months)), len(provinces) * len(cats))
+                ),
+                "province": np.tile(np.repeat(provinces, len(cats)), len(months)),
+                "category": np.tile(cats, len(months) * len(provinces)),
+                "competitor_price_index": np.round(market.price_index.reshape(-1), 4),
+                "promo_intensity": np.round(market.promo_intensity.reshape(-1), 4),
+            }
+        )
+        self.write("market.competitor_prices", grid, "competitor_prices", header="zh")
+        self.market_grid = grid
+        self.market = market
 
+    def _diversion_plan(self) -> dict:
+        """Each diverting distributor pushes stock into one province of another region."""
+        w, rng = self.world, self.rng
+        dists = w.distributors.with_row_index("d")
+        diverters = dists.filter(pl.col("diverts"))
+        provinces = w.stores.select("province", "region").unique().sort("province")
+        vol = w.stores.with_columns(v=pl.col("base_rate")).group_by("province").agg(pl.sum("v"))
+        vol_of = dict(zip(vol["province"], vol["v"], strict=True))
+        dist_vol = np.zeros(len(dists))
+        np.add.at(dist_vol, self.dist_idx, w.stores["base_rate"].to_numpy())
+        plan, prob = [], np.zeros(self.n_s)
+        source = np.full(self.n_s, -1)
+        store_prov = w.stores["province"].to_numpy()
+        taken: set[str] = set()
+        for row in diverters.iter_rows(named=True):
+            options = provinces.filter(
+                pl.col("region") != row["region"], ~pl.col("province").is_in(list(taken))
+            )
+            if options.is_empty():
+                options = provinces.filter(pl.col("province") != row["province"])
+            if options.is_empty():
+                continue
+            target = options["province"][int(rng.integers(options.height))]
+            taken.add(target)
+            share = min(0.5, self.cfg.diversion_share * dist_vol[row["d"]] / vol_of[target])
+            in_target = store_prov == target
+            prob[in_target], source[in_target] = share, row["d"]
+            plan.append(
+                {
+                    "distributor_code": row["distributor_code"],
+                    "home_province": row["province"],
+                    "target_province": target,
+                    "scan_share": share,
+                }
+            )
+        return {
+            "prob": prob,
+            "source": source,
+            "plan": pl.DataFrame(
+                plan,
+                schema={
+                    "distributor_code": pl.String,
+                    "home_province": pl.String,
+                    "target_province": pl.String,
+                    "scan_share": pl.Float64,
+                },
+            ),
+        }
+
+    # --- one month -------------------------------------------------------------------
+    def flush(self, month: str, days: list[DayRecord]) -> None:
+        first_day, last_day = days[0].day, days[-1].day
+        self._supply(month, days)
+        sales = _long(days, "sales", ["s", "k", "qty", "price"])
+        self._sell_through(month, sales)
+        self._store_orders(month, days)
+        self._store_inventory(month, days)
+        self._display_checks(month, first_day, last_day)
+        scans = self._product_scans(month, sales)
+        self._cdp(month, first_day, last_day, scans)
+        self._truth_demand(month, days)
+
+    def _truth_demand(self, month: str, days: list[DayRecord]) -> None:
+        """Uncensored demand next to what was sold, per store, SKU and day."""
+        demand = _long(days, "demand", ["s", "k", "demand"])
+        sold = _long(days, "sales", ["s", "k", "sales", "price"]).drop("price")
+        both = demand.join(sold, on=["s", "k", "day"], how="full", coalesce=True).fill_null(0)
+        part = self.truth / "demand_daily" / f"{month}.parquet"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        self._keys(both).select("date", "store_code", "sku_code", "demand", "sales").sort(
+            "date", "store_code", "sku_code"
+        ).write_parquet(part)
+
+    def _activate(
+        self, day: int, d: np.ndarray, k: np.ndarray, units: np.ndarray, pre_window: bool = False
+    ) -> None:
+        cases = self.ledger.activate(day, d, k, units)
+        if cases.is_empty():
+            return
+        seconds = self.rng.integers(6 * 3600, 20 * 3600, size=cases.height)
+        frame = cases.with_columns(
+            case_code=case_codes(cases),
+            sku_code=pl.Series(self.sku_codes).gather(cases["k"]),
+            last_serial=pl.col("first_serial") + pl.col("units") - 1,
+            distributor_code=pl.Series(self.dist_codes).gather(cases["d"]),
+            warehouse_code=pl.Series(self.dc_codes).gather(self.dist_dc[cases["d"].to_numpy()]),
+            activation_time=self.date_of("day").cast(pl.Datetime("us"))
+            + pl.duration(seconds=pl.Series(seconds)),
+        )
+        frame = frame.with_columns(activation_date=pl.col("activation_time").dt.date())
+        name = "case_activations_opening" if pre_window else None
+        self._pending_cases = getattr(self, "_pending_cases", [])
+        if name:
+            self.write("code.case_activations", frame, name)
+        else:
+            self._pending_cases.append(frame)
+
+    def _supply(self, month: str, days: list[DayRecord]) -> None:
+        """ERP: DC shipments (activating cases), invoices, payments, DC stock, plant output."""
+        orders = _long(days, "dist_orders", ["d", "k", "ordered", "shipped"])
+        for day in days:
+            d, k, _, shipped = day.dist_orders
+            ok = shipped > 0
+            self._activate(day.day, d[ok], k[ok], shipped[ok])
+        if self._pending_cases:
+            self.write(
+                "code.case_activations", pl.concat(self._pending_cases), f"case_activations_{month}"
+            )
+            self._pending_cases = []
+        if not orders.is_empty():
+            lines = orders.with_columns(
+                distributor_code=pl.Series(self.dist_codes).gather(orders["d"]),
+                warehouse_code=pl.Series(self.dc_codes).gather(
+                    self.dist_dc[orders["d"].to_numpy()]
+                ),
+                sku_code=pl.Series(self.sku_codes).gather(orders["k"]),
+                order_date=self.date_of("day"),
+                ship_date=self.date_of(pl.col("day") + 1),
+                qty_ordered_units=pl.col("ordered"),
+                qty_shipped_units=pl.col("shipped"),
+                amount=(pl.col("shipped") * pl.Series(self.list_price).gather(orders["k"])).round(
+                    2
+                ),
+            ).sort("day", "d", "k")
+            heads = lines.select("day", "d").unique(maintain_order=True)
+            heads = heads.with_columns(
+                shipment_id=pl.format(
+                    "SH{}",
+                    pl.Series(self._next("shipment", heads.height)).cast(pl.String).str.zfill(8),
+                )
+            )
+            lines = lines.join(heads, on=["day", "d"])
+            self.write("erp.shipments", lines, f"shipments_{month}", header="zh")
+            invoices = lines.group_by(
+                "shipment_id", "d", "distributor_code", "ship_date", maintain_order=True
+            ).agg(pl.col("amount").sum().round(2))
+            invoices = invoices.filter(pl.col("amount") > 0)
+            delay_mean = self.world.distributors["pay_delay_mean"].to_numpy()[
+                invoices["d"].to_numpy()
+            ]
+            invoices = invoices.with_columns(
+                invoice_id=pl.col("shipment_id").str.replace("SH", "IV"),
+                invoice_date=pl.col("ship_date"),
+                due_date=pl.col("ship_date") + pl.duration(days=30),
+                delay=pl.Series(np.ceil(self.rng.gamma(2.0, delay_mean / 2.0)).astype(np.int64)),
+            )
+            self.write("erp.invoices", invoices, f"invoices_{month}", header="zh")
+            pays = invoices.with_columns(
+                pay_date=pl.col("invoice_date") + pl.duration(days=pl.col("delay"))
+            )
+            self.payments.append(
+                pays.filter(
+                    pl.col("pay_date") <= self.cfg.start + timedelta(days=self.cfg.n_days - 1)
+                )
+            )
+            self.invoice_totals.append(
+                invoices.select("distributor_code", "invoice_date", "amount")
+            )
+        dc = np.stack([d.dc_stock for d in days])  # days x warehouses x skus
+        n_days, n_w, n_k = dc.shape
+        inventory = pl.DataFrame(
+            {
+                "day": np.repeat([d.day for d in days], n_w * n_k).astype(np.int32),
+                "warehouse_code": np.tile(np.repeat(self.dc_codes, n_k), n_days),
+                "sku_code": np.tile(self.sku_codes, n_days * n_w),
+                "on_hand_units": dc.reshape(-1),
+            }
+        ).with_columns(snapshot_date=self.date_of("day"))
+        self.write("erp.dc_inventory", inventory, f"dc_inventory_{month}", header="zh")
+        self._plant(month, days)
+
+    def _plant(self, month: str, days: list[DayRecord]) -> None:
+        cats = self.world.categories
+        cat_idx = np.array([cats.index(c) for c in self.world.products["category"]])
+        plant_of_sku = cat_idx % len(PLANTS)
+        out_rows, cap_rows = [], []
+        for day in days:
+            if day.production is None:
+                continue
+            week = self.cfg.start + timedelta(days=day.day)
+            produced = day.production.sum(axis=0)
+            for k in range(self.n_k):
+                out_rows.append(
+                    (week, PLANTS[plant_of_sku[k]][0], self.sku_codes[k], int(produced[k]))
+                )
+            for p, (code, name, _) in enumerate(PLANTS):
+                for c, cat in enumerate(cats):
+                    if c % len(PLANTS) == p:
+                        cap_rows.append((week, code, name, cat, int(self.capacity[c])))
+        if out_rows:
+            self.write(
+                "erp.plant_output",
+                pl.DataFrame(
+                    out_rows,
+                    orient="row",
+                    schema=["week_start", "plant_code", "sku_code", "output_units"],
+                ),
+                f"plant_output_{month}",
+                header="zh",
+            )
+            self.write(
+                "erp.plant_capacity",
+                pl.DataFrame(
+                    cap_rows,
+                    orient="row",
+                    schema=["week_start", "plant_code", "plant_name", "category", "capacity_units"],
+                ),
+                f"plant_capacity_{month}",
+                header="zh",
+            )
+
+    def _keys(self, frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.with_columns(
+            store_code=pl.Series(self.store_codes).gather(frame["s"]),
+            sku_code=pl.Series(self.sku_codes).gather(frame["k"]),
+            date=self.date_of("day"),
+        )
+
+    def _sell_through(self, month: str, sales: pl.DataFrame) -> None:
+        has_pos = self.world.stores["has_pos"].to_numpy()
         pos = (
-            sales.filter(pl.col("has_pos"))
+            self._keys(sales.filter(pl.Series(has_pos).gather(sales["s"])))
             .with_columns(
                 biz_date=pl.col("date"),
                 report_id=pl.concat_str(
                     pl.lit("ST"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
                 ),
-                amount=(pl.col("qty") * pl.col("retail_price") * pl.col("price_factor")).round(2),
+                amount=(
+                    pl.col("qty")
+                    * pl.lit(pl.Series(self.retail_price)).gather(pl.col("k"))
+                    * pl.col("price")
+                ).round(2),
             )
-            .sort("date", "store_code", "sku_code")
+            .sort("day", "s", "k")
         )
-        self.add(
-            "dms.sell_through",
-            write_export(
-                c["dms.sell_through"],
-                pos,
-                self.landing / f"dms/sell_through/sell_through_{month}.ndjson",
-            ),
-        )
+        self.write("dms.sell_through", pos, f"sell_through_{month}")
 
+    def _store_orders(self, month: str, days: list[DayRecord]) -> None:
         orders = self._keys(_long(days, "store_orders", ["s", "k", "qty_ordered", "qty_delivered"]))
         orders = orders.with_columns(
             order_date=pl.col("date"),
-            delivery_date=pl.col("date") + pl.duration(days=2),
+            delivery_date=pl.when(pl.col("qty_delivered") > 0).then(
+                pl.col("date") + pl.duration(days=2)
+            ),
+            distributor_code=pl.Series(self.dist_codes).gather(
+                self.dist_idx[orders["s"].to_numpy()]
+            ),
             order_id=pl.concat_str(
                 pl.lit("SO"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
             ),
-            amount=(pl.col("qty_delivered") * pl.col("list_price") * 1.12).round(2),
-        ).sort("date", "store_code", "sku_code")
-        self.add(
-            "dms.store_orders",
-            write_export(
-                c["dms.store_orders"],
-                orders,
-                self.landing / f"dms/store_orders/store_orders_{month}.ndjson",
-            ),
+            amount=(
+                pl.col("qty_delivered")
+                * pl.lit(pl.Series(self.list_price)).gather(pl.col("k"))
+                * 1.12
+            ).round(2),
+        ).sort("day", "s", "k")
+        self.write("dms.store_orders", orders, f"store_orders_{month}")
+
+    def _store_inventory(self, month: str, days: list[DayRecord]) -> None:
+        reporting = self.world.stores["mini_program_active"].to_numpy()
+        parts = [
+            pl.DataFrame({"s": s, "k": k, "on_hand_units": v, "day": np.int32(d.day)})
+            for d in days
+            if d.store_stock is not None
+            for s, k, v in [d.store_stock]
+        ]
+        if not parts:
+            return
+        stock = pl.concat(parts)
+        stock = (
+            self._keys(stock.filter(pl.Series(reporting).gather(stock["s"])))
+            .with_columns(
+                snapshot_date=pl.col("date"),
+                report_id=pl.concat_str(
+                    pl.lit("SI"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
+                ),
+            )
+            .sort("day", "s", "k")
         )
+        self.write("dms.store_inventory", stock, f"store_inventory_{month}")
 
-        scans = self._scans(sales)
-        self.add(
-            "code.product_scans",
-            write_export(
-                c["code.product_scans"],
-                scans,
-                self.landing / f"code/product_scans/product_scans_{month}.csv",
-            ),
+    def _display_checks(self, month: str, first_day: int, last_day: int) -> None:
+        m = _month_no(self.cfg.start, first_day)
+        onboard = np.array([(d - self.cfg.start).days for d in self.world.stores["onboard_date"]])
+        visited = np.nonzero((onboard <= last_day) & (self.rng.random(self.n_s) < 0.8))[0]
+        compliant = self.display[m, visited]
+        score = np.where(
+            compliant,
+            self.rng.integers(75, 101, len(visited)),
+            self.rng.integers(30, 75, len(visited)),
         )
-
-        demand = _long(days, "demand", ["s", "k", "demand"])
-        sold = _long(days, "sales", ["s", "k", "sales"])
-        truth = demand.join(sold, on=["s", "k", "day"], how="full", coalesce=True).fill_null(0)
-        part = self.truth / "demand_daily" / f"{month}.parquet"
-        part.parent.mkdir(parents=True, exist_ok=True)
-        self._keys(truth).select("date", "store_code", "sku_code", "demand", "sales").sort(
-            "date", "store_code", "sku_code"
-        ).write_parquet(part)
-
-    def _keys(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Attach store and SKU attributes and turn the day index into a date."""
-        return (
-            frame.with_columns(pl.col("s").cast(pl.UInt32), pl.col("k").cast(pl.UInt32))
-            .join(self.stores, on="s", how="left")
-            .join(self.skus, on="k", how="left")
-            .with_columns(date=pl.lit(self.cfg.start) + pl.duration(days=pl.col("day")))
+        day = self.rng.integers(first_day, last_day + 1, size=len(visited))
+        checks = (
+            pl.DataFrame(
+                {
+                    "check_id": [f"DC{month.replace('-', '')}{s:06d}" for s in visited],
+                    "store_code": self.store_codes[visited],
+                    "day": day.astype(np.int32),
+                    "compliant": compliant,
+                    "score": score,
+                    "photo_count": self.rng.integers(1, 6, len(visited)),
+                }
+            )
+            .with_columns(check_date=self.date_of("day"))
+            .sort("day", "store_code")
         )
+        self.write("dms.display_checks", checks, f"display_checks_{month}")
 
-    def _scans(self, sales: pl.DataFrame) -> pl.DataFrame:
-        """Consumers scan a share of the units they buy, on the day, near the store."""
-        rng, cfg = self.rng, self.cfg
+    def _product_scans(self, month: str, sales: pl.DataFrame) -> pl.DataFrame:
+        """Consumers scan a share of units, near the store; codes follow the distributor FIFO."""
+        rng = self.rng
         n = rng.binomial(sales["qty"].to_numpy(), self.scan_p[sales["s"].to_numpy()])
-        scans = sales[np.repeat(np.arange(sales.height), n)].select(
-            "s", "k", "sku_code", "date", "lat", "lon"
+        sales = sales.with_columns(
+            d=pl.lit(pl.Series(self.dist_idx)).gather(pl.col("s")).cast(pl.Int64),
+            k=pl.col("k").cast(pl.Int64),
         )
+        # every sold unit takes the next position in its distributor's stream
+        start = sales.select(
+            (pl.col("qty").cum_sum().over("d", "k") - pl.col("qty")).alias("before")
+        )["before"]
+        offset = self.ledger.sold_pos[sales["d"].to_numpy(), sales["k"].to_numpy()]
+        totals = sales.group_by("d", "k").agg(pl.col("qty").sum())
+        self.ledger.sold_pos[totals["d"].to_numpy(), totals["k"].to_numpy()] += totals[
+            "qty"
+        ].to_numpy()
+        row = np.repeat(np.arange(sales.height), n)
+        rank = np.arange(len(row)) - np.repeat(np.cumsum(n) - n, n)
+        qty = sales["qty"].to_numpy()[row]
+        within = np.floor((rank + rng.random(len(row))) * qty / np.maximum(n[row], 1)).astype(
+            np.int64
+        )
+        pos = offset[row] + start.to_numpy()[row] + within
+        s = sales["s"].to_numpy()[row]
+        k = sales["k"].to_numpy()[row]
+        day = sales["day"].to_numpy()[row]
+        d = self.dist_idx[s]
+        bodies = self.ledger.fifo_codes(d, k, pos)
+        label = np.full(len(row), "normal", dtype=object)
+        activated = d.copy()
+        diverted = rng.random(len(row)) < self.diversion["prob"][s]
+        if diverted.any():
+            src = self.diversion["source"][s[diverted]]
+            bodies[diverted] = self.ledger.recent_codes(src, k[diverted], day[diverted], rng)
+            activated[diverted] = src
+            label[diverted] = "diverted"
+        codes = make_codes(bodies)
+        lat = self.store_lat[s] + rng.normal(0, 0.01, len(row))
+        lon = self.store_lon[s] + rng.normal(0, 0.01, len(row))
+        seconds = (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64)
+        consumer = self.picker.pick(s, rng)
+        scans = pl.DataFrame(
+            {
+                "s": s,
+                "k": k,
+                "day": day.astype(np.int32),
+                "seconds": seconds,
+                "product_code": codes,
+                "lat": lat,
+                "lon": lon,
+                "c": consumer.astype(np.int64),
+                "label": label.astype(str),
+                "activated_d": activated,
+                "selling_d": d,
+            }
+        )
+        scans = pl.concat([scans, self._fakes(scans)], how="vertical_relaxed")
         m = scans.height
-        serial = np.arange(self.scan_serial + 1, self.scan_serial + m + 1)
-        self.scan_serial += m
-        seconds = (rng.beta(2.5, 2.0, size=m) * 14 * 3600 + 8 * 3600).astype(np.int64)
-        consumer = scans["s"].to_numpy().astype(np.int64) * cfg.consumers_per_store + rng.integers(
-            0, cfg.consumers_per_store, size=m
+        scans = (
+            scans.sort("day", "seconds", "product_code")
+            .with_columns(
+                scan_id="SC" + pl.Series(self._next("scan", m)).cast(pl.String).str.zfill(11),
+                sku_code=pl.lit(pl.Series(self.sku_codes)).gather(pl.col("k")),
+                batch_no=pl.concat_str(
+                    pl.lit("B"), self.date_of(pl.col("day") - 20).dt.strftime("%y%m")
+                ),
+                scan_time=self.date_of("day").cast(pl.Datetime("us"))
+                + pl.duration(seconds=pl.col("seconds")),
+                lat=pl.col("lat").round(5),
+                lon=pl.col("lon").round(5),
+                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                reward_amount=pl.Series(rng.choice(REWARDS, size=m, p=REWARD_P)),
+            )
+            .with_columns(scan_date=pl.col("scan_time").dt.date())
         )
-        return scans.with_columns(
-            scan_id="SC" + pl.Series(serial).cast(pl.String).str.zfill(11),
-            product_code=make_codes(code_body(scans["k"].to_numpy(), serial)),
-            batch_no=pl.concat_str(
-                pl.lit("B"), pl.col("date").dt.offset_by("-20d").dt.strftime("%y%m")
+        self.write("code.product_scans", scans, f"product_scans_{month}")
+        self.scan_labels.append(
+            scans.select(
+                "scan_id",
+                "product_code",
+                "label",
+                activated_distributor=pl.lit(pl.Series(self.dist_codes)).gather(
+                    pl.col("activated_d")
+                ),
+                selling_distributor=pl.lit(pl.Series(self.dist_codes)).gather(pl.col("selling_d")),
+            )
+        )
+        return scans
+
+    def _fakes(self, scans: pl.DataFrame) -> pl.DataFrame:
+        """Forged codes (never issued) and clones (a real code scanned far from its sale)."""
+        rng, cfg = self.rng, self.cfg
+        m = scans.height
+        n_forged = rng.binomial(m, cfg.forged_rate)
+        forged = scans.sample(n_forged, with_replacement=True, seed=int(rng.integers(2**31)))
+        forged = forged.with_columns(
+            product_code=forged_bodies(forged["k"].to_numpy(), rng),
+            label=pl.lit("forged"),
+            activated_d=pl.lit(-1, pl.Int64).cast(scans["activated_d"].dtype),
+            c=pl.Series(self.picker.pick(forged["s"].to_numpy(), rng)).cast(pl.Int64),
+        )
+        n_cloned = rng.binomial(m, cfg.cloned_codes)
+        originals = scans.filter(pl.col("label") == "normal").sample(
+            min(n_cloned, m), seed=int(rng.integers(2**31))
+        )
+        copies = originals.select(pl.all().repeat_by(pl.lit(4)).explode())
+        far = rng.integers(0, self.n_s, size=copies.height)
+        last = scans["day"].max()
+        copies = copies.with_columns(
+            s=pl.Series(far).cast(scans["s"].dtype),
+            day=pl.min_horizontal(
+                pl.col("day") + pl.Series(rng.integers(1, 20, copies.height)), pl.lit(last)
+            ).cast(pl.Int32),
+            lat=pl.Series(self.store_lat[far] + rng.normal(0, 0.01, copies.height)),
+            lon=pl.Series(self.store_lon[far] + rng.normal(0, 0.01, copies.height)),
+            c=pl.Series(self.picker.pick(far, rng)).cast(pl.Int64),
+            label=pl.lit("cloned"),
+            selling_d=pl.Series(self.dist_idx[far]).cast(scans["selling_d"].dtype),
+        )
+        return pl.concat([forged, copies]).with_columns(
+            activated_d=pl.when(pl.col("activated_d") < 0)
+            .then(None)
+            .otherwise(pl.col("activated_d"))
+        )
+
+    def _cdp(self, month: str, first_day: int, last_day: int, scans: pl.DataFrame) -> None:
+        """C side of the month: registrations, store-code scans, groups, campaigns, referrals."""
+        rng, w = self.rng, self.world
+        registered_before = self.first_scan < first_day
+        genuine = scans.filter(pl.col("label") != "forged")
+        firsts = genuine.group_by("c").agg(pl.col("day").min())
+        c_idx = firsts["c"].to_numpy()
+        self.first_scan[c_idx] = np.minimum(self.first_scan[c_idx], firsts["day"].to_numpy())
+
+        # store-code scans after a share of product scans, some with a rating
+        follow = genuine.filter(pl.Series(rng.random(genuine.height) < STORE_SCAN_SHARE))
+        satisfaction = w.stores["satisfaction"].to_numpy()
+        rated = rng.random(follow.height) < 0.15
+        rating = np.clip(
+            np.round(satisfaction[follow["s"].to_numpy()] + rng.normal(0, 0.7, follow.height)), 1, 5
+        )
+        store_scans = follow.select(
+            "s",
+            "c",
+            "day",
+            seconds=pl.col("seconds") + 30,
+            order_amount=pl.Series(
+                np.round(
+                    self.retail_price[follow["k"].to_numpy()] * rng.integers(1, 4, follow.height)
+                    + rng.gamma(2.0, 8.0, follow.height),
+                    2,
+                )
             ),
-            scan_time=pl.col("date").cast(pl.Datetime("us"))
-            + pl.duration(seconds=pl.Series(seconds)),
-            lat=(pl.col("lat") + pl.Series(rng.normal(0, 0.01, m))).round(5),
-            lon=(pl.col("lon") + pl.Series(rng.normal(0, 0.01, m))).round(5),
-            consumer_id="C" + pl.Series(consumer).cast(pl.String).str.zfill(9),
-            reward_amount=pl.Series(rng.choice(REWARDS, size=m, p=REWARD_P)),
-            scan_date=pl.col("date"),
-        ).sort("scan_time", "scan_id")
+            coupon_id=pl.lit(None, pl.String),
+            rating=pl.Series(np.where(rated, rating, np.nan)).cast(pl.Int64, strict=False),
+        )
+
+        # one coupon campaign a month from the second month on
+        coupons = pl.DataFrame()
+        if first_day > 0:
+            no = len(self.campaigns) + 1
+            row, drawn = cdp.campaign(no, w, registered_before, first_day, self.cfg.start, rng)
+            self.campaigns.append(row)
+            self.campaign_truth.append(drawn.with_columns(campaign_id=pl.lit(row["campaign_id"])))
+            home = w.consumers["home_store"].to_numpy()
+            treated = drawn.filter(pl.col("treated"))
+            ids = self._next("coupon", treated.height)
+            redeemed = treated["y1"].to_numpy()
+            coupons = treated.with_columns(
+                coupon_id=pl.Series([f"CU{i:09d}" for i in ids]),
+                campaign_id=pl.lit(row["campaign_id"]),
+                issued_date=pl.lit(row["start_date"]),
+                expire_date=pl.lit(row["end_date"]),
+                face_value=pl.lit(row["coupon_value"]),
+                redeemed_time=pl.when(pl.Series(redeemed)).then(
+                    self.date_of("day").cast(pl.Datetime("us"))
+                    + pl.duration(seconds=pl.col("seconds"))
+                ),
+                redeemed_store_code=pl.when(pl.Series(redeemed)).then(
+                    pl.Series(self.store_codes[home[treated["c"].to_numpy()]])
+                ),
+                order_amount=pl.when(pl.Series(redeemed)).then(pl.col("basket")),
+            )
+            buyers = drawn.filter(
+                pl.when(pl.col("treated")).then(pl.col("y1")).otherwise(pl.col("y0"))
+            )
+            buyers = buyers.with_columns(
+                s=pl.Series(home[buyers["c"].to_numpy()]).cast(store_scans["s"].dtype)
+            )
+            redemption_scans = buyers.join(
+                coupons.select("c", "coupon_id"), on="c", how="left"
+            ).select(
+                "s",
+                "c",
+                "day",
+                "seconds",
+                order_amount="basket",
+                coupon_id="coupon_id",
+                rating=pl.lit(None, pl.Int64),
+            )
+            store_scans = pl.concat([store_scans, redemption_scans], how="vertical_relaxed")
+            members = drawn.with_columns(
+                campaign_id=pl.lit(row["campaign_id"]),
+                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                arm=pl.when(pl.col("treated")).then(pl.lit("treated")).otherwise(pl.lit("holdout")),
+                assigned_date=pl.lit(row["start_date"] - timedelta(days=1)),
+            )
+            self.write("cdp.campaign_members", members, f"campaign_members_{month}")
+        if coupons.height:
+            coupons = coupons.with_columns(
+                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9))
+            )
+            self.write("cdp.coupons", coupons, f"coupons_{month}")
+
+        store_scans = store_scans.sort("day", "seconds", "s")
+        store_scans = store_scans.with_columns(
+            scan_id="SS"
+            + pl.Series(self._next("store_scan", store_scans.height)).cast(pl.String).str.zfill(11),
+            store_code=pl.lit(pl.Series(self.store_codes)).gather(pl.col("s")),
+            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            scan_time=self.date_of("day").cast(pl.Datetime("us"))
+            + pl.duration(seconds=pl.col("seconds")),
+        ).with_columns(scan_date=pl.col("scan_time").dt.date())
+        self.write("code.store_scans", store_scans, f"store_scans_{month}")
+
+        acts = cdp.interactions(self.members, w, first_day, last_day, rng).sort(
+            "day", "seconds", "c"
+        )
+        acts = acts.with_columns(
+            interaction_id=pl.format(
+                "IN{}",
+                pl.Series(self._next("interaction", acts.height)).cast(pl.String).str.zfill(10),
+            ),
+            group_id=w.groups["group_id"].gather(acts["g"]),
+            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            interaction_type=pl.col("type"),
+            interaction_time=self.date_of("day").cast(pl.Datetime("us"))
+            + pl.duration(seconds=pl.col("seconds")),
+        ).with_columns(interaction_date=pl.col("interaction_time").dt.date())
+        self.write("cdp.interactions", acts, f"interactions_{month}")
+
+        # referrals: active scanners bring in new consumers, the social ones most
+        active = genuine["c"].unique().sort().to_numpy()
+        social = w.consumers["social"].to_numpy()[active]
+        referrers = active[rng.random(len(active)) < 0.12 * social]
+        if len(referrers):
+            self.referrals.append(
+                pl.DataFrame(
+                    {
+                        "referrer": referrers.astype(np.int64),
+                        "day": rng.integers(first_day, last_day + 1, len(referrers)).astype(
+                            np.int32
+                        ),
+                    }
+                )
+            )
+
+    # --- after the last day ------------------------------------------------------------
+    def finish(self) -> None:
+        w, cfg = self.world, self.cfg
+        last = cfg.start + timedelta(days=cfg.n_days - 1)
+        if self.payments:
+            pays = pl.concat(self.payments).sort("pay_date", "invoice_id")
+            pays = pays.with_columns(
+                payment_id=pl.format(
+                    "PM{}",
+                    pl.Series(self._next("payment", pays.height)).cast(pl.String).str.zfill(8),
+                )
+            )
+            for (month,), part in (
+                pays.with_columns(_m=pl.col("pay_date").dt.strftime("%Y-%m"))
+                .partition_by("_m", as_dict=True, maintain_order=True)
+                .items()
+            ):
+                self.write("erp.payments", part, f"payments_{month}", header="zh")
+        self._rebates()
+        self._market_share()
+        self.write("cdp.campaigns", pl.DataFrame(self.campaigns), "campaigns")
+        members = self.members.with_columns(
+            group_id=pl.lit(w.groups["group_id"]).gather(pl.col("g")),
+            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            join_date=self.date_of("join_day"),
+        ).sort("join_day", "g", "c")
+        self.write("cdp.group_members", members, "group_members")
+        self._consumers(last)
+
+    def _rebates(self) -> None:
+        if not self.invoice_totals:
+            return
+        inv = pl.concat(self.invoice_totals).with_columns(
+            quarter=pl.format(
+                "{}Q{}", pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter()
+            ),
+            settle_date=pl.col("invoice_date").dt.month_end() + pl.duration(days=15),
+        )
+        q = inv.group_by("distributor_code", "quarter").agg(
+            pl.col("amount").sum().round(2).alias("purchase_amount"), pl.col("settle_date").max()
+        )
+        q = q.filter(pl.col("settle_date") <= self.cfg.start + timedelta(days=self.cfg.n_days - 1))
+        median = q["purchase_amount"].median() or 0
+        q = q.with_columns(
+            rate=pl.when(pl.col("purchase_amount") > 2 * median)
+            .then(0.03)
+            .when(pl.col("purchase_amount") > median)
+            .then(0.02)
+            .otherwise(0.01)
+        )
+        q = q.with_columns(
+            rebate_amount=(pl.col("purchase_amount") * pl.col("rate")).round(2),
+            rebate_id=pl.format("RB{}{}", pl.col("quarter"), pl.col("distributor_code")),
+        ).sort("rebate_id")
+        self.write("dms.rebates", q, "rebates")
+
+    def _market_share(self) -> None:
+        """Brand share from its true demand against a market sized per province and category."""
+        g = self.market_grid
+        share = self.market.base_share[None, :, :] / self.market.demand_factor() ** 0.5
+        g = g.with_columns(
+            brand_share=pl.Series(
+                np.round(
+                    np.clip(share.reshape(-1) * self.rng.lognormal(0, 0.03, g.height), 0.01, 0.9), 4
+                )
+            )
+        )
+        self.write("market.market_share", g, "market_share", header="zh")
+
+    def _consumers(self, last: date) -> None:
+        """Snapshot of every registered consumer, with how and when they registered."""
+        w, rng, cfg = self.world, self.rng, self.cfg
+        c = w.consumers
+        n = len(c)
+        join = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
+        np.minimum.at(join, self.members["c"].to_numpy(), self.members["join_day"].to_numpy())
+        mini = np.where(
+            rng.random(n) < 0.08, rng.integers(-300, cfg.n_days, n), np.iinfo(np.int32).max
+        )
+        channels = np.stack([self.first_scan, join, mini])
+        reg_day = channels.min(axis=0)
+        how = np.array(["扫码", "社群", "小程序"])[channels.argmin(axis=0)]
+        registered = reg_day < cfg.n_days
+        pool = c.with_columns(register_day=pl.Series(reg_day), register_channel=pl.Series(how))
+        pool = pool.filter(pl.Series(registered))
+        # referees: new consumers brought in by referrers
+        refs = (
+            pl.concat(self.referrals)
+            if self.referrals
+            else pl.DataFrame(schema={"referrer": pl.Int64, "day": pl.Int32})
+        )
+        refs = refs.sort("day", "referrer").with_columns(
+            referee=pl.Series(np.arange(n, n + refs.height), dtype=pl.Int64)
+        )
+        parent = c[refs["referrer"].to_numpy()]
+        referees = parent.with_columns(
+            consumer_id=pl.format("C{}", (refs["referee"] + 1).cast(pl.String).str.zfill(9)),
+            phone=(
+                pl.Series(rng.integers(13 * 10**9, 19 * 10**9, refs.height)) * 10
+                + pl.Series(rng.integers(0, 10, refs.height))
+            ).cast(pl.String),
+            gender=pl.Series(rng.choice(["F", "M"], size=refs.height)),
+            birth_year=pl.Series(rng.integers(1960, 2005, refs.height)),
+            register_day=refs["day"].cast(pl.Int64),
+            register_channel=pl.lit("裂变"),
+        )
+        everyone = pl.concat([pool, referees.select(pool.columns)])
+        m = everyone.height
+        missing = {
+            "扫码": (0.25, 0.4),
+            "社群": (0.1, 0.15),
+            "小程序": (0.05, 0.1),
+            "裂变": (0.2, 0.3),
+        }
+        ch = everyone["register_channel"].to_numpy()
+        no_gender = rng.random(m) < np.array([missing[x][0] for x in ch])
+        no_birth = rng.random(m) < np.array([missing[x][1] for x in ch])
+        out = everyone.with_columns(
+            gender=pl.when(pl.Series(no_gender)).then(None).otherwise(pl.col("gender")),
+            birth_year=pl.when(pl.Series(no_birth)).then(None).otherwise(pl.col("birth_year")),
+            register_date=self.date_of("register_day"),
+        ).sort("register_day", "consumer_id")
+        self.write("cdp.consumers", out, "consumers")
+        if refs.height:
+            r = refs.with_columns(
+                referral_id=pl.format(
+                    "RF{}",
+                    pl.Series(self._next("referral", refs.height)).cast(pl.String).str.zfill(8),
+                ),
+                referrer_id=pl.format("C{}", (pl.col("referrer") + 1).cast(pl.String).str.zfill(9)),
+                referee_id=pl.format("C{}", (pl.col("referee") + 1).cast(pl.String).str.zfill(9)),
+                referral_date=self.date_of("day"),
+                channel=pl.Series(rng.choice(["微信好友", "朋友圈", "社群"], size=refs.height)),
+            )
+            self.write("cdp.referrals", r, "referrals")
+        self.truth_extra["consumers"] = everyone.select(
+            "consumer_id",
+            "scenario",
+            "value",
+            "price_sensitivity",
+            "social",
+            "scan_propensity",
+            "register_channel",
+            "register_day",
+        )
 
 
 def _long(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFrame:
@@ -196,60 +895,71 @@ def _long(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFr
     return pl.DataFrame(cols)
 
 
-def simulate(root: Path, scale: str = "demo", seed: int = 42, progress: bool = True) -> dict:
+def _month_no(start: date, day: int) -> int:
+    d = start + timedelta(days=day)
+    return (d.year - start.year) * 12 + d.month - start.month
+
+
+def simulate(
+    root: Path,
+    scale: str = "demo",
+    seed: int = 42,
+    progress: bool = True,
+    dirt: float | None = None,
+) -> dict:
     """Write `root/landing` and `root/truth` afresh; returns rows written per table."""
     cfg = get_scale(scale)
+    if dirt is not None:
+        cfg = type(cfg)(**{**asdict(cfg), "dirt": dirt})
     rng = np.random.default_rng(seed)
     world = build_world(cfg, rng)
     calendar = build_calendar(cfg.start, cfg.n_days)
-    promos = promotions(cfg, len(world.products), rng)
-    prices = price_factor(cfg, promos, len(world.products))
+    promos = promotions(cfg, world, rng)
+    signups = promotion_signups(promos, world, rng)
+    display = display_compliance(cfg, world, rng)
+    n_months = _month_no(cfg.start, cfg.n_days - 1) + 1
+    market = build_market(n_months, len(world.provinces), len(world.categories), rng)
 
     landing, truth = root / "landing", root / "truth"
     for folder in (landing, truth):
         if folder.exists():
             shutil.rmtree(folder)
-    writer = _Writer(cfg, world, prices, np.random.default_rng(seed + 1), landing, truth)
-    writer.write_masters()
+    writer = _Writer(cfg, world, np.random.default_rng(seed + 1), landing, truth)
+    writer.display = display
+    cats = world.categories
+    writer.capacity = np.zeros(len(cats))
+    np.add.at(
+        writer.capacity,
+        [cats.index(c) for c in world.products["category"]],
+        weekly_capacity(world, calendar),
+    )
+    writer.write_masters(promos, signups, market)
 
     months = calendar["date"].dt.strftime("%Y-%m").to_list()
     buffer: list[DayRecord] = []
     stockouts = []
+    days = simulate_days(cfg, world, calendar, promos, signups, display, market, rng)
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"simulating the {cfg.name} world", total=cfg.n_days)
-        for record in simulate_days(cfg, world, calendar, prices, rng):
+        for record in days:
             buffer.append(record)
             stockouts.append(record.stockouts)
-            last = record.day == cfg.n_days - 1
-            if last or months[record.day + 1] != months[record.day]:
+            if record.day == cfg.n_days - 1 or months[record.day + 1] != months[record.day]:
                 writer.flush(months[record.day], buffer)
                 buffer = []
             bar.advance(task)
-
-    _write_truth_tables(cfg, world, promos, calendar, stockouts, truth)
-    meta = {"scale": cfg.name, "seed": seed, "config": asdict(cfg), "rows": writer.rows}
+    writer.finish()
+    write_truth(cfg, world, writer, promos, signups, calendar, stockouts, truth)
+    manifest = inject_dirt(landing, cfg, np.random.default_rng(seed + 2))
+    manifest.write_parquet(truth / "fault_manifest.parquet")
+    meta = {
+        "scale": cfg.name,
+        "seed": seed,
+        "config": asdict(cfg),
+        "rows": writer.rows,
+        "faults": manifest.group_by("fault").len().sort("fault").rows(),
+    }
     (landing / "_simulation.json").write_text(
         json.dumps(meta, default=str, indent=2, ensure_ascii=False)
     )
     return writer.rows
-
-
-def _write_truth_tables(
-    cfg: ScaleConfig,
-    world: World,
-    promos: pl.DataFrame,
-    calendar: pl.DataFrame,
-    stockouts: list[int],
-    truth: Path,
-) -> None:
-    world.products.write_parquet(truth / "products.parquet")
-    world.stores.write_parquet(truth / "stores.parquet")
-    promos.with_columns(
-        region=pl.col("region_idx").replace_strict(dict(enumerate(REGIONS))),
-        sku_code=world.products["sku_code"].gather(promos["sku_idx"]),
-        start_date=pl.lit(cfg.start) + pl.duration(days=pl.col("start_day")),
-        end_date=pl.lit(cfg.start) + pl.duration(days=pl.col("end_day") - 1),
-    ).write_parquet(truth / "promotions.parquet")
-    calendar.with_columns(censored_store_skus=pl.Series(stockouts)).write_parquet(
-        truth / "calendar.parquet"
-    )

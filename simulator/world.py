@@ -1,6 +1,10 @@
-"""The entities of the simulated world: geography, products, distributors and stores.
+"""The entities of the simulated world and their latent traits.
 
-Everything is drawn from one seeded generator so the same seed builds the same world.
+Geography, products, plants and DCs, distributors, stores, consumers and
+community groups. Every latent trait that drives behaviour (store engagement,
+a distributor's habit of diverting stock, a consumer's value and price
+sensitivity) lives in these frames too; exports drop those columns and the
+truth keeps them. Everything is drawn from one seeded generator.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from simulator.config import ScaleConfig
 
 DATA_DIR = Path(__file__).parent / "data"
 REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北", "东北")
-TIER_WEIGHT = {1: 5.0, 2: 3.0, 3: 1.5, 4: 0.6}
+TIER_WEIGHT = {1: 6.0, 2: 3.0, 3: 1.0, 4: 0.45}
 
 # category -> (names, list price range in yuan, case pack, shelf life days)
 CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[float, float], int, int]] = {
@@ -35,34 +39,52 @@ CHANNELS = {  # channel -> (share of stores, base daily units per SKU)
     "母婴店": (0.08, 0.3),
 }
 SIZE_CLASSES = {"S": (0.5, 0.7), "M": (0.35, 1.3), "L": (0.15, 2.4)}
+SCENARIOS = ("家庭宝妈", "白领", "学生", "银发", "大众")
+SCENARIO_P = (0.2, 0.25, 0.15, 0.1, 0.3)
+# scenario -> category it over-indexes on
+SCENARIO_CATEGORY = {"家庭宝妈": "乳品", "白领": "饮料", "学生": "零食", "银发": "调味品"}
+PLANTS = (("P01", "苏州工厂", "苏州"), ("P02", "佛山工厂", "佛山"), ("P03", "成都工厂", "成都"))
 
 
 @dataclass
 class World:
-    """Entity tables (lake column names) plus the arrays the dynamics need."""
+    """Entity tables (lake column names plus latent columns) shared by every generator."""
 
     cities: pl.DataFrame
     products: pl.DataFrame
+    plants: pl.DataFrame
+    warehouses: pl.DataFrame
     distributors: pl.DataFrame
     stores: pl.DataFrame
+    consumers: pl.DataFrame
+    groups: pl.DataFrame
     region_affinity: np.ndarray  # regions x categories
 
     @property
     def categories(self) -> list[str]:
         return list(CATEGORIES)
 
+    @property
+    def provinces(self) -> list[str]:
+        return sorted(self.cities["province"].unique().to_list())
+
 
 def load_cities(n_regions: int) -> pl.DataFrame:
-    cities = pl.read_csv(DATA_DIR / "cities.csv")
+    cities = pl.read_csv(DATA_DIR / "cities.csv", schema_overrides={"adcode": pl.String})
     return cities.filter(pl.col("region").is_in(REGIONS[:n_regions]))
 
 
 def build_world(cfg: ScaleConfig, rng: np.random.Generator) -> World:
     cities = load_cities(cfg.n_regions)
     products = _products(cfg, rng)
+    plants, warehouses = _supply_sites(cfg, cities)
     distributors, stores = _channel(cfg, cities, rng)
+    consumers = _consumers(cfg, stores, rng)
+    groups = _groups(cfg, stores, rng)
     affinity = rng.lognormal(0.0, 0.3, size=(len(REGIONS), len(CATEGORIES)))
-    return World(cities, products, distributors, stores, affinity)
+    return World(
+        cities, products, plants, warehouses, distributors, stores, consumers, groups, affinity
+    )
 
 
 def _products(cfg: ScaleConfig, rng: np.random.Generator) -> pl.DataFrame:
@@ -89,11 +111,34 @@ def _products(cfg: ScaleConfig, rng: np.random.Generator) -> pl.DataFrame:
                 "retail_price": round(price * 1.35, 1),
                 "launch_date": launch,
                 "shelf_life_days": shelf_life,
-                # latent popularity: a few hits, a long tail
+                # latent: a few hits, a long tail; new products either take off or fade
                 "popularity": float(rng.lognormal(0.0, 0.8)),
+                "launch_success": bool(rng.random() < 0.6) if new else True,
             }
         )
     return pl.DataFrame(rows)
+
+
+def _supply_sites(cfg: ScaleConfig, cities: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    plants = pl.DataFrame(
+        [{"plant_code": c, "plant_name": n, "city": city} for c, n, city in PLANTS]
+    )
+    regions = [r for r in REGIONS[: cfg.n_regions]]
+    hubs = cities.sort("tier", "adcode").group_by("region", maintain_order=True).first()
+    hub_city = dict(zip(hubs["region"], hubs["city"], strict=True))
+    warehouses = pl.DataFrame(
+        [
+            {
+                "warehouse_code": f"DC{i + 1:02d}",
+                "warehouse_name": f"{r}区域仓",
+                "region": r,
+                "city": hub_city[r],
+                "warehouse_type": "DC",
+            }
+            for i, r in enumerate(regions)
+        ]
+    )
+    return plants, warehouses
 
 
 def _channel(
@@ -123,10 +168,17 @@ def _channel(
                     "region": prov["region"],
                     "province": prov["province"],
                     "city": prov["city"],
+                    # latent behaviour
+                    "pay_delay_mean": float(rng.choice([20.0, 35.0, 60.0], p=[0.5, 0.35, 0.15])),
                 }
             )
         prov_dists[prov["province"]] = codes
-    distributors = pl.DataFrame(dist_rows)
+    # a fixed share of distributors divert stock (at least one when the share is positive)
+    n_div = max(1, round(cfg.diverter_share * len(dist_rows))) if cfg.diverter_share > 0 else 0
+    diverters = set(rng.choice(len(dist_rows), size=n_div, replace=False).tolist())
+    distributors = pl.DataFrame(dist_rows).with_columns(
+        diverts=pl.Series([i in diverters for i in range(len(dist_rows))])
+    )
 
     channels = list(CHANNELS)
     ch_p = np.array([CHANNELS[c][0] for c in channels])
@@ -139,9 +191,9 @@ def _channel(
         rng.integers(30, max(31, cfg.n_days - 90), size=cfg.n_stores),
         -rng.integers(30, 1500, size=cfg.n_stores),
     )
-    # stores scatter a few km around their city centre
-    lat = store_city["lat"].to_numpy() + rng.normal(0, 0.05, cfg.n_stores)
-    lon = store_city["lon"].to_numpy() + rng.normal(0, 0.05, cfg.n_stores)
+    engagement = rng.beta(2.0, 2.0, size=cfg.n_stores)  # latent: how well a store executes
+    lat = store_city["lat"].to_numpy() + rng.normal(0, 0.04, cfg.n_stores)
+    lon = store_city["lon"].to_numpy() + rng.normal(0, 0.04, cfg.n_stores)
     dist_of = [prov_dists[p][int(rng.integers(len(prov_dists[p])))] for p in store_city["province"]]
     stores = pl.DataFrame(
         {
@@ -159,11 +211,97 @@ def _channel(
             "distributor_code": dist_of,
             "onboard_date": [cfg.start + timedelta(days=int(o)) for o in onboard_offset],
             "has_pos": rng.random(cfg.n_stores) < cfg.pos_share,
+            "mini_program_active": rng.random(cfg.n_stores) < 0.25 + 0.6 * engagement,
+            "is_partner": rng.random(cfg.n_stores) < 0.1 * (1 + engagement),
+            # latent
             "base_rate": [
                 CHANNELS[channels[c]][1] * SIZE_CLASSES[sizes[s]][1]
                 for c, s in zip(channel, size, strict=True)
             ],
             "tier": store_city["tier"],
+            "engagement": engagement,
+            "satisfaction": np.clip(
+                3.2 + 1.6 * engagement + rng.normal(0, 0.3, cfg.n_stores), 1, 5
+            ),
         }
     )
     return distributors, stores
+
+
+def _consumers(cfg: ScaleConfig, stores: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """A local pool of shoppers per store, contiguous by store, with latent traits."""
+    n = cfg.n_stores * cfg.consumers_per_store
+    home = np.repeat(np.arange(cfg.n_stores), cfg.consumers_per_store)
+    scenario = rng.choice(len(SCENARIOS), size=n, p=SCENARIO_P)
+    value = rng.lognormal(0.0, 0.7, size=n)
+    born = np.where(
+        np.array(SCENARIOS)[scenario] == "学生",
+        rng.integers(1998, 2008, n),
+        np.where(
+            np.array(SCENARIOS)[scenario] == "银发",
+            rng.integers(1945, 1965, n),
+            rng.integers(1965, 2000, n),
+        ),
+    )
+    phone_prefix = rng.choice(
+        [
+            130,
+            131,
+            132,
+            135,
+            136,
+            137,
+            138,
+            139,
+            150,
+            151,
+            152,
+            158,
+            159,
+            177,
+            180,
+            181,
+            186,
+            187,
+            188,
+            189,
+            199,
+        ],
+        size=n,
+    )
+    phone = phone_prefix.astype(np.int64) * 10**8 + rng.integers(0, 10**8, size=n)
+    return pl.DataFrame(
+        {
+            "consumer_id": "C" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(9),
+            "home_store": home.astype(np.int32),
+            "city": stores["city"].gather(home),
+            "phone": pl.Series(phone).cast(pl.String),
+            "gender": rng.choice(["F", "M"], size=n, p=[0.58, 0.42]),
+            "birth_year": born,
+            # latent traits
+            "scenario": np.array(SCENARIOS)[scenario],
+            "value": value,
+            "price_sensitivity": rng.beta(2.0, 3.0, size=n),
+            "social": rng.beta(1.5, 4.0, size=n),
+            "scan_propensity": value * rng.lognormal(0.0, 0.5, size=n),
+            "consent_marketing": rng.random(n) < 0.72,
+            "consent_profile": rng.random(n) < 0.85,
+        }
+    )
+
+
+def _groups(cfg: ScaleConfig, stores: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Private-domain community groups run by engaged stores (one per store at most)."""
+    eng = stores["engagement"].to_numpy()
+    has = rng.random(len(stores)) < 0.15 + 0.5 * eng
+    idx = np.nonzero(has)[0]
+    created = rng.integers(-400, cfg.n_days - 60, size=len(idx))
+    return pl.DataFrame(
+        {
+            "group_id": [f"G{i + 1:06d}" for i in range(len(idx))],
+            "store_idx": idx.astype(np.int32),
+            "store_code": stores["store_code"].gather(idx),
+            "group_name": [f"{stores['store_name'][int(i)]}福利群" for i in idx],
+            "created_date": [cfg.start + timedelta(days=int(c)) for c in created],
+        }
+    )
