@@ -44,6 +44,21 @@ def simulate(
 
 
 @app.command()
+def contracts(
+    out: Annotated[Path | None, typer.Option(help="Write the page here instead of stdout.")] = None,
+) -> None:
+    """Render the source data contracts (contracts/*.yaml) as a Markdown page."""
+    from bclake.contracts import load_contracts, render_markdown
+
+    page = render_markdown(load_contracts())
+    if out is None:
+        typer.echo(page)
+    else:
+        out.write_text(page + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@app.command()
 def pipeline() -> None:
     """Materialise every asset over what is in landing/; exit 1 on any failure."""
     settings = Settings.from_env()

@@ -115,3 +115,72 @@ def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
     """All contracts, keyed by `system.table`, in a stable order."""
     contracts = [load_contract(p) for p in sorted(directory.glob("*/*.yaml"))]
     return {c.key: c for c in contracts}
+
+
+def _rule(col: Column) -> str:
+    parts = []
+    if col.pattern:
+        parts.append(f"matches `{col.pattern}`")
+    if col.allowed:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in col.allowed))
+    if col.min is not None:
+        parts.append(f">= {col.min:g}")
+    if col.max is not None:
+        parts.append(f"<= {col.max:g}")
+    return "; ".join(parts)
+
+
+def render_markdown(contracts: dict[str, Contract]) -> str:
+    """The human-readable contracts page (docs/contracts.md), generated from the YAML."""
+    out = [
+        "# Source data contracts",
+        "",
+        "Generated from `contracts/*/*.yaml` by `bclake contracts`; do not edit by hand.",
+        "",
+        "Drop exports into `landing/<system>/<table>/` (any file name, one or many files).",
+        "Headers may be the native name or any alias; extra columns are kept and reported;",
+        "a missing required column rejects the file; a row that breaks a rule is quarantined",
+        "with the reason, and every other row still loads. Dates may be `YYYY-MM-DD`,",
+        "`YYYY/MM/DD`, `YYYYMMDD` or `DD/MM/YYYY`; CSV may be UTF-8 (with or without BOM)",
+        "or, where listed, GBK. NDJSON nested objects are addressed with dotted paths",
+        "(`profile.gender`); an array of lines becomes one lake row per line.",
+        "",
+    ]
+    systems: dict[str, list[Contract]] = {}
+    for c in contracts.values():
+        systems.setdefault(c.system, []).append(c)
+    for system, tables in systems.items():
+        out += [f"## {system}", ""]
+        for c in tables:
+            out += [
+                f"### `{c.system}.{c.table}`",
+                "",
+                c.description,
+                "",
+                f"- landing folder: `landing/{c.system}/{c.table}/`",
+                f"- format: {c.format}; encodings: {', '.join(c.encodings)}",
+                f"- key: {', '.join(f'`{k}`' for k in c.primary_key)}",
+                f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
+            ]
+            if c.lines_source:
+                out.append(f"- nested lines: array `{c.lines_source}`")
+            out += [
+                "",
+                "| lake column | export field | aliases | type | required | rule | PII |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for col in c.all_columns:
+                field = (
+                    f"`{c.lines_source}[].{col.source}`"
+                    if col in c.line_columns
+                    else f"`{col.source}`"
+                )
+                out.append(
+                    f"| `{col.name}` | {field} | {', '.join(col.aliases)} | {col.type} | "
+                    f"{'yes' if not col.nullable else ''} | {_rule(col)} | "
+                    f"{'pseudonymised' if col.pii else ''} |"
+                )
+            for d in c.derived:
+                out.append(f"| `{d.name}` | derived from `{d.source}` |  | {d.type} |  |  |  |")
+            out.append("")
+    return "\n".join(out)

@@ -18,6 +18,7 @@ import polars as pl
 
 from bclake.contracts import Contract
 from bclake.settings import Settings
+from ingest.pii import pseudonymise, redact_text
 from ingest.read import UnreadableFile, read_file
 from ingest.validate import validate
 
@@ -140,7 +141,7 @@ def _ingest_file(
     try:
         raw = read_file(path, contract)
     except UnreadableFile as error:
-        lines = _data_lines(path, contract)
+        lines = [redact_text(line, settings.pii_key) for line in _data_lines(path, contract)]
         quarantined = pl.DataFrame(
             {
                 "_source_row": list(
@@ -168,7 +169,7 @@ def _ingest_file(
         result.duration_s = time.perf_counter() - started
         return result
 
-    loaded, quarantined = validate(raw.frame, contract)
+    loaded, quarantined = validate(pseudonymise(raw.frame, contract, settings.pii_key), contract)
     loaded = loaded.with_columns(lineage)
     out_dir = table_dir(settings.lake, contract)
     if contract.event_date:

@@ -43,3 +43,12 @@ def test_every_contract_has_a_lake_asset_feeding_dbt() -> None:
         "exports/planner_files",
     ):
         assert key in keys
+
+
+def test_contracts_page_is_up_to_date() -> None:
+    from bclake.contracts import load_contracts, render_markdown
+
+    page = (ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
+    assert page == render_markdown(load_contracts()) + "\n", (
+        "docs/contracts.md is stale: run `bclake contracts --out docs/contracts.md`"
+    )

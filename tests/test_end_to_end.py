@@ -137,3 +137,39 @@ def test_truth_is_not_read_by_the_pipeline() -> None:
             if path.suffix in {".py", ".sql", ".yml"} and "target" not in path.parts:
                 text = path.read_text(encoding="utf-8")
                 assert ".truth" not in text and "truth/" not in text, path
+
+
+def test_no_clear_phone_number_leaves_landing(tiny_settings: Settings) -> None:
+    from ingest.pii import PHONE, PHONE_PATTERN
+
+    landing_phones = pl.read_ndjson(tiny_settings.landing / "cdp/consumers/consumers.ndjson")
+    assert landing_phones["phone"].str.contains(PHONE_PATTERN).any()  # the source has them
+    for root in (tiny_settings.lake, tiny_settings.warehouse_dir, tiny_settings.exports):
+        for path in root.rglob("*"):
+            if path.suffix == ".parquet":
+                frame = pl.read_parquet(path)
+                for col, dtype in frame.schema.items():
+                    if dtype == pl.String and not col.endswith("sha256"):  # file digests
+                        assert not frame[col].str.contains(PHONE_PATTERN).any(), (path, col)
+            elif path.suffix == ".duckdb":
+                con = duckdb.connect(str(path), read_only=True)
+                for schema, table in con.execute(
+                    "select table_schema, table_name from information_schema.tables"
+                ).fetchall():
+                    cols = [
+                        r[0]
+                        for r in con.execute(
+                            "select column_name from information_schema.columns where table_schema = ?"
+                            " and table_name = ? and data_type = 'VARCHAR'",
+                            [schema, table],
+                        ).fetchall()
+                    ]
+                    for col in (c for c in cols if not c.endswith("sha256")):
+                        hit = con.execute(
+                            f'select count(*) from {schema}.{table} where regexp_matches("{col}", ?)',
+                            [PHONE_PATTERN],
+                        ).fetchone()[0]
+                        assert hit == 0, (path, schema, table, col)
+                con.close()
+            elif path.suffix in (".csv", ".json"):
+                assert not PHONE.search(path.read_text(encoding="utf-8-sig")), path
