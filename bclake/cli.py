@@ -24,20 +24,28 @@ console = Console()
 def simulate(
     scale: Annotated[str, typer.Option(help=f"World size: {', '.join(SCALES)}.")] = "demo",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 42,
-    out: Annotated[
-        Path | None, typer.Option(help="Data root to write (default BCLAKE_HOME).")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Data root (default BCLAKE_HOME).")] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", help="Append the next days to an existing world instead.")
+    ] = False,
+    days: Annotated[int, typer.Option(help="With --continue: how many days to add.")] = 1,
 ) -> None:
     """Simulate source-system exports into landing/ and the hidden truth into truth/."""
+    from simulator.run import continue_simulation
     from simulator.run import simulate as run
 
     settings = Settings.from_env(out)
     started = time.perf_counter()
-    rows = run(settings.home, scale=scale, seed=seed)
-    table = Table(title=f"simulated {scale} world (seed {seed}) in {settings.home}")
+    if continue_:
+        rows = continue_simulation(settings.home, days)
+        title = f"added {days} day(s) to the world in {settings.home}"
+    else:
+        rows = run(settings.home, scale=scale, seed=seed)
+        title = f"simulated {scale} world (seed {seed}) in {settings.home}"
+    table = Table(title=title)
     table.add_column("table")
     table.add_column("rows", justify="right")
-    for name, n in rows.items():
+    for name, n in sorted(rows.items()):
         table.add_row(name, f"{n:,}")
     console.print(table)
     console.print(f"done in {time.perf_counter() - started:.1f}s")

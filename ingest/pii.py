@@ -32,7 +32,7 @@ PHONE = re.compile(PHONE_PATTERN)
 
 
 def redact_text(text: str, key: str) -> str:
-    """Pseudonymise phone numbers inside free text (raw lines of a file that could not be parsed)."""
+    """Pseudonymise phone numbers in free text (raw lines of a file that could not be parsed)."""
     return re.sub(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])", lambda m: pseudonym(m.group(0), key), text)
 
 

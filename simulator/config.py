@@ -28,6 +28,12 @@ class ScaleConfig:
     forged_rate: float = 0.003  # scans of codes that were never issued
     cloned_codes: float = 0.0005  # share of scanned codes copied onto fakes
     dirt: float = 1.0  # multiplier on every fault rate (0 turns dirt off)
+    continue_days: int = 366  # how far `simulate --continue` may extend the window
+
+    @property
+    def horizon_days(self) -> int:
+        """Days the world is planned for (promotion calendar, market): window plus extension."""
+        return self.n_days + self.continue_days
 
 
 SCALES: dict[str, ScaleConfig] = {

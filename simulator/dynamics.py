@@ -11,7 +11,6 @@ launch curves and noise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -77,11 +76,11 @@ def category_multiplier(calendar: pl.DataFrame, categories: list[str]) -> np.nda
 def promotions(cfg: ScaleConfig, world: World, rng: np.random.Generator) -> pl.DataFrame:
     """Region x SKU price promotions: about six 7-14 day windows a year each."""
     rows = []
-    n_windows = max(1, int(6 * cfg.n_days / 365))
+    n_windows = max(1, int(6 * cfg.horizon_days / 365))
     mechanisms = ("特价", "买赠", "满减")
     for r in range(cfg.n_regions):
         for k in range(len(world.products)):
-            for start in sorted(rng.choice(cfg.n_days - 14, size=n_windows, replace=False)):
+            for start in sorted(rng.choice(cfg.horizon_days - 14, size=n_windows, replace=False)):
                 rows.append(
                     (
                         len(rows) + 1,
@@ -124,7 +123,7 @@ def promotion_signups(promos: pl.DataFrame, world: World, rng: np.random.Generat
 
 def display_compliance(cfg: ScaleConfig, world: World, rng: np.random.Generator) -> np.ndarray:
     """months x stores: whether the store's display met the standard that month."""
-    n_months = cfg.n_days // 28 + 2
+    n_months = cfg.horizon_days // 28 + 2
     eng = world.stores["engagement"].to_numpy()
     return rng.random((n_months, len(eng))) < 0.3 + 0.6 * eng
 
@@ -149,154 +148,173 @@ def weekly_capacity(world: World, calendar: pl.DataFrame) -> np.ndarray:
     return np.ceil(base_rates(world).sum(axis=0) * 7 * 1.2 * cat_mult.mean(axis=0)).astype(np.int64)
 
 
-def simulate_days(
-    cfg: ScaleConfig,
-    world: World,
-    calendar: pl.DataFrame,
-    promos: pl.DataFrame,
-    signups: pl.DataFrame,
-    display: np.ndarray,
-    market: Market,
-    rng: np.random.Generator,
-) -> Iterator[DayRecord]:
-    """Yield one DayRecord per simulated day."""
-    stores, products = world.stores, world.products
-    n_s, n_k = len(stores), len(products)
-    dist_codes = world.distributors["distributor_code"].to_list()
-    dist_idx = np.array([dist_codes.index(d) for d in stores["distributor_code"]])
-    n_d = len(dist_codes)
-    wh_regions = world.warehouses["region"].to_list()
-    dist_dc = np.array([wh_regions.index(r) for r in world.distributors["region"]])
-    n_w = len(wh_regions)
-    cat_idx = np.array([world.categories.index(c) for c in products["category"]])
-    prov_idx = np.array([world.provinces.index(p) for p in stores["province"]])
-    case_pack = products["case_pack"].to_numpy()
-    inner_pack = np.maximum(1, case_pack // 4)
+class Channel:
+    """The state of stores, distributors, DCs and plants; `step(t)` simulates day t.
 
-    base = base_rates(world)
-    cat_mult = category_multiplier(calendar, world.categories)[:, cat_idx]  # days x skus
-    launch_day = np.array([(d - cfg.start).days for d in products["launch_date"]])
-    success = products["launch_success"].to_numpy()
-    onboard_day = np.array([(d - cfg.start).days for d in stores["onboard_date"]])
-    month_index = _month_index(calendar["date"].to_list())
-    competition = market.demand_factor()  # months x provinces x categories
+    A plain object (arrays and a generator), so a finished simulation can be
+    saved and continued later with `bclake simulate --continue`.
+    """
 
-    # promotions: which (store, sku) pairs are discounted on which days
-    signed = signups.join(promos, on="promo_no")
-    promo_events: dict[int, list[tuple[np.ndarray, int, float]]] = {}
-    for part in signed.partition_by("promo_no", maintain_order=True):
-        row = part.row(0, named=True)
-        for t in range(row["start_day"], min(row["end_day"], cfg.n_days)):
-            promo_events.setdefault(t, []).append(
-                (part["s"].to_numpy(), row["sku_idx"], 1 - row["discount"])
-            )
+    def __init__(
+        self,
+        cfg: ScaleConfig,
+        world: World,
+        calendar: pl.DataFrame,
+        promos: pl.DataFrame,
+        signups: pl.DataFrame,
+        display: np.ndarray,
+        market: Market,
+        rng: np.random.Generator,
+    ) -> None:
+        stores, products = world.stores, world.products
+        n_s, n_k = len(stores), len(products)
+        dist_codes = world.distributors["distributor_code"].to_list()
+        self.dist_idx = np.array([dist_codes.index(d) for d in stores["distributor_code"]])
+        n_d = len(dist_codes)
+        wh_regions = world.warehouses["region"].to_list()
+        self.dist_dc = np.array([wh_regions.index(r) for r in world.distributors["region"]])
+        n_w = len(wh_regions)
+        self.cat_idx = np.array([world.categories.index(c) for c in products["category"]])
+        self.prov_idx = np.array([world.provinces.index(p) for p in stores["province"]])
+        self.case_pack = products["case_pack"].to_numpy()
+        self.inner_pack = np.maximum(1, self.case_pack // 4)
+        self.rng = rng
+        self.display = display
+        self.base = base_rates(world)
+        self.cat_mult = category_multiplier(calendar, world.categories)[:, self.cat_idx]
+        self.launch_day = np.array([(d - cfg.start).days for d in products["launch_date"]])
+        self.success = products["launch_success"].to_numpy()
+        self.onboard_day = np.array([(d - cfg.start).days for d in stores["onboard_date"]])
+        self.month_index = _month_index(calendar["date"].to_list())
+        self.competition = market.demand_factor()  # months x provinces x categories
+        self.weekdays = calendar["weekday"].to_numpy()
+        self.capacity = weekly_capacity(world, calendar)
 
-    # store policy: each store reviews weekly on its own weekday
-    review_weekday = rng.integers(0, 7, size=n_s)
-    safety = rng.uniform(1.1, 1.6, size=n_s)[:, None]
-    est = base * 1.0
-    stock = np.ceil(est * (7 + STORE_LEAD_DAYS) * safety).astype(np.int64)
-    on_order = np.zeros((n_s, n_k), dtype=np.int64)
-    arrivals = np.zeros((RING, n_s, n_k), dtype=np.int64)
+        # promotions: which (store, sku) pairs are discounted on which days
+        signed = signups.join(promos, on="promo_no")
+        self.promo_events: dict[int, list[tuple[np.ndarray, int, float]]] = {}
+        for part in signed.partition_by("promo_no", maintain_order=True):
+            row = part.row(0, named=True)
+            for t in range(row["start_day"], min(row["end_day"], len(calendar))):
+                self.promo_events.setdefault(t, []).append(
+                    (part["s"].to_numpy(), row["sku_idx"], 1 - row["discount"])
+                )
 
-    dist_review = rng.integers(0, 7, size=n_d)
-    dist_safety = rng.uniform(1.2, 1.8, size=n_d)[:, None]
-    dist_est = np.zeros((n_d, n_k))
-    np.add.at(dist_est, dist_idx, base)
-    dist_stock = np.ceil(dist_est * (7 + DIST_LEAD_DAYS) * dist_safety * 1.5).astype(np.int64)
-    dist_on_order = np.zeros((n_d, n_k), dtype=np.int64)
-    dist_arrivals = np.zeros((RING, n_d, n_k), dtype=np.int64)
+        # stores review weekly on their own weekday
+        self.review_weekday = rng.integers(0, 7, size=n_s)
+        self.safety = rng.uniform(1.1, 1.6, size=n_s)[:, None]
+        self.est = self.base * 1.0
+        self.stock = np.ceil(self.est * (7 + STORE_LEAD_DAYS) * self.safety).astype(np.int64)
+        self.on_order = np.zeros((n_s, n_k), dtype=np.int64)
+        self.arrivals = np.zeros((RING, n_s, n_k), dtype=np.int64)
 
-    # regional DCs, fed weekly by the plants within a capacity set at ~1.2x average demand
-    dc_est = np.zeros((n_w, n_k))
-    np.add.at(dc_est, dist_dc, dist_est)
-    dc_stock = np.ceil(dc_est * 21).astype(np.int64)
-    dc_arrivals = np.zeros((RING, n_w, n_k), dtype=np.int64)
-    dc_in_transit = np.zeros((n_w, n_k), dtype=np.int64)
-    capacity = weekly_capacity(world, calendar)
-    weekdays = calendar["weekday"].to_numpy()
+        self.dist_review = rng.integers(0, 7, size=n_d)
+        self.dist_safety = rng.uniform(1.2, 1.8, size=n_d)[:, None]
+        self.dist_est = np.zeros((n_d, n_k))
+        np.add.at(self.dist_est, self.dist_idx, self.base)
+        self.dist_stock = np.ceil(
+            self.dist_est * (7 + DIST_LEAD_DAYS) * self.dist_safety * 1.5
+        ).astype(np.int64)
+        self.dist_on_order = np.zeros((n_d, n_k), dtype=np.int64)
+        self.dist_arrivals = np.zeros((RING, n_d, n_k), dtype=np.int64)
 
-    for t in range(cfg.n_days):
+        # regional DCs, fed weekly by the plants within capacity
+        self.dc_est = np.zeros((n_w, n_k))
+        np.add.at(self.dc_est, self.dist_dc, self.dist_est)
+        self.dc_stock = np.ceil(self.dc_est * 21).astype(np.int64)
+        self.dc_arrivals = np.zeros((RING, n_w, n_k), dtype=np.int64)
+        self.dc_in_transit = np.zeros((n_w, n_k), dtype=np.int64)
+
+    def opening_stock(self) -> np.ndarray:
+        """distributors x SKUs: units in the channel before day 0 (stores' and distributors')."""
+        out = self.dist_stock.copy()
+        np.add.at(out, self.dist_idx, self.stock)
+        return out
+
+    def step(self, t: int) -> DayRecord:
+        rng, case_pack = self.rng, self.case_pack
         slot = t % RING
-        stock += arrivals[slot]
-        on_order -= arrivals[slot]
-        arrivals[slot] = 0
-        dist_stock += dist_arrivals[slot]
-        dist_on_order -= dist_arrivals[slot]
-        dist_arrivals[slot] = 0
-        dc_stock += dc_arrivals[slot]
-        dc_in_transit -= dc_arrivals[slot]
-        dc_arrivals[slot] = 0
+        self.stock += self.arrivals[slot]
+        self.on_order -= self.arrivals[slot]
+        self.arrivals[slot] = 0
+        self.dist_stock += self.dist_arrivals[slot]
+        self.dist_on_order -= self.dist_arrivals[slot]
+        self.dist_arrivals[slot] = 0
+        self.dc_stock += self.dc_arrivals[slot]
+        self.dc_in_transit -= self.dc_arrivals[slot]
+        self.dc_arrivals[slot] = 0
 
         # demand: negative binomial around the day's rate
-        age = t - launch_day
+        age = t - self.launch_day
         launch = np.where(age < 0, 0.0, 1 - np.exp(-np.maximum(age, 0) / 30.0))
-        launch = launch * np.where(success | (age < 60), 1.0, np.exp(-np.maximum(age - 60, 0) / 90))
-        active = (t >= onboard_day).astype(float)
-        m = month_index[t]
-        lam = base * cat_mult[t][None, :] * launch[None, :] * active[:, None]
-        lam *= competition[m][prov_idx][:, cat_idx]
-        lam *= np.where(display[m], DISPLAY_UPLIFT, 1.0)[:, None]
-        price = np.ones((n_s, n_k))
-        for signed_stores, k, factor in promo_events.get(t, ()):
+        launch = launch * np.where(
+            self.success | (age < 60), 1.0, np.exp(-np.maximum(age - 60, 0) / 90)
+        )
+        active = (t >= self.onboard_day).astype(float)
+        m = self.month_index[t]
+        lam = self.base * self.cat_mult[t][None, :] * launch[None, :] * active[:, None]
+        lam *= self.competition[m][self.prov_idx][:, self.cat_idx]
+        lam *= np.where(self.display[m], DISPLAY_UPLIFT, 1.0)[:, None]
+        price = np.ones(lam.shape)
+        for signed_stores, k, factor in self.promo_events.get(t, ()):
             price[signed_stores, k] = factor
         lam = lam * price**-ELASTICITY * rng.gamma(3.0, 1 / 3.0, size=lam.shape)
         demand = rng.poisson(lam)
-        sales = np.minimum(demand, stock)
-        stock -= sales
+        sales = np.minimum(demand, self.stock)
+        self.stock -= sales
         stockouts = int((demand > sales).sum())
 
         # stores smooth what they sold (not what was asked: they cannot see lost sales)
-        est = 0.9 * est + 0.1 * sales
-        reviewing = (review_weekday == weekdays[t]) & (active > 0)
-        target = np.ceil(est * (7 + STORE_LEAD_DAYS) * safety)
-        want = np.where(reviewing[:, None], np.maximum(0, target - stock - on_order), 0)
-        want = (np.ceil(want / inner_pack) * inner_pack).astype(np.int64)
+        self.est = 0.9 * self.est + 0.1 * sales
+        reviewing = (self.review_weekday == self.weekdays[t]) & (active > 0)
+        target = np.ceil(self.est * (7 + STORE_LEAD_DAYS) * self.safety)
+        want = np.where(reviewing[:, None], np.maximum(0, target - self.stock - self.on_order), 0)
+        want = (np.ceil(want / self.inner_pack) * self.inner_pack).astype(np.int64)
 
         # distributors fill what they can, proportionally when short
-        delivered, shipped = _allocate(want, dist_idx, dist_stock)
-        dist_stock -= shipped
-        arrivals[(t + STORE_LEAD_DAYS) % RING] += delivered
-        on_order += delivered
+        delivered, shipped = _allocate(want, self.dist_idx, self.dist_stock)
+        self.dist_stock -= shipped
+        self.arrivals[(t + STORE_LEAD_DAYS) % RING] += delivered
+        self.on_order += delivered
 
         # distributors reorder from their DC on their review day, in full cases
-        asked = np.zeros((n_d, n_k), dtype=np.int64)
-        np.add.at(asked, dist_idx, want)
-        dist_est = 0.85 * dist_est + 0.15 * asked
-        d_review = dist_review == weekdays[t]
-        d_target = np.ceil(dist_est * (7 + DIST_LEAD_DAYS) * dist_safety)
+        asked = np.zeros(self.dist_stock.shape, dtype=np.int64)
+        np.add.at(asked, self.dist_idx, want)
+        self.dist_est = 0.85 * self.dist_est + 0.15 * asked
+        d_review = self.dist_review == self.weekdays[t]
+        d_target = np.ceil(self.dist_est * (7 + DIST_LEAD_DAYS) * self.dist_safety)
         d_want = np.where(
-            d_review[:, None], np.maximum(0, d_target - dist_stock - dist_on_order), 0
+            d_review[:, None], np.maximum(0, d_target - self.dist_stock - self.dist_on_order), 0
         )
         d_want = (np.ceil(d_want / case_pack) * case_pack).astype(np.int64)
-        d_shipped, _ = _allocate(d_want, dist_dc, dc_stock)
+        d_shipped, _ = _allocate(d_want, self.dist_dc, self.dc_stock)
         d_shipped = (d_shipped // case_pack) * case_pack  # DCs ship whole cases only
-        dc_out = np.zeros((n_w, n_k), dtype=np.int64)
-        np.add.at(dc_out, dist_dc, d_shipped)
-        dc_stock -= dc_out
-        dist_arrivals[(t + DIST_LEAD_DAYS) % RING] += d_shipped
-        dist_on_order += d_shipped
-        dc_est = 0.9 * dc_est + 0.1 * dc_out
+        dc_out = np.zeros(self.dc_stock.shape, dtype=np.int64)
+        np.add.at(dc_out, self.dist_dc, d_shipped)
+        self.dc_stock -= dc_out
+        self.dist_arrivals[(t + DIST_LEAD_DAYS) % RING] += d_shipped
+        self.dist_on_order += d_shipped
+        self.dc_est = 0.9 * self.dc_est + 0.1 * dc_out
 
         # plants produce on Mondays for the DCs' needs, within weekly capacity
         production = None
-        if weekdays[t] == 0:
-            need = np.maximum(0, np.ceil(dc_est * 21) - dc_stock - dc_in_transit)
+        if self.weekdays[t] == 0:
+            need = np.maximum(0, np.ceil(self.dc_est * 21) - self.dc_stock - self.dc_in_transit)
             total = need.sum(axis=0)
-            scale = np.where(total > capacity, capacity / np.maximum(total, 1), 1.0)
+            scale = np.where(total > self.capacity, self.capacity / np.maximum(total, 1), 1.0)
             production = (np.floor(need * scale[None, :] / case_pack) * case_pack).astype(np.int64)
-            dc_arrivals[(t + PLANT_LEAD_DAYS) % RING] += production
-            dc_in_transit += production
+            self.dc_arrivals[(t + PLANT_LEAD_DAYS) % RING] += production
+            self.dc_in_transit += production
 
-        yield DayRecord(
+        return DayRecord(
             day=t,
             demand=_sparse(demand),
             sales=(*_sparse(sales), price[sales > 0]),
             store_orders=(*_sparse(want), delivered[want > 0]),
             dist_orders=(*_sparse(d_want), d_shipped[d_want > 0]),
-            dc_stock=dc_stock.copy(),
+            dc_stock=self.dc_stock.copy(),
             production=production,
-            store_stock=_sparse(stock) if weekdays[t] == 6 else None,
+            store_stock=_sparse(self.stock) if self.weekdays[t] == 6 else None,
             stockouts=stockouts,
         )
 

@@ -4,11 +4,16 @@ Days are simulated in order and flushed one calendar month at a time, so
 memory stays bounded by a month of activity whatever the scale. Masters and
 snapshots (products, stores, consumers, ...) are written when their content
 is known; dirt is injected last and listed in `truth/fault_manifest.parquet`.
+
+The state of the world is saved in `truth/_state.pkl`, so `continue_simulation`
+can append the next days as daily export files, holding back a share of rows
+that arrive one run later as `_late` files.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -26,12 +31,11 @@ from simulator.codes import CodeLedger, case_codes, forged_bodies
 from simulator.config import ScaleConfig, get_scale
 from simulator.dirt import inject_dirt
 from simulator.dynamics import (
+    Channel,
     DayRecord,
     display_compliance,
     promotion_signups,
     promotions,
-    simulate_days,
-    weekly_capacity,
 )
 from simulator.export import write_export
 from simulator.market import build_market
@@ -42,6 +46,8 @@ REWARDS = np.array([0.0, 0.3, 0.5, 1.0, 2.0])
 REWARD_P = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
 CHANNEL_SCAN = {"夫妻店": 0.8, "便利店": 1.2, "超市": 1.0, "餐饮": 0.5, "母婴店": 1.6}
 STORE_SCAN_SHARE = 0.25  # scans after which the consumer also scans the store's code
+LATE_TABLES = ("dms.sell_through", "dms.store_orders", "code.product_scans")
+LATE_SHARE = 0.05  # in continued runs, rows of these tables that arrive a run late
 
 
 class _Writer:
@@ -89,14 +95,46 @@ class _Writer:
         }
         self.referrals: list[pl.DataFrame] = []
         self.campaigns: list[dict] = []
-        self.campaign_truth: list[pl.DataFrame] = []
-        self.scan_labels: list[pl.DataFrame] = []
-        self.payments: list[pl.DataFrame] = []
+        self.unpaid: list[pl.DataFrame] = []
         self.invoice_totals: list[pl.DataFrame] = []
         self.truth_extra: dict[str, pl.DataFrame] = {}
+        self.written_until = -1  # last day whose snapshots (payments, market, ...) are out
+        self.late_share = 0.0
+        self.stockouts: list[int] = []
+        self.pending_coupons: list[pl.DataFrame] = []
+        self.scheduled = pl.DataFrame(
+            schema={
+                "s": pl.Int64,
+                "c": pl.Int64,
+                "day": pl.Int32,
+                "seconds": pl.Int64,
+                "order_amount": pl.Float64,
+                "coupon_id": pl.String,
+                "rating": pl.Int64,
+            }
+        )
+        self.late_pending: list[tuple[str, pl.DataFrame, str]] = []
+        self.mini_program_day = np.where(
+            rng.random(n_cons) < 0.08,
+            rng.integers(-300, cfg.horizon_days, n_cons),
+            np.iinfo(np.int32).max,
+        )
 
     # --- bookkeeping -------------------------------------------------------------
     def write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
+        if self.late_share and table in LATE_TABLES and frame.height:
+            late = pl.Series(self.rng.random(frame.height) < self.late_share)
+            self.late_pending.append((table, frame.filter(late), f"{name}_late"))
+            frame = frame.filter(~late)
+        self._write(table, frame, name, header)
+
+    def write_late(self) -> None:
+        """Deliver the rows held back last run, each file under its own event day."""
+        for table, frame, name in self.late_pending:
+            self._write(table, frame, name)
+        self.late_pending = []
+
+    def _write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
         contract = self.contracts[table]
         ext = "csv" if contract.format == "csv" else "ndjson"
         path = self.landing / contract.system / contract.table / f"{name}.{ext}"
@@ -112,7 +150,9 @@ class _Writer:
         return np.arange(first, first + n)
 
     # --- masters -------------------------------------------------------------------
-    def write_masters(self, promos: pl.DataFrame, signups: pl.DataFrame, market) -> None:
+    def write_masters(
+        self, promos: pl.DataFrame, signups: pl.DataFrame, market, opening_stock: np.ndarray
+    ) -> None:
         w = self.world
         self.write("erp.products", w.products, "products", header="zh")
         self.write("erp.warehouses", w.warehouses, "warehouses", header="zh")
@@ -139,9 +179,8 @@ class _Writer:
         self.write("dms.promotion_signups", signed, "promotion_signups")
         self._write_market(market)
         # stock already in the channel when the window opens carries codes too
-        init = np.zeros((len(self.dist_codes), self.n_k), dtype=np.int64)
-        base = w.stores["base_rate"].to_numpy()[:, None] * w.products["popularity"].to_numpy()
-        np.add.at(init, self.dist_idx, np.ceil(base * 40).astype(np.int64))
+        # (twice what is on hand, so the opening stream covers the first weeks' sales)
+        init = opening_stock * 2
         d, k = np.nonzero(init)
         units = (np.ceil(init[d, k] / self.case_pack[k]) * self.case_pack[k]).astype(np.int64)
         self._activate(-10, d, k, units, pre_window=True)
@@ -168,9 +207,9 @@ class _Writer:
                 "promo_intensity": np.round(market.promo_intensity.reshape(-1), 4),
             }
         )
-        self.write("market.competitor_prices", grid, "competitor_prices", header="zh")
         self.market_grid = grid
         self.market = market
+        self.market_noise = self.rng.normal(0, 1, grid.height)
 
     def _diversion_plan(self) -> dict:
         """Each diverting distributor pushes stock into one province of another region."""
@@ -244,6 +283,13 @@ class _Writer:
         self._keys(both).select("date", "store_code", "sku_code", "demand", "sales").sort(
             "date", "store_code", "sku_code"
         ).write_parquet(part)
+
+    def _truth_part(self, name: str, label: str, frame: pl.DataFrame) -> None:
+        part = self.truth / name / f"{label}.parquet"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        if part.exists():  # a second campaign in one flush: append
+            frame = pl.concat([pl.read_parquet(part), frame], how="vertical_relaxed")
+        frame.write_parquet(part)
 
     def _activate(
         self, day: int, d: np.ndarray, k: np.ndarray, units: np.ndarray, pre_window: bool = False
@@ -322,11 +368,7 @@ class _Writer:
             pays = invoices.with_columns(
                 pay_date=pl.col("invoice_date") + pl.duration(days=pl.col("delay"))
             )
-            self.payments.append(
-                pays.filter(
-                    pl.col("pay_date") <= self.cfg.start + timedelta(days=self.cfg.n_days - 1)
-                )
-            )
+            self.unpaid.append(pays)
             self.invoice_totals.append(
                 invoices.select("distributor_code", "invoice_date", "amount")
             )
@@ -453,32 +495,46 @@ class _Writer:
         )
         self.write("dms.store_inventory", stock, f"store_inventory_{month}")
 
-    def _display_checks(self, month: str, first_day: int, last_day: int) -> None:
-        m = _month_no(self.cfg.start, first_day)
-        onboard = np.array([(d - self.cfg.start).days for d in self.world.stores["onboard_date"]])
-        visited = np.nonzero((onboard <= last_day) & (self.rng.random(self.n_s) < 0.8))[0]
-        compliant = self.display[m, visited]
-        score = np.where(
-            compliant,
-            self.rng.integers(75, 101, len(visited)),
-            self.rng.integers(30, 75, len(visited)),
+    def _display_checks(self, label: str, first_day: int, last_day: int) -> None:
+        """Sales reps check each onboarded store about once a month (80% of months)."""
+        cfg = self.cfg
+        if not hasattr(self, "check_day"):
+            n_months = self.display.shape[0]
+            month_start = np.array(
+                [(_add_months(cfg.start, m) - cfg.start).days for m in range(n_months + 1)]
+            )
+            length = np.diff(month_start)
+            draw = self.rng.random((n_months, self.n_s))
+            self.check_day = month_start[:-1, None] + (draw * length[:, None]).astype(np.int64)
+            self.check_done = self.rng.random((n_months, self.n_s)) < 0.8
+        onboard = np.array([(d - cfg.start).days for d in self.world.stores["onboard_date"]])
+        m, s = np.nonzero(
+            (self.check_day >= first_day)
+            & (self.check_day <= last_day)
+            & self.check_done
+            & (onboard[None, :] <= self.check_day)
         )
-        day = self.rng.integers(first_day, last_day + 1, size=len(visited))
+        if not len(m):
+            return
+        compliant = self.display[m, s]
+        score = np.where(
+            compliant, self.rng.integers(75, 101, len(s)), self.rng.integers(30, 75, len(s))
+        )
         checks = (
             pl.DataFrame(
                 {
-                    "check_id": [f"DC{month.replace('-', '')}{s:06d}" for s in visited],
-                    "store_code": self.store_codes[visited],
-                    "day": day.astype(np.int32),
+                    "check_id": [f"DC{mm:03d}{ss:06d}" for mm, ss in zip(m, s, strict=True)],
+                    "store_code": self.store_codes[s],
+                    "day": self.check_day[m, s].astype(np.int32),
                     "compliant": compliant,
                     "score": score,
-                    "photo_count": self.rng.integers(1, 6, len(visited)),
+                    "photo_count": self.rng.integers(1, 6, len(s)),
                 }
             )
             .with_columns(check_date=self.date_of("day"))
             .sort("day", "store_code")
         )
-        self.write("dms.display_checks", checks, f"display_checks_{month}")
+        self.write("dms.display_checks", checks, f"display_checks_{label}")
 
     def _product_scans(self, month: str, sales: pl.DataFrame) -> pl.DataFrame:
         """Consumers scan a share of units, near the store; codes follow the distributor FIFO."""
@@ -557,7 +613,9 @@ class _Writer:
             .with_columns(scan_date=pl.col("scan_time").dt.date())
         )
         self.write("code.product_scans", scans, f"product_scans_{month}")
-        self.scan_labels.append(
+        self._truth_part(
+            "scan_labels",
+            month,
             scans.select(
                 "scan_id",
                 "product_code",
@@ -566,7 +624,7 @@ class _Writer:
                     pl.col("activated_d")
                 ),
                 selling_distributor=pl.lit(pl.Series(self.dist_codes)).gather(pl.col("selling_d")),
-            )
+            ),
         )
         return scans
 
@@ -606,10 +664,64 @@ class _Writer:
             .otherwise(pl.col("activated_d"))
         )
 
+    def _campaign(self, label: str, day: int) -> None:
+        """Draw a campaign; coupons are exported when they expire, purchases on their day."""
+        rng, w = self.rng, self.world
+        no = len(self.campaigns) + 1
+        row, drawn = cdp.campaign(no, w, self.first_scan < day, day, self.cfg.start, rng)
+        self.campaigns.append(row)
+        self._truth_part(
+            "campaign_outcomes",
+            label,
+            drawn.with_columns(
+                campaign_id=pl.lit(row["campaign_id"]),
+                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            ).drop("c", "seconds"),
+        )
+        members = drawn.with_columns(
+            campaign_id=pl.lit(row["campaign_id"]),
+            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            arm=pl.when(pl.col("treated")).then(pl.lit("treated")).otherwise(pl.lit("holdout")),
+            assigned_date=pl.lit(row["start_date"] - timedelta(days=1)),
+        )
+        self.write("cdp.campaign_members", members, f"campaign_members_{label}")
+        home = w.consumers["home_store"].to_numpy()
+        treated = drawn.filter(pl.col("treated"))
+        ids = self._next("coupon", treated.height)
+        redeemed = pl.Series(treated["y1"].to_numpy())
+        coupons = treated.with_columns(
+            coupon_id=pl.Series([f"CU{i:09d}" for i in ids], dtype=pl.String),
+            campaign_id=pl.lit(row["campaign_id"]),
+            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            issued_date=pl.lit(row["start_date"]),
+            expire_date=pl.lit(row["end_date"]),
+            expire_day=pl.lit(day + 13),
+            face_value=pl.lit(row["coupon_value"]),
+            redeemed_time=pl.when(redeemed).then(
+                self.date_of("day").cast(pl.Datetime("us")) + pl.duration(seconds=pl.col("seconds"))
+            ),
+            redeemed_store_code=pl.when(redeemed).then(
+                pl.Series(self.store_codes[home[treated["c"].to_numpy()]], dtype=pl.String)
+            ),
+            order_amount=pl.when(redeemed).then(pl.col("basket")),
+        )
+        self.pending_coupons.append(coupons)
+        buyers = drawn.filter(pl.when(pl.col("treated")).then(pl.col("y1")).otherwise(pl.col("y0")))
+        buyers = buyers.with_columns(s=pl.Series(home[buyers["c"].to_numpy()]).cast(pl.Int64))
+        purchases = buyers.join(coupons.select("c", "coupon_id"), on="c", how="left").select(
+            "s",
+            "c",
+            "day",
+            "seconds",
+            order_amount="basket",
+            coupon_id="coupon_id",
+            rating=pl.lit(None, pl.Int64),
+        )
+        self.scheduled = pl.concat([self.scheduled, purchases.cast(self.scheduled.schema)])
+
     def _cdp(self, month: str, first_day: int, last_day: int, scans: pl.DataFrame) -> None:
         """C side of the month: registrations, store-code scans, groups, campaigns, referrals."""
         rng, w = self.rng, self.world
-        registered_before = self.first_scan < first_day
         genuine = scans.filter(pl.col("label") != "forged")
         firsts = genuine.group_by("c").agg(pl.col("day").min())
         c_idx = firsts["c"].to_numpy()
@@ -623,10 +735,10 @@ class _Writer:
             np.round(satisfaction[follow["s"].to_numpy()] + rng.normal(0, 0.7, follow.height)), 1, 5
         )
         store_scans = follow.select(
-            "s",
-            "c",
-            "day",
-            seconds=pl.col("seconds") + 30,
+            pl.col("s").cast(pl.Int64),
+            pl.col("c").cast(pl.Int64),
+            pl.col("day").cast(pl.Int32),
+            seconds=(pl.col("seconds") + 30).cast(pl.Int64),
             order_amount=pl.Series(
                 np.round(
                     self.retail_price[follow["k"].to_numpy()] * rng.integers(1, 4, follow.height)
@@ -638,62 +750,17 @@ class _Writer:
             rating=pl.Series(np.where(rated, rating, np.nan)).cast(pl.Int64, strict=False),
         )
 
-        # one coupon campaign a month from the second month on
-        coupons = pl.DataFrame()
-        if first_day > 0:
-            no = len(self.campaigns) + 1
-            row, drawn = cdp.campaign(no, w, registered_before, first_day, self.cfg.start, rng)
-            self.campaigns.append(row)
-            self.campaign_truth.append(drawn.with_columns(campaign_id=pl.lit(row["campaign_id"])))
-            home = w.consumers["home_store"].to_numpy()
-            treated = drawn.filter(pl.col("treated"))
-            ids = self._next("coupon", treated.height)
-            redeemed = treated["y1"].to_numpy()
-            coupons = treated.with_columns(
-                coupon_id=pl.Series([f"CU{i:09d}" for i in ids]),
-                campaign_id=pl.lit(row["campaign_id"]),
-                issued_date=pl.lit(row["start_date"]),
-                expire_date=pl.lit(row["end_date"]),
-                face_value=pl.lit(row["coupon_value"]),
-                redeemed_time=pl.when(pl.Series(redeemed)).then(
-                    self.date_of("day").cast(pl.Datetime("us"))
-                    + pl.duration(seconds=pl.col("seconds"))
-                ),
-                redeemed_store_code=pl.when(pl.Series(redeemed)).then(
-                    pl.Series(self.store_codes[home[treated["c"].to_numpy()]])
-                ),
-                order_amount=pl.when(pl.Series(redeemed)).then(pl.col("basket")),
-            )
-            buyers = drawn.filter(
-                pl.when(pl.col("treated")).then(pl.col("y1")).otherwise(pl.col("y0"))
-            )
-            buyers = buyers.with_columns(
-                s=pl.Series(home[buyers["c"].to_numpy()]).cast(store_scans["s"].dtype)
-            )
-            redemption_scans = buyers.join(
-                coupons.select("c", "coupon_id"), on="c", how="left"
-            ).select(
-                "s",
-                "c",
-                "day",
-                "seconds",
-                order_amount="basket",
-                coupon_id="coupon_id",
-                rating=pl.lit(None, pl.Int64),
-            )
-            store_scans = pl.concat([store_scans, redemption_scans], how="vertical_relaxed")
-            members = drawn.with_columns(
-                campaign_id=pl.lit(row["campaign_id"]),
-                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
-                arm=pl.when(pl.col("treated")).then(pl.lit("treated")).otherwise(pl.lit("holdout")),
-                assigned_date=pl.lit(row["start_date"] - timedelta(days=1)),
-            )
-            self.write("cdp.campaign_members", members, f"campaign_members_{month}")
-        if coupons.height:
-            coupons = coupons.with_columns(
-                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9))
-            )
-            self.write("cdp.coupons", coupons, f"coupons_{month}")
+        # a coupon campaign on the first of every month after the first
+        for day in range(first_day, last_day + 1):
+            if day > 0 and (self.cfg.start + timedelta(days=day)).day == 1:
+                self._campaign(month, day)
+        due = self.scheduled.filter(pl.col("day") <= last_day)
+        self.scheduled = self.scheduled.filter(pl.col("day") > last_day)
+        store_scans = pl.concat([store_scans, due.cast(store_scans.schema)], how="vertical_relaxed")
+        ready = [c for c in self.pending_coupons if c["expire_day"][0] <= last_day]
+        self.pending_coupons = [c for c in self.pending_coupons if c["expire_day"][0] > last_day]
+        if ready:
+            self.write("cdp.coupons", pl.concat(ready).drop("expire_day"), f"coupons_{month}")
 
         store_scans = store_scans.sort("day", "seconds", "s")
         store_scans = store_scans.with_columns(
@@ -725,7 +792,8 @@ class _Writer:
         # referrals: active scanners bring in new consumers, the social ones most
         active = genuine["c"].unique().sort().to_numpy()
         social = w.consumers["social"].to_numpy()[active]
-        referrers = active[rng.random(len(active)) < 0.12 * social]
+        span = (last_day - first_day + 1) / 30  # the monthly chance, for any flush length
+        referrers = active[rng.random(len(active)) < 0.12 * social * span]
         if len(referrers):
             self.referrals.append(
                 pl.DataFrame(
@@ -738,48 +806,64 @@ class _Writer:
                 )
             )
 
-    # --- after the last day ------------------------------------------------------------
-    def finish(self) -> None:
-        w, cfg = self.world, self.cfg
-        last = cfg.start + timedelta(days=cfg.n_days - 1)
-        if self.payments:
-            pays = pl.concat(self.payments).sort("pay_date", "invoice_id")
-            pays = pays.with_columns(
-                payment_id=pl.format(
-                    "PM{}",
-                    pl.Series(self._next("payment", pays.height)).cast(pl.String).str.zfill(8),
+    # --- snapshots after a run ---------------------------------------------------------
+    def snapshots(self, label: str, end_day: int) -> None:
+        """What systems export as of `end_day`: payments, rebates, market months, CDP masters."""
+        cfg = self.cfg
+        since = self.written_until
+        day_of = lambda col: (pl.col(col) - pl.lit(cfg.start)).dt.total_days()  # noqa: E731
+        if self.unpaid:
+            pays = pl.concat(self.unpaid)
+            now = pays.filter(day_of("pay_date") <= end_day).sort("pay_date", "invoice_id")
+            self.unpaid = [pays.filter(day_of("pay_date") > end_day)]
+            if now.height:
+                now = now.with_columns(
+                    payment_id=pl.format(
+                        "PM{}",
+                        pl.Series(self._next("payment", now.height)).cast(pl.String).str.zfill(8),
+                    )
                 )
+                self.write("erp.payments", now, f"payments_{label}", header="zh")
+        self._rebates(label, since, end_day)
+        self._market(label, since, end_day)
+        new = self.campaigns[getattr(self, "campaigns_written", 0) :]
+        if new:
+            self.write("cdp.campaigns", pl.DataFrame(new), f"campaigns_{label}")
+            self.campaigns_written = len(self.campaigns)
+        w = self.world
+        members = (
+            self.members.filter(pl.col("join_day") <= end_day)
+            .with_columns(
+                group_id=pl.lit(w.groups["group_id"]).gather(pl.col("g")),
+                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                join_date=self.date_of("join_day"),
             )
-            for (month,), part in (
-                pays.with_columns(_m=pl.col("pay_date").dt.strftime("%Y-%m"))
-                .partition_by("_m", as_dict=True, maintain_order=True)
-                .items()
-            ):
-                self.write("erp.payments", part, f"payments_{month}", header="zh")
-        self._rebates()
-        self._market_share()
-        self.write("cdp.campaigns", pl.DataFrame(self.campaigns), "campaigns")
-        members = self.members.with_columns(
-            group_id=pl.lit(w.groups["group_id"]).gather(pl.col("g")),
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
-            join_date=self.date_of("join_day"),
-        ).sort("join_day", "g", "c")
-        self.write("cdp.group_members", members, "group_members")
-        self._consumers(last)
+            .sort("join_day", "g", "c")
+        )
+        self.write("cdp.group_members", members, f"group_members_{label}")
+        self._consumers(label, end_day)
+        self.written_until = end_day
 
-    def _rebates(self) -> None:
+    def _rebates(self, label: str, since: int, end_day: int) -> None:
         if not self.invoice_totals:
             return
+        cfg = self.cfg
         inv = pl.concat(self.invoice_totals).with_columns(
             quarter=pl.format(
                 "{}Q{}", pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter()
             ),
-            settle_date=pl.col("invoice_date").dt.month_end() + pl.duration(days=15),
+            settle_date=pl.date(
+                pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter() * 3, 1
+            ).dt.month_end()
+            + pl.duration(days=15),
         )
         q = inv.group_by("distributor_code", "quarter").agg(
             pl.col("amount").sum().round(2).alias("purchase_amount"), pl.col("settle_date").max()
         )
-        q = q.filter(pl.col("settle_date") <= self.cfg.start + timedelta(days=self.cfg.n_days - 1))
+        settle = (pl.col("settle_date") - pl.lit(cfg.start)).dt.total_days()
+        q = q.filter(settle > since, settle <= end_day)
+        if q.is_empty():
+            return
         median = q["purchase_amount"].median() or 0
         q = q.with_columns(
             rate=pl.when(pl.col("purchase_amount") > 2 * median)
@@ -792,38 +876,41 @@ class _Writer:
             rebate_amount=(pl.col("purchase_amount") * pl.col("rate")).round(2),
             rebate_id=pl.format("RB{}{}", pl.col("quarter"), pl.col("distributor_code")),
         ).sort("rebate_id")
-        self.write("dms.rebates", q, "rebates")
+        self.write("dms.rebates", q, f"rebates_{label}")
 
-    def _market_share(self) -> None:
-        """Brand share from its true demand against a market sized per province and category."""
+    def _market(self, label: str, since: int, end_day: int) -> None:
+        """Competitor prices and brand share for the months that closed in (since, end_day]."""
+        cfg = self.cfg
         g = self.market_grid
         share = self.market.base_share[None, :, :] / self.market.demand_factor() ** 0.5
         g = g.with_columns(
             brand_share=pl.Series(
                 np.round(
-                    np.clip(share.reshape(-1) * self.rng.lognormal(0, 0.03, g.height), 0.01, 0.9), 4
+                    np.clip(
+                        share.reshape(-1) * np.exp(0.03 * self.market_noise[: g.height]), 0.01, 0.9
+                    ),
+                    4,
                 )
             )
         )
-        self.write("market.market_share", g, "market_share", header="zh")
+        close = (pl.col("month").dt.month_end() - pl.lit(cfg.start)).dt.total_days()
+        g = g.filter(close > since, close <= end_day)
+        if g.height:
+            self.write("market.competitor_prices", g, f"competitor_prices_{label}", header="zh")
+            self.write("market.market_share", g, f"market_share_{label}", header="zh")
 
-    def _consumers(self, last: date) -> None:
-        """Snapshot of every registered consumer, with how and when they registered."""
-        w, rng, cfg = self.world, self.rng, self.cfg
-        c = w.consumers
+    def _consumers(self, label: str, end_day: int) -> None:
+        """Snapshot of every consumer registered by `end_day`, with how and when."""
+        c = self.world.consumers
         n = len(c)
         join = np.full(n, np.iinfo(np.int32).max, dtype=np.int64)
-        np.minimum.at(join, self.members["c"].to_numpy(), self.members["join_day"].to_numpy())
-        mini = np.where(
-            rng.random(n) < 0.08, rng.integers(-300, cfg.n_days, n), np.iinfo(np.int32).max
-        )
-        channels = np.stack([self.first_scan, join, mini])
+        members = self.members.filter(pl.col("join_day") <= end_day)
+        np.minimum.at(join, members["c"].to_numpy(), members["join_day"].to_numpy())
+        channels = np.stack([self.first_scan, join, self.mini_program_day])
         reg_day = channels.min(axis=0)
         how = np.array(["扫码", "社群", "小程序"])[channels.argmin(axis=0)]
-        registered = reg_day < cfg.n_days
         pool = c.with_columns(register_day=pl.Series(reg_day), register_channel=pl.Series(how))
-        pool = pool.filter(pl.Series(registered))
-        # referees: new consumers brought in by referrers
+        pool = pool.filter(pl.Series(reg_day <= end_day))
         refs = (
             pl.concat(self.referrals)
             if self.referrals
@@ -832,20 +919,21 @@ class _Writer:
         refs = refs.sort("day", "referrer").with_columns(
             referee=pl.Series(np.arange(n, n + refs.height), dtype=pl.Int64)
         )
+        # referees' profiles are drawn from a generator of their own, so every snapshot agrees
+        ref_rng = np.random.default_rng(1234567)
         parent = c[refs["referrer"].to_numpy()]
         referees = parent.with_columns(
             consumer_id=pl.format("C{}", (refs["referee"] + 1).cast(pl.String).str.zfill(9)),
-            phone=(
-                pl.Series(rng.integers(13 * 10**9, 19 * 10**9, refs.height)) * 10
-                + pl.Series(rng.integers(0, 10, refs.height))
+            phone=pl.Series(
+                ref_rng.integers(13 * 10**9, 19 * 10**9, refs.height) * 10
+                + ref_rng.integers(0, 10, refs.height)
             ).cast(pl.String),
-            gender=pl.Series(rng.choice(["F", "M"], size=refs.height)),
-            birth_year=pl.Series(rng.integers(1960, 2005, refs.height)),
+            gender=pl.Series(ref_rng.choice(["F", "M"], size=refs.height)),
+            birth_year=pl.Series(ref_rng.integers(1960, 2005, refs.height)),
             register_day=refs["day"].cast(pl.Int64),
             register_channel=pl.lit("裂变"),
         )
         everyone = pl.concat([pool, referees.select(pool.columns)])
-        m = everyone.height
         missing = {
             "扫码": (0.25, 0.4),
             "社群": (0.1, 0.15),
@@ -853,26 +941,31 @@ class _Writer:
             "裂变": (0.2, 0.3),
         }
         ch = everyone["register_channel"].to_numpy()
-        no_gender = rng.random(m) < np.array([missing[x][0] for x in ch])
-        no_birth = rng.random(m) < np.array([missing[x][1] for x in ch])
+        # profile gaps are a fixed property of each consumer (hash of the id), not redrawn
+        u = (everyone["consumer_id"].hash(seed=11).to_numpy() % 10**6) / 10**6
+        v = (everyone["consumer_id"].hash(seed=13).to_numpy() % 10**6) / 10**6
+        no_gender = u < np.array([missing[x][0] for x in ch])
+        no_birth = v < np.array([missing[x][1] for x in ch])
         out = everyone.with_columns(
             gender=pl.when(pl.Series(no_gender)).then(None).otherwise(pl.col("gender")),
             birth_year=pl.when(pl.Series(no_birth)).then(None).otherwise(pl.col("birth_year")),
             register_date=self.date_of("register_day"),
         ).sort("register_day", "consumer_id")
-        self.write("cdp.consumers", out, "consumers")
-        if refs.height:
-            r = refs.with_columns(
+        self.write("cdp.consumers", out, f"consumers_{label}")
+        new_refs = refs.filter(pl.col("day") > self.written_until)
+        if new_refs.height:
+            r = new_refs.with_columns(
                 referral_id=pl.format(
-                    "RF{}",
-                    pl.Series(self._next("referral", refs.height)).cast(pl.String).str.zfill(8),
+                    "RF{}", (pl.col("referee") - n + 1).cast(pl.String).str.zfill(8)
                 ),
                 referrer_id=pl.format("C{}", (pl.col("referrer") + 1).cast(pl.String).str.zfill(9)),
                 referee_id=pl.format("C{}", (pl.col("referee") + 1).cast(pl.String).str.zfill(9)),
                 referral_date=self.date_of("day"),
-                channel=pl.Series(rng.choice(["微信好友", "朋友圈", "社群"], size=refs.height)),
+                channel=pl.Series(
+                    np.array(["微信好友", "朋友圈", "社群"])[new_refs["referee"].to_numpy() % 3]
+                ),
             )
-            self.write("cdp.referrals", r, "referrals")
+            self.write("cdp.referrals", r, f"referrals_{label}")
         self.truth_extra["consumers"] = everyone.select(
             "consumer_id",
             "scenario",
@@ -900,6 +993,15 @@ def _month_no(start: date, day: int) -> int:
     return (d.year - start.year) * 12 + d.month - start.month
 
 
+def _add_months(start: date, months: int) -> date:
+    return date(
+        start.year + (start.month - 1 + months) // 12, (start.month - 1 + months) % 12 + 1, 1
+    )
+
+
+STATE = "_state.pkl"
+
+
 def simulate(
     root: Path,
     scale: str = "demo",
@@ -913,12 +1015,13 @@ def simulate(
         cfg = type(cfg)(**{**asdict(cfg), "dirt": dirt})
     rng = np.random.default_rng(seed)
     world = build_world(cfg, rng)
-    calendar = build_calendar(cfg.start, cfg.n_days)
+    calendar = build_calendar(cfg.start, cfg.horizon_days)
     promos = promotions(cfg, world, rng)
     signups = promotion_signups(promos, world, rng)
     display = display_compliance(cfg, world, rng)
-    n_months = _month_no(cfg.start, cfg.n_days - 1) + 1
+    n_months = _month_no(cfg.start, cfg.horizon_days - 1) + 1
     market = build_market(n_months, len(world.provinces), len(world.categories), rng)
+    channel = Channel(cfg, world, calendar, promos, signups, display, market, rng)
 
     landing, truth = root / "landing", root / "truth"
     for folder in (landing, truth):
@@ -929,37 +1032,115 @@ def simulate(
     cats = world.categories
     writer.capacity = np.zeros(len(cats))
     np.add.at(
-        writer.capacity,
-        [cats.index(c) for c in world.products["category"]],
-        weekly_capacity(world, calendar),
+        writer.capacity, [cats.index(c) for c in world.products["category"]], channel.capacity
     )
-    writer.write_masters(promos, signups, market)
+    writer.write_masters(promos, signups, market, channel.opening_stock())
 
     months = calendar["date"].dt.strftime("%Y-%m").to_list()
-    buffer: list[DayRecord] = []
-    stockouts = []
-    days = simulate_days(cfg, world, calendar, promos, signups, display, market, rng)
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"simulating the {cfg.name} world", total=cfg.n_days)
-        for record in days:
-            buffer.append(record)
-            stockouts.append(record.stockouts)
-            if record.day == cfg.n_days - 1 or months[record.day + 1] != months[record.day]:
-                writer.flush(months[record.day], buffer)
-                buffer = []
-            bar.advance(task)
-    writer.finish()
-    write_truth(cfg, world, writer, promos, signups, calendar, stockouts, truth)
+    _run_days(writer, channel, range(cfg.n_days), lambda t: months[t], progress)
+    writer.snapshots("opening", cfg.n_days - 1)
+    stockouts = writer.stockouts
+    write_truth(cfg, world, writer, promos, signups, calendar, stockouts, truth, cfg.n_days - 1)
     manifest = inject_dirt(landing, cfg, np.random.default_rng(seed + 2))
     manifest.write_parquet(truth / "fault_manifest.parquet")
     meta = {
         "scale": cfg.name,
         "seed": seed,
         "config": asdict(cfg),
+        "days": cfg.n_days,
         "rows": writer.rows,
         "faults": manifest.group_by("fault").len().sort("fault").rows(),
     }
     (landing / "_simulation.json").write_text(
         json.dumps(meta, default=str, indent=2, ensure_ascii=False)
     )
+    _save(
+        truth / STATE,
+        {
+            "cfg": cfg,
+            "world": world,
+            "calendar": calendar,
+            "promos": promos,
+            "signups": signups,
+            "channel": channel,
+            "writer": writer,
+            "next_day": cfg.n_days,
+        },
+    )
     return writer.rows
+
+
+def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
+    """Append the next `days` days as daily export files; a share of rows arrives a run late.
+
+    Returns rows written per table by this call.
+    """
+    truth = root / "truth"
+    if not (truth / STATE).exists():
+        raise FileNotFoundError(f"{truth / STATE} not found: run `bclake simulate` first")
+    state = pickle.loads((truth / STATE).read_bytes())
+    cfg, writer, channel = state["cfg"], state["writer"], state["channel"]
+    first = state["next_day"]
+    if first + days > cfg.horizon_days:
+        raise ValueError(
+            f"the world is planned for {cfg.horizon_days} days; "
+            f"{first} are simulated, so at most {cfg.horizon_days - first} remain"
+        )
+    writer.rows = {}
+    writer.write_late()
+    writer.late_share = LATE_SHARE
+    dates = state["calendar"]["date"].to_list()
+    _run_days(
+        writer,
+        channel,
+        range(first, first + days),
+        lambda t: dates[t].isoformat(),
+        progress,
+        daily=True,
+    )
+    end = first + days - 1
+    writer.snapshots(dates[end].isoformat(), end)
+    write_truth(
+        cfg,
+        state["world"],
+        writer,
+        state["promos"],
+        state["signups"],
+        state["calendar"],
+        writer.stockouts,
+        truth,
+        end,
+    )
+    meta_path = root / "landing" / "_simulation.json"
+    meta = json.loads(meta_path.read_text())
+    meta["days"] = end + 1
+    meta.setdefault("continued", []).append(
+        {"from": dates[first].isoformat(), "days": days, "rows": writer.rows}
+    )
+    meta_path.write_text(json.dumps(meta, default=str, indent=2, ensure_ascii=False))
+    state["next_day"] = end + 1
+    _save(truth / STATE, state)
+    return writer.rows
+
+
+def _run_days(
+    writer: _Writer, channel: Channel, days: range, label, progress: bool, daily: bool = False
+) -> None:
+    """Step the channel through `days`, flushing at each label change (month or day)."""
+    buffer: list[DayRecord] = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"simulating {len(days)} days", total=len(days))
+        for t in days:
+            record = channel.step(t)
+            buffer.append(record)
+            writer.stockouts.append(record.stockouts)
+            if daily or t == days[-1] or label(t + 1) != label(t):
+                writer.flush(label(t), buffer)
+                buffer = []
+            bar.advance(task)
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)

@@ -28,18 +28,15 @@ def write_truth(
     calendar: pl.DataFrame,
     stockouts: list[int],
     truth: Path,
+    end_day: int,
 ) -> None:
+    """Latent traits and labels as of `end_day`; per-period parts are already in place."""
     truth.mkdir(parents=True, exist_ok=True)
     world.products.write_parquet(truth / "products.parquet")
     world.stores.write_parquet(truth / "stores.parquet")
     world.distributors.write_parquet(truth / "distributors.parquet")
     writer.truth_extra["diversion_plan"].write_parquet(truth / "diversion_plan.parquet")
     writer.truth_extra["consumers"].write_parquet(truth / "consumers.parquet")
-    pl.concat(writer.scan_labels).write_parquet(truth / "scan_labels.parquet")
-    if writer.campaign_truth:
-        pl.concat(writer.campaign_truth).with_columns(
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9))
-        ).drop("c", "seconds").write_parquet(truth / "campaign_outcomes.parquet")
     promos.with_columns(
         region=pl.col("region_idx").replace_strict(dict(enumerate(REGIONS))),
         sku_code=world.products["sku_code"].gather(promos["sku_idx"]),
@@ -49,15 +46,15 @@ def write_truth(
             dict(signups.group_by("promo_no").len().iter_rows()), default=0
         ),
     ).write_parquet(truth / "promotions.parquet")
-    calendar.with_columns(censored_store_skus=pl.Series(stockouts)).write_parquet(
-        truth / "calendar.parquet"
-    )
-    deserved_tags(cfg, world, truth).write_parquet(truth / "deserved_tags.parquet")
+    calendar.head(len(stockouts)).with_columns(
+        censored_store_skus=pl.Series(stockouts)
+    ).write_parquet(truth / "calendar.parquet")
+    deserved_tags(cfg, world, truth, end_day).write_parquet(truth / "deserved_tags.parquet")
 
 
-def deserved_tags(cfg: ScaleConfig, world: World, truth: Path) -> pl.DataFrame:
+def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> pl.DataFrame:
     """The tag each entity deserves by its latent traits and true (uncensored) demand."""
-    end = cfg.start + timedelta(days=cfg.n_days - 1)
+    end = cfg.start + timedelta(days=end_day)
     recent = pl.scan_parquet(truth / "demand_daily" / "*.parquet").filter(
         pl.col("date") > end - timedelta(days=90)
     )
@@ -124,7 +121,7 @@ def deserved_tags(cfg: ScaleConfig, world: World, truth: Path) -> pl.DataFrame:
         consumers.filter(pl.col("scenario") != "大众").select(
             entity_id="consumer_id", tag=pl.format("scenario_user:{}", pl.col("scenario"))
         ),
-        consumers.filter(pl.col("register_day") >= cfg.n_days - 30).select(
+        consumers.filter(pl.col("register_day") >= end_day - 30).select(
             entity_id="consumer_id", tag=pl.lit("new_user")
         ),
     ]

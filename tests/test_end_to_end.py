@@ -142,7 +142,9 @@ def test_truth_is_not_read_by_the_pipeline() -> None:
 def test_no_clear_phone_number_leaves_landing(tiny_settings: Settings) -> None:
     from ingest.pii import PHONE, PHONE_PATTERN
 
-    landing_phones = pl.read_ndjson(tiny_settings.landing / "cdp/consumers/consumers.ndjson")
+    landing_phones = pl.read_ndjson(
+        tiny_settings.landing / "cdp/consumers/consumers_opening.ndjson"
+    )
     assert landing_phones["phone"].str.contains(PHONE_PATTERN).any()  # the source has them
     for root in (tiny_settings.lake, tiny_settings.warehouse_dir, tiny_settings.exports):
         for path in root.rglob("*"):
@@ -159,14 +161,16 @@ def test_no_clear_phone_number_leaves_landing(tiny_settings: Settings) -> None:
                     cols = [
                         r[0]
                         for r in con.execute(
-                            "select column_name from information_schema.columns where table_schema = ?"
-                            " and table_name = ? and data_type = 'VARCHAR'",
+                            "select column_name from information_schema.columns"
+                            " where table_schema = ? and table_name = ?"
+                            " and data_type = 'VARCHAR'",
                             [schema, table],
                         ).fetchall()
                     ]
                     for col in (c for c in cols if not c.endswith("sha256")):
                         hit = con.execute(
-                            f'select count(*) from {schema}.{table} where regexp_matches("{col}", ?)',
+                            f"select count(*) from {schema}.{table}"
+                            f' where regexp_matches("{col}", ?)',
                             [PHONE_PATTERN],
                         ).fetchone()[0]
                         assert hit == 0, (path, schema, table, col)

@@ -95,7 +95,7 @@ def test_spring_festival_moves_with_the_lunar_date(tiny_home: Path) -> None:
 
 def test_planted_codes_at_their_rates(tiny_home: Path) -> None:
     cfg = get_scale("tiny")
-    labels = pl.read_parquet(tiny_home / "truth/scan_labels.parquet")
+    labels = pl.read_parquet(tiny_home / "truth/scan_labels/*.parquet")
     share = labels.group_by("label").len().with_columns(pl.col("len") / labels.height)
     rate = dict(share.iter_rows())
     assert 0.4 * cfg.forged_rate < rate["forged"] < 2.5 * cfg.forged_rate
@@ -121,13 +121,13 @@ def test_planted_codes_at_their_rates(tiny_home: Path) -> None:
 def test_scan_rate_within_its_band(tiny_home: Path) -> None:
     cfg = get_scale("tiny")
     sold = pl.read_parquet(tiny_home / "truth/demand_daily/*.parquet")["sales"].sum()
-    labels = pl.read_parquet(tiny_home / "truth/scan_labels.parquet")
+    labels = pl.read_parquet(tiny_home / "truth/scan_labels/*.parquet")
     genuine = labels.filter(pl.col("label").is_in(["normal", "diverted"])).height
     assert 0.5 * cfg.scan_rate < genuine / sold < 1.5 * cfg.scan_rate
 
 
 def test_campaigns_have_a_random_holdout_and_trait_driven_uplift(tiny_home: Path) -> None:
-    outcomes = pl.read_parquet(tiny_home / "truth/campaign_outcomes.parquet")
+    outcomes = pl.read_parquet(tiny_home / "truth/campaign_outcomes/*.parquet")
     holdout = 1 - outcomes["treated"].mean()
     assert 0.1 < holdout < 0.3
     traits = pl.read_parquet(tiny_home / "truth/consumers.parquet")
@@ -151,3 +151,27 @@ def test_every_fault_type_is_planted_and_listed(tiny_home: Path) -> None:
 def test_clean_world_has_no_faults(tmp_path: Path, scale: str) -> None:
     simulate(tmp_path, scale, seed=1, progress=False, dirt=0)
     assert pl.read_parquet(tmp_path / "truth/fault_manifest.parquet").is_empty()
+
+
+def test_continue_appends_daily_files_some_late(tmp_path: Path) -> None:
+    from simulator.run import continue_simulation
+
+    simulate(tmp_path, "tiny", seed=5, progress=False, dirt=0)
+    meta = json.loads((tmp_path / "landing/_simulation.json").read_text())
+    first_new = date(2024, 1, 1) + timedelta(days=meta["days"])
+    continue_simulation(tmp_path, 2, progress=False)
+    continue_simulation(tmp_path, 1, progress=False)
+    folder = tmp_path / "landing/dms/sell_through"
+    day_files = sorted(p.name for p in folder.glob(f"sell_through_{first_new.year}-*-*"))
+    assert f"sell_through_{first_new.isoformat()}.ndjson" in day_files
+    late = [p for p in folder.glob("*_late.ndjson")]
+    assert late, "a share of rows arrives one run late"
+    for path in late:  # a late file holds rows of the day in its name
+        day = path.name.removeprefix("sell_through_").removesuffix("_late.ndjson")
+        dates = pl.read_ndjson(path)["bizDate"].unique().to_list()
+        assert dates == [day]
+    truth = pl.read_parquet(tmp_path / "truth/demand_daily/*.parquet")
+    assert truth["date"].max() == first_new + timedelta(days=2)
+    assert json.loads((tmp_path / "landing/_simulation.json").read_text())["days"] == (
+        meta["days"] + 3
+    )
