@@ -21,7 +21,7 @@ DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/test
 LANDING_STAMP := $(BCLAKE_HOME)/landing/_simulation.json
 PUBLISHED := $(BCLAKE_HOME)/warehouse/published.duckdb
 
-.PHONY: help env demo test pipeline simulate serve dagster lint clean
+.PHONY: help env demo test pipeline simulate serve dagster lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,6 +65,10 @@ dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
 
 test: env ## Run the test suite (pytest's "no tests collected" is not a failure)
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+BENCH_SCALES ?= tiny,demo
+bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and ratios, asserts nothing
+	$(BIN)/python -m bench.simulator_bench --scales $(BENCH_SCALES)
 
 lint: env ## ruff over the project
 	$(BIN)/ruff check .
