@@ -46,21 +46,10 @@ class CodeLedger:
         d, k, n_cases = d[keep], k[keep], n_cases[keep]
         rep_d, rep_k = np.repeat(d, n_cases), np.repeat(k, n_cases)
         pack = self.case_pack[rep_k]
-        # serials per SKU, consecutive in the order cases are activated
-        order = np.argsort(rep_k, kind="stable")
-        first = np.empty(len(rep_k), dtype=np.int64)
-        for sku in np.unique(rep_k):
-            idx = order[rep_k[order] == sku]
-            ends = self.next_serial[sku] + np.cumsum(pack[idx])
-            first[idx] = ends - pack[idx]
-            self.next_serial[sku] = ends[-1] if len(ends) else self.next_serial[sku]
-        start_pos = np.empty(len(rep_d), dtype=np.int64)
-        for key in np.unique(rep_d.astype(np.int64) * self.n_sku + rep_k):
-            idx = np.nonzero(rep_d.astype(np.int64) * self.n_sku + rep_k == key)[0]
-            dd, kk = divmod(int(key), self.n_sku)
-            cum = np.cumsum(pack[idx])
-            start_pos[idx] = self._units_activated[dd, kk] + cum - pack[idx]
-            self._units_activated[dd, kk] += cum[-1]
+        # serials run on per SKU; stream positions per distributor x SKU, in shipment order
+        first = _grouped_offsets(rep_k, pack, self.next_serial)
+        key = rep_d.astype(np.int64) * self.n_sku + rep_k
+        start_pos = _grouped_offsets(key, pack, self._units_activated.reshape(-1))
         frame = pl.DataFrame(
             {
                 "d": rep_d.astype(np.int32),
@@ -123,6 +112,26 @@ class CodeLedger:
         i = np.clip(i, 0, len(combined) - 1)
         units = combined[i] % BIG - start[i]
         return code_body(k, first[i] + (rng.random(len(key)) * units).astype(np.int64))
+
+
+def _grouped_offsets(group: np.ndarray, size: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """Hand out consecutive ranges of `size` per group, continuing each group's `counter`.
+
+    Returns each row's range start and advances `counter` in place (a vectorised
+    grouped exclusive cumulative sum, in the rows' original order within a group).
+    """
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(group, kind="stable")
+    g, sz = group[order], size[order]
+    before = np.cumsum(sz) - sz
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    lengths = np.diff(np.r_[starts, len(g)])
+    within = before - np.repeat(before[starts], lengths)
+    out = np.empty(len(group), dtype=np.int64)
+    out[order] = counter[g] + within
+    counter[g[starts]] += np.add.reduceat(sz, starts)
+    return out
 
 
 def case_codes(frame: pl.DataFrame) -> pl.Series:

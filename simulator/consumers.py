@@ -39,13 +39,13 @@ class ConsumerPicker:
 def group_members(world: World, start: date, n_days: int, rng: np.random.Generator) -> pl.DataFrame:
     """Consumers of a group's store join it, the more social the likelier."""
     groups = world.groups
-    home = world.consumers["home_store"].to_numpy()
+    home = world.consumers["home_store"].to_numpy()  # consumers are contiguous by home store
     social = world.consumers["social"].to_numpy()
+    lo = np.searchsorted(home, groups["store_idx"].to_numpy(), side="left")
+    hi = np.searchsorted(home, groups["store_idx"].to_numpy(), side="right")
     rows_g, rows_c, rows_d = [], [], []
-    for g, store, created in zip(
-        range(len(groups)), groups["store_idx"], groups["created_date"], strict=True
-    ):
-        pool = np.nonzero(home == store)[0]
+    for g, created in enumerate(groups["created_date"]):
+        pool = np.arange(lo[g], hi[g])
         joined = pool[rng.random(len(pool)) < 0.05 + 0.5 * social[pool]]
         first = max((created - start).days, -200)
         days = rng.integers(first, max(first + 1, n_days), size=len(joined))

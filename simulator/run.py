@@ -83,7 +83,7 @@ class _Writer:
         self.diversion = self._diversion_plan()
         n_cons = len(world.consumers)
         self.first_scan = np.full(n_cons, np.iinfo(np.int32).max, dtype=np.int64)
-        self.members = cdp.group_members(world, cfg.start, cfg.n_days, rng)
+        self.members = cdp.group_members(world, cfg.start, cfg.horizon_days, rng)
         self.serial = {
             "scan": 0,
             "store_scan": 0,
@@ -139,6 +139,11 @@ class _Writer:
         ext = "csv" if contract.format == "csv" else "ndjson"
         path = self.landing / contract.system / contract.table / f"{name}.{ext}"
         self.rows[table] = self.rows.get(table, 0) + write_export(contract, frame, path, header)
+
+    def time_of(self, day: str = "day", seconds: pl.Expr | str = "seconds") -> pl.Expr:
+        """Timestamp of a day index plus seconds after midnight."""
+        secs = pl.col(seconds) if isinstance(seconds, str) else seconds
+        return self.date_of(day).cast(pl.Datetime("us")) + pl.duration(seconds=secs)
 
     def date_of(self, day: pl.Expr | str) -> pl.Expr:
         expr = pl.col(day) if isinstance(day, str) else day
@@ -304,8 +309,7 @@ class _Writer:
             last_serial=pl.col("first_serial") + pl.col("units") - 1,
             distributor_code=pl.Series(self.dist_codes).gather(cases["d"]),
             warehouse_code=pl.Series(self.dc_codes).gather(self.dist_dc[cases["d"].to_numpy()]),
-            activation_time=self.date_of("day").cast(pl.Datetime("us"))
-            + pl.duration(seconds=pl.Series(seconds)),
+            activation_time=self.time_of(seconds=pl.Series(seconds)),
         )
         frame = frame.with_columns(activation_date=pl.col("activation_time").dt.date())
         name = "case_activations_opening" if pre_window else None
@@ -603,11 +607,10 @@ class _Writer:
                 batch_no=pl.concat_str(
                     pl.lit("B"), self.date_of(pl.col("day") - 20).dt.strftime("%y%m")
                 ),
-                scan_time=self.date_of("day").cast(pl.Datetime("us"))
-                + pl.duration(seconds=pl.col("seconds")),
+                scan_time=self.time_of(),
                 lat=pl.col("lat").round(5),
                 lon=pl.col("lon").round(5),
-                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                consumer_id=_consumer_id("c"),
                 reward_amount=pl.Series(rng.choice(REWARDS, size=m, p=REWARD_P)),
             )
             .with_columns(scan_date=pl.col("scan_time").dt.date())
@@ -675,12 +678,12 @@ class _Writer:
             label,
             drawn.with_columns(
                 campaign_id=pl.lit(row["campaign_id"]),
-                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                consumer_id=_consumer_id("c"),
             ).drop("c", "seconds"),
         )
         members = drawn.with_columns(
             campaign_id=pl.lit(row["campaign_id"]),
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            consumer_id=_consumer_id("c"),
             arm=pl.when(pl.col("treated")).then(pl.lit("treated")).otherwise(pl.lit("holdout")),
             assigned_date=pl.lit(row["start_date"] - timedelta(days=1)),
         )
@@ -692,14 +695,12 @@ class _Writer:
         coupons = treated.with_columns(
             coupon_id=pl.Series([f"CU{i:09d}" for i in ids], dtype=pl.String),
             campaign_id=pl.lit(row["campaign_id"]),
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            consumer_id=_consumer_id("c"),
             issued_date=pl.lit(row["start_date"]),
             expire_date=pl.lit(row["end_date"]),
             expire_day=pl.lit(day + 13),
             face_value=pl.lit(row["coupon_value"]),
-            redeemed_time=pl.when(redeemed).then(
-                self.date_of("day").cast(pl.Datetime("us")) + pl.duration(seconds=pl.col("seconds"))
-            ),
+            redeemed_time=pl.when(redeemed).then(self.time_of()),
             redeemed_store_code=pl.when(redeemed).then(
                 pl.Series(self.store_codes[home[treated["c"].to_numpy()]], dtype=pl.String)
             ),
@@ -767,9 +768,8 @@ class _Writer:
             scan_id="SS"
             + pl.Series(self._next("store_scan", store_scans.height)).cast(pl.String).str.zfill(11),
             store_code=pl.lit(pl.Series(self.store_codes)).gather(pl.col("s")),
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
-            scan_time=self.date_of("day").cast(pl.Datetime("us"))
-            + pl.duration(seconds=pl.col("seconds")),
+            consumer_id=_consumer_id("c"),
+            scan_time=self.time_of(),
         ).with_columns(scan_date=pl.col("scan_time").dt.date())
         self.write("code.store_scans", store_scans, f"store_scans_{month}")
 
@@ -782,10 +782,9 @@ class _Writer:
                 pl.Series(self._next("interaction", acts.height)).cast(pl.String).str.zfill(10),
             ),
             group_id=w.groups["group_id"].gather(acts["g"]),
-            consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+            consumer_id=_consumer_id("c"),
             interaction_type=pl.col("type"),
-            interaction_time=self.date_of("day").cast(pl.Datetime("us"))
-            + pl.duration(seconds=pl.col("seconds")),
+            interaction_time=self.time_of(),
         ).with_columns(interaction_date=pl.col("interaction_time").dt.date())
         self.write("cdp.interactions", acts, f"interactions_{month}")
 
@@ -835,7 +834,7 @@ class _Writer:
             self.members.filter(pl.col("join_day") <= end_day)
             .with_columns(
                 group_id=pl.lit(w.groups["group_id"]).gather(pl.col("g")),
-                consumer_id=pl.format("C{}", (pl.col("c") + 1).cast(pl.String).str.zfill(9)),
+                consumer_id=_consumer_id("c"),
                 join_date=self.date_of("join_day"),
             )
             .sort("join_day", "g", "c")
@@ -976,6 +975,11 @@ class _Writer:
             "register_channel",
             "register_day",
         )
+
+
+def _consumer_id(index: str) -> pl.Expr:
+    """Printed consumer id of a 0-based consumer index column."""
+    return pl.format("C{}", (pl.col(index) + 1).cast(pl.String).str.zfill(9))
 
 
 def _long(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFrame:
