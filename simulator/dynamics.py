@@ -34,7 +34,7 @@ class DayRecord:
     """What happened on one day, as sparse (row, column, value...) arrays."""
 
     day: int
-    demand: tuple[np.ndarray, ...]  # s, k, units wanted
+    demand: tuple[np.ndarray, ...]  # s, k, units wanted, stock left after the day's sales
     sales: tuple[np.ndarray, ...]  # s, k, units sold, price paid factor
     store_orders: tuple[np.ndarray, ...]  # s, k, ordered, delivered
     dist_orders: tuple[np.ndarray, ...]  # d, k, ordered, shipped (units)
@@ -308,7 +308,7 @@ class Channel:
 
         return DayRecord(
             day=t,
-            demand=_sparse(demand),
+            demand=(*_sparse(demand), self.stock[demand > 0].astype(np.int32)),
             sales=(*_sparse(sales), price[sales > 0]),
             store_orders=(*_sparse(want), delivered[want > 0]),
             dist_orders=(*_sparse(d_want), d_shipped[d_want > 0]),

@@ -280,14 +280,15 @@ class _Writer:
 
     def _truth_demand(self, month: str, days: list[DayRecord]) -> None:
         """Uncensored demand next to what was sold, per store, SKU and day."""
-        demand = _long(days, "demand", ["s", "k", "demand"])
+        demand = _long(days, "demand", ["s", "k", "demand", "stock_end"])
         sold = _long(days, "sales", ["s", "k", "sales", "price"]).drop("price")
-        both = demand.join(sold, on=["s", "k", "day"], how="full", coalesce=True).fill_null(0)
+        # every sale answers some demand, so the demand rows cover all sold rows
+        both = demand.join(sold, on=["s", "k", "day"], how="left").fill_null(0)
         part = self.truth / "demand_daily" / f"{month}.parquet"
         part.parent.mkdir(parents=True, exist_ok=True)
-        self._keys(both).select("date", "store_code", "sku_code", "demand", "sales").sort(
-            "date", "store_code", "sku_code"
-        ).write_parquet(part)
+        self._keys(both).select(
+            "date", "store_code", "sku_code", "demand", "sales", "stock_end"
+        ).sort("date", "store_code", "sku_code").write_parquet(part)
 
     def _truth_part(self, name: str, label: str, frame: pl.DataFrame) -> None:
         part = self.truth / name / f"{label}.parquet"

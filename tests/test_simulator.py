@@ -44,6 +44,12 @@ def test_every_contract_gets_an_export(tiny_home: Path) -> None:
 def test_sales_are_censored_by_stock(tiny_home: Path) -> None:
     truth = pl.read_parquet(tiny_home / "truth/demand_daily/*.parquet")
     assert (truth["sales"] <= truth["demand"]).all()
+    # a sale is lost only when the shelf ran empty
+    assert (truth.filter(pl.col("sales") < pl.col("demand"))["stock_end"] == 0).all()
+    assert (
+        truth.filter(pl.col("stock_end") > 0)["sales"]
+        == truth.filter(pl.col("stock_end") > 0)["demand"]
+    ).all()
     lost = (truth["demand"] - truth["sales"]).sum() / truth["demand"].sum()
     assert 0.001 < lost < 0.3  # stock-outs happen, but stores mostly have stock
 
