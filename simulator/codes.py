@@ -64,6 +64,22 @@ class CodeLedger:
         self._index = None
         return frame
 
+    def prune(self, day: int, keep_days: int = 90) -> None:
+        """Forget cases whose units were all sold and that no recent lookup can reach.
+
+        FIFO lookups only go forward from each stream's sold position, and
+        diversion draws from the last `keep_days` days of activations, so
+        older, fully consumed cases are dead weight (memory stays bounded).
+        """
+        if not self.cases:
+            return
+        allc = pl.concat(self.cases)
+        d, k = allc["d"].to_numpy(), allc["k"].to_numpy()
+        end = allc["stream_pos"].to_numpy() + allc["units"].to_numpy()
+        alive = (end > self.sold_pos[d, k]) | (allc["day"].to_numpy() >= day - keep_days)
+        self.cases = [allc.filter(pl.Series(alive))]
+        self._index = None
+
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self._index is None:
             allc = pl.concat(self.cases)

@@ -268,6 +268,7 @@ class _Writer:
     # --- one month -------------------------------------------------------------------
     def flush(self, month: str, days: list[DayRecord]) -> None:
         first_day, last_day = days[0].day, days[-1].day
+        self.ledger.prune(first_day)
         self._supply(month, days)
         sales = _long(days, "sales", ["s", "k", "qty", "price"])
         self._sell_through(month, sales)
