@@ -191,14 +191,11 @@ class Channel:
         self.capacity = weekly_capacity(world, calendar)
 
         # promotions: which (store, sku) pairs are discounted on which days
-        signed = signups.join(promos, on="promo_no")
-        self.promo_events: dict[int, list[tuple[np.ndarray, int, float]]] = {}
-        for part in signed.partition_by("promo_no", maintain_order=True):
-            row = part.row(0, named=True)
-            for t in range(row["start_day"], min(row["end_day"], len(calendar))):
-                self.promo_events.setdefault(t, []).append(
-                    (part["s"].to_numpy(), row["sku_idx"], 1 - row["discount"])
-                )
+        self.signed = signups.join(promos, on="promo_no").select(
+            "promo_no", "s", "sku_idx", "start_day", "end_day", "discount"
+        )
+        self.n_days_planned = len(calendar)
+        self.promo_events = self._promo_events()
 
         # stores review weekly on their own weekday
         self.review_weekday = rng.integers(0, 7, size=n_s)
@@ -224,6 +221,26 @@ class Channel:
         self.dc_stock = np.ceil(self.dc_est * 21).astype(np.int64)
         self.dc_arrivals = np.zeros((RING, n_w, n_k), dtype=np.int64)
         self.dc_in_transit = np.zeros((n_w, n_k), dtype=np.int64)
+
+    def _promo_events(self) -> dict[int, list[tuple[np.ndarray, int, float]]]:
+        events: dict[int, list[tuple[np.ndarray, int, float]]] = {}
+        for part in self.signed.partition_by("promo_no", maintain_order=True):
+            row = part.row(0, named=True)
+            for t in range(row["start_day"], min(row["end_day"], self.n_days_planned)):
+                events.setdefault(t, []).append(
+                    (part["s"].to_numpy(), row["sku_idx"], 1 - row["discount"])
+                )
+        return events
+
+    def __getstate__(self) -> dict:
+        """Saved without the per-day promotion index, which is rebuilt from `signed`."""
+        state = self.__dict__.copy()
+        del state["promo_events"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.promo_events = self._promo_events()
 
     def opening_stock(self) -> np.ndarray:
         """distributors x SKUs: units in the channel before day 0 (stores' and distributors')."""

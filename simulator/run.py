@@ -1084,7 +1084,8 @@ def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
     truth = root / "truth"
     if not (truth / STATE).exists():
         raise FileNotFoundError(f"{truth / STATE} not found: run `bclake simulate` first")
-    state = pickle.loads((truth / STATE).read_bytes())
+    with (truth / STATE).open("rb") as fh:
+        state = pickle.load(fh)
     cfg, writer, channel = state["cfg"], state["writer"], state["channel"]
     first = state["next_day"]
     if first + days > cfg.horizon_days:
@@ -1148,5 +1149,6 @@ def _run_days(
 
 def _save(path: Path, state: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    with tmp.open("wb") as fh:  # streamed: never holds the whole pickle in memory
+        pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(path)

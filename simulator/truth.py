@@ -63,7 +63,7 @@ def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> 
         recent.join(prices, on="sku_code")
         .group_by("store_code")
         .agg((pl.col("demand") * pl.col("retail_price")).sum().alias("value"))
-        .collect()
+        .collect(engine="streaming")
     )
     stores = (
         world.stores.select("store_code", "engagement", "distributor_code")
@@ -93,7 +93,7 @@ def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> 
         .filter(pl.col("date") > end - timedelta(days=365))
         .group_by("sku_code")
         .agg(pl.col("demand").sum())
-        .collect()
+        .collect(engine="streaming")
     )
     products = world.products.join(units, on="sku_code", how="left").fill_null(0)
     tags += [
