@@ -48,6 +48,7 @@ CHANNEL_SCAN = {"夫妻店": 0.8, "便利店": 1.2, "超市": 1.0, "餐饮": 0.5
 STORE_SCAN_SHARE = 0.25  # scans after which the consumer also scans the store's code
 LATE_TABLES = ("dms.sell_through", "dms.store_orders", "code.product_scans")
 LATE_SHARE = 0.05  # in continued runs, rows of these tables that arrive a run late
+SCAN_PART_SALES_ROWS = 2_000_000  # sales rows per part of the product-scan log
 
 
 class _Writer:
@@ -275,7 +276,20 @@ class _Writer:
         self._store_orders(month, days)
         self._store_inventory(month, days)
         self._display_checks(month, first_day, last_day)
-        scans = self._product_scans(month, sales)
+        # the largest log is produced in parts of whole days, so memory stays bounded
+        days_of = sales["day"].to_numpy()
+        n_parts = max(1, -(-sales.height // SCAN_PART_SALES_ROWS))
+        bounds = np.array_split(np.arange(first_day, last_day + 1), n_parts)
+        scans = pl.concat(
+            [
+                self._product_scans(
+                    month if n_parts == 1 else f"{month}_p{i + 1}",
+                    sales.filter(pl.Series((days_of >= b[0]) & (days_of <= b[-1]))),
+                )
+                for i, b in enumerate(bounds)
+                if len(b)
+            ]
+        )
         self._cdp(month, first_day, last_day, scans)
         self._truth_demand(month, days)
 
@@ -543,7 +557,10 @@ class _Writer:
         self.write("dms.display_checks", checks, f"display_checks_{label}")
 
     def _product_scans(self, month: str, sales: pl.DataFrame) -> pl.DataFrame:
-        """Consumers scan a share of units, near the store; codes follow the distributor FIFO."""
+        """Consumers scan a share of units, near the store; codes follow the distributor FIFO.
+
+        Writes the export and the scan labels; returns the few columns the C side needs.
+        """
         rng = self.rng
         n = rng.binomial(sales["qty"].to_numpy(), self.scan_p[sales["s"].to_numpy()])
         sales = sales.with_columns(
@@ -618,6 +635,7 @@ class _Writer:
             .with_columns(scan_date=pl.col("scan_time").dt.date())
         )
         self.write("code.product_scans", scans, f"product_scans_{month}")
+        slim = scans.select("s", "k", "c", "day", "seconds", "label")
         self._truth_part(
             "scan_labels",
             month,
@@ -631,7 +649,7 @@ class _Writer:
                 selling_distributor=pl.lit(pl.Series(self.dist_codes)).gather(pl.col("selling_d")),
             ),
         )
-        return scans
+        return slim
 
     def _fakes(self, scans: pl.DataFrame) -> pl.DataFrame:
         """Forged codes (never issued) and clones (a real code scanned far from its sale)."""
