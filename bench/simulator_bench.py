@@ -10,6 +10,7 @@ what to compare between runs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import resource
@@ -83,12 +84,11 @@ def main() -> None:
         )
     console = Console()
     console.print(table)
-    by = {r["scale"]: r for r in results}
-    if "tiny" in by and "demo" in by:
+    for small, big in itertools.pairwise(results):
         console.print(
-            f"linearity: rows/s demo / tiny = "
-            f"{by['demo']['rows_per_s'] / by['tiny']['rows_per_s']:.2f} "
-            "(1.0 = perfectly linear; above 1, fixed costs dominate tiny)"
+            f"linearity: rows/s {big['scale']} / {small['scale']} = "
+            f"{big['rows_per_s'] / small['rows_per_s']:.2f} (1.0 = cost linear in rows; "
+            "above 1, fixed start-up costs dominate the smaller world)"
         )
 
 
