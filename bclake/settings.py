@@ -26,6 +26,7 @@ class Settings:
     scale: str = "demo"
     seed: int = 42
     pii_key: str = DEMO_PII_KEY
+    pii_key_from_env: bool = False
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -38,7 +39,8 @@ class Settings:
             home=Path(raw_home).expanduser().resolve(),
             scale=scale,
             seed=int(os.environ.get("BCLAKE_SEED", "42")),
-            pii_key=os.environ.get("BCLAKE_PII_KEY", DEMO_PII_KEY),
+            pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
+            pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
         )
 
     # --- the layers, in the order data flows through them -------------------
@@ -75,6 +77,22 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def is_simulated(self) -> bool:
+        """A data root whose landing was written by the simulator (demo data, no real people)."""
+        return (self.landing / "_simulation.json").exists()
+
+    def require_pii_key(self) -> None:
+        """Refuse to ingest real exports with the public demo key (PIPL: keyed pseudonyms)."""
+        if not self.pii_key_from_env and not self.is_simulated:
+            raise RuntimeError(
+                f"BCLAKE_PII_KEY is not set and {self.landing} holds real exports (no "
+                "_simulation.json). Set BCLAKE_PII_KEY to a secret of at least 16 characters; "
+                "the built-in key is for simulated demo data only."
+            )
+        if self.pii_key_from_env and len(self.pii_key) < 16:
+            raise RuntimeError("BCLAKE_PII_KEY must be at least 16 characters long.")
 
     def dbt_env(self) -> dict[str, str]:
         """Environment the dbt project reads (see dbt_project/profiles.yml)."""

@@ -157,6 +157,18 @@ def _map_headers(
             "missing_column", f"{path}: required column {names} not found; add it to the export."
         )
     extra = [c for c in frame.columns if c not in renames and c != "_source_row"]
+    # columns the contract does not know are kept, as one JSON object per row
+    frame = frame.with_columns(
+        (
+            pl.struct([pl.col(c).cast(pl.String) for c in extra]).struct.json_encode()
+            if extra
+            else pl.lit(None, pl.String)
+        ).alias("_extra")
+    )
+    # an unknown column may hold personal data: mask anything shaped like a mobile number
+    frame = frame.with_columns(
+        pl.col("_extra").str.replace_all(r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)", "${1}[phone]${2}")
+    )
     frame = frame.rename(renames)
     for col in contract.all_columns:
         if col.name not in frame.columns:

@@ -120,7 +120,7 @@ def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.
     checked = frame.with_columns(pl.coalesce(problems).alias("_problem"))
     good = checked.filter(pl.col("_problem").is_null())
     bad = checked.filter(pl.col("_problem").is_not_null())
-    loaded = good.select(pl.col("_source_row"), *typed_cols)
+    loaded = good.select(pl.col("_source_row"), *typed_cols, pl.col("_extra"))
     for d in contract.derived:
         if d.type == "date":
             loaded = loaded.with_columns(pl.col(d.source).dt.date().alias(d.name))

@@ -14,20 +14,15 @@ from orchestration.assets.lake import lake_assets
 from orchestration.assets.models import forecast_beats_seasonal_naive, forecast_region_sku_week
 from orchestration.assets.publish import planner_files, published_warehouse
 from orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
+from orchestration.jobs import PIPELINE_JOB, pipeline_job
 from orchestration.resources import LakehouseResource
+from orchestration.sensors import daily_pipeline, landing_sensor
 
-PIPELINE_JOB = "bclake_pipeline"
 # dbt from this environment even when it is not activated (e.g. `make` calls .venv/bin/dagster)
 DBT_EXECUTABLE = (
     str(Path(sys.executable).with_name("dbt"))
     if Path(sys.executable).with_name("dbt").exists()
     else (shutil.which("dbt") or "dbt")
-)
-
-pipeline_job = dg.define_asset_job(
-    PIPELINE_JOB,
-    selection=dg.AssetSelection.all(),
-    description="Landing -> lake -> warehouse -> models -> publish -> planner files.",
 )
 
 
@@ -44,6 +39,8 @@ def build_definitions(home: str | None = None) -> dg.Definitions:
         ],
         asset_checks=[forecast_beats_seasonal_naive],
         jobs=[pipeline_job],
+        schedules=[daily_pipeline],
+        sensors=[landing_sensor],
         resources={
             "lakehouse": LakehouseResource(home=str(settings.home)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
@@ -52,3 +49,5 @@ def build_definitions(home: str | None = None) -> dg.Definitions:
 
 
 defs = build_definitions()
+
+__all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
