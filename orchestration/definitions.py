@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from bclake.settings import get_settings
-from orchestration.assets.lake import lake_assets
+from orchestration.assets.lake import lake_assets, lake_checks
 from orchestration.assets.models import forecast_beats_seasonal_naive, forecast_region_sku_week
 from orchestration.assets.publish import planner_files, published_warehouse
 from orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
@@ -37,7 +37,7 @@ def build_definitions(home: str | None = None) -> dg.Definitions:
             published_warehouse,
             planner_files,
         ],
-        asset_checks=[forecast_beats_seasonal_naive],
+        asset_checks=[*lake_checks, forecast_beats_seasonal_naive],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
         sensors=[landing_sensor],

@@ -80,3 +80,17 @@ def test_schedule_and_sensor_are_defined() -> None:
     defs = build_definitions()
     assert defs.resolve_schedule_def("daily_pipeline").cron_schedule == "0 6 * * *"
     assert defs.resolve_sensor_def("landing_sensor").job_name == "bclake_pipeline"
+
+
+def test_bronze_suite_passes_on_the_lake_and_catches_a_bad_part(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
+    from ingest.expectations import recent_rows, validate_bronze
+
+    contract = load_contracts()["dms.stores"]
+    lake = recent_rows(tiny_settings.lake / "dms/stores")
+    assert validate_bronze(lake, contract).success
+    broken = lake.with_columns(pl.lit("bad id").alias("store_code"))
+    result = validate_bronze(broken, contract)
+    assert not result.success
+    assert {"expect_column_values_to_match_regex"} <= {f["expectation"] for f in result.failures}

@@ -44,4 +44,31 @@ def _lake_asset(contract: Contract) -> dg.AssetsDefinition:
     return _asset
 
 
+def _bronze_check(contract: Contract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=lake_key(contract),
+        name="bronze_expectations",
+        blocking=True,
+        description="Great Expectations suite from the contract (required values, id patterns, "
+        "allowed values, ranges, lineage, plausible event dates) over the most recent parts.",
+    )
+    def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        from ingest.expectations import recent_rows, validate_bronze
+
+        settings = lakehouse.settings
+        frame = recent_rows(settings.lake / contract.system / contract.table)
+        result = validate_bronze(frame, contract)
+        return dg.AssetCheckResult(
+            passed=result.success,
+            metadata={
+                "rows_checked": result.rows_checked,
+                "failed_expectations": len(result.failures),
+                "failures": dg.MetadataValue.json(result.failures),
+            },
+        )
+
+    return _check
+
+
 lake_assets = [_lake_asset(c) for c in load_contracts().values()]
+lake_checks = [_bronze_check(c) for c in load_contracts().values()]
