@@ -55,9 +55,22 @@ class _Writer:
     """Turns buffered days into monthly export files and keeps what spans months."""
 
     def __init__(
-        self, cfg: ScaleConfig, world: World, rng: np.random.Generator, landing: Path, truth: Path
+        self,
+        cfg: ScaleConfig,
+        world: World,
+        rng: np.random.Generator,
+        landing: Path,
+        truth: Path,
+        display: np.ndarray,
+        sku_capacity: np.ndarray,
     ) -> None:
         self.cfg, self.world, self.rng, self.landing, self.truth = cfg, world, rng, landing, truth
+        self.display = display
+        cats = world.categories
+        self.capacity = np.zeros(len(cats))  # weekly units per category, as the plants report
+        np.add.at(self.capacity, [cats.index(c) for c in world.products["category"]], sku_capacity)
+        self._pending_cases: list[pl.DataFrame] = []
+        self.campaigns_written = 0
         self.contracts = load_contracts()
         self.rows: dict[str, int] = {}
         stores, products = world.stores, world.products
@@ -80,6 +93,16 @@ class _Writer:
         local[prop["home_store"].to_numpy()] = prop["scan_propensity"].to_numpy()
         self.scan_p = np.clip(cfg.scan_rate * channel * local / local.mean(), 0, 0.9)
         self.picker = cdp.ConsumerPicker(world)
+        # each store's display check day in each month, and whether the rep comes at all
+        n_months = display.shape[0]
+        month_start = np.array(
+            [(_add_months(cfg.start, m) - cfg.start).days for m in range(n_months + 1)]
+        )
+        draw = rng.random((n_months, self.n_s))
+        self.check_day = month_start[:-1, None] + (draw * np.diff(month_start)[:, None]).astype(
+            np.int64
+        )
+        self.check_done = rng.random((n_months, self.n_s)) < 0.8
         self.ledger = CodeLedger(len(self.dist_codes), self.n_k, self.case_pack)
         self.diversion = self._diversion_plan()
         n_cons = len(world.consumers)
@@ -329,7 +352,6 @@ class _Writer:
         )
         frame = frame.with_columns(activation_date=pl.col("activation_time").dt.date())
         name = "case_activations_opening" if pre_window else None
-        self._pending_cases = getattr(self, "_pending_cases", [])
         if name:
             self.write("code.case_activations", frame, name)
         else:
@@ -518,15 +540,6 @@ class _Writer:
     def _display_checks(self, label: str, first_day: int, last_day: int) -> None:
         """Sales reps check each onboarded store about once a month (80% of months)."""
         cfg = self.cfg
-        if not hasattr(self, "check_day"):
-            n_months = self.display.shape[0]
-            month_start = np.array(
-                [(_add_months(cfg.start, m) - cfg.start).days for m in range(n_months + 1)]
-            )
-            length = np.diff(month_start)
-            draw = self.rng.random((n_months, self.n_s))
-            self.check_day = month_start[:-1, None] + (draw * length[:, None]).astype(np.int64)
-            self.check_done = self.rng.random((n_months, self.n_s)) < 0.8
         onboard = np.array([(d - cfg.start).days for d in self.world.stores["onboard_date"]])
         m, s = np.nonzero(
             (self.check_day >= first_day)
@@ -845,7 +858,7 @@ class _Writer:
                 self.write("erp.payments", now, f"payments_{label}", header="zh")
         self._rebates(label, since, end_day)
         self._market(label, since, end_day)
-        new = self.campaigns[getattr(self, "campaigns_written", 0) :]
+        new = self.campaigns[self.campaigns_written :]
         if new:
             self.write("cdp.campaigns", pl.DataFrame(new), f"campaigns_{label}")
             self.campaigns_written = len(self.campaigns)
@@ -1051,12 +1064,8 @@ def simulate(
     for folder in (landing, truth):
         if folder.exists():
             shutil.rmtree(folder)
-    writer = _Writer(cfg, world, np.random.default_rng(seed + 1), landing, truth)
-    writer.display = display
-    cats = world.categories
-    writer.capacity = np.zeros(len(cats))
-    np.add.at(
-        writer.capacity, [cats.index(c) for c in world.products["category"]], channel.capacity
+    writer = _Writer(
+        cfg, world, np.random.default_rng(seed + 1), landing, truth, display, channel.capacity
     )
     writer.write_masters(promos, signups, market, channel.opening_stock())
 
