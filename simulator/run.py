@@ -159,6 +159,8 @@ class _Writer:
         self.late_pending = []
 
     def _write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
+        if frame.is_empty():  # systems export nothing rather than an empty file
+            return
         contract = self.contracts[table]
         ext = "csv" if contract.format == "csv" else "ndjson"
         path = self.landing / contract.system / contract.table / f"{name}.{ext}"
