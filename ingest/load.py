@@ -96,6 +96,8 @@ def _atomic_parquet(frame: pl.DataFrame, path: Path) -> None:
 def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     """Load every new landing file of one source table into the lake."""
     settings.require_pii_key()
+    for stale in table_dir(settings.lake, contract).rglob(".*.tmp"):  # left by a killed run
+        stale.unlink()
     landing = table_dir(settings.landing, contract)
     ledger = read_ledger(settings, contract)
     seen = set(ledger["sha256"].to_list())

@@ -94,3 +94,55 @@ def test_bronze_suite_passes_on_the_lake_and_catches_a_bad_part(
     result = validate_bronze(broken, contract)
     assert not result.success
     assert {"expect_column_values_to_match_regex"} <= {f["expectation"] for f in result.failures}
+
+
+def _lake_rows(home: Path) -> dict[str, pl.DataFrame]:
+    """Every lake table without the ingest timestamp, in a stable order."""
+    out = {}
+    for contract in load_contracts().values():
+        folder = home / "lake" / contract.system / contract.table
+        if any(folder.rglob("*.parquet")):
+            frame = pl.read_parquet(folder / "**/*.parquet", hive_partitioning=False)
+            frame = frame.drop("_ingested_at")
+            out[contract.key] = frame.sort(frame.columns)
+    return out
+
+
+def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from simulator.run import simulate
+
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    simulate(clean, "tiny", seed=11, progress=False)
+    shutil.copytree(clean / "landing", killed / "landing")
+    for contract in load_contracts().values():
+        ingest_table(contract, Settings.from_env(clean))
+
+    script = (
+        "import sys\nfrom bclake.contracts import load_contracts\n"
+        "from bclake.settings import Settings\nfrom ingest.load import ingest_table\n"
+        "s = Settings.from_env(sys.argv[1])\n"
+        "for c in load_contracts().values():\n    ingest_table(c, s)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(killed)])
+    target = killed / "lake/dms/sell_through"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if target.exists() and any(target.rglob("*.parquet")):
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "ingest finished before it could be killed"
+    for contract in load_contracts().values():  # the next run recovers
+        ingest_table(contract, Settings.from_env(killed))
+    assert not list((killed / "lake").rglob("*.tmp"))
+    clean_rows, killed_rows = _lake_rows(clean), _lake_rows(killed)
+    assert clean_rows.keys() == killed_rows.keys()
+    for key, frame in clean_rows.items():
+        assert frame.equals(killed_rows[key]), key
