@@ -69,6 +69,7 @@ test: env ## Run the test suite (pytest's "no tests collected" is not a failure)
 BENCH_SCALES ?= tiny,demo
 bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and ratios, asserts nothing
 	$(BIN)/python -m bench.simulator_bench --scales $(BENCH_SCALES)
+	$(BIN)/python -m bench.ingest_bench --scale demo
 
 lint: env ## ruff over the project
 	$(BIN)/ruff check .

@@ -104,7 +104,8 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     files = sorted(p for p in landing.glob("*") if p.is_file() and not p.name.startswith("."))
     results: list[FileResult] = []
     for path in files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
         rel = str(path.relative_to(settings.landing))
         if digest in seen:
             results.append(
@@ -122,7 +123,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
             )
             continue
         seen.add(digest)
-        results.append(_ingest_file(path, rel, digest, contract, settings))
+        results.append(_ingest_file(path, data, rel, digest, contract, settings))
     new = [r for r in results if r.status != "skipped"]
     if new:
         rows = pl.DataFrame([asdict(r) for r in new], schema=LEDGER_SCHEMA)
@@ -131,7 +132,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
 
 
 def _ingest_file(
-    path: Path, rel: str, digest: str, contract: Contract, settings: Settings
+    path: Path, data: bytes, rel: str, digest: str, contract: Contract, settings: Settings
 ) -> FileResult:
     started = time.perf_counter()
     lineage = [
@@ -142,7 +143,7 @@ def _ingest_file(
     part = f"part-{digest[:16]}.parquet"
     result = FileResult(rel, contract.system, contract.table, digest, 0, 0, 0, "loaded")
     try:
-        raw = read_file(path, contract)
+        raw = read_file(path, contract, data)
     except UnreadableFile as error:
         lines = [redact_text(line, settings.pii_key) for line in _data_lines(path, contract)]
         quarantined = pl.DataFrame(

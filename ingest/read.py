@@ -50,24 +50,28 @@ def decode(data: bytes, path: Path, contract: Contract) -> tuple[str, str]:
         ) from None
 
 
-def read_file(path: Path, contract: Contract) -> RawFile:
-    data = path.read_bytes()
-    if not data.strip():
+def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawFile:
+    """Read a landing file (its bytes may be passed in when the caller already has them)."""
+    data = path.read_bytes() if data is None else data
+    if not data or data.isspace():
         raise UnreadableFile("empty_file", f"{path}: the file is empty; re-export it.")
     text, encoding = decode(data, path, contract)
+    # polars parses bytes fastest: hand it UTF-8 bytes, re-encoding only what was not UTF-8
+    utf8 = {"utf-8": data, "utf-8-sig": data[3:]}.get(encoding) or text.encode("utf-8")
+    del text
     if contract.format == "csv":
-        frame = _read_csv(text, path)
+        frame = _read_csv(utf8, path)
     elif contract.format == "ndjson":
-        frame = _read_ndjson(text, path, contract)
+        frame = _read_ndjson(utf8, path, contract)
     else:
         raise UnreadableFile("unknown_format", f"{path}: contract format {contract.format!r}")
     frame, extra = _map_headers(frame, path, contract)
     return RawFile(frame, encoding, extra)
 
 
-def _read_csv(text: str, path: Path) -> pl.DataFrame:
+def _read_csv(text: bytes, path: Path) -> pl.DataFrame:
     try:
-        frame = pl.read_csv(io.StringIO(text), infer_schema=False, truncate_ragged_lines=False)
+        frame = pl.read_csv(io.BytesIO(text), infer_schema=False, truncate_ragged_lines=False)
     except pl.exceptions.PolarsError as error:
         raise UnreadableFile(
             "malformed_csv",
@@ -79,9 +83,9 @@ def _read_csv(text: str, path: Path) -> pl.DataFrame:
     )
 
 
-def _read_ndjson(text: str, path: Path, contract: Contract) -> pl.DataFrame:
+def _read_ndjson(text: bytes, path: Path, contract: Contract) -> pl.DataFrame:
     try:
-        docs = pl.read_ndjson(io.StringIO(text), infer_schema_length=None)
+        docs = pl.read_ndjson(io.BytesIO(text), infer_schema_length=None)
     except pl.exceptions.PolarsError as error:
         raise UnreadableFile(
             "malformed_json",

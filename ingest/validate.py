@@ -43,84 +43,108 @@ def parse(col: Column) -> pl.Expr:
     raise ValueError(f"unknown type {col.type}")
 
 
-def _rule_checks(col: Column, value: pl.Expr) -> list[pl.Expr]:
-    """Contract rules beyond the type: pattern, allowed values, range."""
-    checks = []
+Rule = tuple[pl.Expr, pl.Expr]  # (row breaks it, message); messages are built for bad rows only
+
+
+def _rules(col: Column, value: pl.Expr) -> list[Rule]:
+    """Every contract rule of one column as (flag, message) over its typed shadow `value`."""
+    name = pl.lit(col.name)
+    raw_present = pl.col(col.name).str.strip_chars().fill_null("") != ""
+    rules: list[Rule] = [
+        (
+            raw_present & value.is_null(),
+            pl.format(
+                "bad_type: column '{}' value '{}' is not a valid {}",
+                name,
+                pl.col(col.name),
+                pl.lit(col.type),
+            ),
+        )
+    ]
     if col.pattern:
-        checks.append(
-            pl.when(value.is_not_null() & ~value.str.contains(f"^(?:{col.pattern})$")).then(
+        rules.append(
+            (
+                value.is_not_null() & ~value.str.contains(f"^(?:{col.pattern})$"),
                 pl.format(
                     "bad_id: column '{}' value '{}' does not match {}",
-                    pl.lit(col.name),
+                    name,
                     value,
                     pl.lit(col.pattern),
-                )
+                ),
             )
         )
     if col.allowed is not None:
-        checks.append(
-            pl.when(value.is_not_null() & ~value.cast(pl.String).is_in(col.allowed)).then(
+        rules.append(
+            (
+                value.is_not_null() & ~value.cast(pl.String).is_in(col.allowed),
                 pl.format(
                     "not_allowed: column '{}' value '{}' is not one of {}",
-                    pl.lit(col.name),
+                    name,
                     value.cast(pl.String),
                     pl.lit(", ".join(col.allowed)),
-                )
+                ),
             )
         )
     if col.min is not None:
-        checks.append(
-            pl.when(value < col.min).then(
+        rules.append(
+            (
+                value < col.min,
                 pl.format(
-                    "out_of_range: column '{}' value {} is below {}",
-                    pl.lit(col.name),
-                    value,
-                    pl.lit(col.min),
-                )
+                    "out_of_range: column '{}' value {} is below {}", name, value, pl.lit(col.min)
+                ),
             )
         )
     if col.max is not None:
-        checks.append(
-            pl.when(value > col.max).then(
+        rules.append(
+            (
+                value > col.max,
                 pl.format(
-                    "out_of_range: column '{}' value {} is above {}",
-                    pl.lit(col.name),
-                    value,
-                    pl.lit(col.max),
-                )
+                    "out_of_range: column '{}' value {} is above {}", name, value, pl.lit(col.max)
+                ),
             )
         )
-    return checks
+    if not col.nullable:
+        rules.append((~raw_present, pl.lit(f"missing_value: column '{col.name}' is required")))
+    return rules
+
+
+def _typed(frame: pl.DataFrame, col: Column) -> pl.Series:
+    """The column cast to its contract type; dates try the usual format before the others."""
+    if col.type in ("date", "timestamp"):
+        raw = pl.col(col.name).str.strip_chars()
+        first = (
+            raw.str.to_date(DATE_FORMATS[0], strict=False)
+            if col.type == "date"
+            else raw.str.to_datetime(TIMESTAMP_FORMATS[0], strict=False, time_unit="us")
+        )
+        quick = frame.select(first.alias("v"), (raw.fill_null("") != "").alias("present"))
+        if not (quick["present"] & quick["v"].is_null()).any():
+            return quick["v"].alias(col.name)
+    return frame.select(parse(col).alias(col.name)).to_series()
 
 
 def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message)."""
-    typed_cols, problems = [], []
-    for col in contract.all_columns:
-        value = parse(col)
-        raw_present = pl.col(col.name).str.strip_chars().fill_null("") != ""
-        typed_cols.append(value.alias(col.name))
-        problems.append(
-            pl.when(raw_present & value.is_null()).then(
-                pl.format(
-                    "bad_type: column '{}' value '{}' is not a valid {}",
-                    pl.lit(col.name),
-                    pl.col(col.name),
-                    pl.lit(col.type),
-                )
-            )
-        )
-        problems.extend(_rule_checks(col, value))
-        if not col.nullable:
-            problems.append(
-                pl.when(~raw_present).then(
-                    pl.lit(f"missing_value: column '{col.name}' is required")
-                )
-            )
-    checked = frame.with_columns(pl.coalesce(problems).alias("_problem"))
-    good = checked.filter(pl.col("_problem").is_null())
-    bad = checked.filter(pl.col("_problem").is_not_null())
-    loaded = good.select(pl.col("_source_row"), *typed_cols, pl.col("_extra"))
+    """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message).
+
+    Each column is parsed once into a typed shadow column; every rule then reads it.
+    """
+    shadow = {col.name: f"__typed_{col.name}" for col in contract.all_columns}
+    frame = frame.with_columns(
+        _typed(frame, col).alias(shadow[col.name]) for col in contract.all_columns
+    )
+    rules = [r for col in contract.all_columns for r in _rules(col, pl.col(shadow[col.name]))]
+    checked = frame.with_columns(
+        pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad")
+    )
+    good = checked.filter(~pl.col("_bad"))
+    bad = checked.filter(pl.col("_bad")).with_columns(
+        pl.coalesce([pl.when(flag).then(message) for flag, message in rules]).alias("_problem")
+    )
+    loaded = good.select(
+        pl.col("_source_row"),
+        *[pl.col(shadow[c.name]).alias(c.name) for c in contract.all_columns],
+        pl.col("_extra"),
+    )
     for d in contract.derived:
         if d.type == "date":
             loaded = loaded.with_columns(pl.col(d.source).dt.date().alias(d.name))

@@ -1,0 +1,81 @@
+"""Ingest benchmark: bclake ingest against a bare polars CSV -> Parquet copy of the same files.
+
+Both run in this process over the same landing files of the CSV tables; the
+ratio (bare seconds / ingest seconds, i.e. ingest speed relative to bare) says
+what validation, quarantine, hashing, PII and lineage cost. Target >= 0.5.
+
+    python -m bench.ingest_bench [--scale demo] [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from bclake.contracts import load_contracts
+from bclake.settings import Settings
+from ingest.load import ingest_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="demo")
+    parser.add_argument("--root", type=Path, default=None)
+    args = parser.parse_args()
+    root = args.root or Path(tempfile.mkdtemp(prefix="bclake-ingest-bench-"))
+    if not (root / "landing" / "_simulation.json").exists():
+        from simulator.run import simulate
+
+        simulate(root, args.scale, seed=42, progress=False)
+    settings = Settings.from_env(root)
+    shutil.rmtree(settings.lake, ignore_errors=True)
+    console = Console()
+    table = Table(title=f"ingest vs bare polars, scale {args.scale}")
+    for col in ("table", "rows", "ingest s", "bare s", "ingest rows/s", "ratio bare/ingest"):
+        table.add_column(col, justify="right")
+    total_ingest = total_bare = 0.0
+    for contract in load_contracts().values():
+        if contract.format != "csv":
+            continue
+        files = sorted((settings.landing / contract.system / contract.table).glob("*.csv"))
+        started = time.perf_counter()
+        result = ingest_table(contract, settings)
+        ingest_s = time.perf_counter() - started
+        bare_dir = root / "bare" / contract.table
+        bare_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        for i, path in enumerate(files):
+            # the bare copy skips what it cannot read; ingest quarantines it
+            with contextlib.suppress(pl.exceptions.PolarsError):
+                pl.scan_csv(path, infer_schema=False).sink_parquet(bare_dir / f"{i}.parquet")
+        bare_s = time.perf_counter() - started
+        rows = result.total("rows_in")
+        total_ingest += ingest_s
+        total_bare += bare_s
+        table.add_row(
+            contract.key,
+            f"{rows:,}",
+            f"{ingest_s:.2f}",
+            f"{bare_s:.2f}",
+            f"{rows / ingest_s:,.0f}",
+            f"{bare_s / ingest_s:.2f}",
+        )
+    console.print(table)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(
+        f"all CSV tables: ratio bare/ingest = {total_bare / total_ingest:.2f} "
+        f"(target >= 0.5); peak RSS {peak:,.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
