@@ -183,8 +183,11 @@ def _ingest_file(
         _atomic_parquet(loaded, out_dir / part)
     if quarantined.height:
         quarantined = quarantined.with_columns(
-            pl.format(
-                "{}: row {}: {}", pl.lit(rel), pl.col("_source_row"), pl.col("message")
+            pl.concat_str(  # not pl.format: it panics on some filtered frames (polars 2.1)
+                pl.lit(f"{rel}: row "),
+                pl.col("_source_row").cast(pl.String),
+                pl.lit(": "),
+                pl.col("message"),
             ).alias("message")
         )
         _atomic_parquet(

@@ -46,18 +46,21 @@ def parse(col: Column) -> pl.Expr:
 Rule = tuple[pl.Expr, pl.Expr]  # (row breaks it, message); messages are built for bad rows only
 
 
+def _message(template: str, value: pl.Expr) -> pl.Expr:
+    """`template` with its `{}` replaced by the offending value (null shown as `null`)."""
+    head, tail = template.split("{}", 1)
+    return pl.concat_str([pl.lit(head), value.cast(pl.String).fill_null("null"), pl.lit(tail)])
+
+
 def _rules(col: Column, value: pl.Expr) -> list[Rule]:
     """Every contract rule of one column as (flag, message) over its typed shadow `value`."""
-    name = pl.lit(col.name)
     raw_present = pl.col(col.name).str.strip_chars().fill_null("") != ""
     rules: list[Rule] = [
         (
             raw_present & value.is_null(),
-            pl.format(
-                "bad_type: column '{}' value '{}' is not a valid {}",
-                name,
+            _message(
+                f"bad_type: column '{col.name}' value '{{}}' is not a valid {col.type}",
                 pl.col(col.name),
-                pl.lit(col.type),
             ),
         )
     ]
@@ -65,23 +68,18 @@ def _rules(col: Column, value: pl.Expr) -> list[Rule]:
         rules.append(
             (
                 value.is_not_null() & ~value.str.contains(f"^(?:{col.pattern})$"),
-                pl.format(
-                    "bad_id: column '{}' value '{}' does not match {}",
-                    name,
-                    value,
-                    pl.lit(col.pattern),
+                _message(
+                    f"bad_id: column '{col.name}' value '{{}}' does not match {col.pattern}", value
                 ),
             )
         )
     if col.allowed is not None:
+        allowed = ", ".join(col.allowed)
         rules.append(
             (
                 value.is_not_null() & ~value.cast(pl.String).is_in(col.allowed),
-                pl.format(
-                    "not_allowed: column '{}' value '{}' is not one of {}",
-                    name,
-                    value.cast(pl.String),
-                    pl.lit(", ".join(col.allowed)),
+                _message(
+                    f"not_allowed: column '{col.name}' value '{{}}' is not one of {allowed}", value
                 ),
             )
         )
@@ -89,18 +87,14 @@ def _rules(col: Column, value: pl.Expr) -> list[Rule]:
         rules.append(
             (
                 value < col.min,
-                pl.format(
-                    "out_of_range: column '{}' value {} is below {}", name, value, pl.lit(col.min)
-                ),
+                _message(f"out_of_range: column '{col.name}' value {{}} is below {col.min}", value),
             )
         )
     if col.max is not None:
         rules.append(
             (
                 value > col.max,
-                pl.format(
-                    "out_of_range: column '{}' value {} is above {}", name, value, pl.lit(col.max)
-                ),
+                _message(f"out_of_range: column '{col.name}' value {{}} is above {col.max}", value),
             )
         )
     if not col.nullable:
