@@ -133,10 +133,11 @@ def _flatten_structs(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _as_string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Scalars as text; a leftover array (not the contract's lines) as its JSON."""
     if dtype == pl.String:
         return expr
-    if isinstance(dtype, pl.Struct | pl.List):
-        return expr.struct.json_encode() if isinstance(dtype, pl.Struct) else expr.cast(pl.String)
+    if isinstance(dtype, pl.List):
+        return pl.struct(expr).struct.json_encode()
     return expr.cast(pl.String)
 
 

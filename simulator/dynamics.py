@@ -352,9 +352,13 @@ def _allocate(
     return filled, taken
 
 
+def month_number(start: date, day: date) -> int:
+    """Calendar months from `start`'s month to `day`'s month (0 for the same month)."""
+    return (day.year - start.year) * 12 + day.month - start.month
+
+
 def _month_index(dates: list[date]) -> np.ndarray:
-    first = dates[0]
-    return np.array([(d.year - first.year) * 12 + d.month - first.month for d in dates])
+    return np.array([month_number(dates[0], d) for d in dates])
 
 
 def _sparse(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,6 +34,7 @@ from simulator.dynamics import (
     Channel,
     DayRecord,
     display_compliance,
+    month_number,
     promotion_signups,
     promotions,
 )
@@ -71,6 +72,7 @@ class _Writer:
         np.add.at(self.capacity, [cats.index(c) for c in world.products["category"]], sku_capacity)
         self._pending_cases: list[pl.DataFrame] = []
         self.campaigns_written = 0
+        self.salt = int(rng.integers(2**62))  # seeds the stateless per-consumer draws
         self.contracts = load_contracts()
         self.rows: dict[str, int] = {}
         stores, products = world.stores, world.products
@@ -166,6 +168,20 @@ class _Writer:
         path = self.landing / contract.system / contract.table / f"{name}.{ext}"
         self.rows[table] = self.rows.get(table, 0) + write_export(contract, frame, path, header)
 
+    def _unit(self, index: np.ndarray, field: int) -> np.ndarray:
+        """A uniform draw in [0, 1) that depends only on (world, index, field): stable
+        across snapshots and continued runs, unlike a generator's next values."""
+        with np.errstate(over="ignore"):
+            z = (
+                index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+                + np.uint64(self.salt)
+                + np.uint64(field) * np.uint64(0xD1B54A32D192ED03)
+            )
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+        return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
     def time_of(self, day: str = "day", seconds: pl.Expr | str = "seconds") -> pl.Expr:
         """Timestamp of a day index plus seconds after midnight."""
         secs = pl.col(seconds) if isinstance(seconds, str) else seconds
@@ -219,14 +235,7 @@ class _Writer:
 
     def _write_market(self, market) -> None:
         provinces, cats = self.world.provinces, self.world.categories
-        months = [
-            date(
-                self.cfg.start.year + (self.cfg.start.month - 1 + m) // 12,
-                (self.cfg.start.month - 1 + m) % 12 + 1,
-                1,
-            )
-            for m in range(market.price_index.shape[0])
-        ]
+        months = [_add_months(self.cfg.start, m) for m in range(market.price_index.shape[0])]
         grid = pl.DataFrame(
             {
                 "month": pl.Series(months).gather(
@@ -482,9 +491,7 @@ class _Writer:
             self._keys(sales.filter(pl.Series(has_pos).gather(sales["s"])))
             .with_columns(
                 biz_date=pl.col("date"),
-                report_id=pl.concat_str(
-                    pl.lit("ST"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
-                ),
+                report_id=_daily_id("ST"),
                 amount=(
                     pl.col("qty")
                     * pl.lit(pl.Series(self.retail_price)).gather(pl.col("k"))
@@ -505,9 +512,7 @@ class _Writer:
             distributor_code=pl.Series(self.dist_codes).gather(
                 self.dist_idx[orders["s"].to_numpy()]
             ),
-            order_id=pl.concat_str(
-                pl.lit("SO"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
-            ),
+            order_id=_daily_id("SO"),
             amount=(
                 pl.col("qty_delivered")
                 * pl.lit(pl.Series(self.list_price)).gather(pl.col("k"))
@@ -531,9 +536,7 @@ class _Writer:
             self._keys(stock.filter(pl.Series(reporting).gather(stock["s"])))
             .with_columns(
                 snapshot_date=pl.col("date"),
-                report_id=pl.concat_str(
-                    pl.lit("SI"), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d")
-                ),
+                report_id=_daily_id("SI"),
             )
             .sort("day", "s", "k")
         )
@@ -953,17 +956,16 @@ class _Writer:
         refs = refs.sort("day", "referrer").with_columns(
             referee=pl.Series(np.arange(n, n + refs.height), dtype=pl.Int64)
         )
-        # referees' profiles are drawn from a generator of their own, so every snapshot agrees
-        ref_rng = np.random.default_rng(1234567)
+        # referees' profiles are functions of their index, so every snapshot agrees
+        idx = refs["referee"].to_numpy()
         parent = c[refs["referrer"].to_numpy()]
         referees = parent.with_columns(
             consumer_id=pl.format("C{}", (refs["referee"] + 1).cast(pl.String).str.zfill(9)),
-            phone=pl.Series(
-                ref_rng.integers(13 * 10**9, 19 * 10**9, refs.height) * 10
-                + ref_rng.integers(0, 10, refs.height)
-            ).cast(pl.String),
-            gender=pl.Series(ref_rng.choice(["F", "M"], size=refs.height)),
-            birth_year=pl.Series(ref_rng.integers(1960, 2005, refs.height)),
+            phone=pl.Series(13 * 10**9 + (self._unit(idx, 1) * 6 * 10**9).astype(np.int64)).cast(
+                pl.String
+            ),
+            gender=pl.Series(np.where(self._unit(idx, 2) < 0.58, "F", "M")),
+            birth_year=pl.Series(1960 + (self._unit(idx, 3) * 45).astype(np.int64)),
             register_day=refs["day"].cast(pl.Int64),
             register_channel=pl.lit("裂变"),
         )
@@ -975,9 +977,9 @@ class _Writer:
             "裂变": (0.2, 0.3),
         }
         ch = everyone["register_channel"].to_numpy()
-        # profile gaps are a fixed property of each consumer (hash of the id), not redrawn
-        u = (everyone["consumer_id"].hash(seed=11).to_numpy() % 10**6) / 10**6
-        v = (everyone["consumer_id"].hash(seed=13).to_numpy() % 10**6) / 10**6
+        # profile gaps are a fixed property of each consumer, not redrawn per snapshot
+        number = everyone["consumer_id"].str.slice(1).cast(pl.Int64).to_numpy()
+        u, v = self._unit(number, 4), self._unit(number, 5)
         no_gender = u < np.array([missing[x][0] for x in ch])
         no_birth = v < np.array([missing[x][1] for x in ch])
         out = everyone.with_columns(
@@ -1012,6 +1014,11 @@ class _Writer:
         )
 
 
+def _daily_id(prefix: str) -> pl.Expr:
+    """Id of a store's document for a day (one sell-through report, inventory report, order)."""
+    return pl.concat_str(pl.lit(prefix), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d"))
+
+
 def _consumer_id(index: str) -> pl.Expr:
     """Printed consumer id of a 0-based consumer index column."""
     return pl.format("C{}", (pl.col(index) + 1).cast(pl.String).str.zfill(9))
@@ -1025,11 +1032,6 @@ def _long(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFr
         [np.full(len(p[0]), d.day, dtype=np.int32) for p, d in zip(parts, days, strict=True)]
     )
     return pl.DataFrame(cols)
-
-
-def _month_no(start: date, day: int) -> int:
-    d = start + timedelta(days=day)
-    return (d.year - start.year) * 12 + d.month - start.month
 
 
 def _add_months(start: date, months: int) -> date:
@@ -1058,7 +1060,7 @@ def simulate(
     promos = promotions(cfg, world, rng)
     signups = promotion_signups(promos, world, rng)
     display = display_compliance(cfg, world, rng)
-    n_months = _month_no(cfg.start, cfg.horizon_days - 1) + 1
+    n_months = month_number(cfg.start, cfg.start + timedelta(days=cfg.horizon_days - 1)) + 1
     market = build_market(n_months, len(world.provinces), len(world.categories), rng)
     channel = Channel(cfg, world, calendar, promos, signups, display, market, rng)
 

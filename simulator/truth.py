@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from simulator.config import ScaleConfig
@@ -136,6 +135,3 @@ def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> 
         .select("entity_type", "entity_id", "tag", "as_of_date")
         .sort("entity_type", "tag", "entity_id")
     )
-
-
-__all__ = ["deserved_tags", "np", "write_truth"]

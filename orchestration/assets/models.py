@@ -1,7 +1,6 @@
 """Model assets: forecasts trained on the working warehouse and stored back into it."""
 
 import dagster as dg
-import polars as pl
 
 from ml.planning import forecast_region_sku_week as run_forecast
 from orchestration.resources import LakehouseResource
@@ -66,6 +65,3 @@ def forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.AssetCheck
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"wape_lightgbm": wape["lightgbm"], "wape_seasonal_naive": wape["seasonal_naive"]},
     )
-
-
-__all__ = ["forecast_beats_seasonal_naive", "forecast_region_sku_week", "pl"]
