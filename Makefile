@@ -67,9 +67,12 @@ test: env ## Run the test suite (pytest's "no tests collected" is not a failure)
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 BENCH_SCALES ?= tiny,demo
+# simulated worlds the ingest bench keeps between runs (large takes minutes to simulate)
+BENCH_HOME ?= $(BCLAKE_HOME)-bench
 bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and ratios, asserts nothing
 	$(BIN)/python -m bench.simulator_bench --scales $(BENCH_SCALES)
-	$(BIN)/python -m bench.ingest_bench --scale demo
+	$(BIN)/python -m bench.ingest_bench --scale demo --root $(BENCH_HOME)/demo
+	$(BIN)/python -m bench.ingest_bench --scale large --root $(BENCH_HOME)/large
 
 lint: env ## ruff over the project
 	$(BIN)/ruff check .

@@ -56,6 +56,8 @@ class Contract:
     lines_source: str | None = None
     line_columns: tuple[Column, ...] = ()
     derived: tuple[Derived, ...] = field(default_factory=tuple)
+    # how long a source may go without a new file before its freshness check warns
+    freshness_hours: int = 36
 
     @property
     def key(self) -> str:
@@ -107,6 +109,7 @@ def load_contract(path: Path) -> Contract:
             Derived(name=d["name"], source=d["from"], type=d["type"])
             for d in raw.get("derived", ())
         ),
+        freshness_hours=int(raw.get("freshness_hours", 36)),
     )
 
 
@@ -128,6 +131,10 @@ def _rule(col: Column) -> str:
     if col.max is not None:
         parts.append(f"<= {col.max:g}")
     return "; ".join(parts)
+
+
+def _cadence(hours: int) -> str:
+    return f"{hours} hours" if hours < 72 else f"{hours // 24} days"
 
 
 def render_markdown(contracts: dict[str, Contract]) -> str:
@@ -161,6 +168,7 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                 f"- format: {c.format}; encodings: {', '.join(c.encodings)}",
                 f"- key: {', '.join(f'`{k}`' for k in c.primary_key)}",
                 f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
+                f"- expected cadence: a new file at least every {_cadence(c.freshness_hours)}",
             ]
             if c.lines_source:
                 out.append(f"- nested lines: array `{c.lines_source}`")

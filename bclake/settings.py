@@ -27,10 +27,15 @@ class Settings:
     seed: int = 42
     pii_key: str = DEMO_PII_KEY
     pii_key_from_env: bool = False
+    partition_start: str = "2024-01-01"
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
-        """Read `BCLAKE_HOME`, `BCLAKE_SCALE`, `BCLAKE_SEED` and `BCLAKE_PII_KEY`."""
+        """Read `BCLAKE_HOME`, `_SCALE`, `_SEED`, `_PII_KEY` and `_PARTITION_START`.
+
+        `BCLAKE_PARTITION_START` is the first day of the lake's daily partitions in
+        Dagster; rows dated earlier still load, they just have no partition to show.
+        """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         scale = os.environ.get("BCLAKE_SCALE", "demo")
         if scale not in SCALES:
@@ -41,6 +46,7 @@ class Settings:
             seed=int(os.environ.get("BCLAKE_SEED", "42")),
             pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
+            partition_start=os.environ.get("BCLAKE_PARTITION_START", "2024-01-01"),
         )
 
     # --- the layers, in the order data flows through them -------------------

@@ -13,6 +13,8 @@ import argparse
 import contextlib
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +35,12 @@ def main() -> None:
     args = parser.parse_args()
     root = args.root or Path(tempfile.mkdtemp(prefix="bclake-ingest-bench-"))
     if not (root / "landing" / "_simulation.json").exists():
-        from simulator.run import simulate
-
-        simulate(root, args.scale, seed=42, progress=False)
+        # in a child process, so the peak RSS below is the ingest's alone
+        subprocess.run(
+            [sys.executable, "-m", "bclake.cli", "simulate", "--scale", args.scale, "--out", root],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     settings = Settings.from_env(root)
     shutil.rmtree(settings.lake, ignore_errors=True)
     console = Console()
@@ -56,7 +61,7 @@ def main() -> None:
         for i, path in enumerate(files):
             # the bare copy skips what it cannot read; ingest quarantines it
             with contextlib.suppress(pl.exceptions.PolarsError):
-                pl.scan_csv(path, infer_schema=False).sink_parquet(bare_dir / f"{i}.parquet")
+                pl.scan_csv(path).sink_parquet(bare_dir / f"{i}.parquet")
         bare_s = time.perf_counter() - started
         rows = result.total("rows_in")
         total_ingest += ingest_s

@@ -127,8 +127,10 @@ def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.
         _typed(frame, col).alias(shadow[col.name]) for col in contract.all_columns
     )
     rules = [r for col in contract.all_columns for r in _rules(col, pl.col(shadow[col.name]))]
-    checked = frame.with_columns(
-        pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad")
+    checked = (  # lazy, so rules that share a sub-expression compute it once
+        frame.lazy()
+        .with_columns(pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad"))
+        .collect()
     )
     good = checked.filter(~pl.col("_bad"))
     bad = checked.filter(pl.col("_bad")).with_columns(

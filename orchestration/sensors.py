@@ -6,13 +6,15 @@ import dagster as dg
 
 from bclake.settings import get_settings
 from orchestration.jobs import pipeline_job
+from orchestration.partitions import latest_partition
 
-daily_pipeline = dg.ScheduleDefinition(
+daily_pipeline = dg.build_schedule_from_partitioned_job(
+    pipeline_job,
     name="daily_pipeline",
-    job=pipeline_job,
-    cron_schedule="0 6 * * *",
-    execution_timezone="Asia/Shanghai",
-    description="Every morning at 06:00 China time, after the nightly exports.",
+    hour_of_day=6,
+    minute_of_hour=0,
+    description="Every morning at 06:00 China time (the partitions' time zone), after the "
+    "nightly exports: loads every new file and marks the days it covers.",
 )
 
 
@@ -35,4 +37,7 @@ def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.
     fingerprint = landing_fingerprint()
     if fingerprint == context.cursor:
         return dg.SkipReason("no new or changed files in landing/")
-    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=fingerprint)], cursor=fingerprint)
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=fingerprint, partition_key=latest_partition())],
+        cursor=fingerprint,
+    )

@@ -18,16 +18,15 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data root with the tiny world simulated and the pipeline materialised once."""
     from dagster import DagsterInstance
 
-    from orchestration.definitions import PIPELINE_JOB, build_definitions
+    from orchestration.run import run_pipeline
     from simulator.run import simulate
 
     home = tmp_path_factory.mktemp("bclake_home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCLAKE_HOME", str(home))
         simulate(home, scale="tiny", seed=TINY_SEED, progress=False)
-        job = build_definitions(str(home)).resolve_job_def(PIPELINE_JOB)
         with DagsterInstance.ephemeral() as instance:
-            result = job.execute_in_process(instance=instance, raise_on_error=False)
+            result = run_pipeline(str(home), instance)
         assert result.success, "the pipeline failed on the tiny world"
         yield home
 

@@ -181,8 +181,9 @@ def test_continue_appends_daily_files_some_late(tmp_path: Path) -> None:
     # a consumer is the same person in every snapshot, referees included
     snapshots = sorted((tmp_path / "landing/cdp/consumers").glob("consumers_*.ndjson"))
     opening = pl.read_ndjson(snapshots[-1].with_name("consumers_opening.ndjson"))
-    latest = pl.read_ndjson(snapshots[0] if snapshots[0].name != "consumers_opening.ndjson"
-                            else snapshots[1])
+    latest = pl.read_ndjson(
+        snapshots[0] if snapshots[0].name != "consumers_opening.ndjson" else snapshots[1]
+    )
     both = opening.join(latest, on="consumerId", suffix="_later")
     assert both.height == opening.height
     assert (both["phone"] == both["phone_later"]).all()
