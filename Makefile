@@ -16,12 +16,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 ENV_STAMP := $(VENV)/.bclake-env
 MANIFEST := dbt_project/target/manifest.json
-DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests -type f 2>/dev/null) \
-             dbt_project/dbt_project.yml dbt_project/profiles.yml
+DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests dbt_project/seeds -type f 2>/dev/null) \
+             dbt_project/dbt_project.yml dbt_project/profiles.yml dbt_project/kpis.yml
 LANDING_STAMP := $(BCLAKE_HOME)/landing/_simulation.json
 PUBLISHED := $(BCLAKE_HOME)/warehouse/published.duckdb
 
-.PHONY: help env demo test pipeline simulate serve dagster lint bench clean
+.PHONY: help env demo test pipeline simulate serve dagster docs lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -73,6 +73,16 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.simulator_bench --scales $(BENCH_SCALES)
 	$(BIN)/python -m bench.ingest_bench --scale demo --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.ingest_bench --scale large --root $(BENCH_HOME)/large
+	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/demo
+	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/large --full-only
+
+DOCS_PORT ?= 8081
+docs: env ## Serve the dbt docs (models, columns, tests, lineage) on DOCS_PORT, from a copy of the published warehouse
+	@test -f $(PUBLISHED) || { echo "$(PUBLISHED) is missing: run make pipeline first"; exit 1; }
+	@mkdir -p $(BCLAKE_HOME)/docs && cp $(PUBLISHED) $(BCLAKE_HOME)/docs/catalog.duckdb
+	cd dbt_project && BCLAKE_BUILD_DB=$(BCLAKE_HOME)/docs/catalog.duckdb BCLAKE_LAKE=$(BCLAKE_HOME)/lake \
+		../$(BIN)/dbt docs generate --target-path $(BCLAKE_HOME)/docs/target && \
+		../$(BIN)/dbt docs serve --target-path $(BCLAKE_HOME)/docs/target --port $(DOCS_PORT) --no-browser
 
 lint: env ## ruff over the project
 	$(BIN)/ruff check .

@@ -54,11 +54,36 @@ def simulate(
 @app.command()
 def contracts(
     out: Annotated[Path | None, typer.Option(help="Write the page here instead of stdout.")] = None,
+    dbt: Annotated[
+        bool, typer.Option("--dbt", help="Also regenerate the dbt sources and staging models.")
+    ] = False,
 ) -> None:
     """Render the source data contracts (contracts/*.yaml) as a Markdown page."""
     from bclake.contracts import load_contracts, render_markdown
+    from bclake.settings import DBT_PROJECT_DIR
 
     page = render_markdown(load_contracts())
+    if dbt:
+        from bclake.dbt_codegen import write_all
+
+        written = write_all(list(load_contracts().values()), DBT_PROJECT_DIR)
+        console.print(f"wrote {len(written)} files to {DBT_PROJECT_DIR}")
+    if out is None:
+        if not dbt:
+            typer.echo(page)
+    else:
+        out.write_text(page + "\n", encoding="utf-8")
+        console.print(f"wrote {out}")
+
+
+@app.command()
+def kpis(
+    out: Annotated[Path | None, typer.Option(help="Write the page here instead of stdout.")] = None,
+) -> None:
+    """Render the KPI definitions (dbt_project/kpis.yml) as a Markdown page."""
+    from bclake.kpis import load_kpis, render_markdown
+
+    page = render_markdown(load_kpis())
     if out is None:
         typer.echo(page)
     else:
@@ -129,6 +154,34 @@ def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
     if not result.success or blocking:
         console.print("[red]pipeline failed: nothing new was published.")
         raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
+    from evaluation.tags import evaluate_tags
+
+    settings = Settings.from_env()
+    if not (settings.truth / "deserved_tags.parquet").exists():
+        console.print(
+            f"[red]no simulator truth in {settings.truth}: evaluate needs a simulated world"
+        )
+        raise typer.Exit(2)
+    if not settings.published_db.exists():
+        console.print(f"[red]{settings.published_db} is missing: run `bclake pipeline` first")
+        raise typer.Exit(2)
+    report = {"tags": evaluate_tags(settings.truth, settings.published_db)}
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        return
+    table = Table(title="tags vs the simulator's truth")
+    for col in ("tag", "deserved", "tagged", "precision", "recall"):
+        table.add_column(col, justify="right" if col != "tag" else "left")
+    for row in report["tags"]:
+        table.add_row(*(str(row[c]) if row[c] is not None else "-" for c in row))
+    console.print(table)
 
 
 @app.command()

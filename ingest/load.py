@@ -24,6 +24,7 @@ from ingest.read import UnreadableFile, read_file
 from ingest.validate import validate
 
 WRITERS = 2  # parallel partition writers per file
+SCHEMA_FILE = "_schema.parquet"
 
 LEDGER_SCHEMA = {
     "file": pl.String,
@@ -145,7 +146,29 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
         seen.add(digest)
         results.append(_ingest_file(path, data, rel, digest, contract, settings))
     _append_ledger(settings, contract, ledger, [r for r in results if r.status != "skipped"])
+    schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
+    if not schema_file.exists():
+        _atomic_parquet(empty_lake_frame(contract), schema_file)
     return TableResult(contract.key, results)
+
+
+def empty_lake_frame(contract: Contract) -> pl.DataFrame:
+    """Zero rows with the lake's columns and types.
+
+    Written once per table as `_schema.parquet`, so a source that has sent nothing
+    yet still reads as an empty, typed table downstream instead of a missing path.
+    """
+    raw = pl.DataFrame(
+        {"_source_row": pl.Series([], dtype=pl.Int64)}
+        | {c.name: pl.Series([], dtype=pl.String) for c in contract.all_columns}
+        | {"_extra": pl.Series([], dtype=pl.String)}
+    )
+    loaded, _ = validate(raw, contract)
+    return loaded.with_columns(
+        pl.lit(None, pl.String).alias("_source_file"),
+        pl.lit(None, pl.String).alias("_file_sha256"),
+        pl.lit(None, pl.Datetime("us", "UTC")).alias("_ingested_at"),
+    ).clear()
 
 
 def _append_ledger(

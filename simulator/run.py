@@ -1118,6 +1118,8 @@ def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
     with (truth / STATE).open("rb") as fh:
         state = pickle.load(fh)
     cfg, writer, channel = state["cfg"], state["writer"], state["channel"]
+    # the world may have been moved or copied since it was saved: write where it is now
+    writer.landing, writer.truth = root / "landing", truth
     first = state["next_day"]
     if first + days > cfg.horizon_days:
         raise ValueError(

@@ -18,7 +18,8 @@ import polars as pl
 
 from simulator.config import ScaleConfig
 
-DATA_DIR = Path(__file__).parent / "data"
+# public reference geography, shared with the warehouse (dbt seed)
+CITIES_CSV = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "geo_cities.csv"
 REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北", "东北")
 TIER_WEIGHT = {1: 6.0, 2: 3.0, 3: 1.0, 4: 0.45}
 
@@ -70,7 +71,7 @@ class World:
 
 
 def load_cities(n_regions: int) -> pl.DataFrame:
-    cities = pl.read_csv(DATA_DIR / "cities.csv", schema_overrides={"adcode": pl.String})
+    cities = pl.read_csv(CITIES_CSV, schema_overrides={"adcode": pl.String})
     return cities.filter(pl.col("region").is_in(REGIONS[:n_regions]))
 
 

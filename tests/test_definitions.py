@@ -52,3 +52,24 @@ def test_contracts_page_is_up_to_date() -> None:
     assert page == render_markdown(load_contracts()) + "\n", (
         "docs/contracts.md is stale: run `bclake contracts --out docs/contracts.md`"
     )
+
+
+def test_generated_dbt_files_are_up_to_date() -> None:
+    from bclake.contracts import load_contracts
+    from bclake.dbt_codegen import render_all
+    from bclake.settings import DBT_PROJECT_DIR
+
+    for name, text in render_all(list(load_contracts().values())).items():
+        path = DBT_PROJECT_DIR / name
+        assert path.exists() and path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run `bclake contracts --dbt`"
+        )
+
+
+def test_kpi_page_is_up_to_date() -> None:
+    from bclake.kpis import load_kpis, render_markdown
+
+    page = (ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
+    assert page == render_markdown(load_kpis()) + "\n", (
+        "docs/kpis.md is stale: run `bclake kpis --out docs/kpis.md`"
+    )

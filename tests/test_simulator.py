@@ -191,3 +191,17 @@ def test_continue_appends_daily_files_some_late(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "landing/_simulation.json").read_text())["days"] == (
         meta["days"] + 3
     )
+
+
+def test_a_copied_world_continues_where_it_is_now(tmp_path: Path) -> None:
+    import shutil
+
+    from simulator.run import continue_simulation, simulate
+
+    simulate(tmp_path / "original", "tiny", seed=5, progress=False)
+    shutil.copytree(tmp_path / "original", tmp_path / "copy")
+    original = tmp_path / "original/landing"
+    before = sorted(p.name for p in original.rglob("*") if p.is_file())
+    continue_simulation(tmp_path / "copy", days=2, progress=False)
+    assert sorted(p.name for p in original.rglob("*") if p.is_file()) == before
+    assert list((tmp_path / "copy/landing/dms/sell_through").glob("*_20??-??-??.ndjson"))

@@ -1,5 +1,7 @@
 """Lake assets: one per source-table contract, landing files -> Parquet with lineage."""
 
+import warnings
+
 import dagster as dg
 
 from bclake.contracts import Contract, load_contracts
@@ -154,7 +156,9 @@ def _freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
     return _check
 
 
-lake_assets = [_lake_asset(c) for c in load_contracts().values()]
+with warnings.catch_warnings():  # single-run backfills are what the lake needs, beta or not
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    lake_assets = [_lake_asset(c) for c in load_contracts().values()]
 lake_checks = [
     *(_bronze_check(c) for c in load_contracts().values()),
     *(_freshness_check(c) for c in load_contracts().values()),

@@ -12,6 +12,9 @@ from orchestration.resources import LakehouseResource
     deps=[
         dg.AssetKey(["ml", "forecast_region_sku_week"]),
         dg.AssetKey(["marts", "kpi_values"]),
+        dg.AssetKey(["marts", "channel_tags"]),
+        dg.AssetKey(["marts", "product_tags"]),
+        dg.AssetKey(["marts", "user_tags"]),
         dg.AssetKey(["marts", "dim_store"]),
         dg.AssetKey(["marts", "dim_product"]),
     ],

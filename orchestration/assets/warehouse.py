@@ -24,7 +24,9 @@ class LakehouseTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return "warehouse"
+        """One group per layer: warehouse_staging, _intermediate, _marts, _reference (seeds)."""
+        schema = dbt_resource_props.get("config", {}).get("schema") or "marts"
+        return f"warehouse_{schema}"
 
 
 if not dbt_project.manifest_path.exists():

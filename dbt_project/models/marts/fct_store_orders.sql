@@ -1,12 +1,28 @@
--- Store orders to distributors at line grain, with fill.
+{{ config(
+    materialized='incremental',
+    unique_key=['order_id', 'sku_code'],
+    incremental_strategy='delete+insert',
+) }}
+-- Store orders to distributors (sell-in to the store), one row per order line, with
+-- the days from order to delivery. Incremental like fct_sell_through.
+with new_rows as (
+    {{ rows_ingested_since_last_run(source('dms', 'store_orders')) }}
+),
+
+deduped as (
+    {{ dedup('new_rows', ['order_id', 'sku_code']) }}
+)
+
 select
-    o.order_id,
-    o.sku_code,
-    o.store_code,
-    o.distributor_code,
-    o.order_date,
-    o.delivery_date,
-    o.qty_ordered,
-    o.qty_delivered,
-    o.amount
-from {{ ref('stg_dms__store_orders') }} as o
+    order_id,
+    sku_code,
+    store_code,
+    distributor_code,
+    order_date,
+    delivery_date,
+    qty_ordered,
+    qty_delivered,
+    amount,
+    {{ dbt.datediff('order_date', 'delivery_date', 'day') }} as days_to_deliver,
+    _ingested_at
+from deduped

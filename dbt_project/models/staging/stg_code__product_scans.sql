@@ -1,3 +1,5 @@
+-- generated from contracts/code/product_scans.yaml by `bclake contracts --dbt`; do not edit
+-- Consumer scans of the QR code on a product unit, one row per scan.
 with deduped as (
     {{ dedup(source('code', 'product_scans'), ['scan_id']) }}
 )
@@ -8,9 +10,11 @@ select
     sku_code,
     batch_no,
     scan_time,
-    scan_date,
     lat,
     lon,
     consumer_id,
-    cast(reward_amount as double) as reward_amount
+    reward_amount,
+    scan_date,
+    _source_file,
+    _ingested_at
 from deduped

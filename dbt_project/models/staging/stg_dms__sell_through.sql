@@ -1,3 +1,5 @@
+-- generated from contracts/dms/sell_through.yaml by `bclake contracts --dbt`; do not edit
+-- Daily store sell-through reported by stores with a POS, one document per store and day with nested SKU lines.
 with deduped as (
     {{ dedup(source('dms', 'sell_through'), ['report_id', 'sku_code']) }}
 )
@@ -7,6 +9,8 @@ select
     store_code,
     biz_date,
     sku_code,
-    cast(qty as integer) as qty,
-    cast(amount as double) as amount
+    qty,
+    amount,
+    _source_file,
+    _ingested_at
 from deduped

@@ -1,3 +1,5 @@
+-- generated from contracts/dms/store_orders.yaml by `bclake contracts --dbt`; do not edit
+-- Orders stores place with their distributor, one document per order with nested SKU lines.
 with deduped as (
     {{ dedup(source('dms', 'store_orders'), ['order_id', 'sku_code']) }}
 )
@@ -9,7 +11,9 @@ select
     order_date,
     delivery_date,
     sku_code,
-    cast(qty_ordered as integer) as qty_ordered,
-    cast(qty_delivered as integer) as qty_delivered,
-    cast(amount as double) as amount
+    qty_ordered,
+    qty_delivered,
+    amount,
+    _source_file,
+    _ingested_at
 from deduped

@@ -1,3 +1,5 @@
+-- generated from contracts/dms/stores.yaml by `bclake contracts --dbt`; do not edit
+-- Store master from the DMS, one document per store.
 with deduped as (
     {{ dedup(source('dms', 'stores'), ['store_code']) }}
 )
@@ -14,5 +16,9 @@ select
     lon,
     distributor_code,
     onboard_date,
-    has_pos
+    has_pos,
+    mini_program_active,
+    is_partner,
+    _source_file,
+    _ingested_at
 from deduped

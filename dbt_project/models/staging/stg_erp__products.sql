@@ -1,3 +1,5 @@
+-- generated from contracts/erp/products.yaml by `bclake contracts --dbt`; do not edit
+-- Product master from the brand ERP, one row per SKU.
 with deduped as (
     {{ dedup(source('erp', 'products'), ['sku_code']) }}
 )
@@ -6,9 +8,11 @@ select
     sku_code,
     sku_name,
     category,
-    cast(case_pack as integer) as case_pack,
-    cast(list_price as double) as list_price,
-    cast(retail_price as double) as retail_price,
+    case_pack,
+    list_price,
+    retail_price,
     launch_date,
-    cast(shelf_life_days as integer) as shelf_life_days
+    shelf_life_days,
+    _source_file,
+    _ingested_at
 from deduped

@@ -1,0 +1,119 @@
+-- Product tags (产品标签) at every week end: hit, long-tail, new and seasonal SKUs,
+-- from units stores bought (all stores order; not all report POS). Thresholds are
+-- dbt vars (dbt_project.yml), explained in docs/tags.md.
+with sku_weeks as (
+    select
+        sku_code,
+        cast({{ dbt.date_trunc('week', 'order_date') }} as date) as week_start,
+        sum(qty_delivered) as units
+    from {{ ref('fct_store_orders') }}
+    group by 1, 2
+),
+
+as_of as (
+    select distinct week_start
+    from sku_weeks
+    order by week_start desc
+    limit {{ var('tag_history_weeks') }}
+),
+
+sku_year as (
+    select
+        p.sku_code,
+        p.category,
+        p.launch_date,
+        {{ dbt.dateadd('day', 6, 'a.week_start') }} as as_of_date,
+        coalesce(sum(w.units), 0) as units
+    from as_of as a
+    cross join {{ ref('dim_product') }} as p
+    left join sku_weeks as w
+        on w.sku_code = p.sku_code
+        and w.week_start > {{ dbt.dateadd('week', -52, 'a.week_start') }}
+        and w.week_start <= a.week_start
+    group by 1, 2, 3, 4
+),
+
+ranked as (
+    select
+        *,
+        percent_rank() over (partition by as_of_date order by units) as units_rank
+    from sku_year
+),
+
+sku_months as (
+    select
+        sku_code,
+        cast({{ dbt.date_trunc('month', 'order_date') }} as date) as month_start,
+        sum(qty_delivered) as units
+    from {{ ref('fct_store_orders') }}
+    group by 1, 2
+),
+
+seasonality as (
+    select
+        r.sku_code,
+        r.as_of_date,
+        max(m.units) * 1.0 / nullif(sum(m.units), 0) as peak_share,
+        count(*) as months
+    from ranked as r
+    inner join sku_months as m
+        on m.sku_code = r.sku_code
+        and m.month_start > {{ dbt.dateadd('month', -13, 'r.as_of_date') }}
+        and m.month_start <= {{ dbt.dateadd('month', -1, 'r.as_of_date') }}
+    group by 1, 2
+)
+
+select
+    'product' as entity_type,
+    sku_code as entity_id,
+    'hit_product' as tag,
+    cast(as_of_date as date) as as_of_date,
+    units_rank as score,
+    '近52周门店进货' || cast(units as varchar) || '件，位列前'
+    || cast(greatest(1, cast(ceiling((1 - units_rank) * 100) as integer)) as varchar) || '%' as reason,
+    cast(units as varchar) || ' units bought by stores in 52 weeks, top '
+    || cast(greatest(1, cast(ceiling((1 - units_rank) * 100) as integer)) as varchar) || '% of SKUs' as reason_en
+from ranked
+where units_rank >= 1 - {{ var('hit_product_top_share') }}
+
+union all
+
+select
+    'product',
+    sku_code,
+    'long_tail_product',
+    cast(as_of_date as date),
+    1 - units_rank,
+    '近52周门店进货' || cast(units as varchar) || '件，位列后'
+    || cast(greatest(1, cast(ceiling(units_rank * 100) as integer)) as varchar) || '%',
+    'Only ' || cast(units as varchar) || ' units in 52 weeks, bottom '
+    || cast(greatest(1, cast(ceiling(units_rank * 100) as integer)) as varchar) || '% of SKUs'
+from ranked
+where units_rank <= {{ var('long_tail_bottom_share') }}
+
+union all
+
+select
+    'product',
+    sku_code,
+    'new_product',
+    cast(as_of_date as date),
+    1 - {{ dbt.datediff('launch_date', 'as_of_date', 'day') }} * 1.0 / {{ var('new_product_days') }},
+    '上市' || cast({{ dbt.datediff('launch_date', 'as_of_date', 'day') }} as varchar) || '天的新品',
+    'Launched ' || cast({{ dbt.datediff('launch_date', 'as_of_date', 'day') }} as varchar) || ' days ago'
+from ranked
+where launch_date > {{ dbt.dateadd('day', -var('new_product_days'), 'as_of_date') }}
+    and launch_date <= as_of_date
+
+union all
+
+select
+    'product',
+    s.sku_code,
+    'seasonal_product',
+    cast(s.as_of_date as date),
+    s.peak_share,
+    '销量最高的月份占全年' || cast(round(s.peak_share * 100, 1) as varchar) || '%，季节性明显',
+    'The peak month holds ' || cast(round(s.peak_share * 100, 1) as varchar) || '% of the year''s units'
+from seasonality as s
+where s.months >= 12 and s.peak_share >= {{ var('seasonal_peak_share') }}

@@ -1,0 +1,183 @@
+-- User tags (用户标签) as of the newest activity date: high-value (RFM), price-sensitive,
+-- scenario (学生/白领/家庭宝妈/银发) and new users. Profile data (age) is used only with
+-- the consumer's profile consent. Thresholds are dbt vars, explained in docs/tags.md.
+{% set scenarios = var('scenario_by_category') %}
+with as_of as (
+    select max(scan_date) as as_of_date from {{ ref('fct_product_scans') }}
+),
+
+orders as (
+    select
+        ss.consumer_id,
+        count(*) as orders,
+        sum(ss.order_amount) as amount,
+        sum(case when ss.used_coupon then 1 else 0 end) as coupon_orders,
+        max(ss.scan_date) as last_order
+    from {{ ref('fct_store_scans') }} as ss
+    cross join as_of as a
+    where ss.consumer_id is not null
+        and ss.scan_date > {{ dbt.dateadd('day', -var('user_window_days'), 'a.as_of_date') }}
+        and ss.scan_date <= a.as_of_date
+    group by 1
+),
+
+scans as (
+    select
+        ps.consumer_id,
+        p.category,
+        count(*) as scans,
+        max(ps.scan_date) as last_scan
+    from {{ ref('fct_product_scans') }} as ps
+    cross join as_of as a
+    inner join {{ ref('dim_product') }} as p on ps.sku_code = p.sku_code
+    where ps.consumer_id is not null
+        and ps.scan_date > {{ dbt.dateadd('day', -var('user_window_days'), 'a.as_of_date') }}
+        and ps.scan_date <= a.as_of_date
+    group by 1, 2
+),
+
+scan_totals as (
+    select consumer_id, sum(scans) as scans, max(last_scan) as last_scan
+    from scans
+    group by 1
+),
+
+rfm as (
+    select
+        c.consumer_id,
+        a.as_of_date,
+        coalesce(o.orders, 0) + coalesce(st.scans, 0) as frequency,
+        coalesce(o.amount, 0) as monetary,
+        {{ dbt.datediff(
+            'greatest(coalesce(o.last_order, st.last_scan), coalesce(st.last_scan, o.last_order))',
+            'a.as_of_date', 'day') }} as recency_days
+    from {{ ref('dim_consumer') }} as c
+    cross join as_of as a
+    left join orders as o on c.consumer_id = o.consumer_id
+    left join scan_totals as st on c.consumer_id = st.consumer_id
+    where o.consumer_id is not null or st.consumer_id is not null
+),
+
+rfm_scored as (
+    select
+        *,
+        (
+            percent_rank() over (order by recency_days desc)
+            + percent_rank() over (order by frequency)
+            + percent_rank() over (order by monetary)
+        ) / 3 as rfm
+    from rfm
+),
+
+rfm_ranked as (
+    select *, percent_rank() over (order by rfm) as rfm_rank from rfm_scored
+),
+
+category_share as (
+    select
+        s.consumer_id,
+        s.category,
+        s.scans * 1.0 / t.scans as share,
+        t.scans as total_scans,
+        row_number() over (partition by s.consumer_id order by s.scans desc, s.category) as pick
+    from scans as s
+    inner join scan_totals as t on s.consumer_id = t.consumer_id
+),
+
+ages as (
+    select
+        c.consumer_id,
+        extract(year from a.as_of_date) - c.birth_year as age
+    from {{ ref('dim_consumer') }} as c
+    cross join as_of as a
+    where c.consent_profile and c.birth_year is not null
+),
+
+scenario as (
+    select
+        coalesce(g.consumer_id, cs.consumer_id) as consumer_id,
+        case
+            when g.age <= {{ var('student_max_age') }} then '学生'
+            when g.age >= {{ var('senior_min_age') }} then '银发'
+            {% for category, name in scenarios.items() -%}
+            when cs.category = '{{ category }}' then '{{ name }}'
+            {% endfor -%}
+        end as scenario,
+        g.age,
+        cs.category,
+        cs.share
+    from ages as g
+    full outer join (
+        select * from category_share
+        where pick = 1
+            and total_scans >= {{ var('scenario_min_scans') }}
+            and share >= {{ var('scenario_category_share') }}
+    ) as cs on g.consumer_id = cs.consumer_id
+)
+
+select
+    'user' as entity_type,
+    consumer_id as entity_id,
+    'high_value_user' as tag,
+    cast(as_of_date as date) as as_of_date,
+    rfm_rank as score,
+    'RFM：最近' || cast(recency_days as varchar) || '天前活跃，' || cast(frequency as varchar)
+    || '次互动，消费' || cast(round(monetary, 0) as varchar) || '元，位列前'
+    || cast(greatest(1, cast(ceiling((1 - rfm_rank) * 100) as integer)) as varchar) || '%' as reason,
+    'RFM: last active ' || cast(recency_days as varchar) || ' days ago, ' || cast(frequency as varchar)
+    || ' purchases and scans, ' || cast(round(monetary, 0) as varchar) || ' CNY spent; top '
+    || cast(greatest(1, cast(ceiling((1 - rfm_rank) * 100) as integer)) as varchar) || '%' as reason_en
+from rfm_ranked
+where rfm_rank >= 1 - {{ var('high_value_top_share') }}
+
+union all
+
+select
+    'user',
+    o.consumer_id,
+    'price_sensitive_user',
+    cast(a.as_of_date as date),
+    o.coupon_orders * 1.0 / o.orders,
+    cast(o.orders as varchar) || '笔订单中' || cast(o.coupon_orders as varchar) || '笔用券',
+    cast(o.coupon_orders as varchar) || ' of ' || cast(o.orders as varchar) || ' orders used a coupon'
+from orders as o
+cross join as_of as a
+where o.orders >= {{ var('price_sensitive_min_orders') }}
+    and o.coupon_orders * 1.0 / o.orders >= {{ var('price_sensitive_coupon_share') }}
+
+union all
+
+select
+    'user',
+    s.consumer_id,
+    'scenario_user:' || s.scenario,
+    cast(a.as_of_date as date),
+    coalesce(s.share, 1.0),
+    case
+        when s.scenario in ('学生', '银发') and s.age is not null
+            then '年龄' || cast(s.age as varchar) || '岁（已授权画像）'
+        else '扫码的' || cast(round(s.share * 100, 0) as varchar) || '%为' || s.category
+    end,
+    case
+        when s.scenario in ('学生', '银发') and s.age is not null
+            then 'Age ' || cast(s.age as varchar) || ' (profile consent given)'
+        else cast(round(s.share * 100, 0) as varchar) || '% of scans are ' || s.category
+    end
+from scenario as s
+cross join as_of as a
+where s.scenario is not null
+
+union all
+
+select
+    'user',
+    c.consumer_id,
+    'new_user',
+    cast(a.as_of_date as date),
+    1 - {{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} * 1.0 / {{ var('new_user_days') }},
+    '注册' || cast({{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} as varchar) || '天',
+    'Registered ' || cast({{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} as varchar) || ' days ago'
+from {{ ref('dim_consumer') }} as c
+cross join as_of as a
+where c.register_date > {{ dbt.dateadd('day', -var('new_user_days'), 'a.as_of_date') }}
+    and c.register_date <= a.as_of_date
