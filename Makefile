@@ -21,7 +21,7 @@ DBT_FILES := $(shell find dbt_project/models dbt_project/macros dbt_project/test
 LANDING_STAMP := $(BCLAKE_HOME)/landing/_simulation.json
 PUBLISHED := $(BCLAKE_HOME)/warehouse/published.duckdb
 
-.PHONY: help env demo test pipeline simulate serve dagster docs lint bench clean
+.PHONY: help env demo test pipeline simulate serve dagster docs lint bench clean system-tools
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -63,7 +63,22 @@ dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
 	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -m orchestration.definitions -p $(DAGSTER_PORT)
 
-test: env ## Run the test suite (pytest's "no tests collected" is not a failure)
+# system tools some tests drive (a spreadsheet tool reading our XLSX; a real browser):
+# installed from Debian when missing and we may (root with apt-get); else those tests skip
+SYSTEM_TOOLS := soffice:libreoffice-calc chromium:chromium
+system-tools: ## Install LibreOffice Calc, Chromium and CJK fonts from Debian if missing
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing:$$missing"; \
+	  (apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	   (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1)) \
+	  || echo "could not install$$missing: the tests that need them will skip"; \
+	else echo "missing$$missing (not root or no apt-get): the tests that need them will skip"; fi
+
+test: env system-tools ## Run the test suite (pytest's "no tests collected" is not a failure)
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 BENCH_SCALES ?= tiny,demo
@@ -75,6 +90,7 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.ingest_bench --scale large --root $(BENCH_HOME)/large
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/large --full-only
+	$(BIN)/python -m bench.forecast_bench --root $(BENCH_HOME)/demo
 
 DOCS_PORT ?= 8081
 docs: env ## Serve the dbt docs (models, columns, tests, lineage) on DOCS_PORT, from a copy of the published warehouse

@@ -157,10 +157,81 @@ def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
 
 
 @app.command()
+def forecast(
+    input: Annotated[Path, typer.Option("--input", help="Long sales table, CSV or Parquet.")],
+    id_cols: Annotated[str, typer.Option("--id-cols", help="Series key columns, a,b,c.")],
+    date_col: Annotated[str, typer.Option("--date-col", help="Date column.")],
+    target_col: Annotated[str, typer.Option("--target-col", help="Quantity to forecast.")],
+    horizon: Annotated[int, typer.Option("--horizon", help="Periods ahead.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    freq: Annotated[str, typer.Option("--freq", help="D (daily) or W (Monday weeks).")] = "W",
+    future: Annotated[
+        Path | None,
+        typer.Option("--future", help="Known-in-advance columns for the horizon (CSV/Parquet)."),
+    ] = None,
+    quantiles: Annotated[str, typer.Option("--quantiles", help="Comma-separated.")] = "0.1,0.5,0.9",
+    backtest: Annotated[
+        bool, typer.Option("--backtest", help="Also score a holdout of the last horizon.")
+    ] = False,
+) -> None:
+    """Forecast any long sales table: one row per series x future date, with quantiles.
+
+    Columns in --future are known in advance; other input columns are historical only.
+    """
+    import polars as pl
+
+    from ml.any_table import InputError, forecast_table, read_table, write_table
+
+    started = time.perf_counter()
+    try:
+        qs = tuple(float(q) for q in quantiles.split(","))
+        if not all(0 < q < 1 for q in qs):
+            raise InputError(f"--quantiles must lie strictly between 0 and 1: {quantiles}")
+        df = read_table(input, date_col, "input")
+        fut = read_table(future, date_col, "future") if future else None
+        result = forecast_table(
+            df,
+            [c.strip() for c in id_cols.split(",")],
+            date_col,
+            target_col,
+            horizon,
+            freq,
+            future=fut,
+            quantiles=qs,
+            backtest=backtest,
+        )
+        write_table(result.forecast, out)
+    except (InputError, ValueError) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    console.print(
+        f"{result.series:,} series, {df.height:,} input rows -> {result.forecast.height:,} "
+        f"forecast rows in {out} ({time.perf_counter() - started:.1f}s); known in advance: "
+        f"{result.future_cols or 'none'}; historical only: {result.hist_cols or 'none'}"
+    )
+    if result.backtest_scores is not None:
+        overall = result.backtest_scores.filter(pl.col("horizon").is_null())
+        table = Table(title="holdout of the last horizon")
+        for col in ("method", "wape", "mase", "bias", "pinball", "coverage"):
+            table.add_column(col)
+        for r in overall.iter_rows(named=True):
+            table.add_row(
+                r["method"],
+                *(
+                    f"{r[c]:.3f}" if r[c] is not None else "-"
+                    for c in ("wape", "mase", "bias", "pinball", "coverage")
+                ),
+            )
+        console.print(table)
+
+
+@app.command()
 def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
+    from evaluation.forecast import evaluate_forecasts
+    from evaluation.replenishment import evaluate_replenishment
     from evaluation.tags import evaluate_tags
 
     settings = Settings.from_env()
@@ -172,9 +243,13 @@ def evaluate(
     if not settings.published_db.exists():
         console.print(f"[red]{settings.published_db} is missing: run `bclake pipeline` first")
         raise typer.Exit(2)
-    report = {"tags": evaluate_tags(settings.truth, settings.published_db)}
+    report = {
+        "tags": evaluate_tags(settings.truth, settings.published_db),
+        "forecast": evaluate_forecasts(settings.truth, settings.published_db),
+        "replenishment": evaluate_replenishment(settings.truth, settings.published_db),
+    }
     if as_json:
-        typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
         return
     table = Table(title="tags vs the simulator's truth")
     for col in ("tag", "deserved", "tagged", "precision", "recall"):
@@ -182,6 +257,35 @@ def evaluate(
     for row in report["tags"]:
         table.add_row(*(str(row[c]) if row[c] is not None else "-" for c in row))
     console.print(table)
+    for grain in ("region_sku_week", "store_sku_week"):
+        f = report["forecast"][grain]
+        table = Table(title=f"forecast {grain} backtest vs true demand ({f['rows']} rows)")
+        for col in ("method", "wape", "mase", "bias", "pinball", "coverage"):
+            table.add_column(col, justify="left" if col == "method" else "right")
+        for method, m in f["vs_truth"].items():
+            table.add_row(
+                method,
+                *(str(m.get(c, "-")) for c in ("wape", "mase", "bias", "pinball", "coverage")),
+            )
+        console.print(table)
+    r = report["replenishment"]
+    table = Table(title=f"replenishment closed loop, {r['items']} store x SKU, {r['window']}")
+    for col in ("policy", "fill_rate", "stockout_days", "avg_inventory", "turnover"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name in ("engine", "minmax", "minmax_matched"):
+        if r[name]:
+            table.add_row(
+                name,
+                *(
+                    str(r[name][c])
+                    for c in ("fill_rate", "stockout_days", "avg_inventory", "turnover")
+                ),
+            )
+    console.print(table)
+    console.print(
+        f"turnover engine / min-max at equal fill rate: {r['turnover_ratio_vs_matched']} "
+        f"(target {r['target_ratio']})"
+    )
 
 
 @app.command()

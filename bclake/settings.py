@@ -27,7 +27,7 @@ class Settings:
     seed: int = 42
     pii_key: str = DEMO_PII_KEY
     pii_key_from_env: bool = False
-    partition_start: str = "2024-01-01"
+    partition_start: str = "2023-01-01"
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -46,7 +46,7 @@ class Settings:
             seed=int(os.environ.get("BCLAKE_SEED", "42")),
             pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
-            partition_start=os.environ.get("BCLAKE_PARTITION_START", "2024-01-01"),
+            partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
         )
 
     # --- the layers, in the order data flows through them -------------------

@@ -13,6 +13,17 @@ forecast, and nothing after the origin can leak into a feature.
 
 Series are put on a common scale by their mean over the last `level_window`
 periods at the origin, so one model serves large and small series alike.
+
+Exogenous columns come in two kinds. `future_cols` are known in advance (price,
+promotion, events): the model sees their value in the target period, so
+`predict` needs them for the horizon. `hist_cols` are only known once they
+happen (scans, stock): the model sees them at the origin and over the last four
+periods. String columns are categorical.
+
+Intervals: the quantile models' P10-P90 band is calibrated by split conformal
+prediction (CQR): the model is also fitted without the last `horizon` periods,
+its band is scored on them, and every horizon's band is widened (or narrowed)
+by the conformity quantile that gives the nominal coverage, in level-scaled units.
 """
 
 from __future__ import annotations
@@ -39,14 +50,56 @@ class Panel:
     keys: pl.DataFrame  # one row per series, the id columns
     dates: list[date]  # period starts, evenly spaced
     values: np.ndarray  # series x periods
+    exog: dict[str, np.ndarray] = field(default_factory=dict)  # series x periods (+ horizon)
+
+    def until(self, index: int) -> Panel:
+        """The panel as it was known at period `index` (exogenous columns cut there too)."""
+        return Panel(
+            self.keys,
+            self.dates[: index + 1],
+            self.values[:, : index + 1],
+            {c: x[:, : index + 1] for c, x in self.exog.items()},
+        )
+
+
+def encode_categories(
+    df: pl.DataFrame, columns: list[str], known: dict[str, dict[str, int]]
+) -> tuple[pl.DataFrame, dict[str, dict[str, int]]]:
+    """String columns -> integer codes (stable across fit and predict; unseen -> NaN)."""
+    known = dict(known)
+    out = []
+    for c in columns:
+        if df.schema[c] in (pl.String, pl.Categorical, pl.Boolean):
+            values = df[c].cast(pl.String)
+            if c not in known:
+                known[c] = {v: i for i, v in enumerate(sorted(values.drop_nulls().unique()))}
+            mapping = known[c]
+            out.append(values.replace_strict(mapping, default=None, return_dtype=pl.Float64))
+        else:
+            out.append(df[c].cast(pl.Float64))
+    return df.with_columns(out), known
 
 
 def to_panel(
-    df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str, freq: str
+    df: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: str,
+    exog_cols: list[str] | None = None,
 ) -> Panel:
+    """Dense panel; exogenous columns (already numeric) are averaged within a period."""
     step = FREQ_DAYS[freq]
-    df = df.select(*id_cols, pl.col(date_col).cast(pl.Date), pl.col(target_col).cast(pl.Float64))
-    df = df.group_by(*id_cols, date_col).agg(pl.col(target_col).sum())
+    exog_cols = exog_cols or []
+    df = df.select(
+        *id_cols,
+        pl.col(date_col).cast(pl.Date),
+        pl.col(target_col).cast(pl.Float64),
+        *[pl.col(c).cast(pl.Float64) for c in exog_cols],
+    )
+    df = df.group_by(*id_cols, date_col).agg(
+        pl.col(target_col).sum(), *[pl.col(c).mean() for c in exog_cols]
+    )
     first, last = df[date_col].min(), df[date_col].max()
     n = (last - first).days // step + 1
     dates = [first + timedelta(days=step * i) for i in range(n)]
@@ -54,17 +107,23 @@ def to_panel(
     df = df.join(keys, on=id_cols).with_columns(
         ((pl.col(date_col) - pl.lit(first)).dt.total_days() // step).alias("_t")
     )
+    rows, cols = df["_series"].to_numpy(), df["_t"].to_numpy()
     values = np.full((keys.height, n), np.nan)
-    values[df["_series"].to_numpy(), df["_t"].to_numpy()] = df[target_col].to_numpy()
+    values[rows, cols] = df[target_col].to_numpy()
     # inside a series' life a missing period means nothing sold
     started = np.maximum.accumulate(~np.isnan(values), axis=1)
     values = np.where(started & np.isnan(values), 0.0, values)
-    return Panel(keys.drop("_series"), dates, values)
+    exog = {}
+    for c in exog_cols:
+        x = np.full((keys.height, n), np.nan)
+        x[rows, cols] = df[c].to_numpy()
+        exog[c] = x
+    return Panel(keys.drop("_series"), dates, values, exog)
 
 
 @dataclass
 class LGBMForecaster:
-    """Global quantile LightGBM forecaster (direct, pooled horizons)."""
+    """Global quantile LightGBM forecaster (direct, pooled horizons, conformal bands)."""
 
     id_cols: list[str]
     date_col: str
@@ -72,9 +131,15 @@ class LGBMForecaster:
     horizon: int = 13
     freq: str = "W"
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    future_cols: tuple[str, ...] = ()
+    hist_cols: tuple[str, ...] = ()
+    conformal: bool = True
     n_lags: int = 8
     level_window: int = 13
     num_boost_round: int = 300
+    # training rows (series x origins x horizons) are capped by thinning origins evenly,
+    # always keeping the latest: bounded memory and time on thousands of long series
+    max_train_rows: int = 2_000_000
     params: dict = field(
         default_factory=lambda: {
             "learning_rate": 0.05,
@@ -87,15 +152,24 @@ class LGBMForecaster:
             "verbose": -1,
             "num_threads": 2,
             "seed": 7,
+            "deterministic": True,  # the same table gives the same forecast
+            "force_row_wise": True,
         }
     )
     models_: dict[float, lgb.Booster] = field(default_factory=dict, repr=False)
     panel_: Panel | None = field(default=None, repr=False)
+    categories_: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    # per horizon: how far to move the outer quantiles, in level-scaled units
+    widen_: np.ndarray | None = field(default=None, repr=False)
 
     # --- features -----------------------------------------------------------------
     @property
     def season(self) -> int:
         return SEASON[self.freq]
+
+    @property
+    def exog_cols(self) -> list[str]:
+        return [*self.future_cols, *self.hist_cols]
 
     def _features(self, panel: Panel, origins: np.ndarray, h: int) -> tuple[dict, np.ndarray]:
         with warnings.catch_warnings():  # all-NaN windows before a series starts are expected
@@ -108,7 +182,7 @@ class LGBMForecaster:
         """Features for every series at each origin index, forecasting h steps ahead.
 
         Returns (columns, level). Everything is read at or before the origin,
-        except the calendar of the target period (known in advance).
+        except the calendar and the known-in-advance columns of the target period.
         """
         y = panel.values
         n_series = y.shape[0]
@@ -125,6 +199,7 @@ class LGBMForecaster:
         with np.errstate(all="ignore"):
             cols["mean_4"] = np.nanmean(lags[:, :4], axis=1) / level
             cols["std_level"] = np.nanstd(window, axis=1) / level
+            cols["zero_share"] = np.nanmean(window == 0, axis=1)
             cols["level_log"] = np.log1p(level)
         seasonal = rows_o + h - self.season
         cols["same_period_last_season"] = _take(y, rows_s, seasonal) / level
@@ -138,6 +213,19 @@ class LGBMForecaster:
             cols["last_season_trend"] = (_take(y, rows_s, seasonal) + 1.0) / (
                 _take(y, rows_s, rows_o - self.season) + 1.0
             )
+        for c in self.future_cols:  # known in advance: its value in the target period
+            x = panel.exog[c]
+            cols[f"future_{c}"] = _take(x, rows_s, rows_o + h)
+            if c not in self.categories_:
+                cols[f"future_{c}_change"] = _take(x, rows_s, rows_o + h) - _take(x, rows_s, rows_o)
+        for c in self.hist_cols:  # known once it happened: up to the origin only
+            x = panel.exog[c]
+            cols[f"hist_{c}"] = _take(x, rows_s, rows_o)
+            if c not in self.categories_:
+                with np.errstate(all="ignore"):
+                    cols[f"hist_{c}_mean_4"] = np.nanmean(
+                        np.stack([_take(x, rows_s, rows_o - k) for k in range(4)], axis=1), axis=1
+                    )
         cols["horizon"] = np.full(len(rows_s), h, dtype=float)
         cols["age"] = (rows_o - np.argmax(~np.isnan(y), axis=1)[rows_s]).astype(float)
         target_dates = [self._date(panel, o + h) for o in origins]
@@ -159,80 +247,174 @@ class LGBMForecaster:
             cols[f"id_{c}"] = codes[rows_s].astype(float)
         return cols, level
 
+    def _categorical_features(self, names: list[str]) -> list[str]:
+        cats = {f"future_{c}" for c in self.categories_} | {f"hist_{c}" for c in self.categories_}
+        return [n for n in names if n.startswith("id_") or n in cats]
+
     def _date(self, panel: Panel, index: int) -> date:
         return panel.dates[0] + timedelta(days=FREQ_DAYS[self.freq] * int(index))
+
+    def _origins(self, n_series: int, n_periods: int, h: int) -> np.ndarray:
+        """Training origins for horizon h: all of them, or every k-th back from the latest."""
+        origins = np.arange(0, n_periods - h)
+        budget = max(1, self.max_train_rows // (self.horizon * max(n_series, 1)))
+        if len(origins) > budget:
+            stride = int(np.ceil(len(origins) / budget))
+            origins = origins[::-1][::stride][::-1]
+        return origins
 
     def _training_rows(self, panel: Panel) -> tuple[dict, np.ndarray, np.ndarray]:
         parts, targets, levels = [], [], []
         n = panel.values.shape[1]
         for h in range(1, self.horizon + 1):
-            origins = np.arange(0, n - h)
+            origins = self._origins(panel.values.shape[0], n, h)
             cols, level = self._features(panel, origins, h)
             rows_s = np.repeat(np.arange(panel.values.shape[0]), len(origins))
             target = panel.values[rows_s, np.tile(origins, panel.values.shape[0]) + h]
             keep = ~np.isnan(target) & ~np.isnan(level)
-            parts.append({k: v[keep] for k, v in cols.items()})
+            parts.append({k: v[keep].astype(np.float32) for k, v in cols.items()})
             targets.append(target[keep])
             levels.append(level[keep])
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         return cols, np.concatenate(targets), np.concatenate(levels)
 
-    # --- API ----------------------------------------------------------------------
-    def fit(self, df: pl.DataFrame) -> LGBMForecaster:
-        panel = to_panel(df, self.id_cols, self.date_col, self.target_col, self.freq)
+    def _train(self, panel: Panel) -> tuple[dict[float, lgb.Booster], list[str]]:
         cols, target, level = self._training_rows(panel)
         names = list(cols)
-        matrix = np.column_stack([cols[n] for n in names])
-        cats = [n for n in names if n.startswith("id_")]
-        self.models_ = {}
+        matrix = np.column_stack([cols.pop(n) for n in names])
+        # binned once, shared by every quantile's model
+        data = lgb.Dataset(
+            matrix,
+            label=target / level,
+            feature_name=names,
+            categorical_feature=self._categorical_features(names),
+            params={"verbose": -1, "max_bin": 255},
+        ).construct()
+        del matrix
+        models = {}
         for q in self.quantiles:
-            data = lgb.Dataset(
-                matrix,
-                label=target / level,
-                feature_name=names,
-                categorical_feature=cats,
-                free_raw_data=False,
-            )
             params = {**self.params, "objective": "quantile", "alpha": q}
-            self.models_[q] = lgb.train(params, data, num_boost_round=self.num_boost_round)
+            models[q] = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        return models, names
+
+    def _predict_scaled(
+        self, panel: Panel, models: dict[float, lgb.Booster], names: list[str], origin: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(series x horizon x quantile) predictions in level units, and the level per series."""
+        out = np.zeros((panel.values.shape[0], self.horizon, len(self.quantiles)))
+        level = None
+        for h in range(1, self.horizon + 1):
+            cols, level = self._features(panel, np.array([origin]), h)
+            matrix = np.column_stack([cols[n] for n in names])
+            for i, q in enumerate(self.quantiles):
+                out[:, h - 1, i] = models[q].predict(matrix)
+        return np.sort(out, axis=2), np.nan_to_num(level, nan=1.0)
+
+    def _calibrate(self, panel: Panel) -> np.ndarray | None:
+        """Split-conformal widening per horizon from a fit that stops `horizon` periods early."""
+        n = panel.values.shape[1]
+        cutoff = n - 1 - self.horizon
+        if len(self.quantiles) < 2 or cutoff <= self.season:
+            return None
+        models, names = self._train(panel.until(cutoff))
+        scaled, level = self._predict_scaled(panel, models, names, cutoff)
+        actual = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon] / level[:, None]
+        lo, hi = scaled[:, :, 0], scaled[:, :, -1]
+        score = np.maximum(lo - actual, actual - hi)  # > 0 outside the band
+        alpha = self.quantiles[0] + 1 - self.quantiles[-1]
+        widen = np.zeros(self.horizon)
+        for h in range(self.horizon):
+            s = score[:, h][~np.isnan(score[:, h])]
+            if len(s):
+                level_q = min(1.0, np.ceil((len(s) + 1) * (1 - alpha)) / len(s))
+                widen[h] = np.quantile(s, level_q)
+        return widen
+
+    # --- API ----------------------------------------------------------------------
+    def fit(self, df: pl.DataFrame) -> LGBMForecaster:
+        df, self.categories_ = encode_categories(df, self.exog_cols, {})
+        panel = to_panel(
+            df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+        )
+        self.models_, self.feature_names_ = self._train(panel)
+        self.widen_ = self._calibrate(panel) if self.conformal else None
         self.panel_ = panel
-        self.feature_names_ = names
         return self
 
-    def predict(self) -> pl.DataFrame:
-        """Quantile forecasts for the `horizon` periods after the last observed one."""
+    def predict(self, future: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Quantile forecasts for the `horizon` periods after the last observed one.
+
+        `future` holds the id columns, the date column and every `future_cols`
+        column for each series and horizon period.
+        """
         if self.panel_ is None:
             raise RuntimeError("call fit() before predict()")
-        panel = self.panel_
-        origin = np.array([panel.values.shape[1] - 1])
+        panel = self._with_future(self.panel_, future)
+        origin = self.panel_.values.shape[1] - 1
+        scaled, level = self._predict_scaled(panel, self.models_, self.feature_names_, origin)
+        if self.widen_ is not None:
+            scaled[:, :, 0] -= self.widen_[None, :]
+            scaled[:, :, -1] += self.widen_[None, :]
+            scaled = np.sort(scaled, axis=2)
+        preds = np.maximum(0.0, scaled * level[:, None, None])
         frames = []
         for h in range(1, self.horizon + 1):
-            cols, level = self._features(panel, origin, h)
-            matrix = np.column_stack([cols[n] for n in self.feature_names_])
-            preds = {}
-            for q, model in self.models_.items():
-                preds[q] = np.maximum(0.0, model.predict(matrix) * np.nan_to_num(level, nan=1.0))
-            stacked = np.sort(np.column_stack([preds[q] for q in self.quantiles]), axis=1)
             frame = panel.keys.with_columns(
-                pl.lit(self._date(panel, origin[0] + h)).alias(self.date_col),
+                pl.lit(self._date(panel, origin + h)).alias(self.date_col),
                 pl.lit(h).alias("horizon"),
             )
             for i, q in enumerate(self.quantiles):
-                frame = frame.with_columns(pl.Series(quantile_name(q), stacked[:, i]))
+                frame = frame.with_columns(pl.Series(quantile_name(q), preds[:, h - 1, i]))
             frames.append(frame)
         return pl.concat(frames).sort(*self.id_cols, self.date_col)
+
+    def _with_future(self, panel: Panel, future: pl.DataFrame | None) -> Panel:
+        """The panel with the known-in-advance columns filled in for the horizon."""
+        if not self.future_cols:
+            return panel
+        if future is None:
+            raise ValueError(
+                f"the model uses known-in-advance columns {list(self.future_cols)}: pass their "
+                f"values for the {self.horizon} periods after {panel.dates[-1]} (--future)"
+            )
+        missing = [c for c in (*self.id_cols, self.date_col, *self.future_cols) if c not in future]
+        if missing:
+            raise ValueError(f"the future table lacks columns {missing}")
+        step = FREQ_DAYS[self.freq]
+        n = panel.values.shape[1]
+        future, _ = encode_categories(
+            future.with_columns(pl.col(self.date_col).cast(pl.Date)),
+            list(self.future_cols),
+            self.categories_,
+        )
+        future = future.join(
+            panel.keys.with_row_index("_series"), on=self.id_cols, how="inner"
+        ).with_columns(
+            ((pl.col(self.date_col) - pl.lit(panel.dates[0])).dt.total_days() // step).alias("_t")
+        )
+        future = future.filter((pl.col("_t") >= n) & (pl.col("_t") < n + self.horizon))
+        exog = dict(panel.exog)
+        for c in self.future_cols:
+            x = np.concatenate([panel.exog[c], np.full((len(panel.keys), self.horizon), np.nan)], 1)
+            x[future["_series"].to_numpy(), future["_t"].to_numpy()] = future[c].to_numpy()
+            exog[c] = x
+        return Panel(panel.keys, panel.dates, panel.values, exog)
 
     def cross_validation(
         self, df: pl.DataFrame, n_windows: int = 1, step: int | None = None
     ) -> pl.DataFrame:
         """Rolling-origin backtest: refit at each cutoff and forecast the next `horizon` periods.
 
-        Returns the id columns, date, cutoff, actual (`y`), the model's
-        quantiles and the seasonal-naive and moving-average baselines, plus
-        `mase_scale` (the series' in-sample seasonal-naive MAE) for MASE.
+        Returns the id columns, date, cutoff, horizon, actual (`y`), the model's
+        quantiles and the baselines (seasonal naive, moving average, simple
+        exponential smoothing), plus `mase_scale` (the series' in-sample
+        seasonal-naive MAE) for MASE.
         """
         step = step or self.horizon
-        panel = to_panel(df, self.id_cols, self.date_col, self.target_col, self.freq)
+        encoded, _ = encode_categories(df, self.exog_cols, {})
+        panel = to_panel(
+            encoded, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+        )
         n = panel.values.shape[1]
         out = []
         for w in range(n_windows):
@@ -244,8 +426,15 @@ class LGBMForecaster:
                 )
             cutoff_date = self._date(panel, cutoff)
             train = df.filter(pl.col(self.date_col).cast(pl.Date) <= cutoff_date)
-            model = LGBMForecaster(**{**self._config(), "horizon": self.horizon}).fit(train)
-            fc = model.predict()
+            model = LGBMForecaster(**self._config()).fit(train)
+            future = (
+                df.filter(pl.col(self.date_col).cast(pl.Date) > cutoff_date).select(
+                    *self.id_cols, self.date_col, *self.future_cols
+                )
+                if self.future_cols
+                else None
+            )
+            fc = model.predict(future)
             truth = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon]
             hist = panel.values[:, : cutoff + 1]
             base = baselines(hist, self.horizon, self.season)
@@ -260,16 +449,20 @@ class LGBMForecaster:
                         pl.lit(cutoff_date).alias("cutoff"),
                         pl.lit(h + 1).alias("horizon"),
                         pl.Series("y", truth[:, h]),
-                        pl.Series("seasonal_naive", base["seasonal_naive"][:, h]),
-                        pl.Series("moving_average", base["moving_average"][:, h]),
+                        *[pl.Series(name, b[:, h]) for name, b in base.items()],
                         pl.Series("mase_scale", scale),
                     )
                 )
             merged = pl.concat(long).join(
-                fc.drop("horizon"), on=[*self.id_cols, self.date_col], how="left"
+                fc.drop("horizon"),
+                on=[*self.id_cols, self.date_col],
+                how="left",
             )
             out.append(merged)
-        return pl.concat(out).filter(pl.col("y").is_not_null())
+        # a series born after a cutoff has neither history nor a forecast at it: cold start
+        return pl.concat(out).filter(
+            pl.col("y").is_not_null() & pl.col("y").is_not_nan() & pl.col("p50").is_not_null()
+        )
 
     def _config(self) -> dict:
         return {
@@ -278,24 +471,60 @@ class LGBMForecaster:
                 "id_cols",
                 "date_col",
                 "target_col",
+                "horizon",
                 "freq",
                 "quantiles",
+                "future_cols",
+                "hist_cols",
+                "conformal",
                 "n_lags",
                 "level_window",
                 "num_boost_round",
+                "max_train_rows",
                 "params",
             )
         }
 
 
+BASELINES = ("seasonal_naive", "moving_average", "exp_smoothing")
+
+
 def baselines(hist: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
-    """Seasonal naive (same period one season back) and the mean of the last 4 periods."""
+    """Seasonal naive (same period one season back), the mean of the last 4 periods, and
+    simple exponential smoothing with each series' smoothing weight fitted in-sample."""
     n = hist.shape[1]
     idx = np.array([n - season + h if n - season + h < n else n - 1 for h in range(horizon)])
     seasonal = np.nan_to_num(hist[:, idx], nan=0.0)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # series not yet born
         ma = np.nan_to_num(np.nanmean(hist[:, -4:], axis=1), nan=0.0)
-    return {"seasonal_naive": seasonal, "moving_average": np.repeat(ma[:, None], horizon, 1)}
+    ses = exponential_smoothing(hist)
+    return {
+        "seasonal_naive": seasonal,
+        "moving_average": np.repeat(ma[:, None], horizon, 1),
+        "exp_smoothing": np.repeat(ses[:, None], horizon, 1),
+    }
+
+
+def exponential_smoothing(
+    hist: np.ndarray, alphas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+) -> np.ndarray:
+    """Simple exponential smoothing level per series; alpha minimises one-step squared error."""
+    y = np.nan_to_num(hist, nan=0.0)
+    start = np.argmax(~np.isnan(hist), axis=1)
+    best_err = np.full(y.shape[0], np.inf)
+    best_level = np.zeros(y.shape[0])
+    for a in alphas:
+        level = y[np.arange(y.shape[0]), start].copy()
+        err = np.zeros(y.shape[0])
+        for t in range(y.shape[1]):
+            live = t > start
+            err += np.where(live, (y[:, t] - level) ** 2, 0.0)
+            level = np.where(live, a * y[:, t] + (1 - a) * level, level)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_level = np.where(better, level, best_level)
+    return best_level
 
 
 def quantile_name(q: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -34,3 +35,56 @@ def pinball(actual: np.ndarray, forecast: np.ndarray, q: float) -> float:
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     """Share of actuals inside [lower, upper]."""
     return float(np.mean((actual >= lower) & (actual <= upper)))
+
+
+def score_cv(
+    cv: pl.DataFrame,
+    models: dict[str, dict[float, str]],
+    point_forecasts: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """Scores of a cross-validation table, overall (`horizon` null) and per horizon.
+
+    `models` maps a method to its quantile columns ({0.1: "p10", 0.5: "p50", ...}); its
+    point forecast is the median. `point_forecasts` are baseline columns, scored as
+    point forecasts and, for pinball, as if every quantile were that point (so a
+    method without a distribution pays for it). Columns: method, horizon, wape, mase,
+    bias, pinball (mean over the quantiles, scaled by mean |y|), coverage (outer band).
+    """
+    methods = {**models, **{b: {0.5: b} for b in point_forecasts}}
+    quantiles = sorted({q for cols in models.values() for q in cols})
+    rows = []
+    horizons = [None, *sorted(cv["horizon"].unique().to_list())]
+    for h in horizons:
+        part = cv if h is None else cv.filter(pl.col("horizon") == h)
+        y, scale = part["y"].to_numpy(), part["mase_scale"].to_numpy()
+        for method, cols in methods.items():
+            point = part[cols.get(0.5, next(iter(cols.values())))].to_numpy()
+            qcols = {q: part[cols.get(q, cols.get(0.5))].to_numpy() for q in quantiles}
+            lo, hi = (
+                (qcols[min(quantiles)], qcols[max(quantiles)]) if method in models else (None, None)
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "horizon": h,
+                    "wape": wape(y, point),
+                    "mase": mase(y, point, scale),
+                    "bias": bias(y, point),
+                    "pinball": float(np.mean([pinball(y, f, q) for q, f in qcols.items()])),
+                    "coverage": coverage(y, lo, hi) if lo is not None else None,
+                    "rows": len(y),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "method": pl.String,
+            "horizon": pl.Int32,
+            "wape": pl.Float64,
+            "mase": pl.Float64,
+            "bias": pl.Float64,
+            "pinball": pl.Float64,
+            "coverage": pl.Float64,
+            "rows": pl.Int64,
+        },
+    )

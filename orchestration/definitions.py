@@ -11,7 +11,7 @@ from dagster_dbt import DbtCliResource
 
 from bclake.settings import get_settings
 from orchestration.assets.lake import lake_assets, lake_checks
-from orchestration.assets.models import forecast_beats_seasonal_naive, forecast_region_sku_week
+from orchestration.assets.models import model_assets, model_checks
 from orchestration.assets.publish import planner_files, published_warehouse
 from orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
 from orchestration.jobs import PIPELINE_JOB, pipeline_job
@@ -33,11 +33,11 @@ def build_definitions(home: str | None = None) -> dg.Definitions:
         assets=[
             *lake_assets,
             warehouse_dbt_assets,
-            forecast_region_sku_week,
+            *model_assets,
             published_warehouse,
             planner_files,
         ],
-        asset_checks=[*lake_checks, forecast_beats_seasonal_naive],
+        asset_checks=[*lake_checks, *model_checks],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
         sensors=[landing_sensor],

@@ -39,6 +39,9 @@ def test_every_contract_has_a_lake_asset_feeding_dbt() -> None:
     for key in (
         "marts/fct_sell_through",
         "ml/forecast_region_sku_week",
+        "ml/forecast_store_sku_week",
+        "ml/replenishment_store_sku",
+        "ml/replenishment_distributor_sku",
         "warehouse/published",
         "exports/planner_files",
     ):

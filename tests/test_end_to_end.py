@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -80,39 +83,112 @@ def test_reingesting_adds_nothing(tiny_settings: Settings) -> None:
 def test_forecast_covers_every_region_and_sku_for_13_weeks(tiny_settings: Settings) -> None:
     con = duckdb.connect(str(tiny_settings.published_db), read_only=True)
     forecast = con.sql("select * from ml.forecast_region_sku_week").pl()
-    series = con.execute(
-        "select count(distinct region || sku_code) from marts.fct_sales_region_sku_week"
-    ).fetchone()[0]
+    sold = con.sql("select distinct region, sku_code from marts.fct_sales_region_sku_week").pl()
     con.close()
     per_series = forecast.group_by("region", "sku_code").agg(
         pl.len().alias("weeks"), pl.col("week_start").n_unique().alias("distinct_weeks")
     )
-    assert per_series.height == series
+    assert sold.join(per_series, on=["region", "sku_code"], how="anti").height == 0
     assert (per_series["weeks"] == 13).all() and (per_series["distinct_weeks"] == 13).all()
     for col in ("p10", "p50", "p90"):
         assert forecast[col].is_nan().sum() == 0 and forecast[col].null_count() == 0
         assert (forecast[col] >= 0).all()
     assert (forecast["p10"] <= forecast["p50"]).all() and (forecast["p50"] <= forecast["p90"]).all()
     assert forecast["week_start"].dt.weekday().unique().to_list() == [1]  # Mondays
+    assert set(forecast["forecast_source"]) <= {"model", "cold_start"}
 
 
-def test_backtest_scores_model_and_baselines(tiny_settings: Settings) -> None:
+def test_backtest_scores_model_and_baselines_per_horizon(tiny_settings: Settings) -> None:
     con = duckdb.connect(str(tiny_settings.published_db), read_only=True)
-    scores = con.sql("select * from ml.forecast_scores").pl()
+    region = con.sql("select * from ml.forecast_region_sku_week_scores").pl()
+    store = con.sql("select * from ml.forecast_store_sku_week_scores").pl()
     con.close()
-    assert set(scores["method"]) == {"lightgbm", "seasonal_naive", "moving_average"}
-    assert scores["wape"].is_finite().all()
+    baselines = {"seasonal_naive", "moving_average", "exp_smoothing"}
+    assert set(region["method"]) == {"lightgbm", "lightgbm_no_scans", *baselines}
+    assert set(store["method"]) == {"lightgbm", *baselines}
+    assert set(region["horizon"].drop_nulls()) == set(range(1, 14))
+    overall = region.filter(pl.col("horizon").is_null())
+    assert overall["wape"].is_finite().all() and overall["pinball"].is_finite().all()
+    model = overall.filter(pl.col("method") == "lightgbm").row(0, named=True)
+    assert 0 < model["coverage"] <= 1
 
 
-def test_planner_files_agree(tiny_settings: Settings) -> None:
-    csv_path = tiny_settings.exports / "forecast_region_sku_week.csv"
-    xlsx_path = tiny_settings.exports / "forecast_region_sku_week.xlsx"
-    csv = pl.read_csv(csv_path)
-    sheet = openpyxl.load_workbook(xlsx_path, read_only=True)["forecast"]
-    rows = list(sheet.iter_rows(values_only=True))
-    assert len(rows) - 1 == csv.height > 0
-    assert rows[0][0].startswith("region")
-    assert csv_path.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel-friendly UTF-8
+def test_every_suggestion_is_explained_and_in_whole_packs(tiny_settings: Settings) -> None:
+    con = duckdb.connect(str(tiny_settings.published_db), read_only=True)
+    stores = con.sql("select * from ml.replenishment_store_sku").pl()
+    dists = con.sql("select * from ml.replenishment_distributor_sku").pl()
+    con.close()
+    rules = {
+        "order_up_to", "order_up_to_peak", "order_up_to_promotion", "moq", "covered",
+        "no_forecast", "no_stock_count",
+    }  # fmt: skip
+    for frame in (stores, dists):
+        assert frame.height > 0 and set(frame["rule"]) <= rules
+        assert frame["reason_en"].null_count() == 0 and frame["reason_zh"].null_count() == 0
+        ordering = frame.filter(pl.col("suggested_qty") > 0)
+        assert ordering.height > 0
+        assert (ordering["suggested_qty"] % ordering["order_multiple"] == 0).all()
+    assert (stores["rule"] != "no_stock_count").any()
+
+
+def test_planner_files_are_scoped_and_agree(tiny_settings: Settings) -> None:
+    exports = tiny_settings.exports
+    company = exports / "company"
+    csv = pl.read_csv(company / "store_orders.csv")
+    assert csv.height == pl.read_parquet(company / "store_orders.parquet").height > 0
+    assert (company / "store_orders.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # Excel's UTF-8
+    book = openpyxl.load_workbook(company / "plan.xlsx", read_only=True)
+    assert book.sheetnames == [
+        "forecast",
+        "distributor_forecast",
+        "store_orders",
+        "distributor_orders",
+    ]
+    rows = list(book["store_orders"].iter_rows(values_only=True))
+    assert len(rows) - 1 == csv.height and rows[0][0].startswith("region")
+    distributors = sorted(p.name for p in (exports / "distributor").iterdir())
+    assert distributors and set(distributors) == set(csv["distributor_code"])
+    for code in distributors:
+        for table in ("distributor_forecast", "store_orders", "distributor_orders"):
+            frame = pl.read_parquet(exports / "distributor" / code / f"{table}.parquet")
+            assert set(frame["distributor_code"]) <= {code}
+        assert not (exports / "distributor" / code / "forecast.csv").exists()  # no region view
+    for folder in (exports / "region").iterdir():
+        frame = pl.read_parquet(folder / "forecast.parquet")
+        assert set(frame["region"]) == {folder.name}
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")
+def test_a_spreadsheet_tool_reads_the_xlsx(tiny_settings: Settings, tmp_path: Path) -> None:
+    book = tiny_settings.exports / "company" / "plan.xlsx"
+    subprocess.run(
+        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo",
+         "--convert-to", "csv", "--outdir", str(tmp_path), str(book)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    converted = (tmp_path / "plan.csv").read_text(encoding="utf-8", errors="replace").splitlines()
+    expected = pl.read_csv(tiny_settings.exports / "company" / "forecast.csv")
+    assert converted[0].startswith("region") and len(converted) == expected.height + 1
+
+
+def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from bclake.cli import app
+
+    result = CliRunner().invoke(
+        app, ["evaluate", "--json"], env={"BCLAKE_HOME": str(tiny_settings.home)}
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    region = report["forecast"]["region_sku_week"]["vs_truth"]
+    for method in ("lightgbm", "seasonal_naive", "moving_average", "exp_smoothing"):
+        assert {"wape", "mase", "pinball"} <= set(region[method])
+    assert "coverage" in region["lightgbm"]
+    loop = report["replenishment"]
+    for policy in ("engine", "minmax"):
+        assert {"fill_rate", "stockout_days", "avg_inventory", "turnover"} <= set(loop[policy])
+        assert 0 < loop[policy]["fill_rate"] <= 1
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:

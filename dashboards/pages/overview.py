@@ -45,11 +45,13 @@ if len(scan) >= 2:
         f"{last.value * 100:.1f}%",
         f"{(last.value - prev.value) * 100:+.1f} pt",
     )
-scores = data.query("select method, wape from ml.forecast_scores order by wape")
+scores = data.query(
+    "select method, wape from ml.forecast_region_sku_week_scores where horizon is null order by wape"
+)
 if not scores.empty:
     model = scores.set_index("method")["wape"]
     cols[2].metric(
-        "预测误差 Forecast WAPE (holdout)",
+        "预测误差 Forecast WAPE (backtest)",
         f"{model['lightgbm'] * 100:.1f}%",
         f"{(model['lightgbm'] - model['seasonal_naive']) * 100:+.1f} pt vs seasonal naive",
         delta_color="inverse",

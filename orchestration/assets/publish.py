@@ -11,6 +11,8 @@ from orchestration.resources import LakehouseResource
     key=["warehouse", "published"],
     deps=[
         dg.AssetKey(["ml", "forecast_region_sku_week"]),
+        dg.AssetKey(["ml", "replenishment_store_sku"]),
+        dg.AssetKey(["ml", "replenishment_distributor_sku"]),
         dg.AssetKey(["marts", "kpi_values"]),
         dg.AssetKey(["marts", "channel_tags"]),
         dg.AssetKey(["marts", "product_tags"]),

@@ -1,0 +1,155 @@
+"""Forecast benchmark: the pipeline's two forecasts on a built warehouse, and
+`bclake forecast` on a generated long table of 10^6 daily rows.
+
+Each measurement runs in a child process so its peak RSS is its own. The reference
+for the 10^6-row run is a seasonal-naive forecast of the same file in polars (read,
+one lag, write), measured in the same run: the ratio says what the model costs
+over the cheapest forecast of the same data.
+
+    python -m bench.forecast_bench --root DIR   # DIR/warehouse/build.duckdb has the marts
+    python -m bench.forecast_bench --rows-only  # only the 10^6-row table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+CHILD_PLANNING = """
+import json, sys, time, duckdb
+from ml.planning import forecast_region_sku_week, forecast_store_sku_week
+con = duckdb.connect(sys.argv[1], read_only=True)
+q = lambda s: con.sql(s).pl()
+last = con.sql("select max(biz_date) from marts.fct_sell_through").fetchall()[0][0]
+if sys.argv[2] == "region":
+    args = (q("select * from marts.fct_sales_region_sku_week"),
+            q("select * from marts.fct_promotions_region_sku_week"),
+            q("select * from marts.dim_product"), last)
+    run = forecast_region_sku_week
+else:
+    args = (q("select * from marts.fct_sales_store_sku_week"),
+            q("select * from marts.fct_promotions_store_sku_week"), last)
+    run = forecast_store_sku_week
+con.close()
+t = time.perf_counter()
+r = run(*args)
+s = r.scores.filter(r.scores["horizon"].is_null())
+series = r.forecast.select(r.forecast.columns[:2]).n_unique()
+wape = dict(zip(s["method"], s["wape"]))
+print(json.dumps({"seconds": time.perf_counter() - t, "series": series, "wape": wape}))
+"""
+
+CHILD_NAIVE = """
+import sys, polars as pl
+df = pl.read_csv(sys.argv[1], try_parse_dates=True)
+last = df["day"].max()
+tail = df.filter(pl.col("day") > last - pl.duration(days=28))
+tail = tail.with_columns(pl.col("day") + pl.duration(days=28))
+tail.select("store", "item", "day", pl.col("sales").alias("p50")).write_csv(sys.argv[2])
+"""
+
+
+def child(code_or_args: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS MiB, stdout) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    proc = subprocess.run(code_or_args, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{code_or_args[:3]} failed:\n{proc.stdout}\n{proc.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest child so far: report it only when it grew
+    return seconds, max(peak, before) / 1024, proc.stdout
+
+
+def long_table(path: Path, n_series: int = 1000, n_days: int = 1000, horizon: int = 28) -> Path:
+    """10^6 daily rows: weekly and yearly seasonality, promotions with price cuts, events,
+    a store-traffic column known only afterwards, and the future file for the horizon."""
+    rng = np.random.default_rng(11)
+    days = np.array([date(2022, 1, 3) + timedelta(days=i) for i in range(n_days + horizon)])
+    t = np.arange(n_days + horizon)
+    base = rng.gamma(2.0, 3.0, size=n_series)[:, None]
+    season = 1 + 0.25 * np.sin(2 * np.pi * t / 365.25)[None, :]
+    weekday = np.where(np.array([d.weekday() for d in days]) >= 5, 1.3, 1.0)[None, :]
+    promo = (rng.random((n_series, n_days + horizon)) < 0.05).astype(np.int8)
+    event = np.isin(t % 365, [40, 41, 42, 130, 131, 270, 271, 272])[None, :].repeat(n_series, 0)
+    lam = base * season * weekday * (1 + 0.8 * promo) * (1 + 0.5 * event)
+    sales = rng.poisson(lam)
+    frame = pl.DataFrame(
+        {
+            "store": np.repeat([f"ST{i % 50:03d}" for i in range(n_series)], n_days + horizon),
+            "item": np.repeat([f"IT{i:04d}" for i in range(n_series)], n_days + horizon),
+            "day": np.tile(days, n_series),
+            "sales": sales.ravel(),
+            "price": np.where(promo, 8.5, 10.0).ravel(),
+            "promo": promo.ravel(),
+            "event": event.ravel().astype(np.int8),
+            "traffic": rng.poisson(lam * 8).ravel(),
+        }
+    )
+    cut = days[n_days - 1]
+    frame.filter(pl.col("day") <= cut).write_csv(path / "sales.csv")
+    frame.filter(pl.col("day") > cut).select(
+        "store", "item", "day", "price", "promo", "event"
+    ).write_csv(path / "future.csv")
+    return path / "sales.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--rows-only", action="store_true")
+    args = parser.parse_args()
+    console = Console()
+    table = Table(title="forecast benchmark")
+    for col in ("run", "seconds", "peak RSS MiB", "notes"):
+        table.add_column(col, justify="left" if col in ("run", "notes") else "right")
+
+    if not args.rows_only:
+        db = args.root / "warehouse" / "build.duckdb"
+        for grain in ("region", "store"):
+            seconds, rss, out = child([sys.executable, "-c", CHILD_PLANNING, str(db), grain])
+            info = json.loads(out.strip().splitlines()[-1])
+            wape = ", ".join(f"{k} {v:.3f}" for k, v in info["wape"].items())
+            table.add_row(
+                f"{grain} x SKU x week: backtest + fit + predict",
+                f"{seconds:.1f}",
+                f"{rss:,.0f}",
+                f"{info['series']:,} series; model {info['seconds']:.1f}s; WAPE {wape}",
+            )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = long_table(tmp)
+        n = pl.scan_csv(data).select(pl.len()).collect().item()
+        ref_s, _, _ = child([sys.executable, "-c", CHILD_NAIVE, str(data), str(tmp / "n.csv")])
+        cli = [
+            str(Path(sys.executable).with_name("bclake")), "forecast", "--input", str(data),
+            "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
+            "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
+            "--out", str(tmp / "forecast.parquet"),
+        ]  # fmt: skip
+        seconds, rss, _ = child(cli)
+        table.add_row(
+            f"bclake forecast, {n:,} daily rows, 1,000 series, 28 days",
+            f"{seconds:.1f}",
+            f"{rss:,.0f}",
+            f"seasonal-naive reference {ref_s:.1f}s; ratio {seconds / ref_s:.0f}x",
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

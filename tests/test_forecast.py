@@ -1,0 +1,205 @@
+"""The forecasting library on synthetic tables: no leakage, exogenous inputs, intervals,
+cold start, the any-table CLI, and the scores."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from bclake.cli import app
+from ml.cold_start import cold_start_forecast
+from ml.forecast import LGBMForecaster, to_panel
+from ml.metrics import score_cv
+
+FAST = {"num_boost_round": 40}
+
+
+def weekly_table(n_series: int = 12, n_weeks: int = 120, seed: int = 0) -> pl.DataFrame:
+    """Seasonal Poisson series with a promotion that doubles demand and a scan signal."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_series):
+        base = rng.uniform(5, 40)
+        for t in range(n_weeks):
+            promo = int(rng.random() < 0.2)
+            y = rng.poisson(base * (1 + 0.3 * np.sin(2 * np.pi * t / 52)) * (1 + promo))
+            rows.append(
+                {
+                    "shop": f"s{s % 3}",
+                    "item": f"i{s}",
+                    "week": date(2023, 1, 2) + timedelta(weeks=t),
+                    "qty": y,
+                    "promo": promo,
+                    "channel": "online" if s % 2 else "store",
+                    "scans": y * 0.3,
+                }
+            )
+    return pl.DataFrame(rows)
+
+
+def model(**kw) -> LGBMForecaster:
+    return LGBMForecaster(["shop", "item"], "week", "qty", horizon=4, freq="W", **{**FAST, **kw})
+
+
+def test_features_at_an_origin_ignore_everything_after_it() -> None:
+    df = weekly_table()
+    m = model(hist_cols=("scans",))
+    m.categories_ = {}
+    panel = to_panel(df, m.id_cols, "week", "qty", "W", ["scans"])
+    origin = 80
+    changed = to_panel(
+        df.with_columns(
+            pl.when(pl.col("week") > panel.dates[origin])
+            .then(pl.col("qty") * 100 + 7)
+            .otherwise(pl.col("qty"))
+            .alias("qty"),
+            pl.when(pl.col("week") > panel.dates[origin])
+            .then(-1.0)
+            .otherwise(pl.col("scans"))
+            .alias("scans"),
+        ),
+        m.id_cols,
+        "week",
+        "qty",
+        "W",
+        ["scans"],
+    )
+    for h in (1, 4):
+        a, _ = m._features(panel, np.array([origin]), h)
+        b, _ = m._features(changed, np.array([origin]), h)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_changing_targets_after_the_origin_cannot_change_the_forecast() -> None:
+    df = weekly_table()
+    cv = model().cross_validation(df, n_windows=1)
+    cutoff = cv["cutoff"][0]
+    altered = df.with_columns(
+        pl.when(pl.col("week") > cutoff).then(pl.col("qty") * 50).otherwise(pl.col("qty"))
+    )
+    cv2 = model().cross_validation(altered, n_windows=1)
+    for col in ("p10", "p50", "p90"):
+        np.testing.assert_allclose(cv[col].to_numpy(), cv2[col].to_numpy())
+    assert not np.allclose(cv["y"].to_numpy(), cv2["y"].to_numpy())  # the truth did change
+
+
+def test_known_future_columns_are_required_and_used() -> None:
+    df = weekly_table()
+    m = model(future_cols=("promo", "channel"), hist_cols=("scans",)).fit(df)
+    with pytest.raises(ValueError, match="promo"):
+        m.predict()
+    keys = df.select("shop", "item", "channel").unique()
+    weeks = [df["week"].max() + timedelta(weeks=h) for h in range(1, 5)]
+    future = keys.join(pl.DataFrame({"week": weeks}), how="cross")
+    on = m.predict(future.with_columns(promo=pl.lit(1)))
+    off = m.predict(future.with_columns(promo=pl.lit(0)))
+    # the synthetic promotion doubles demand: the model must have learnt most of it
+    assert on["p50"].sum() > 1.5 * off["p50"].sum()
+    assert on.height == keys.height * 4
+
+
+def test_quantiles_are_ordered_non_negative_and_cover_about_their_band() -> None:
+    df = weekly_table(n_series=20, seed=3)
+    cv = model(future_cols=("promo",)).cross_validation(df, n_windows=2)
+    assert (cv["p10"] <= cv["p50"]).all() and (cv["p50"] <= cv["p90"]).all()
+    assert (cv["p10"] >= 0).all()
+    scores = score_cv(cv, {"lightgbm": {0.1: "p10", 0.5: "p50", 0.9: "p90"}}, ("seasonal_naive",))
+    overall = {r["method"]: r for r in scores.filter(pl.col("horizon").is_null()).to_dicts()}
+    assert 0.6 <= overall["lightgbm"]["coverage"] <= 0.95
+    assert overall["lightgbm"]["wape"] < overall["seasonal_naive"]["wape"]
+    assert set(scores["horizon"].drop_nulls()) == {1, 2, 3, 4}
+
+
+def test_scores_match_hand_computed_values() -> None:
+    cv = pl.DataFrame(
+        {
+            "horizon": [1, 1, 2, 2],
+            "y": [10.0, 0.0, 5.0, 5.0],
+            "p10": [8.0, 0.0, 1.0, 4.0],
+            "p50": [9.0, 1.0, 5.0, 5.0],
+            "p90": [12.0, 2.0, 6.0, 9.0],
+            "naive": [10.0, 0.0, 0.0, 0.0],
+            "mase_scale": [1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    s = score_cv(cv, {"m": {0.1: "p10", 0.5: "p50", 0.9: "p90"}}, ("naive",))
+    m = s.filter((pl.col("method") == "m") & pl.col("horizon").is_null()).row(0, named=True)
+    assert m["wape"] == pytest.approx(2 / 20)
+    assert m["bias"] == pytest.approx(0.0)
+    assert m["coverage"] == pytest.approx(1.0)
+    naive = s.filter((pl.col("method") == "naive") & pl.col("horizon").is_null()).row(0, named=True)
+    assert naive["wape"] == pytest.approx(10 / 20) and naive["coverage"] is None
+
+
+def test_cold_start_follows_peers_launch_curves_and_is_flagged() -> None:
+    rows = []
+    launches = {}
+    for s in range(6):  # six launched peers in one category, ramping up over 10 weeks
+        launch = date(2024, 1, 1) + timedelta(weeks=5 * s)
+        launches[f"p{s}"] = launch
+        for a in range(40):
+            rows.append(
+                {
+                    "sku": f"p{s}",
+                    "cat": "tea",
+                    "week": launch + timedelta(weeks=a),
+                    "qty": float(min(a + 1, 10) * 10),
+                }
+            )
+    history = pl.DataFrame(rows).filter(pl.col("week") <= date(2024, 12, 30))
+    last = history["week"].max()
+    firsts = pl.DataFrame({"sku": list(launches), "first_date": list(launches.values())})
+    target = pl.DataFrame(
+        {"sku": ["new"], "cat": ["tea"], "first_date": [last + timedelta(weeks=2)]}
+    )
+    fc = cold_start_forecast(history, target, ["sku"], "week", "qty", ["cat"], firsts, horizon=6)
+    assert fc["forecast_source"].unique().to_list() == ["cold_start"]
+    assert fc.filter(pl.col("horizon") == 1)["p50"][0] == 0  # not launched yet
+    after = fc.filter(pl.col("horizon") >= 2).sort("horizon")["p50"].to_list()
+    assert after == sorted(after) and after[0] == pytest.approx(10.0)  # the ramp, from week 1
+
+
+def test_forecast_cli_on_a_daily_table(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(120)]
+    rows = [
+        {
+            "store": f"S{s}",
+            "item": f"I{s % 2}",
+            "day": d,
+            "sales": int(rng.poisson(5 + 3 * (d.weekday() >= 5))),
+            "price": 9.9,
+            "dept": "food" if s % 2 else "drink",
+            "visits": int(rng.poisson(40)),
+        }
+        for s in range(5)
+        for d in days
+    ]
+    df = pl.DataFrame(rows)
+    df.filter(pl.col("day") <= days[99]).write_csv(tmp_path / "sales.csv")
+    df.filter(pl.col("day") > days[99]).filter(pl.col("day") <= days[106]).select(
+        "store", "item", "day", "price", "dept"
+    ).write_parquet(tmp_path / "future.parquet")
+    out = tmp_path / "out" / "forecast.csv"
+    args = [
+        "forecast", "--input", str(tmp_path / "sales.csv"), "--id-cols", "store,item",
+        "--date-col", "day", "--target-col", "sales", "--horizon", "7", "--freq", "D",
+        "--future", str(tmp_path / "future.parquet"), "--quantiles", "0.05,0.5,0.95",
+        "--out", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "historical only: ['visits']" in result.output.replace("\n", "")
+    fc = pl.read_csv(out, try_parse_dates=True)
+    assert fc.columns == ["store", "item", "day", "p05", "p50", "p95"]
+    assert fc.height == 5 * 7 and fc["day"].min() == days[100]
+    assert (fc["p05"] <= fc["p95"]).all()
+
+    bad = CliRunner().invoke(app, [*args[:8], "units", *args[9:]])
+    assert bad.exit_code == 2 and "units" in bad.output

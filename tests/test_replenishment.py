@@ -1,0 +1,119 @@
+"""Replenishment rules on hand-made positions, and the closed-loop replay."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from evaluation.replenishment import simulate
+from ml.replenishment import Policy, order_quantity, suggest
+
+KEYS = ["store_code", "sku_code"]
+AS_OF = date(2025, 6, 9)  # a Monday with no holiday in the next two weeks
+
+
+def forecast(store: str, p50: float, spread: float = 0.0, weeks: int = 3) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "store_code": [store] * weeks,
+            "sku_code": ["K1"] * weeks,
+            "week_start": [AS_OF + timedelta(weeks=w) for w in range(weeks)],
+            "p10": [max(0.0, p50 - spread)] * weeks,
+            "p50": [p50] * weeks,
+            "p90": [p50 + spread] * weeks,
+        }
+    )
+
+
+def positions(**over) -> pl.DataFrame:
+    row = {
+        "store_code": "S1",
+        "sku_code": "K1",
+        "on_hand": 0,
+        "on_order": 0,
+        "lead_days": 0.0,
+        "order_multiple": 6,
+        "moq": 6,
+        "promo_days": 0,
+    }
+    return pl.DataFrame([{**row, **over}])
+
+
+def test_order_up_to_rounds_to_packs_and_explains_itself() -> None:
+    out = suggest(positions(on_hand=3), forecast("S1", 14.0), KEYS, AS_OF, Policy())
+    row = out.row(0, named=True)
+    # 7 days of a 14/week demand with no spread: S = 14, need 11 -> 12 in packs of 6
+    assert row["order_up_to"] == 14 and row["suggested_qty"] == 12
+    assert row["rule"] == "order_up_to"
+    assert "14" in row["reason_en"] and "目标库存" in row["reason_zh"]
+
+
+def test_no_order_when_stock_covers_the_interval() -> None:
+    out = suggest(positions(on_hand=10, on_order=10), forecast("S1", 14.0), KEYS, AS_OF)
+    assert out["suggested_qty"][0] == 0 and out["rule"][0] == "covered"
+    assert out["reason_en"][0].startswith("no order")
+
+
+def test_safety_stock_grows_with_the_spread_and_the_service_level() -> None:
+    narrow = suggest(positions(), forecast("S1", 14.0, 2.0), KEYS, AS_OF, Policy())
+    wide = suggest(positions(), forecast("S1", 14.0, 10.0), KEYS, AS_OF, Policy())
+    strict = suggest(
+        positions(), forecast("S1", 14.0, 10.0), KEYS, AS_OF, Policy(service_level=0.99)
+    )
+    assert narrow["safety_stock"][0] < wide["safety_stock"][0] < strict["safety_stock"][0]
+
+
+def test_minimum_order_quantity_and_promotion_rules() -> None:
+    moq = suggest(positions(on_hand=13, moq=12), forecast("S1", 14.0), KEYS, AS_OF)
+    assert moq["suggested_qty"][0] == 12 and moq["rule"][0] == "moq"
+    promo = suggest(positions(promo_days=3), forecast("S1", 14.0, 4.0), KEYS, AS_OF)
+    assert promo["rule"][0] == "order_up_to_promotion" and promo["service_level"][0] == 0.97
+
+
+def test_holidays_raise_the_service_level() -> None:
+    national_day = date(2025, 9, 29)
+    out = suggest(
+        positions(lead_days=2.0),
+        forecast("S1", 14.0, 4.0).with_columns(pl.col("week_start") + (national_day - AS_OF)),
+        KEYS,
+        national_day,
+    )
+    assert out["peak"][0] and out["service_level"][0] == 0.98
+    assert out["rule"][0] == "order_up_to_peak"
+
+
+def test_missing_forecast_means_no_order_and_says_so() -> None:
+    out = suggest(positions(store_code="S2"), forecast("S1", 14.0), KEYS, AS_OF)
+    assert out["rule"][0] == "no_forecast" and out["suggested_qty"][0] == 0
+
+
+def test_order_quantity_is_vectorised_and_never_negative() -> None:
+    target, order = order_quantity(
+        np.array([10.0, 10.0, 0.0]),
+        np.array([0.0, 0.0, 0.0]),
+        np.array([1.645, 1.645, 1.645]),
+        np.array([20.0, 4.0, 0.0]),
+        np.array([1, 4, 1]),
+        np.array([0, 8, 0]),
+    )
+    assert target.tolist() == [10, 10, 0]
+    assert order.tolist() == [0, 8, 0]
+
+
+def test_closed_loop_replay_counts_lost_sales() -> None:
+    demand = np.full((2, 14), 2.0)
+
+    def never(_w, _t, stock, _on_order, _sold):
+        return np.zeros_like(stock)
+
+    def plenty(_w, _t, stock, _on_order, _sold):
+        return np.full_like(stock, 20.0)
+
+    dry = simulate(demand, np.array([4.0, 4.0]), never, lead=1)
+    assert dry["fill_rate"] == pytest.approx(8 / 56, abs=1e-4)
+    assert dry["stockout_days"] == 2 * 12
+    full = simulate(demand, np.array([4.0, 4.0]), plenty, lead=1)
+    assert full["fill_rate"] == 1.0 and full["stockout_days"] == 0
