@@ -173,6 +173,14 @@ def forecast(
     backtest: Annotated[
         bool, typer.Option("--backtest", help="Also score a holdout of the last horizon.")
     ] = False,
+    calendar: Annotated[
+        str,
+        typer.Option(
+            "--calendar",
+            help="cn: Chinese holidays as features; none: other markets (pass holidays "
+            "as a --future column).",
+        ),
+    ] = "cn",
 ) -> None:
     """Forecast any long sales table: one row per series x future date, with quantiles.
 
@@ -199,6 +207,7 @@ def forecast(
             future=fut,
             quantiles=qs,
             backtest=backtest,
+            calendar=calendar,
         )
         write_table(result.forecast, out)
     except (InputError, ValueError) as error:

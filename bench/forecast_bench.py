@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,28 +61,34 @@ tail.select("store", "item", "day", pl.col("sales").alias("p50")).write_csv(sys.
 """
 
 
-def child(code_or_args: list[str]) -> tuple[float, float, str]:
-    """(seconds, peak RSS MiB, stdout) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def child(args: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS MiB, stdout) of one child process, its own rusage via wait4."""
     started = time.perf_counter()
-    proc = subprocess.run(code_or_args, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise SystemExit(f"{code_or_args[:3]} failed:\n{proc.stdout}\n{proc.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: report it only when it grew
-    return seconds, max(peak, before) / 1024, proc.stdout
+        raise SystemExit(f"{args[:3]} failed:\n{stdout}\n{stderr}")
+    return seconds, usage.ru_maxrss / 1024, stdout
 
 
 def long_table(path: Path, n_series: int = 1000, n_days: int = 1000, horizon: int = 28) -> Path:
     """10^6 daily rows: weekly and yearly seasonality, promotions with price cuts, events,
     a store-traffic column known only afterwards, and the future file for the horizon."""
     rng = np.random.default_rng(11)
-    days = np.array([date(2022, 1, 3) + timedelta(days=i) for i in range(n_days + horizon)])
+    days = np.array(
+        [date(2022, 1, 3) + timedelta(days=i) for i in range(n_days + horizon)],
+        dtype="datetime64[D]",
+    )
     t = np.arange(n_days + horizon)
     base = rng.gamma(2.0, 3.0, size=n_series)[:, None]
     season = 1 + 0.25 * np.sin(2 * np.pi * t / 365.25)[None, :]
-    weekday = np.where(np.array([d.weekday() for d in days]) >= 5, 1.3, 1.0)[None, :]
+    weekday = np.where((days.astype(int) + 3) % 7 >= 5, 1.3, 1.0)[None, :]  # 1970-01-01: Thu
     promo = (rng.random((n_series, n_days + horizon)) < 0.05).astype(np.int8)
     event = np.isin(t % 365, [40, 41, 42, 130, 131, 270, 271, 272])[None, :].repeat(n_series, 0)
     lam = base * season * weekday * (1 + 0.8 * promo) * (1 + 0.5 * event)
@@ -99,7 +105,7 @@ def long_table(path: Path, n_series: int = 1000, n_days: int = 1000, horizon: in
             "traffic": rng.poisson(lam * 8).ravel(),
         }
     )
-    cut = days[n_days - 1]
+    cut = days[n_days - 1].astype(date)
     frame.filter(pl.col("day") <= cut).write_csv(path / "sales.csv")
     frame.filter(pl.col("day") > cut).select(
         "store", "item", "day", "price", "promo", "event"
@@ -123,6 +129,7 @@ def main() -> None:
             seconds, rss, out = child([sys.executable, "-c", CHILD_PLANNING, str(db), grain])
             info = json.loads(out.strip().splitlines()[-1])
             wape = ", ".join(f"{k} {v:.3f}" for k, v in info["wape"].items())
+            console.print(f"{grain}: {seconds:.1f}s, peak {rss:,.0f} MiB, {info}")
             table.add_row(
                 f"{grain} x SKU x week: backtest + fit + predict",
                 f"{seconds:.1f}",

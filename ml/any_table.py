@@ -90,6 +90,8 @@ def forecast_table(
         raise InputError(f"input lacks columns {missing}; it has {df.columns}")
     if freq not in ("D", "W"):
         raise InputError(f"--freq must be D or W, not {freq!r}")
+    if model_options.get("calendar", "cn") not in ("cn", "none"):
+        raise InputError(f"--calendar must be cn or none, not {model_options['calendar']!r}")
     if not df.schema[target_col].is_numeric():
         raise InputError(f"target column {target_col!r} is {df.schema[target_col]}, not a number")
     future_cols: list[str] = []

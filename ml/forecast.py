@@ -91,22 +91,35 @@ def to_panel(
     """Dense panel; exogenous columns (already numeric) are averaged within a period."""
     step = FREQ_DAYS[freq]
     exog_cols = exog_cols or []
-    df = df.select(
-        *id_cols,
-        pl.col(date_col).cast(pl.Date),
-        pl.col(target_col).cast(pl.Float64),
-        *[pl.col(c).cast(pl.Float64) for c in exog_cols],
+    # one lazy query: the per-period sums, then only integer positions and numbers leave it
+    periods = (
+        df.lazy()
+        .select(
+            *id_cols,
+            pl.col(date_col).cast(pl.Date),
+            pl.col(target_col).cast(pl.Float64),
+            *[pl.col(c).cast(pl.Float64) for c in exog_cols],
+        )
+        .group_by(*id_cols, date_col)
+        .agg(pl.col(target_col).sum(), *[pl.col(c).mean() for c in exog_cols])
+        .collect()
     )
-    df = df.group_by(*id_cols, date_col).agg(
-        pl.col(target_col).sum(), *[pl.col(c).mean() for c in exog_cols]
-    )
-    first, last = df[date_col].min(), df[date_col].max()
+    first, last = periods[date_col].min(), periods[date_col].max()
     n = (last - first).days // step + 1
     dates = [first + timedelta(days=step * i) for i in range(n)]
-    keys = df.select(id_cols).unique().sort(id_cols).with_row_index("_series")
-    df = df.join(keys, on=id_cols).with_columns(
-        ((pl.col(date_col) - pl.lit(first)).dt.total_days() // step).alias("_t")
+    keys = periods.select(id_cols).unique().sort(id_cols).with_row_index("_series")
+    df = (
+        periods.lazy()
+        .join(keys.lazy(), on=id_cols)
+        .select(
+            "_series",
+            ((pl.col(date_col) - pl.lit(first)).dt.total_days() // step).alias("_t"),
+            target_col,
+            *exog_cols,
+        )
+        .collect()
     )
+    del periods
     rows, cols = df["_series"].to_numpy(), df["_t"].to_numpy()
     values = np.full((keys.height, n), np.nan)
     values[rows, cols] = df[target_col].to_numpy()
@@ -134,12 +147,16 @@ class LGBMForecaster:
     future_cols: tuple[str, ...] = ()
     hist_cols: tuple[str, ...] = ()
     conformal: bool = True
+    # "cn": Chinese public holidays, make-up working days, 618 / Double 11 and days to
+    # Spring Festival as features of the target period; "none" for other markets (pass
+    # their holidays as a known-in-advance column)
+    calendar: str = "cn"
     n_lags: int = 8
     level_window: int = 13
     num_boost_round: int = 300
     # training rows (series x origins x horizons) are capped by thinning origins evenly,
     # always keeping the latest: bounded memory and time on thousands of long series
-    max_train_rows: int = 2_000_000
+    max_train_rows: int = 1_000_000
     params: dict = field(
         default_factory=lambda: {
             "learning_rate": 0.05,
@@ -201,12 +218,17 @@ class LGBMForecaster:
             cols["std_level"] = np.nanstd(window, axis=1) / level
             cols["zero_share"] = np.nanmean(window == 0, axis=1)
             cols["level_log"] = np.log1p(level)
-        seasonal = rows_o + h - self.season
+        # the same phase in the latest season that ended by the origin (never after it,
+        # also when the horizon is longer than a season, as with daily data)
+        seasonal = rows_o + h - self.season * (1 + (h - 1) // self.season)
         cols["same_period_last_season"] = _take(y, rows_s, seasonal) / level
         with np.errstate(all="ignore"):
             cols["around_last_season"] = (
                 np.nanmean(
-                    np.stack([_take(y, rows_s, seasonal + d) for d in (-1, 0, 1)], axis=1), axis=1
+                    np.stack(
+                        [_take(y, rows_s, seasonal + d, until=rows_o) for d in (-1, 0, 1)], axis=1
+                    ),
+                    axis=1,
                 )
                 / level
             )
@@ -229,19 +251,22 @@ class LGBMForecaster:
         cols["horizon"] = np.full(len(rows_s), h, dtype=float)
         cols["age"] = (rows_o - np.argmax(~np.isnan(y), axis=1)[rows_s]).astype(float)
         target_dates = [self._date(panel, o + h) for o in origins]
-        cal = period_calendar_features(target_dates, FREQ_DAYS[self.freq])
-        cal_index = {d: i for i, d in enumerate(cal["period_start"].to_list())}
-        pos = np.array([cal_index[d] for d in target_dates])[
-            np.tile(np.arange(len(origins)), n_series)
-        ]
-        for c in CAL_FEATURES:
-            cols[c] = cal[c].to_numpy()[pos].astype(float)
-        td = np.array(target_dates)[np.tile(np.arange(len(origins)), n_series)]
-        cols["period_of_year"] = np.array(
-            [d.isocalendar()[1] if self.freq == "W" else d.timetuple().tm_yday for d in td],
+        per_row = np.tile(np.arange(len(origins)), n_series)  # row -> its origin's position
+        if self.calendar == "cn":
+            cal = period_calendar_features(target_dates, FREQ_DAYS[self.freq])
+            cal_index = {d: i for i, d in enumerate(cal["period_start"].to_list())}
+            pos = np.array([cal_index[d] for d in target_dates])[per_row]
+            for c in CAL_FEATURES:
+                cols[c] = cal[c].to_numpy()[pos].astype(float)
+        period_of_year = np.array(
+            [
+                d.isocalendar()[1] if self.freq == "W" else d.timetuple().tm_yday
+                for d in target_dates
+            ],
             dtype=float,
         )
-        cols["weekday"] = np.array([d.weekday() for d in td], dtype=float)
+        cols["period_of_year"] = period_of_year[per_row]
+        cols["weekday"] = np.array([d.weekday() for d in target_dates], dtype=float)[per_row]
         for c in self.id_cols:
             codes = panel.keys[c].cast(pl.String).cast(pl.Categorical).to_physical().to_numpy()
             cols[f"id_{c}"] = codes[rows_s].astype(float)
@@ -477,6 +502,7 @@ class LGBMForecaster:
                 "future_cols",
                 "hist_cols",
                 "conformal",
+                "calendar",
                 "n_lags",
                 "level_window",
                 "num_boost_round",
@@ -493,7 +519,8 @@ def baselines(hist: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarr
     """Seasonal naive (same period one season back), the mean of the last 4 periods, and
     simple exponential smoothing with each series' smoothing weight fitted in-sample."""
     n = hist.shape[1]
-    idx = np.array([n - season + h if n - season + h < n else n - 1 for h in range(horizon)])
+    # target n + h, same phase in the last complete season
+    idx = np.array([n + h - season * (1 + h // season) for h in range(horizon)])
     seasonal = np.nan_to_num(hist[:, idx], nan=0.0)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # series not yet born
@@ -531,9 +558,13 @@ def quantile_name(q: float) -> str:
     return f"p{round(q * 100):02d}"
 
 
-def _take(y: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """y[rows, cols] with NaN where cols falls outside the matrix."""
+def _take(
+    y: np.ndarray, rows: np.ndarray, cols: np.ndarray, until: np.ndarray | None = None
+) -> np.ndarray:
+    """y[rows, cols] with NaN where cols falls outside the matrix (or after `until`)."""
     ok = (cols >= 0) & (cols < y.shape[1])
+    if until is not None:
+        ok &= cols <= until
     out = np.full(len(rows), np.nan)
     out[ok] = y[rows[ok], cols[ok]]
     return out

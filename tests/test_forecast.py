@@ -76,6 +76,26 @@ def test_features_at_an_origin_ignore_everything_after_it() -> None:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+def test_daily_features_ignore_the_future_when_the_horizon_spans_seasons() -> None:
+    """Daily data: the season is 7 days and a 21-day horizon crosses it three times."""
+    rng = np.random.default_rng(2)
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(200)]
+    df = pl.DataFrame(
+        {"k": ["a"] * 200 + ["b"] * 200, "d": days * 2, "y": rng.poisson(9, 400).astype(float)}
+    )
+    m = LGBMForecaster(["k"], "d", "y", horizon=21, freq="D", **FAST)
+    panel = to_panel(df, ["k"], "d", "y", "D")
+    origin = 150
+    changed = panel.values.copy()
+    changed[:, origin + 1 :] = 1e6
+    other = type(panel)(panel.keys, panel.dates, changed, {})
+    for h in range(1, 22):
+        a, _ = m._features(panel, np.array([origin]), h)
+        b, _ = m._features(other, np.array([origin]), h)
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{name} at h={h}")
+
+
 def test_changing_targets_after_the_origin_cannot_change_the_forecast() -> None:
     df = weekly_table()
     cv = model().cross_validation(df, n_windows=1)
