@@ -46,7 +46,8 @@ if len(scan) >= 2:
         f"{(last.value - prev.value) * 100:+.1f} pt",
     )
 scores = data.query(
-    "select method, wape from ml.forecast_region_sku_week_scores where horizon is null order by wape"
+    "select method, wape from ml.forecast_region_sku_week_scores "
+    "where horizon is null order by wape"
 )
 if not scores.empty:
     model = scores.set_index("method")["wape"]
