@@ -63,6 +63,7 @@ def main() -> None:
     console = Console()
     full = dbt(settings, "build", "--full-refresh")
     full_facts = dbt(settings, "run", "--full-refresh", "--select", *BIG_FACTS)
+    console.print(f"full build {full:.1f}s; big facts full refresh {full_facts:.1f}s")
     table = Table(title=f"dbt build over {settings.home.name} ({settings.home})")
     table.add_column("run")
     table.add_column("seconds", justify="right")

@@ -200,10 +200,11 @@ def suggest(
 
 
 def _rule() -> pl.Expr:
+    # the minimum order fired only if it asks more than one pack would have
     rounded_to_moq = (
         (pl.col("suggested_qty") > 0)
-        & (pl.col("suggested_qty") >= pl.col("moq"))
-        & (pl.col("order_up_to") - pl.col("position") < pl.col("moq"))
+        & (pl.col("moq") > pl.col("order_multiple"))
+        & (pl.col("order_up_to") - pl.col("position") <= pl.col("moq") - pl.col("order_multiple"))
     )
     return (
         pl.when(~pl.col("has_forecast"))
