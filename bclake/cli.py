@@ -297,6 +297,18 @@ def evaluate(
     )
 
 
+@app.command("hash-password")
+def hash_password_command(
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ],
+) -> None:
+    """Print a password hash for `password:` in the dashboards' users file."""
+    from dashboards.auth import hash_password
+
+    typer.echo(hash_password(password))
+
+
 @app.command()
 def ledger(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",

@@ -16,13 +16,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 # schemas that only exist to build the marts (views over the lake)
 PRIVATE_SCHEMAS = ("staging",)
 
 
-def publish(build_db: Path, published_db: Path) -> dict:
-    """Atomically replace `published_db` with a reader-ready copy of `build_db`."""
+AUDIT_SCHEMA = "audit"
+
+
+def publish(
+    build_db: Path, published_db: Path, audit: dict[str, pl.DataFrame] | None = None
+) -> dict:
+    """Atomically replace `published_db` with a reader-ready copy of `build_db`.
+
+    `audit` tables (the ingest ledger, quarantine reasons, freshness, check results)
+    are written into the copy's `audit` schema, so readers get them with the same
+    version as the data they describe; the build file itself is not touched.
+    """
     con = duckdb.connect(str(build_db))
     con.execute("CHECKPOINT")
     con.close()
@@ -33,6 +44,13 @@ def publish(build_db: Path, published_db: Path) -> dict:
     try:
         for schema in PRIVATE_SCHEMAS:
             con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.execute(f"DROP SCHEMA IF EXISTS {AUDIT_SCHEMA} CASCADE")
+        if audit:
+            con.execute(f"CREATE SCHEMA {AUDIT_SCHEMA}")
+            for name, frame in audit.items():
+                con.register("_audit_frame", frame.to_arrow())
+                con.execute(f"CREATE TABLE {AUDIT_SCHEMA}.{name} AS SELECT * FROM _audit_frame")
+                con.unregister("_audit_frame")
         tables = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables order by 1"
         ).fetchall()

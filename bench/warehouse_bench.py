@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--full-only", action="store_true", help="time the full build only")
     args = parser.parse_args()
     settings = Settings.from_env(args.root)
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     for contract in load_contracts().values():  # whatever is not in the lake yet
         ingest_table(contract, settings)
     console = Console()

@@ -1,30 +1,160 @@
-"""The dashboards render with and without a published warehouse."""
+"""The dashboards: login gate, every page with and without data, scoping in the data layer."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+from dashboards.auth import Scope, authenticate, hash_password, load_users, verify_password
+from dashboards.data import HQ_ONLY, PUBLIC, PUBLIC_SCHEMAS, ScopedWarehouse, ScopeError
+from dashboards.i18n import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboards" / "app.py")
+PAGES = ("overview", "channel", "consumers", "products", "forecast", "quality", "downloads")
+DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
 
 
-def test_overview_without_published_warehouse(empty_home: Path) -> None:
+def signed_in(username: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["user"] = load_users()[username]
+    return at.run()
+
+
+def test_visitors_see_only_the_login_page(empty_home: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
-    assert any("Nothing has been published" in i.value for i in at.info)
+    assert [b.label for b in at.button] == ["登录"]  # the form's submit, nothing else
+    assert not at.dataframe and not at.metric
+    at.text_input[0].input("hq")
+    at.text_input[1].input("wrong")
+    at.button[0].click().run()
+    assert any("不正确" in e.value for e in at.error)
+    assert "user" not in at.session_state
 
 
-def test_overview_with_published_warehouse(
+def test_login_with_a_demo_password(empty_home: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input[0].input("d0004")
+    at.text_input[1].input("d0004-demo")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["user"].scope == Scope("distributor", "D0004")
+    assert any("Nothing has been published" in i.value or "还没有发布" in i.value for i in at.info)
+
+
+def test_passwords_are_hashed_and_checked() -> None:
+    stored = hash_password("s3cret")
+    assert "s3cret" not in stored and verify_password("s3cret", stored)
+    assert not verify_password("s3cret ", stored)
+    assert authenticate("hq", "hq-demo") is not None
+    assert authenticate("hq", "huabei-demo") is None and authenticate("nobody", "x") is None
+    assert all(u.password_hash.startswith("pbkdf2_sha256$") for u in load_users().values())
+
+
+def test_every_label_has_both_languages_and_every_key_exists() -> None:
+    labels = catalogue()
+    used = set()
+    for path in (ROOT / "dashboards").rglob("*.py"):
+        used |= set(re.findall(r"\bt\(\s*\"([a-z_]+\.[a-z_]+)\"", path.read_text()))
+    assert used, "no label keys found in the pages"
+    assert not used - set(labels), f"labels missing from labels.yml: {used - set(labels)}"
+    assert all(entry["zh"] and entry["en"] for entry in labels.values())
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_without_a_published_warehouse(empty_home: Path, page: str) -> None:
+    at = signed_in("hq")
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception
+    assert any("还没有发布" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("username", DEMO_USERS)
+def test_every_page_renders_for_every_demo_user(
+    tiny_home: Path, monkeypatch: pytest.MonkeyPatch, username: str
+) -> None:
+    monkeypatch.setenv("BCLAKE_HOME", str(tiny_home))
+    at = signed_in(username)
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, f"{username} on {page}: {at.exception[0].value}"
+        assert at.title, f"{username} on {page}: no title"
+    # English switch: same page, English labels
+    at.session_state["lang"] = "en"
+    at.switch_page("pages/overview.py").run()
+    assert not at.exception and at.title[0].value == "Overview"
+
+
+def _ids(frame: pd.DataFrame, column: str) -> set[str]:
+    return set(frame[column].dropna().astype(str)) if column in frame.columns else set()
+
+
+def test_a_distributor_sees_only_its_own_rows_on_screen(
     tiny_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(tiny_home))
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    assert not at.exception
-    labels = [m.label for m in at.metric]
-    assert any("Scan rate" in label for label in labels)
-    assert any("WAPE" in label for label in labels)
-    region = at.selectbox[0]
-    region.select(region.options[-1]).run()
-    assert not at.exception
+    con = duckdb.connect(str(tiny_home / "warehouse" / "published.duckdb"), read_only=True)
+    own_stores = {
+        r[0]
+        for r in con.execute(
+            "select store_code from marts.dim_store where distributor_code = 'D0004'"
+        ).fetchall()
+    }
+    con.close()
+    at = signed_in("d0004")
+    seen = 0
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        for df in at.dataframe:
+            frame = df.value
+            assert _ids(frame, "distributor_code") <= {"D0004"}, page
+            assert _ids(frame, "store_code") <= own_stores, page
+            seen += len(frame)
+    assert seen > 0, "the distributor saw no rows at all"
+
+
+def test_scoped_views_filter_every_table(tiny_home: Path) -> None:
+    path = tiny_home / "warehouse" / "published.duckdb"
+    hq = ScopedWarehouse(path, Scope("hq"))
+    d = ScopedWarehouse(path, Scope("distributor", "D0004"))
+    r = ScopedWarehouse(path, Scope("region", "华北"))
+    own_stores = set(d.members.stores or ())
+    tables = hq.query(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = current_database() order by 1, 2"
+    )
+    assert {"marts", "ml", "reference", "audit"} <= set(tables.table_schema)
+    for schema, table in tables.itertuples(index=False):
+        if schema in PUBLIC_SCHEMAS or f"{schema}.{table}" in PUBLIC:
+            continue  # products, dates, the city list: the same for everyone
+        rows = d.query(f'select * from {schema}."{table}"')
+        assert _ids(rows, "distributor_code") <= {"D0004"}, f"{schema}.{table}"
+        assert _ids(rows, "store_code") <= own_stores, f"{schema}.{table}"
+        assert _ids(rows, "region") <= {"华北"}, f"{schema}.{table}"
+        if f"{schema}.{table}" in HQ_ONLY or schema == "audit":
+            assert rows.empty, f"{schema}.{table} shows consumer or audit rows to a distributor"
+        regional = r.query(f'select * from {schema}."{table}"')
+        assert _ids(regional, "region") <= {"华北"}, f"{schema}.{table}"
+    kpis = d.query("select distinct scope_type, scope_id from marts.kpi_values")
+    assert set(kpis.scope_type) <= {"distributor", "store"}
+    assert set(kpis[kpis.scope_type == "distributor"].scope_id) == {"D0004"}
+    assert not hq.query("select * from marts.dim_store").empty
+
+
+def test_the_data_layer_refuses_anything_but_a_select(tiny_home: Path) -> None:
+    d = ScopedWarehouse(tiny_home / "warehouse" / "published.duckdb", Scope("store", "S000006"))
+    for sql in (
+        f"select * from {d.alias}.marts.dim_store",
+        "attach 'x.duckdb' as y",
+        "select * from read_parquet('lake/**/*.parquet')",
+        "create table marts.x as select 1",
+    ):
+        with pytest.raises(ScopeError):
+            d.query(sql)
+    assert set(d.query("select store_code from marts.dim_store").store_code) == {"S000006"}

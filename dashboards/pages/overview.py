@@ -1,4 +1,4 @@
-"""Overview: headline KPIs and the planners' forecast."""
+"""Overview: the plan's KPIs against their targets, with trends, and by region."""
 
 from __future__ import annotations
 
@@ -6,107 +6,166 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards import data
+from dashboards import data, ui
+from dashboards.i18n import lang, t
 
-st.title("总览 Overview")
+HEADLINE = (
+    "sell_through_amount",
+    "sales_growth",
+    "scan_rate",
+    "channel_online_rate",
+    "distribution_coverage",
+    "diversion_rate",
+    "on_time_delivery",
+    "display_compliance",
+    "repurchase_rate",
+    "referral_rate",
+    "profile_completeness",
+    "marketing_roi",
+)
 
-if data.published_version() is None:
-    st.info(
-        "还没有发布的数据仓库。Nothing has been published yet: run `make pipeline` "
-        "(or `make demo`) and reload this page."
-    )
-    st.stop()
+st.title(t("page.overview"))
+ui.require_published()
+f = ui.filters()
+scope = data.current_scope()
 
-kpis = data.query(
-    "select kpi, grain, period_start, scope_type, scope_id, value from marts.kpi_values "
-    "where grain = 'month' order by period_start"
+# the scope the cards speak for: the user's own, or the region picked in the sidebar
+if scope.role == "hq":
+    scope_type, scope_id = ("region", f.region) if f.region else ("company", "all")
+else:
+    scope_type, scope_id = scope.role, scope.scope_id
+st.caption(t("overview.caption", scope=scope_id if scope_type != "company" else t("role.all")))
+
+definitions = data.query("select * from reference.kpi_definitions")
+label = f"label_{lang()}"
+monthly = data.query(
+    "select kpi, period_start, sum(value) filter (where scope_type = 'region') as region_sum, "
+    "max(value) filter (where scope_type = ? and scope_id = ?) as value "
+    "from marts.kpi_values where grain = 'month' and period_start between ? and ? group by all",
+    (scope_type, scope_id, f.start.replace(day=1), f.end),
 )
 # compare complete months only: a month still being reported would look like a collapse
-last_day = data.query("select max(biz_date) as d from marts.fct_sell_through").d.iloc[0]
-complete = pd.Timestamp(last_day) + pd.Timedelta(days=1)
-kpis = kpis[pd.to_datetime(kpis.period_start) + pd.offsets.MonthBegin(1) <= complete]
-sales = (
-    kpis[kpis.kpi == "sell_through_amount"].groupby("period_start", as_index=False)["value"].sum()
-)
-scan = kpis[kpis.kpi == "scan_rate"].sort_values("period_start")
+complete_before = pd.Timestamp(f.end) + pd.Timedelta(days=1)
+if not monthly.empty:
+    monthly = monthly[
+        pd.to_datetime(monthly.period_start) + pd.offsets.MonthBegin(1) <= complete_before
+    ]
+    # company sell-through is the sum of its regions
+    company = (monthly.kpi == "sell_through_amount") & monthly.value.isna()
+    if scope_type == "company":
+        monthly.loc[company, "value"] = monthly.loc[company, "region_sum"]
+    monthly = monthly.dropna(subset=["value"]).sort_values("period_start")
 
-cols = st.columns(3)
-if len(sales) >= 2:
-    last, prev = sales.iloc[-1], sales.iloc[-2]
-    cols[0].metric(
-        f"POS 销售额 Sell-through {last.period_start:%Y-%m}",
-        f"¥{last.value / 1e4:,.1f} 万",
-        f"{(last.value / prev.value - 1) * 100:+.1f}% vs {prev.period_start:%Y-%m}",
-    )
-if len(scan) >= 2:
-    last, prev = scan.iloc[-1], scan.iloc[-2]
-    cols[1].metric(
-        f"扫码率 Scan rate {last.period_start:%Y-%m}",
-        f"{last.value * 100:.1f}%",
-        f"{(last.value - prev.value) * 100:+.1f} pt",
-    )
-scores = data.query(
-    "select method, wape from ml.forecast_region_sku_week_scores "
-    "where horizon is null order by wape"
-)
-if not scores.empty:
-    model = scores.set_index("method")["wape"]
-    cols[2].metric(
-        "预测误差 Forecast WAPE (backtest)",
-        f"{model['lightgbm'] * 100:.1f}%",
-        f"{(model['lightgbm'] - model['seasonal_naive']) * 100:+.1f} pt vs seasonal naive",
-        delta_color="inverse",
-    )
+if monthly.empty:
+    st.info(t("overview.no_kpis"))
+else:
+    shown = [k for k in HEADLINE if k in set(monthly.kpi)]
+    shown += sorted(set(monthly.kpi) - set(shown))
+    per_row = 4
+    for start in range(0, len(shown), per_row):
+        cols = st.columns(per_row)
+        for col, kpi in zip(cols, shown[start : start + per_row], strict=False):
+            d = definitions.set_index("kpi").loc[kpi] if kpi in set(definitions.kpi) else None
+            series = monthly[monthly.kpi == kpi]
+            last = series.iloc[-1]
+            prev = series.iloc[-2] if len(series) > 1 else None
+            unit = d["unit"] if d is not None else ""
+            target = d["target"] if d is not None else None
+            direction = d["direction"] if d is not None else "up"
+            help_text = t("overview.target_none")
+            if target is not None and not pd.isna(target):
+                met = last.value >= target if direction == "up" else last.value <= target
+                help_text = t(
+                    "overview.target_met" if met else "overview.target_missed",
+                    target=ui.fmt(target, unit),
+                )
+            col.metric(
+                f"{d[label] if d is not None else kpi} · {pd.Timestamp(last.period_start):%Y-%m}",
+                ui.fmt(last.value, unit),
+                ui.fmt_delta(last.value - prev.value, unit) if prev is not None else None,
+                delta_color="normal" if direction == "up" else "inverse",
+                help=help_text,
+                border=True,
+                chart_data=series.value.tolist()[-12:],
+                chart_type="line",
+                delta_description=t("overview.vs_prev"),
+            )
 
-st.subheader("区域 × 产品 周销量预测 Weekly forecast by region and SKU")
-series = data.query(
-    "select distinct f.region, f.sku_code, p.sku_name from ml.forecast_region_sku_week f "
-    "left join marts.dim_product p using (sku_code) order by 1, 2"
-)
-left, right = st.columns(2)
-region = left.selectbox("区域 Region", sorted(series.region.unique()))
-options = series[series.region == region]
-sku = right.selectbox(
-    "产品 SKU",
-    options.sku_code,
-    format_func=lambda c: f"{c} {options.set_index('sku_code').sku_name.get(c, '')}",
-)
-
-actual = data.query(
-    "select week_start, qty from marts.fct_sales_region_sku_week "
-    "where region = ? and sku_code = ? order by week_start",
-    (region, sku),
-)
-forecast = data.query(
-    "select week_start, p10, p50, p90 from ml.forecast_region_sku_week "
-    "where region = ? and sku_code = ? order by week_start",
-    (region, sku),
-)
-actual = actual[actual.week_start < forecast.week_start.min()] if not forecast.empty else actual
-
-band = (
-    alt.Chart(forecast)
-    .mark_area(opacity=0.25, color="#1f77b4")
-    .encode(
-        x=alt.X("week_start:T", title="周 week"), y=alt.Y("p10:Q", title="件 units"), y2="p90:Q"
+    # compare the parts of the user's scope: regions for HQ, distributors for a region,
+    # stores for a distributor (a store has nothing below it)
+    part = {"hq": "region", "region": "distributor", "distributor": "store"}.get(scope.role)
+    if part is None:
+        st.stop()
+    st.subheader(t(f"overview.by_{part}"))
+    at_level = set(
+        data.query(
+            "select distinct kpi from marts.kpi_values where grain = 'month' and scope_type = ?",
+            (part,),
+        ).kpi
     )
-)
-median = (
-    alt.Chart(forecast)
-    .mark_line(color="#1f77b4", strokeDash=[4, 3])
-    .encode(x="week_start:T", y="p50:Q", tooltip=["week_start:T", "p10:Q", "p50:Q", "p90:Q"])
-)
-history = (
-    alt.Chart(actual)
-    .mark_line(color="#444")
-    .encode(x="week_start:T", y="qty:Q", tooltip=["week_start:T", "qty:Q"])
-)
-st.altair_chart(band + median + history, width="stretch")
-st.caption("实线: 实际周销量 actual weekly sell-through · 虚线: P50 · 阴影: P10–P90")
-
-with st.expander("表格 Table"):
-    st.dataframe(
-        pd.concat([actual.assign(kind="actual"), forecast.assign(kind="forecast")]),
-        hide_index=True,
-        width="stretch",
+    options = [k for k in shown if k in at_level and k != "sales_growth"]
+    if not options:
+        st.info(t("overview.no_regions"))
+        st.stop()
+    kpi = st.selectbox(
+        t("overview.kpi"),
+        options,
+        format_func=lambda k: (
+            definitions.set_index("kpi")[label].get(k, k) if not definitions.empty else k
+        ),
+        key=f"overview_kpi_{lang()}",
     )
+    by_region = data.query(
+        "select scope_id as region, period_start, value from marts.kpi_values "
+        "where grain = 'month' and scope_type = ? and kpi = ? "
+        "and period_start between ? and ? order by period_start",
+        (part, kpi, f.start.replace(day=1), f.end),
+    )
+    by_region = by_region[
+        pd.to_datetime(by_region.period_start) + pd.offsets.MonthBegin(1) <= complete_before
+    ]
+    if by_region.empty:
+        st.info(t("overview.no_regions"))
+    else:
+        d = definitions.set_index("kpi").loc[kpi]
+        latest = by_region[by_region.period_start == by_region.period_start.max()]
+        bars = (
+            alt.Chart(latest)
+            .mark_bar()
+            .encode(
+                x=alt.X("value:Q", title=d[label]),
+                y=alt.Y("region:N", sort="-x", title=t(f"common.{part}")),
+                tooltip=["region", alt.Tooltip("value:Q", format=",.3f")],
+            )
+        )
+        chart = bars
+        if d["target"] is not None and not pd.isna(d["target"]):
+            rule = (
+                alt.Chart(pd.DataFrame({"target": [d["target"]]}))
+                .mark_rule(color="#d62728", strokeDash=[4, 3])
+                .encode(x="target:Q")
+            )
+            chart = bars + rule
+        trend = (
+            alt.Chart(by_region)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("period_start:T", title=t("common.month")),
+                y=alt.Y("value:Q", title=d[label]),
+                color=alt.Color(
+                    "region:N", title=t(f"common.{part}"), legend=alt.Legend(columns=2)
+                ),
+                tooltip=["region", "period_start:T", alt.Tooltip("value:Q", format=",.3f")],
+            )
+        )
+        # a trend of more than a dozen lines reads as noise: the dozen largest now
+        top = latest.nlargest(12, "value").region
+        trend = trend.transform_filter(alt.FieldOneOfPredicate("region", top.tolist()))
+        left, right = st.columns(2)
+        with left:
+            height = max(300, 16 * len(latest))
+            ui.chart_with_table(chart.properties(height=height), latest, "region_bars")
+        with right:
+            ui.chart_with_table(trend.properties(height=300), by_region, "region_trend")
+        if d["target"] is not None and not pd.isna(d["target"]):
+            st.caption(t("overview.target_line", target=ui.fmt(d["target"], d["unit"])))

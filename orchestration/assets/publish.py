@@ -1,10 +1,63 @@
 """Publish and deliver: the audited build becomes what readers see, then planner files."""
 
+import json
+from datetime import UTC, datetime
+
 import dagster as dg
+import polars as pl
 
 from bclake.publish import publish
 from exports.planner import write_planner_files
+from ingest.report import lake_audit
 from orchestration.resources import LakehouseResource
+
+CHECK_SCHEMA = {
+    "asset": pl.String,
+    "check_name": pl.String,
+    "status": pl.String,
+    "passed": pl.Boolean,
+    "severity": pl.String,
+    "blocking": pl.Boolean,
+    "description": pl.String,
+    "metadata": pl.String,
+    "run_id": pl.String,
+    "evaluated_at": pl.Datetime("us", "UTC"),
+}
+
+
+def check_results(context: dg.AssetExecutionContext) -> pl.DataFrame:
+    """The latest evaluation of every asset check this run's job knows, as one table."""
+    graph = context.job_def.asset_layer.asset_graph
+    keys = sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+    summaries = context.instance.event_log_storage.get_asset_check_summary_records(keys)
+    rows = []
+    for key in keys:
+        summary = summaries.get(key)
+        record = summary.last_check_execution_record if summary else None
+        evaluation = record.evaluation if record else None
+        spec = graph.get_check_spec(key)
+        rows.append(
+            {
+                "asset": key.asset_key.to_user_string(),
+                "check_name": key.name,
+                "status": record.status.value if record else "never_run",
+                "passed": evaluation.passed if evaluation else None,
+                "severity": evaluation.severity.value if evaluation else None,
+                "blocking": spec.blocking,
+                "description": (evaluation.description if evaluation else None) or spec.description,
+                "metadata": json.dumps(
+                    {k: str(v.value) for k, v in evaluation.metadata.items()},
+                    ensure_ascii=False,
+                )
+                if evaluation
+                else None,
+                "run_id": record.run_id if record else None,
+                "evaluated_at": datetime.fromtimestamp(record.create_timestamp, UTC)
+                if record
+                else None,
+            }
+        )
+    return pl.DataFrame(rows, schema=CHECK_SCHEMA)
 
 
 @dg.asset(
@@ -25,9 +78,12 @@ from orchestration.resources import LakehouseResource
     description="Atomically replaces warehouse/published.duckdb with the audited build. Runs "
     "only when every upstream asset and blocking check succeeded.",
 )
-def published_warehouse(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def published_warehouse(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
     s = lakehouse.settings
-    info = publish(s.build_db, s.published_db)
+    audit = {**lake_audit(s), "asset_checks": check_results(context)}
+    info = publish(s.build_db, s.published_db, audit)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(s.published_db)),

@@ -1,0 +1,183 @@
+"""The dashboards in a real browser: every demo user signs in, visits every page, and a
+distributor downloads only its own rows. Screenshots of every page land in
+`BCLAKE_SCREENSHOTS` (default: the test's temporary folder) for a person to look at.
+
+Needs Debian's chromium (`make system-tools`); skips with the reason when it is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("BCLAKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = {  # url path -> title in the Chinese navigation
+    "overview": "总览",
+    "channel": "渠道",
+    "consumers": "消费者",
+    "products": "产品",
+    "forecast": "预测与补货",
+    "quality": "数据质量",
+    "downloads": "下载",
+}
+USERS = {"hq": "hq-demo", "huabei": "huabei-demo", "d0004": "d0004-demo", "s000006": "s000006-demo"}
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: run `make system-tools` (apt-get install chromium "
+        "fonts-noto-cjk) or set BCLAKE_CHROMIUM",
+        allow_module_level=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_home: Path) -> Iterator[str]:
+    """`streamlit run` over the tiny world, as `make serve` starts it."""
+    port = _free_port()
+    env = {**os.environ, "BCLAKE_HOME": str(tiny_home), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboards" / "app.py"),
+            "--server.headless=true",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
+            "--client.toolbarMode=minimal",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = Path(os.environ.get("BCLAKE_SCREENSHOTS") or tmp_path_factory.mktemp("screens"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def wait_for_run(page) -> None:
+    """Until the script has finished and the charts have drawn."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+    page.wait_for_timeout(600)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+
+
+def screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the window to fit."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(900, int(height))})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def sign_in(page, url: str, user: str) -> None:
+    page.goto(url)
+    wait_for_run(page)
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(USERS[user])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("[data-testid='stSidebarNav']")
+    wait_for_run(page)
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_every_page_for_every_demo_user(browser, app_url: str, shots: Path, user: str) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(page, app_url, user)
+    for slug, title in PAGES.items():
+        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+        page.wait_for_url(re.compile(rf"/{slug}$") if slug != "overview" else re.compile(".*"))
+        wait_for_run(page)
+        body = page.locator("[data-testid='stMain']").inner_text()
+        assert title in body, f"{user}: {slug} did not render its title"
+        assert "Traceback" not in body and "Error" not in body.split("\n")[0], f"{user} {slug}"
+        assert not page.locator("[data-testid='stException']").count(), f"{user}: {slug} raised"
+        if user == "d0004":  # no other distributor's code anywhere on screen
+            assert set(re.findall(r"D\d{4}", body)) <= {"D0004"}, f"{slug}: {body[:500]}"
+        screenshot(page, shots / f"{user}_{slug}.png")
+    assert not errors, f"{user}: browser errors {errors[:3]}"
+    context.close()
+
+
+def test_a_distributor_downloads_only_its_own_rows(browser, app_url: str, shots: Path) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, app_url, "d0004")
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="下载").click()
+    wait_for_run(page)
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "store_orders.csv" in body and not re.findall(r"D(?!0004)\d{4}", body)
+    row = page.locator("[data-testid='stHorizontalBlock']").filter(has_text="store_orders.csv")
+    with page.expect_download() as info:
+        row.get_by_role("button", name="下载").click()
+    data = Path(info.value.path()).read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(data)))
+    assert rows, "the distributor's store orders file is empty"
+    assert {r["distributor_code"] for r in rows} == {"D0004"}
+    context.close()
+
+
+def test_the_english_switch(browser, app_url: str, shots: Path) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    sign_in(page, app_url, "huabei")
+    page.locator("[data-testid=stSidebar]").get_by_text("English", exact=True).click()
+    wait_for_run(page)
+    nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+    assert "Overview" in nav and "Forecast and replenishment" in nav
+    screenshot(page, shots / "huabei_overview_en.png")
+    context.close()
