@@ -299,9 +299,7 @@ def evaluate(
 
 @app.command("hash-password")
 def hash_password_command(
-    password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
-    ],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Print a password hash for `password:` in the dashboards' users file."""
     from dashboards.auth import hash_password

@@ -6,6 +6,8 @@ warm (the same page again). The reference, measured in the same run, is a page t
 only writes a title: the ratio says how much of a page's time is ours.
 
     python -m bench.dashboard_bench --root DIR   # a data root with a published warehouse
+
+Set BENCH_USERS=hq,d0004 to time some users only.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     args = parser.parse_args()
     os.environ["BCLAKE_HOME"] = str(args.root.resolve())
+    published = args.root / "warehouse" / "published.duckdb"
+    if not published.exists():
+        raise SystemExit(
+            f"{published} does not exist: run `BCLAKE_HOME={args.root} bclake pipeline` first"
+        )
     from dashboards.auth import load_users
 
     users = load_users()
