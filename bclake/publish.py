@@ -18,6 +18,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from bclake.warehouse import write_tables
+
 # schemas that only exist to build the marts (views over the lake)
 PRIVATE_SCHEMAS = ("staging",)
 
@@ -46,11 +48,7 @@ def publish(
             con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         con.execute(f"DROP SCHEMA IF EXISTS {AUDIT_SCHEMA} CASCADE")
         if audit:
-            con.execute(f"CREATE SCHEMA {AUDIT_SCHEMA}")
-            for name, frame in audit.items():
-                con.register("_audit_frame", frame.to_arrow())
-                con.execute(f"CREATE TABLE {AUDIT_SCHEMA}.{name} AS SELECT * FROM _audit_frame")
-                con.unregister("_audit_frame")
+            write_tables(con, AUDIT_SCHEMA, audit)
         tables = con.execute(
             "select table_schema || '.' || table_name from information_schema.tables order by 1"
         ).fetchall()

@@ -94,25 +94,34 @@ def _matrix(
 
 
 def _engine_levels(data: dict, policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per review week: mean and sigma of demand over lead + review days, and z."""
+    """Per review week: mean and sigma of demand over lead + review days, and z.
+
+    A review in week k reads only the forecast made at the cutoff before week k; when
+    its protection interval runs into a week that forecast does not cover, the last
+    covered week is carried (a later cutoff's forecast was not available yet).
+    """
     bt, n_pairs, start = data["bt"], len(data["pairs"]), data["start"]
     n_weeks = data["n_days"] // 7
-    p50 = np.zeros((n_pairs, n_weeks + 1))
-    sigma = np.zeros((n_pairs, n_weeks + 1))
+    cutoffs = sorted(bt["cutoff"].unique().to_list())
+    c = bt["cutoff"].replace_strict({d: i for i, d in enumerate(cutoffs)}).to_numpy()
     w = _days_since(bt["week_start"], start) // 7
+    i = bt["i"].to_numpy()
     p10, p90 = bt["p10"].to_numpy(), bt["p90"].to_numpy()
-    p50[bt["i"].to_numpy(), w] = week_mean(p10, bt["p50"].to_numpy(), p90)
-    sigma[bt["i"].to_numpy(), w] = np.clip(week_sigma(p10, p90), 0, None)
-    # the week after a forecast's last one is not in the backtest: carry the last forecast
-    last_cutoff_weeks = bt.group_by("cutoff").agg(pl.col("week_start").max())
-    for end in last_cutoff_weeks["week_start"]:
-        k = (end - start).days // 7
-        p50[:, k + 1] = np.where(p50[:, k + 1] == 0, p50[:, k], p50[:, k + 1])
-        sigma[:, k + 1] = np.where(sigma[:, k + 1] == 0, sigma[:, k], sigma[:, k + 1])
+    mean_w = np.zeros((len(cutoffs), n_pairs, n_weeks))
+    sigma_w = np.zeros((len(cutoffs), n_pairs, n_weeks))
+    covered = np.zeros((len(cutoffs), n_weeks), dtype=bool)
+    mean_w[c, i, w] = week_mean(p10, bt["p50"].to_numpy(), p90)
+    sigma_w[c, i, w] = np.clip(week_sigma(p10, p90), 0, None)
+    covered[c, w] = True
     protection = round(data["lead_days"]) + policy.review_days
     extra = (protection - 7) / 7.0  # share of the next week inside the protection interval
-    mean = p50[:, :n_weeks] + extra * p50[:, 1 : n_weeks + 1]
-    sd = np.sqrt(sigma[:, :n_weeks] ** 2 + extra * sigma[:, 1 : n_weeks + 1] ** 2)
+    mean = np.zeros((n_pairs, n_weeks))
+    sd = np.zeros((n_pairs, n_weeks))
+    for k in range(n_weeks):
+        ck = int(np.flatnonzero(covered[:, k])[-1])
+        nxt = k + 1 if k + 1 < n_weeks and covered[ck, k + 1] else k
+        mean[:, k] = mean_w[ck, :, k] + extra * mean_w[ck, :, nxt]
+        sd[:, k] = np.sqrt(sigma_w[ck, :, k] ** 2 + extra * sigma_w[ck, :, nxt] ** 2)
     z = np.array(
         [
             policy.z(

@@ -28,6 +28,7 @@ by the conformity quantile that gives the nominal coverage, in level-scaled unit
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -134,6 +135,22 @@ def to_panel(
     return Panel(keys.drop("_series"), dates, values, exog)
 
 
+DEFAULT_PARAMS = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 2,
+    "seed": 7,
+    "deterministic": True,  # the same table gives the same forecast
+    "force_row_wise": True,
+}
+
+
 @dataclass
 class LGBMForecaster:
     """Global quantile LightGBM forecaster (direct, pooled horizons, conformal bands)."""
@@ -157,27 +174,12 @@ class LGBMForecaster:
     # training rows (series x origins x horizons) are capped by thinning origins evenly,
     # always keeping the latest: bounded memory and time on thousands of long series
     max_train_rows: int = 1_000_000
-    params: dict = field(
-        default_factory=lambda: {
-            "learning_rate": 0.05,
-            "num_leaves": 31,
-            "min_data_in_leaf": 50,
-            "feature_fraction": 0.9,
-            "bagging_fraction": 0.8,
-            "bagging_freq": 1,
-            "lambda_l2": 1.0,
-            "verbose": -1,
-            "num_threads": 2,
-            "seed": 7,
-            "deterministic": True,  # the same table gives the same forecast
-            "force_row_wise": True,
-        }
-    )
-    models_: dict[float, lgb.Booster] = field(default_factory=dict, repr=False)
-    panel_: Panel | None = field(default=None, repr=False)
-    categories_: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    params: dict = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    models_: dict[float, lgb.Booster] = field(default_factory=dict, init=False, repr=False)
+    panel_: Panel | None = field(default=None, init=False, repr=False)
+    categories_: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
     # per horizon: how far to move the outer quantiles, in level-scaled units
-    widen_: np.ndarray | None = field(default=None, repr=False)
+    widen_: np.ndarray | None = field(default=None, init=False, repr=False)
 
     # --- features -----------------------------------------------------------------
     @property
@@ -451,7 +453,7 @@ class LGBMForecaster:
                 )
             cutoff_date = self._date(panel, cutoff)
             train = df.filter(pl.col(self.date_col).cast(pl.Date) <= cutoff_date)
-            model = LGBMForecaster(**self._config()).fit(train)
+            model = dataclasses.replace(self).fit(train)  # same settings, unfitted
             future = (
                 df.filter(pl.col(self.date_col).cast(pl.Date) > cutoff_date).select(
                     *self.id_cols, self.date_col, *self.future_cols
@@ -488,28 +490,6 @@ class LGBMForecaster:
         return pl.concat(out).filter(
             pl.col("y").is_not_null() & pl.col("y").is_not_nan() & pl.col("p50").is_not_null()
         )
-
-    def _config(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "id_cols",
-                "date_col",
-                "target_col",
-                "horizon",
-                "freq",
-                "quantiles",
-                "future_cols",
-                "hist_cols",
-                "conformal",
-                "calendar",
-                "n_lags",
-                "level_window",
-                "num_boost_round",
-                "max_train_rows",
-                "params",
-            )
-        }
 
 
 BASELINES = ("seasonal_naive", "moving_average", "exp_smoothing")

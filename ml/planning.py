@@ -7,13 +7,13 @@ and exports. Nothing here reads the simulator's truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
 
 from ml.cold_start import cold_start_forecast
-from ml.forecast import BASELINES, LGBMForecaster
+from ml.forecast import BASELINES, DEFAULT_PARAMS, LGBMForecaster
 from ml.metrics import score_cv
 
 REGION_KEYS = ["region", "sku_code"]
@@ -91,8 +91,8 @@ def forecast_region_sku_week(
     n_weeks = weekly["week_start"].n_unique()
     windows = _windows(n_weeks, horizon)
     backtest = model.cross_validation(weekly, n_windows=windows)
-    no_scans = LGBMForecaster(
-        **{**model._config(), "hist_cols": tuple(c for c in REGION_HIST if c not in SCAN_FEATURES)}
+    no_scans = replace(
+        model, hist_cols=tuple(c for c in REGION_HIST if c not in SCAN_FEATURES)
     ).cross_validation(weekly.drop(SCAN_FEATURES), n_windows=windows)
     backtest = backtest.join(
         no_scans.select(
@@ -112,12 +112,24 @@ def forecast_region_sku_week(
         },
         BASELINES,
     )
-    model.fit(weekly)
-    last_week = weekly["week_start"].max()
-    future = future_frame(model.panel_.keys, last_week, horizon, promotions, REGION_FUTURE)
-    forecast = model.predict(future).with_columns(pl.lit("model").alias("forecast_source"))
-    forecast = _with_cold_start(forecast, weekly, products, last_week, horizon)
+    forecast = _fit_and_forecast(model, weekly, promotions)
+    forecast = _with_cold_start(forecast, weekly, products, weekly["week_start"].max(), horizon)
     return PlanningForecast(forecast, backtest, scores)
+
+
+def _fit_and_forecast(
+    model: LGBMForecaster, weekly: pl.DataFrame, promotions: pl.DataFrame
+) -> pl.DataFrame:
+    """Refit on every complete week and forecast the next `model.horizon` weeks."""
+    model.fit(weekly)
+    future = future_frame(
+        model.panel_.keys,
+        weekly["week_start"].max(),
+        model.horizon,
+        promotions,
+        model.future_cols,
+    )
+    return model.predict(future).with_columns(pl.lit("model").alias("forecast_source"))
 
 
 def _with_cold_start(
@@ -197,15 +209,8 @@ def forecast_store_sku_week(
         hist_cols=STORE_HIST,
         num_boost_round=150,
         max_train_rows=600_000,
-        params={
-            **LGBMForecaster.__dataclass_fields__["params"].default_factory(),
-            "min_data_in_leaf": 200,
-        },
+        params={**DEFAULT_PARAMS, "min_data_in_leaf": 200},
     )
     backtest = model.cross_validation(weekly, n_windows=backtest_windows, step=horizon)
     scores = score_cv(backtest, {"lightgbm": QUANTILE_COLS}, BASELINES)
-    model.fit(weekly)
-    last_week = weekly["week_start"].max()
-    future = future_frame(model.panel_.keys, last_week, horizon, promotions, STORE_FUTURE)
-    forecast = model.predict(future).with_columns(pl.lit("model").alias("forecast_source"))
-    return PlanningForecast(forecast, backtest, scores)
+    return PlanningForecast(_fit_and_forecast(model, weekly, promotions), backtest, scores)

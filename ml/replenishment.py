@@ -44,6 +44,38 @@ def week_sigma(p10, p90):
     return (p90 - p10) / P10_P90_WIDTH
 
 
+def pool_forecasts(
+    forecast: pl.DataFrame, members: pl.DataFrame, group: str, keys: list[str]
+) -> pl.DataFrame:
+    """Weekly quantiles of a group (a distributor) from its members' (its stores').
+
+    `members` maps each member key in `forecast` to its `group`. Medians add; spreads
+    add as independent normals (sigma from each P10-P90 band), and the group's P10/P90
+    are read back from that normal. A group is `cold_start` if any member is.
+    """
+    half_band = P10_P90_WIDTH / 2
+    pooled = (
+        forecast.join(members, on=[c for c in members.columns if c != group])
+        .group_by(group, *keys, "week_start")
+        .agg(
+            pl.col("p50").sum(),
+            sigma=(week_sigma(pl.col("p10"), pl.col("p90")) ** 2).sum().sqrt(),
+            any_cold=(pl.col("forecast_source") == "cold_start").any(),
+        )
+    )
+    return pooled.select(
+        group,
+        *keys,
+        "week_start",
+        p10=(pl.col("p50") - half_band * pl.col("sigma")).clip(0),
+        p50="p50",
+        p90=pl.col("p50") + half_band * pl.col("sigma"),
+        forecast_source=pl.when(pl.col("any_cold"))
+        .then(pl.lit("cold_start"))
+        .otherwise(pl.lit("model")),
+    ).sort(group, *keys, "week_start")
+
+
 @dataclass(frozen=True)
 class Policy:
     """Service levels and the review period; lead times and packs come from the data."""
@@ -155,7 +187,9 @@ def suggest(
         .otherwise(pl.lit(policy.service_level))
     )
     rows = rows.with_columns(service_level=level)
-    z = np.array([policy.z(v) for v in rows["service_level"].to_list()])
+    # three service levels at most: one inverse normal each, not one per row
+    z_of = {v: policy.z(v) for v in rows["service_level"].unique().to_list()}
+    z = rows["service_level"].replace_strict(z_of, return_dtype=pl.Float64).to_numpy()
     position = (rows["on_hand"].fill_null(0) + rows["on_order"].fill_null(0)).to_numpy()
     target, order = order_quantity(
         rows["forecast_mean"].to_numpy(),

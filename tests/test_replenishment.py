@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from evaluation.replenishment import simulate
-from ml.replenishment import Policy, order_quantity, suggest
+from ml.replenishment import P10_P90_WIDTH, Policy, order_quantity, pool_forecasts, suggest
 
 KEYS = ["store_code", "sku_code"]
 AS_OF = date(2025, 6, 9)  # a Monday with no holiday in the next two weeks
@@ -117,3 +117,26 @@ def test_closed_loop_replay_counts_lost_sales() -> None:
     assert dry["stockout_days"] == 2 * 12
     full = simulate(demand, np.array([4.0, 4.0]), plenty, lead=1)
     assert full["fill_rate"] == 1.0 and full["stockout_days"] == 0
+
+
+def test_a_distributor_forecast_pools_its_stores() -> None:
+    week = date(2025, 3, 3)
+    stores = pl.DataFrame(
+        {
+            "store_code": ["S1", "S2", "S3"],
+            "sku_code": ["A", "A", "A"],
+            "week_start": [week] * 3,
+            "p10": [6.0, 2.0, 0.0],
+            "p50": [10.0, 5.0, 99.0],
+            "p90": [14.0, 8.0, 99.0],
+            "forecast_source": ["model", "cold_start", "model"],
+        }
+    )
+    members = pl.DataFrame({"store_code": ["S1", "S2", "S3"], "distributor_code": ["D", "D", "E"]})
+    pooled = pool_forecasts(stores, members, "distributor_code", ["sku_code"])
+    d = pooled.filter(pl.col("distributor_code") == "D").row(0, named=True)
+    sigma = np.hypot(8.0, 6.0) / P10_P90_WIDTH  # the bands' spreads add as variances
+    assert d["p50"] == 15.0 and d["forecast_source"] == "cold_start"
+    assert d["p90"] - d["p50"] == pytest.approx(sigma * P10_P90_WIDTH / 2)
+    assert d["p50"] - d["p10"] == pytest.approx(sigma * P10_P90_WIDTH / 2)
+    assert pooled.filter(pl.col("distributor_code") == "E")["p50"].to_list() == [99.0]

@@ -7,9 +7,11 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from bclake.warehouse import write_tables
+from ml.planning import REGION_KEYS, STORE_KEYS, PlanningForecast
 from ml.planning import forecast_region_sku_week as run_region_forecast
 from ml.planning import forecast_store_sku_week as run_store_forecast
-from ml.replenishment import Policy, store_order_multiples, suggest
+from ml.replenishment import Policy, pool_forecasts, store_order_multiples, suggest
 from orchestration.resources import LakehouseResource
 
 
@@ -18,15 +20,38 @@ def _key(*parts: str) -> dg.AssetKey:
 
 
 def _store(con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
-    con.execute("create schema if not exists ml")
-    for name, frame in tables.items():
-        con.register("_frame", frame.to_arrow())
-        con.execute(f"create or replace table ml.{name} as select * from _frame")
-        con.unregister("_frame")
+    write_tables(con, "ml", tables)
 
 
 def _last_day(con: duckdb.DuckDBPyConnection) -> date:
     return con.sql("select max(biz_date) from marts.fct_sell_through").fetchall()[0][0]
+
+
+def _store_forecast(
+    context: dg.AssetExecutionContext,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    result: PlanningForecast,
+    keys: list[str],
+) -> dict:
+    """Store a forecast with its backtest and scores (`name`, `_backtest`, `_scores`) and
+    return the materialisation metadata."""
+    _store(
+        con,
+        {
+            name: result.forecast,
+            f"{name}_backtest": result.backtest,
+            f"{name}_scores": result.scores,
+        },
+    )
+    context.log.info(f"backtest scores:\n{result.scores.filter(pl.col('horizon').is_null())}")
+    cold = result.forecast.filter(pl.col("forecast_source") == "cold_start")
+    return {
+        "rows": result.forecast.height,
+        "series": result.forecast.select(keys).n_unique(),
+        "cold_start_series": cold.select(keys).n_unique(),
+        **_score_metadata(result.scores),
+    }
 
 
 def _score_metadata(scores: pl.DataFrame) -> dict:
@@ -65,25 +90,8 @@ def forecast_region_sku_week(
         promotions = con.sql("select * from marts.fct_promotions_region_sku_week").pl()
         products = con.sql("select * from marts.dim_product").pl()
         result = run_region_forecast(sales, promotions, products, _last_day(con))
-        _store(
-            con,
-            {
-                "forecast_region_sku_week": result.forecast,
-                "forecast_region_sku_week_backtest": result.backtest,
-                "forecast_region_sku_week_scores": result.scores,
-            },
-        )
-    context.log.info(f"backtest scores:\n{result.scores.filter(pl.col('horizon').is_null())}")
-    return dg.MaterializeResult(
-        metadata={
-            "rows": result.forecast.height,
-            "series": result.forecast.select("region", "sku_code").n_unique(),
-            "cold_start_series": result.forecast.filter(pl.col("forecast_source") == "cold_start")
-            .select("region", "sku_code")
-            .n_unique(),
-            **_score_metadata(result.scores),
-        }
-    )
+        metadata = _store_forecast(context, con, "forecast_region_sku_week", result, REGION_KEYS)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -106,22 +114,8 @@ def forecast_store_sku_week(
         sales = con.sql("select * from marts.fct_sales_store_sku_week").pl()
         promotions = con.sql("select * from marts.fct_promotions_store_sku_week").pl()
         result = run_store_forecast(sales, promotions, _last_day(con))
-        _store(
-            con,
-            {
-                "forecast_store_sku_week": result.forecast,
-                "forecast_store_sku_week_backtest": result.backtest,
-                "forecast_store_sku_week_scores": result.scores,
-            },
-        )
-    context.log.info(f"backtest scores:\n{result.scores.filter(pl.col('horizon').is_null())}")
-    return dg.MaterializeResult(
-        metadata={
-            "rows": result.forecast.height,
-            "series": result.forecast.select("store_code", "sku_code").n_unique(),
-            **_score_metadata(result.scores),
-        }
-    )
+        metadata = _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def _beats_seasonal_naive(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:
@@ -360,23 +354,11 @@ left join promo as pr using (distributor_code, sku_code)
 def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
         as_of = _last_day(con) + timedelta(days=1)
-        dist_forecast = con.sql(
-            """
-            select s.distributor_code, f.sku_code, f.week_start,
-                   sum(f.p50) as p50,
-                   sqrt(sum(power((f.p90 - f.p10) / 2.563, 2))) as sigma,
-                   bool_or(f.forecast_source = 'cold_start') as any_cold
-            from ml.forecast_store_sku_week as f
-            inner join marts.dim_store as s using (store_code)
-            group by 1, 2, 3
-            """
-        ).pl()
-        dist_forecast = dist_forecast.with_columns(
-            p10=(pl.col("p50") - 1.2816 * pl.col("sigma")).clip(0),
-            p90=pl.col("p50") + 1.2816 * pl.col("sigma"),
-            forecast_source=pl.when(pl.col("any_cold"))
-            .then(pl.lit("cold_start"))
-            .otherwise(pl.lit("model")),
+        dist_forecast = pool_forecasts(
+            con.sql("select * from ml.forecast_store_sku_week").pl(),
+            con.sql("select store_code, distributor_code from marts.dim_store").pl(),
+            "distributor_code",
+            ["sku_code"],
         )
         con.register("_dist_forecast", dist_forecast.to_arrow())
         positions = con.sql(DISTRIBUTOR_POSITIONS, params=[as_of]).pl()
@@ -395,15 +377,7 @@ def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.Materializ
             con,
             {
                 "replenishment_distributor_sku": out,
-                "forecast_distributor_sku_week": dist_forecast.select(
-                    "distributor_code",
-                    "sku_code",
-                    "week_start",
-                    "p10",
-                    "p50",
-                    "p90",
-                    "forecast_source",
-                ),
+                "forecast_distributor_sku_week": dist_forecast,
             },
         )
     return dg.MaterializeResult(metadata=_suggestion_metadata(out))
