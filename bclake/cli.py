@@ -156,6 +156,24 @@ def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
         raise typer.Exit(1)
 
 
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, dict]]) -> None:
+    """A table with a name column, then `columns` read from each row's dict (- if absent)."""
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for name, values in rows:
+        table.add_row(name, *(_cell(values.get(c)) for c in columns[1:]))
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 @app.command()
 def forecast(
     input: Annotated[Path, typer.Option("--input", help="Long sales table, CSV or Parquet.")],
@@ -189,6 +207,7 @@ def forecast(
     import polars as pl
 
     from ml.any_table import InputError, forecast_table, read_table, write_table
+    from ml.metrics import METRICS
 
     started = time.perf_counter()
     try:
@@ -220,18 +239,11 @@ def forecast(
     )
     if result.backtest_scores is not None:
         overall = result.backtest_scores.filter(pl.col("horizon").is_null())
-        table = Table(title="holdout of the last horizon")
-        for col in ("method", "wape", "mase", "bias", "pinball", "coverage"):
-            table.add_column(col)
-        for r in overall.iter_rows(named=True):
-            table.add_row(
-                r["method"],
-                *(
-                    f"{r[c]:.3f}" if r[c] is not None else "-"
-                    for c in ("wape", "mase", "bias", "pinball", "coverage")
-                ),
-            )
-        console.print(table)
+        _print_table(
+            "holdout of the last horizon",
+            ("method", *METRICS),
+            [(r["method"], r) for r in overall.iter_rows(named=True)],
+        )
 
 
 @app.command()
@@ -242,6 +254,7 @@ def evaluate(
     from evaluation.forecast import evaluate_forecasts
     from evaluation.replenishment import evaluate_replenishment
     from evaluation.tags import evaluate_tags
+    from ml.metrics import METRICS
 
     settings = Settings.from_env()
     if not (settings.truth / "deserved_tags.parquet").exists():
@@ -268,29 +281,17 @@ def evaluate(
     console.print(table)
     for grain in ("region_sku_week", "store_sku_week"):
         f = report["forecast"][grain]
-        table = Table(title=f"forecast {grain} backtest vs true demand ({f['rows']} rows)")
-        for col in ("method", "wape", "mase", "bias", "pinball", "coverage"):
-            table.add_column(col, justify="left" if col == "method" else "right")
-        for method, m in f["vs_truth"].items():
-            table.add_row(
-                method,
-                *(str(m.get(c, "-")) for c in ("wape", "mase", "bias", "pinball", "coverage")),
-            )
-        console.print(table)
+        _print_table(
+            f"forecast {grain} backtest vs true demand ({f['rows']} rows)",
+            ("method", *METRICS),
+            list(f["vs_truth"].items()),
+        )
     r = report["replenishment"]
-    table = Table(title=f"replenishment closed loop, {r['items']} store x SKU, {r['window']}")
-    for col in ("policy", "fill_rate", "stockout_days", "avg_inventory", "turnover"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    for name in ("engine", "minmax", "minmax_matched"):
-        if r[name]:
-            table.add_row(
-                name,
-                *(
-                    str(r[name][c])
-                    for c in ("fill_rate", "stockout_days", "avg_inventory", "turnover")
-                ),
-            )
-    console.print(table)
+    _print_table(
+        f"replenishment closed loop, {r['items']} store x SKU, {r['window']}",
+        ("policy", "fill_rate", "stockout_days", "avg_inventory", "turnover"),
+        [(name, r[name]) for name in ("engine", "minmax", "minmax_matched") if r[name]],
+    )
     console.print(
         f"turnover engine / min-max at equal fill rate: {r['turnover_ratio_vs_matched']} "
         f"(target {r['target_ratio']})"

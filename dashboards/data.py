@@ -28,10 +28,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import polars as pl
 import streamlit as st
 
 from bclake.settings import Settings
 from dashboards.auth import Scope
+from exports.planner import QUERIES as PLANNER_QUERIES
 
 SCHEMAS = ("marts", "ml", "reference", "audit")
 PUBLIC = {
@@ -179,9 +181,11 @@ def _warehouse(path: str, version: float, scope_key: str, _scope: Scope) -> Scop
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _query(sql: str, params: tuple, path: str, version: float, scope_key: str) -> pd.DataFrame:
-    scope = current_scope()
-    return _warehouse(path, version, scope_key, scope).query(sql, params)
+def _query(
+    sql: str, params: tuple, path: str, version: float, scope_key: str, _scope: Scope
+) -> pd.DataFrame:
+    # the cache key is the scope's key; the Scope itself only builds the views on a miss
+    return _warehouse(path, version, scope_key, _scope).query(sql, params)
 
 
 def current_scope() -> Scope:
@@ -201,7 +205,7 @@ def query(sql: str, params: tuple = ()) -> pd.DataFrame:
     version = published_version()
     if version is None:
         return pd.DataFrame()
-    return _query(sql, params, str(published_path()), version, scope.key)
+    return _query(sql, params, str(published_path()), version, scope.key, scope)
 
 
 def data_window() -> tuple[date, date] | None:
@@ -272,14 +276,9 @@ def planner_files() -> list[PlannerFile]:
 
 
 def store_orders_csv() -> bytes:
-    """The signed-in store's replenishment suggestions as CSV (UTF-8 with BOM for Excel)."""
-    frame = query(
-        "select r.store_code, r.sku_code, p.sku_name, r.as_of, r.suggested_qty, r.rule, "
-        "round(r.forecast_mean, 1) as forecast_mean, r.safety_stock, r.order_up_to, "
-        "r.on_hand, r.on_order, r.lead_days, r.order_multiple, r.reason_zh, r.reason_en "
-        "from ml.replenishment_store_sku r left join marts.dim_product p using (sku_code) "
-        "order by r.sku_code"
-    )
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    """The signed-in store's replenishment suggestions, as the planner files lay them out
+    (the same query, through the scoped views), in CSV with a BOM for Excel."""
+    frame = pl.from_pandas(query(PLANNER_QUERIES["store_orders"]))
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_bom=True)
+    return buffer.getvalue()

@@ -123,6 +123,15 @@ def require_published() -> None:
         st.stop()
 
 
+def complete_months(frame: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Rows of months that ended by `end`: a month still being reported would look like
+    a collapse next to complete ones."""
+    if frame.empty:
+        return frame
+    month_end = pd.to_datetime(frame.period_start) + pd.offsets.MonthBegin(1)
+    return frame[month_end <= pd.Timestamp(end) + pd.Timedelta(days=1)]
+
+
 def hq_only() -> bool:
     """True for HQ users; others get a note that this view is brand-wide and HQ's only."""
     if data.current_scope().role == "hq":

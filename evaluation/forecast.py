@@ -14,10 +14,8 @@ import duckdb
 import polars as pl
 
 from ml.forecast import BASELINES
-from ml.metrics import score_cv
+from ml.metrics import METRICS, score_cv
 from ml.planning import QUANTILE_COLS
-
-METRICS = ("wape", "mase", "bias", "pinball", "coverage")
 
 
 def true_weekly_demand(truth_dir: Path, keys: list[str], stores: pl.DataFrame) -> pl.LazyFrame:

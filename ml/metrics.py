@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+# the columns `score_cv` reports, in the order reports show them
+METRICS = ("wape", "mase", "bias", "pinball", "coverage")
+
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Weighted absolute percentage error: sum |e| / sum |y| (robust to intermittent series)."""

@@ -44,9 +44,7 @@ kpis = data.query(
     "order by k.period_start",
     (scope_type, scope_id, list(C_SIDE), f.start.replace(day=1), f.end),
 )
-complete_before = pd.Timestamp(f.end) + pd.Timedelta(days=1)
-if not kpis.empty:
-    kpis = kpis[pd.to_datetime(kpis.period_start) + pd.offsets.MonthBegin(1) <= complete_before]
+kpis = ui.complete_months(kpis, f.end)
 if kpis.empty:
     st.info(t("consumers.no_kpis", scope=scope_id))
 else:

@@ -36,25 +36,17 @@ else:
     scope_type, scope_id = scope.role, scope.scope_id
 st.caption(t("overview.caption", scope=scope_id if scope_type != "company" else t("role.all")))
 
-definitions = data.query("select * from reference.kpi_definitions")
+definitions = data.query("select * from reference.kpi_definitions").set_index("kpi")
 label = f"label_{lang()}"
-monthly = data.query(
-    "select kpi, period_start, sum(value) filter (where scope_type = 'region') as region_sum, "
-    "max(value) filter (where scope_type = ? and scope_id = ?) as value "
-    "from marts.kpi_values where grain = 'month' and period_start between ? and ? group by all",
-    (scope_type, scope_id, f.start.replace(day=1), f.end),
+monthly = ui.complete_months(
+    data.query(
+        "select kpi, period_start, value from marts.kpi_values where grain = 'month' "
+        "and scope_type = ? and scope_id = ? and period_start between ? and ? "
+        "order by period_start",
+        (scope_type, scope_id, f.start.replace(day=1), f.end),
+    ),
+    f.end,
 )
-# compare complete months only: a month still being reported would look like a collapse
-complete_before = pd.Timestamp(f.end) + pd.Timedelta(days=1)
-if not monthly.empty:
-    monthly = monthly[
-        pd.to_datetime(monthly.period_start) + pd.offsets.MonthBegin(1) <= complete_before
-    ]
-    # company sell-through is the sum of its regions
-    company = (monthly.kpi == "sell_through_amount") & monthly.value.isna()
-    if scope_type == "company":
-        monthly.loc[company, "value"] = monthly.loc[company, "region_sum"]
-    monthly = monthly.dropna(subset=["value"]).sort_values("period_start")
 
 if monthly.empty:
     st.info(t("overview.no_kpis"))
@@ -65,7 +57,7 @@ else:
     for start in range(0, len(shown), per_row):
         cols = st.columns(per_row)
         for col, kpi in zip(cols, shown[start : start + per_row], strict=False):
-            d = definitions.set_index("kpi").loc[kpi] if kpi in set(definitions.kpi) else None
+            d = definitions.loc[kpi] if kpi in definitions.index else None
             series = monthly[monthly.kpi == kpi]
             last = series.iloc[-1]
             prev = series.iloc[-2] if len(series) > 1 else None
@@ -110,32 +102,30 @@ else:
     kpi = st.selectbox(
         t("overview.kpi"),
         options,
-        format_func=lambda k: (
-            definitions.set_index("kpi")[label].get(k, k) if not definitions.empty else k
-        ),
+        format_func=lambda k: definitions[label].get(k, k),
         key=f"overview_kpi_{lang()}",
     )
-    by_region = data.query(
-        "select scope_id as region, period_start, value from marts.kpi_values "
-        "where grain = 'month' and scope_type = ? and kpi = ? "
-        "and period_start between ? and ? order by period_start",
-        (part, kpi, f.start.replace(day=1), f.end),
+    by_part = ui.complete_months(
+        data.query(
+            "select scope_id as part, period_start, value from marts.kpi_values "
+            "where grain = 'month' and scope_type = ? and kpi = ? "
+            "and period_start between ? and ? order by period_start",
+            (part, kpi, f.start.replace(day=1), f.end),
+        ),
+        f.end,
     )
-    by_region = by_region[
-        pd.to_datetime(by_region.period_start) + pd.offsets.MonthBegin(1) <= complete_before
-    ]
-    if by_region.empty:
+    if by_part.empty:
         st.info(t("overview.no_regions"))
     else:
-        d = definitions.set_index("kpi").loc[kpi]
-        latest = by_region[by_region.period_start == by_region.period_start.max()]
+        d = definitions.loc[kpi]
+        latest = by_part[by_part.period_start == by_part.period_start.max()]
         bars = (
             alt.Chart(latest)
             .mark_bar()
             .encode(
                 x=alt.X("value:Q", title=d[label]),
-                y=alt.Y("region:N", sort="-x", title=t(f"common.{part}")),
-                tooltip=["region", alt.Tooltip("value:Q", format=",.3f")],
+                y=alt.Y("part:N", sort="-x", title=t(f"common.{part}")),
+                tooltip=["part", alt.Tooltip("value:Q", format=",.3f")],
             )
         )
         chart = bars
@@ -147,25 +137,23 @@ else:
             )
             chart = bars + rule
         trend = (
-            alt.Chart(by_region)
+            alt.Chart(by_part)
             .mark_line(point=True)
             .encode(
                 x=alt.X("period_start:T", title=t("common.month")),
                 y=alt.Y("value:Q", title=d[label]),
-                color=alt.Color(
-                    "region:N", title=t(f"common.{part}"), legend=alt.Legend(columns=2)
-                ),
-                tooltip=["region", "period_start:T", alt.Tooltip("value:Q", format=",.3f")],
+                color=alt.Color("part:N", title=t(f"common.{part}"), legend=alt.Legend(columns=2)),
+                tooltip=["part", "period_start:T", alt.Tooltip("value:Q", format=",.3f")],
             )
         )
         # a trend of more than a dozen lines reads as noise: the dozen largest now
-        top = latest.nlargest(12, "value").region
-        trend = trend.transform_filter(alt.FieldOneOfPredicate("region", top.tolist()))
+        top = latest.nlargest(12, "value").part
+        trend = trend.transform_filter(alt.FieldOneOfPredicate("part", top.tolist()))
         left, right = st.columns(2)
         with left:
             height = max(300, 16 * len(latest))
             ui.chart_with_table(chart.properties(height=height), latest, "region_bars")
         with right:
-            ui.chart_with_table(trend.properties(height=300), by_region, "region_trend")
+            ui.chart_with_table(trend.properties(height=300), by_part, "region_trend")
         if d["target"] is not None and not pd.isna(d["target"]):
             st.caption(t("overview.target_line", target=ui.fmt(d["target"], d["unit"])))

@@ -288,3 +288,10 @@ select 'sell_through_amount', 'month', {{ month_of.format('f.biz_date') }}, 'reg
 from {{ ref('fct_sell_through') }} as f
 inner join {{ ref('dim_store') }} as s on f.store_code = s.store_code
 group by 3, 5
+
+union all
+
+select 'sell_through_amount', 'month', {{ month_of.format('biz_date') }}, 'company', 'all',
+    sum(amount)
+from {{ ref('fct_sell_through') }}
+group by 3
