@@ -57,11 +57,11 @@ demo: env $(PUBLISHED) ## Set up, simulate, run the pipeline (skipped when up to
 
 serve: env ## Serve the dashboards over the published warehouse (PORT=8501)
 	@echo "Dashboards:    http://localhost:$(PORT)"
-	$(BIN)/streamlit run dashboards/app.py --server.port $(PORT) --server.headless true --client.toolbarMode minimal
+	$(BIN)/streamlit run bclake/dashboards/app.py --server.port $(PORT) --server.headless true --client.toolbarMode minimal
 
 dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
 	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -m orchestration.definitions -p $(DAGSTER_PORT)
+	$(BIN)/dagster dev -m bclake.orchestration.definitions -p $(DAGSTER_PORT)
 
 # system tools some tests drive (a spreadsheet tool reading our XLSX; a real browser):
 # installed from Debian when missing and we may (root with apt-get); else those tests skip
@@ -102,9 +102,10 @@ docs: env ## Serve the dbt docs (models, columns, tests, lineage) on DOCS_PORT, 
 		../$(BIN)/dbt docs generate --target-path $(BCLAKE_HOME)/docs/target && \
 		../$(BIN)/dbt docs serve --target-path $(BCLAKE_HOME)/docs/target --port $(DOCS_PORT) --no-browser
 
-lint: env ## ruff over the project
+lint: env ## ruff, the import layers (import-linter) and the SQL (sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean: ## Delete everything generated under BCLAKE_HOME
 	rm -rf $(BCLAKE_HOME)/landing $(BCLAKE_HOME)/truth $(BCLAKE_HOME)/lake \

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bclake.settings import SCALES, Settings
+from bclake.core.settings import SCALES, Settings
 
 app = typer.Typer(
     help="bclake: FMCG B+C analytics lakehouse.", no_args_is_help=True, add_completion=False
@@ -31,8 +31,8 @@ def simulate(
     days: Annotated[int, typer.Option(help="With --continue: how many days to add.")] = 1,
 ) -> None:
     """Simulate source-system exports into landing/ and the hidden truth into truth/."""
-    from simulator.run import continue_simulation
-    from simulator.run import simulate as run
+    from bclake.simulator.run import continue_simulation
+    from bclake.simulator.run import simulate as run
 
     settings = Settings.from_env(out)
     started = time.perf_counter()
@@ -59,12 +59,12 @@ def contracts(
     ] = False,
 ) -> None:
     """Render the source data contracts (contracts/*.yaml) as a Markdown page."""
-    from bclake.contracts import load_contracts, render_markdown
-    from bclake.settings import DBT_PROJECT_DIR
+    from bclake.core.contracts import load_contracts, render_markdown
+    from bclake.core.settings import DBT_PROJECT_DIR
 
     page = render_markdown(load_contracts())
     if dbt:
-        from bclake.dbt_codegen import write_all
+        from bclake.core.dbt_codegen import write_all
 
         written = write_all(list(load_contracts().values()), DBT_PROJECT_DIR)
         console.print(f"wrote {len(written)} files to {DBT_PROJECT_DIR}")
@@ -81,7 +81,7 @@ def kpis(
     out: Annotated[Path | None, typer.Option(help="Write the page here instead of stdout.")] = None,
 ) -> None:
     """Render the KPI definitions (dbt_project/kpis.yml) as a Markdown page."""
-    from bclake.kpis import load_kpis, render_markdown
+    from bclake.core.kpis import load_kpis, render_markdown
 
     page = render_markdown(load_kpis())
     if out is None:
@@ -117,7 +117,7 @@ def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
 
     from dagster import DagsterEventType, DagsterInstance
 
-    from orchestration.run import run_pipeline
+    from bclake.orchestration.run import run_pipeline
 
     started = time.perf_counter()
     try:
@@ -206,8 +206,8 @@ def forecast(
     """
     import polars as pl
 
-    from ml.any_table import InputError, forecast_table, read_table, write_table
-    from ml.metrics import METRICS
+    from bclake.ml.any_table import InputError, forecast_table, read_table, write_table
+    from bclake.ml.metrics import METRICS
 
     started = time.perf_counter()
     try:
@@ -251,10 +251,10 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
-    from evaluation.forecast import evaluate_forecasts
-    from evaluation.replenishment import evaluate_replenishment
-    from evaluation.tags import evaluate_tags
-    from ml.metrics import METRICS
+    from bclake.evaluation.forecast import evaluate_forecasts
+    from bclake.evaluation.replenishment import evaluate_replenishment
+    from bclake.evaluation.tags import evaluate_tags
+    from bclake.ml.metrics import METRICS
 
     settings = Settings.from_env()
     if not (settings.truth / "deserved_tags.parquet").exists():
@@ -303,7 +303,7 @@ def hash_password_command(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
 ) -> None:
     """Print a password hash for `password:` in the dashboards' users file."""
-    from dashboards.auth import hash_password
+    from bclake.dashboards.auth import hash_password
 
     typer.echo(hash_password(password))
 
@@ -313,7 +313,7 @@ def ledger(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Print the ingest ledger: every landing file and what happened to its rows."""
-    from ingest.load import read_ledger
+    from bclake.ingest.load import read_ledger
 
     frame = read_ledger(Settings.from_env()).sort("system", "table", "file")
     if format == "json":

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+APP = str(Path(__file__).resolve().parents[1] / "bclake" / "dashboards" / "app.py")
 PAGES = ("overview", "channel", "consumers", "products", "forecast", "quality", "downloads")
 USERS = tuple(os.environ.get("BENCH_USERS", "hq,huabei,d0004,s000006").split(","))
 TARGET_S = 2.0
@@ -53,7 +53,7 @@ def main() -> None:
         raise SystemExit(
             f"{published} does not exist: run `BCLAKE_HOME={args.root} bclake pipeline` first"
         )
-    from dashboards.auth import load_users
+    from bclake.dashboards.auth import load_users
 
     users = load_users()
     reference = reference_seconds()

@@ -29,7 +29,7 @@ from rich.table import Table
 
 CHILD_PLANNING = """
 import json, sys, time, duckdb
-from ml.planning import forecast_region_sku_week, forecast_store_sku_week
+from bclake.ml.planning import forecast_region_sku_week, forecast_store_sku_week
 con = duckdb.connect(sys.argv[1], read_only=True)
 q = lambda s: con.sql(s).pl()
 last = con.sql("select max(biz_date) from marts.fct_sell_through").fetchall()[0][0]

@@ -23,9 +23,9 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from bclake.contracts import load_contracts
-from bclake.settings import Settings
-from ingest.load import ingest_table
+from bclake.core.contracts import load_contracts
+from bclake.core.settings import Settings
+from bclake.ingest.load import ingest_table
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from rich.table import Table
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from simulator.run import simulate
+from bclake.simulator.run import simulate
 t = time.perf_counter()
 rows = simulate(Path(sys.argv[1]), sys.argv[2], seed=42, progress=False)
 print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows}))

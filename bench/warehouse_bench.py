@@ -20,9 +20,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bclake.contracts import load_contracts
-from bclake.settings import DBT_PROJECT_DIR, Settings
-from ingest.load import ingest_table
+from bclake.core.contracts import load_contracts
+from bclake.core.settings import DBT_PROJECT_DIR, Settings
+from bclake.ingest.load import ingest_table
 
 BIG_FACTS = ("fct_sell_through", "fct_store_orders", "fct_product_scans")
 
@@ -71,7 +71,7 @@ def main() -> None:
     table.add_column("ratio to full", justify="right")
     table.add_row("full build (dbt build --full-refresh)", f"{full:.1f}", "1.00")
     if not args.full_only:
-        from simulator.run import continue_simulation
+        from bclake.simulator.run import continue_simulation
 
         continue_simulation(settings.home, days=1, progress=False)
         started = time.perf_counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bclake.settings import Settings
+from bclake.core.settings import Settings
 
 TINY_SEED = 7
 
@@ -18,8 +18,8 @@ def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data root with the tiny world simulated and the pipeline materialised once."""
     from dagster import DagsterInstance
 
-    from orchestration.run import run_pipeline
-    from simulator.run import simulate
+    from bclake.orchestration.run import run_pipeline
+    from bclake.simulator.run import simulate
 
     home = tmp_path_factory.mktemp("bclake_home")
     with pytest.MonkeyPatch.context() as mp:

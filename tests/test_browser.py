@@ -61,7 +61,7 @@ def app_url(tiny_home: Path) -> Iterator[str]:
             "-m",
             "streamlit",
             "run",
-            str(ROOT / "dashboards" / "app.py"),
+            str(ROOT / "bclake" / "dashboards" / "app.py"),
             "--server.headless=true",
             f"--server.port={port}",
             "--browser.gatherUsageStats=false",

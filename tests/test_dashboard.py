@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboards.auth import Scope, authenticate, hash_password, load_users, verify_password
-from dashboards.data import HQ_ONLY, PUBLIC, PUBLIC_SCHEMAS, ScopedWarehouse, ScopeError
-from dashboards.i18n import catalogue
+from bclake.dashboards.auth import Scope, authenticate, hash_password, load_users, verify_password
+from bclake.dashboards.data import HQ_ONLY, PUBLIC, PUBLIC_SCHEMAS, ScopedWarehouse, ScopeError
+from bclake.dashboards.i18n import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "dashboards" / "app.py")
+APP = str(ROOT / "bclake" / "dashboards" / "app.py")
 PAGES = ("overview", "channel", "consumers", "products", "forecast", "quality", "downloads")
 DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
 
@@ -60,7 +60,7 @@ def test_passwords_are_hashed_and_checked() -> None:
 def test_every_label_has_both_languages_and_every_key_exists() -> None:
     labels = catalogue()
     used = set()
-    for path in (ROOT / "dashboards").rglob("*.py"):
+    for path in (ROOT / "bclake" / "dashboards").rglob("*.py"):
         used |= set(re.findall(r"\bt\(\s*\"([a-z_]+\.[a-z_]+)\"", path.read_text()))
     assert used, "no label keys found in the pages"
     assert not used - set(labels), f"labels missing from labels.yml: {used - set(labels)}"

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_dagster_definitions_validate(tmp_path: Path) -> None:
     dagster = Path(sys.executable).with_name("dagster")
     proc = subprocess.run(
-        [str(dagster), "definitions", "validate", "-m", "orchestration.definitions"],
+        [str(dagster), "definitions", "validate", "-m", "bclake.orchestration.definitions"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -28,8 +28,8 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
 
 
 def test_every_contract_has_a_lake_asset_feeding_dbt() -> None:
-    from bclake.contracts import load_contracts
-    from orchestration.definitions import build_definitions
+    from bclake.core.contracts import load_contracts
+    from bclake.orchestration.definitions import build_definitions
 
     defs = build_definitions()
     graph = defs.resolve_asset_graph()
@@ -49,7 +49,7 @@ def test_every_contract_has_a_lake_asset_feeding_dbt() -> None:
 
 
 def test_contracts_page_is_up_to_date() -> None:
-    from bclake.contracts import load_contracts, render_markdown
+    from bclake.core.contracts import load_contracts, render_markdown
 
     page = (ROOT / "docs" / "contracts.md").read_text(encoding="utf-8")
     assert page == render_markdown(load_contracts()) + "\n", (
@@ -58,9 +58,9 @@ def test_contracts_page_is_up_to_date() -> None:
 
 
 def test_generated_dbt_files_are_up_to_date() -> None:
-    from bclake.contracts import load_contracts
-    from bclake.dbt_codegen import render_all
-    from bclake.settings import DBT_PROJECT_DIR
+    from bclake.core.contracts import load_contracts
+    from bclake.core.dbt_codegen import render_all
+    from bclake.core.settings import DBT_PROJECT_DIR
 
     for name, text in render_all(list(load_contracts().values())).items():
         path = DBT_PROJECT_DIR / name
@@ -70,7 +70,7 @@ def test_generated_dbt_files_are_up_to_date() -> None:
 
 
 def test_kpi_page_is_up_to_date() -> None:
-    from bclake.kpis import load_kpis, render_markdown
+    from bclake.core.kpis import load_kpis, render_markdown
 
     page = (ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
     assert page == render_markdown(load_kpis()) + "\n", (

@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bclake.cli import app
-from ml.cold_start import cold_start_forecast
-from ml.forecast import LGBMForecaster, to_panel
-from ml.metrics import score_cv
+from bclake.ml.cold_start import cold_start_forecast
+from bclake.ml.forecast import LGBMForecaster, to_panel
+from bclake.ml.metrics import score_cv
 
 FAST = {"num_boost_round": 40}
 

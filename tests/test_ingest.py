@@ -9,9 +9,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from bclake.contracts import load_contracts
-from bclake.settings import Settings
-from ingest.load import ingest_table, read_ledger, source_freshness
+from bclake.core.contracts import load_contracts
+from bclake.core.settings import Settings
+from bclake.ingest.load import ingest_table, read_ledger, source_freshness
 
 CONSUMER = {
     "consumerId": "C000000001",
@@ -61,7 +61,7 @@ def test_added_columns_are_kept_not_dropped(tiny_settings: Settings) -> None:
 def test_landing_sensor_fires_only_on_new_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestration.sensors import landing_sensor
+    from bclake.orchestration.sensors import landing_sensor
 
     monkeypatch.setenv("BCLAKE_HOME", str(tmp_path))
     _real_landing(tmp_path)
@@ -75,7 +75,7 @@ def test_landing_sensor_fires_only_on_new_files(
 
 
 def test_schedule_and_sensor_are_defined() -> None:
-    from orchestration.definitions import build_definitions
+    from bclake.orchestration.definitions import build_definitions
 
     defs = build_definitions()
     assert defs.resolve_schedule_def("daily_pipeline").cron_schedule == "0 6 * * *"
@@ -85,7 +85,7 @@ def test_schedule_and_sensor_are_defined() -> None:
 def test_bronze_suite_passes_on_the_lake_and_catches_a_bad_part(
     tiny_settings: Settings, tmp_path: Path
 ) -> None:
-    from ingest.expectations import recent_rows, validate_bronze
+    from bclake.ingest.expectations import recent_rows, validate_bronze
 
     contract = load_contracts()["dms.stores"]
     lake = recent_rows(tiny_settings.lake / "dms/stores")
@@ -115,7 +115,7 @@ def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
     import sys
     import time
 
-    from simulator.run import simulate
+    from bclake.simulator.run import simulate
 
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     simulate(clean, "tiny", seed=11, progress=False)
@@ -125,7 +125,7 @@ def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
 
     script = (
         "import sys\nfrom bclake.contracts import load_contracts\n"
-        "from bclake.settings import Settings\nfrom ingest.load import ingest_table\n"
+        "from bclake.core.settings import Settings\nfrom ingest.load import ingest_table\n"
         "s = Settings.from_env(sys.argv[1])\n"
         "for c in load_contracts().values():\n    ingest_table(c, s)\n"
     )
@@ -151,7 +151,7 @@ def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny world's landing, not yet ingested (each test copies it)."""
-    from simulator.run import simulate
+    from bclake.simulator.run import simulate
 
     root = tmp_path_factory.mktemp("small_world")
     simulate(root, "tiny", seed=13, progress=False)
@@ -168,10 +168,10 @@ def _copy_landing(world: Path, home: Path) -> Settings:
 def test_runs_mark_every_day_they_load_and_a_backfill_rebuilds_lost_days(
     small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestration.assets.lake import lake_assets, lake_key
-    from orchestration.partitions import latest_partition
-    from orchestration.resources import LakehouseResource
-    from orchestration.run import backfill_tags
+    from bclake.orchestration.assets.lake import lake_assets, lake_key
+    from bclake.orchestration.partitions import latest_partition
+    from bclake.orchestration.resources import LakehouseResource
+    from bclake.orchestration.run import backfill_tags
 
     settings = _copy_landing(small_world, tmp_path)
     monkeypatch.setenv("BCLAKE_HOME", str(settings.home))
@@ -204,7 +204,7 @@ def test_runs_mark_every_day_they_load_and_a_backfill_rebuilds_lost_days(
 
 
 def test_backfill_outside_the_partitions_names_the_range() -> None:
-    from orchestration.run import backfill_tags
+    from bclake.orchestration.run import backfill_tags
 
     with pytest.raises(ValueError, match="not a lake partition"):
         backfill_tags("1999-01-01", "1999-01-02")
@@ -236,7 +236,7 @@ def test_readers_can_query_the_lake_while_ingest_runs(small_world: Path, tmp_pat
     # a first file per table is in the lake before the reader starts
     script = (
         "import sys\nfrom bclake.contracts import load_contracts\n"
-        "from bclake.settings import Settings\nfrom ingest.load import ingest_table\n"
+        "from bclake.core.settings import Settings\nfrom ingest.load import ingest_table\n"
         "s = Settings.from_env(sys.argv[1])\n"
         "for c in load_contracts().values():\n    ingest_table(c, s)\n"
     )

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evaluation.replenishment import simulate
-from ml.replenishment import P10_P90_WIDTH, Policy, order_quantity, pool_forecasts, suggest
+from bclake.evaluation.replenishment import simulate
+from bclake.ml.replenishment import P10_P90_WIDTH, Policy, order_quantity, pool_forecasts, suggest
 
 KEYS = ["store_code", "sku_code"]
 AS_OF = date(2025, 6, 9)  # a Monday with no holiday in the next two weeks

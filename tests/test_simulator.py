@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bclake.codes import BODY_DIGITS, check_values
-from bclake.contracts import load_contracts
-from simulator.config import get_scale
-from simulator.dirt import EXPECTED
-from simulator.run import simulate
+from bclake.core.codes import BODY_DIGITS, check_values
+from bclake.core.contracts import load_contracts
+from bclake.simulator.config import get_scale
+from bclake.simulator.dirt import EXPECTED
+from bclake.simulator.run import simulate
 
 
 def _digest(root: Path) -> str:
@@ -160,7 +160,7 @@ def test_clean_world_has_no_faults(tmp_path: Path, scale: str) -> None:
 
 
 def test_continue_appends_daily_files_some_late(tmp_path: Path) -> None:
-    from simulator.run import continue_simulation
+    from bclake.simulator.run import continue_simulation
 
     simulate(tmp_path, "tiny", seed=5, progress=False, dirt=0)
     meta = json.loads((tmp_path / "landing/_simulation.json").read_text())
@@ -196,7 +196,7 @@ def test_continue_appends_daily_files_some_late(tmp_path: Path) -> None:
 def test_a_copied_world_continues_where_it_is_now(tmp_path: Path) -> None:
     import shutil
 
-    from simulator.run import continue_simulation, simulate
+    from bclake.simulator.run import continue_simulation, simulate
 
     simulate(tmp_path / "original", "tiny", seed=5, progress=False)
     shutil.copytree(tmp_path / "original", tmp_path / "copy")

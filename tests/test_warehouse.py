@@ -13,9 +13,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from bclake.contracts import load_contracts
-from bclake.settings import DBT_PROJECT_DIR, Settings
-from ingest.load import ingest_table
+from bclake.core.contracts import load_contracts
+from bclake.core.settings import DBT_PROJECT_DIR, Settings
+from bclake.ingest.load import ingest_table
 
 BIG_FACTS = ("fct_sell_through", "fct_store_orders", "fct_product_scans")
 
@@ -62,7 +62,7 @@ def _sha(path: Path) -> str:
 
 
 def test_incremental_run_equals_full_refresh(tiny_home: Path, tmp_path: Path) -> None:
-    from simulator.run import continue_simulation
+    from bclake.simulator.run import continue_simulation
 
     settings = _copy_home(tiny_home, tmp_path / "home")
     before = _tables(settings, BIG_FACTS)
@@ -86,7 +86,7 @@ def test_failing_blocking_check_leaves_the_published_warehouse_unchanged(
 ) -> None:
     from dagster import DagsterInstance
 
-    from orchestration.run import run_pipeline
+    from bclake.orchestration.run import run_pipeline
 
     settings = _copy_home(tiny_home, tmp_path / "home")
     monkeypatch.setenv("BCLAKE_HOME", str(settings.home))
@@ -113,7 +113,7 @@ def test_a_reader_keeps_reading_during_a_build_and_then_sees_the_new_version(
 ) -> None:
     import json
 
-    from bclake.publish import publish
+    from bclake.core.publish import publish
 
     settings = _copy_home(tiny_home, tmp_path / "home")
     reader = duckdb.connect(str(settings.published_db), read_only=True)

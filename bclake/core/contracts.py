@@ -1,0 +1,194 @@
+"""Data contracts: the YAML files in `contracts/` read into typed objects.
+
+The simulator writes exports from these and ingest validates against them, so
+there is exactly one description of every source table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from bclake.core.settings import CONTRACTS_DIR
+
+TYPES = ("string", "int", "float", "date", "timestamp", "bool")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    source: str
+    type: str
+    nullable: bool = True
+    aliases: tuple[str, ...] = ()
+    pii: bool = False
+    pattern: str | None = None  # regular expression a string value must match in full
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @property
+    def accepted_headers(self) -> tuple[str, ...]:
+        """Every header under which a source file may carry this column."""
+        return (self.source, self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class Derived:
+    name: str
+    source: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Contract:
+    system: str
+    table: str
+    description: str
+    format: str
+    encodings: tuple[str, ...]
+    primary_key: tuple[str, ...]
+    event_date: str | None
+    columns: tuple[Column, ...]
+    lines_source: str | None = None
+    line_columns: tuple[Column, ...] = ()
+    derived: tuple[Derived, ...] = field(default_factory=tuple)
+    # how long a source may go without a new file before its freshness check warns
+    freshness_hours: int = 36
+
+    @property
+    def key(self) -> str:
+        """`system.table`, the name used in the lake, ledger and dbt sources."""
+        return f"{self.system}.{self.table}"
+
+    @property
+    def all_columns(self) -> tuple[Column, ...]:
+        """Header columns followed by line columns: the lake row's contract columns."""
+        return self.columns + self.line_columns
+
+    @property
+    def lake_columns(self) -> list[str]:
+        return [c.name for c in self.all_columns] + [d.name for d in self.derived]
+
+
+def _column(raw: dict) -> Column:
+    if raw["type"] not in TYPES:
+        raise ValueError(f"column {raw['name']}: unknown type {raw['type']!r}")
+    return Column(
+        name=raw["name"],
+        source=raw.get("source", raw["name"]),
+        type=raw["type"],
+        nullable=bool(raw.get("nullable", True)),
+        aliases=tuple(raw.get("aliases", ())),
+        pii=bool(raw.get("pii", False)),
+        pattern=raw.get("pattern"),
+        allowed=tuple(str(v) for v in raw["allowed"]) if "allowed" in raw else None,
+        min=raw.get("min"),
+        max=raw.get("max"),
+    )
+
+
+def load_contract(path: Path) -> Contract:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    lines = raw.get("lines") or {}
+    return Contract(
+        system=raw["system"],
+        table=raw["table"],
+        description=raw.get("description", ""),
+        format=raw["format"],
+        encodings=tuple(raw.get("encodings", ["utf-8"])),
+        primary_key=tuple(raw["primary_key"]),
+        event_date=raw.get("event_date"),
+        columns=tuple(_column(c) for c in raw["columns"]),
+        lines_source=lines.get("source"),
+        line_columns=tuple(_column(c) for c in lines.get("columns", ())),
+        derived=tuple(
+            Derived(name=d["name"], source=d["from"], type=d["type"])
+            for d in raw.get("derived", ())
+        ),
+        freshness_hours=int(raw.get("freshness_hours", 36)),
+    )
+
+
+@cache
+def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
+    """All contracts, keyed by `system.table`, in a stable order."""
+    contracts = [load_contract(p) for p in sorted(directory.glob("*/*.yaml"))]
+    return {c.key: c for c in contracts}
+
+
+def _rule(col: Column) -> str:
+    parts = []
+    if col.pattern:
+        parts.append(f"matches `{col.pattern}`")
+    if col.allowed:
+        parts.append("one of " + ", ".join(f"`{v}`" for v in col.allowed))
+    if col.min is not None:
+        parts.append(f">= {col.min:g}")
+    if col.max is not None:
+        parts.append(f"<= {col.max:g}")
+    return "; ".join(parts)
+
+
+def _cadence(hours: int) -> str:
+    return f"{hours} hours" if hours < 72 else f"{hours // 24} days"
+
+
+def render_markdown(contracts: dict[str, Contract]) -> str:
+    """The human-readable contracts page (docs/contracts.md), generated from the YAML."""
+    out = [
+        "# Source data contracts",
+        "",
+        "Generated from `contracts/*/*.yaml` by `bclake contracts`; do not edit by hand.",
+        "",
+        "Drop exports into `landing/<system>/<table>/` (any file name, one or many files).",
+        "Headers may be the native name or any alias; extra columns are kept and reported;",
+        "a missing required column rejects the file; a row that breaks a rule is quarantined",
+        "with the reason, and every other row still loads. Dates may be `YYYY-MM-DD`,",
+        "`YYYY/MM/DD`, `YYYYMMDD` or `DD/MM/YYYY`; CSV may be UTF-8 (with or without BOM)",
+        "or, where listed, GBK. NDJSON nested objects are addressed with dotted paths",
+        "(`profile.gender`); an array of lines becomes one lake row per line.",
+        "",
+    ]
+    systems: dict[str, list[Contract]] = {}
+    for c in contracts.values():
+        systems.setdefault(c.system, []).append(c)
+    for system, tables in systems.items():
+        out += [f"## {system}", ""]
+        for c in tables:
+            out += [
+                f"### `{c.system}.{c.table}`",
+                "",
+                c.description,
+                "",
+                f"- landing folder: `landing/{c.system}/{c.table}/`",
+                f"- format: {c.format}; encodings: {', '.join(c.encodings)}",
+                f"- key: {', '.join(f'`{k}`' for k in c.primary_key)}",
+                f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
+                f"- expected cadence: a new file at least every {_cadence(c.freshness_hours)}",
+            ]
+            if c.lines_source:
+                out.append(f"- nested lines: array `{c.lines_source}`")
+            out += [
+                "",
+                "| lake column | export field | aliases | type | required | rule | PII |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for col in c.all_columns:
+                field = (
+                    f"`{c.lines_source}[].{col.source}`"
+                    if col in c.line_columns
+                    else f"`{col.source}`"
+                )
+                out.append(
+                    f"| `{col.name}` | {field} | {', '.join(col.aliases)} | {col.type} | "
+                    f"{'yes' if not col.nullable else ''} | {_rule(col)} | "
+                    f"{'pseudonymised' if col.pii else ''} |"
+                )
+            for d in c.derived:
+                out.append(f"| `{d.name}` | derived from `{d.source}` |  | {d.type} |  |  |  |")
+            out.append("")
+    return "\n".join(out)

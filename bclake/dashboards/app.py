@@ -1,0 +1,68 @@
+"""bclake dashboards: the Streamlit entry point (`streamlit run bclake/dashboards/app.py`).
+
+Visitors who have not signed in get the login page and nothing else. A signed-in
+user gets the sidebar (language, filters, sign-out) and the pages; every query
+they trigger goes through `dashboards.data`, which filters it to their scope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from bclake.dashboards import data, ui
+from bclake.dashboards.i18n import LANGUAGES, t
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="bclake", page_icon="📦", layout="wide")
+st.session_state.setdefault("lang", "zh")
+
+
+def _switch_language() -> None:
+    # clicking the selected option again clears the control: keep the language then
+    st.session_state.lang = st.session_state.lang_choice or st.session_state.lang
+
+
+st.sidebar.segmented_control(
+    "语言 Language",
+    LANGUAGES,
+    default=st.session_state.lang,
+    key="lang_choice",
+    on_change=_switch_language,
+    format_func=lambda code: {"zh": "中文", "en": "English"}[code],
+    label_visibility="collapsed",
+)
+
+user = st.session_state.get("user")
+if user is None:
+    st.navigation([st.Page(ui.login_page, title=t("login.title"), icon=":material/login:")]).run()
+    st.stop()
+
+st.sidebar.markdown(
+    f"**{user.name}**  \n{t(f'role.{user.scope.role}')}: {user.scope.scope_id or t('role.all')}"
+)
+if st.sidebar.button(t("login.logout")):
+    ui.logout()
+    st.rerun()
+if data.published_version() is not None:
+    ui.sidebar_filters()
+
+navigation = st.navigation(
+    [
+        st.Page(
+            PAGES / "overview.py",
+            title=t("page.overview"),
+            icon=":material/dashboard:",
+            default=True,
+        ),
+        st.Page(PAGES / "channel.py", title=t("page.channel"), icon=":material/storefront:"),
+        st.Page(PAGES / "consumers.py", title=t("page.consumers"), icon=":material/groups:"),
+        st.Page(PAGES / "products.py", title=t("page.products"), icon=":material/inventory_2:"),
+        st.Page(PAGES / "forecast.py", title=t("page.forecast"), icon=":material/trending_up:"),
+        st.Page(PAGES / "quality.py", title=t("page.quality"), icon=":material/fact_check:"),
+        st.Page(PAGES / "downloads.py", title=t("page.downloads"), icon=":material/download:"),
+    ]
+)
+navigation.run()

@@ -1,0 +1,284 @@
+"""Data access for the dashboards: read-only, scoped queries on the published warehouse.
+
+Every page goes through `query()`. It opens an in-memory DuckDB database per scope
+in which `marts`, `ml`, `reference` and `audit` are views over the published file,
+each already filtered to what the signed-in user may see. Pages write ordinary SQL
+against those names and cannot forget a filter, because there is no unfiltered name
+for them to reach. The rules, most specific column first:
+
+- `store_code` in the user's stores, else `distributor_code` in their distributors,
+  else `region` in their regions (`kpi_values` and the tag tables by scope/entity);
+- shared reference data (products, dates, product tags, backtest scores)
+  is visible to everyone;
+- consumer-level tables, intermediates and the audit schema are HQ only, and any
+  table no rule covers is empty for everyone but HQ (deny by default).
+
+Results are cached per scope and published version (the file's modification time),
+so a new publish is picked up on the next rerun and a running job never blocks a reader.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import streamlit as st
+
+from bclake.core.settings import Settings
+from bclake.dashboards.auth import Scope
+from bclake.exports.planner import QUERIES as PLANNER_QUERIES
+
+SCHEMAS = ("marts", "ml", "reference", "audit")
+PUBLIC = {
+    "marts.dim_date",
+    "marts.dim_product",
+    "marts.product_tags",
+    "ml.forecast_region_sku_week_scores",
+    "ml.forecast_store_sku_week_scores",
+}
+PUBLIC_SCHEMAS = {"reference"}
+HQ_ONLY = {
+    "marts.dim_consumer",
+    "marts.user_tags",
+    "marts.fct_campaign_responses",
+    "marts.fct_coupons",
+    "marts.fct_product_scans",
+}
+HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
+# (role, column) -> the scope table holding the ids that role may see in that column
+SCOPE_COLUMNS = ("store_code", "distributor_code", "region")
+_ALLOWED_SQL = re.compile(r"^\s*(select|with|from)\b", re.IGNORECASE)
+_FORBIDDEN_SQL = re.compile(
+    r"\b(attach|detach|copy|export|import|install|load|pragma|set|create|insert|update|delete"
+    r"|drop|alter|call|read_\w+|glob)\b|_published_",
+    re.IGNORECASE,
+)
+
+
+class ScopeError(PermissionError):
+    """A query the data-access layer refuses (no user signed in, or not a plain SELECT)."""
+
+
+def published_path() -> Path:
+    return Settings.from_env().published_db
+
+
+def published_version() -> float | None:
+    """Modification time of the published warehouse, or None when nothing is published yet."""
+    path = published_path()
+    return path.stat().st_mtime if path.exists() else None
+
+
+@dataclass(frozen=True)
+class ScopeMembers:
+    regions: tuple[str, ...] | None  # None: every one (HQ)
+    distributors: tuple[str, ...] | None
+    stores: tuple[str, ...] | None
+
+
+def members(con: duckdb.DuckDBPyConnection, alias: str, scope: Scope) -> ScopeMembers:
+    """The regions, distributors and stores one scope covers, read from the dimensions."""
+    if scope.role == "hq":
+        return ScopeMembers(None, None, None)
+
+    def codes(sql: str) -> tuple[str, ...]:
+        return tuple(r[0] for r in con.execute(sql, [scope.scope_id]).fetchall())
+
+    if scope.role == "region":
+        return ScopeMembers(
+            (str(scope.scope_id),),
+            codes(f"select distributor_code from {alias}.marts.dim_distributor where region = ?"),
+            codes(f"select store_code from {alias}.marts.dim_store where region = ?"),
+        )
+    if scope.role == "distributor":
+        return ScopeMembers(
+            (),
+            (str(scope.scope_id),),
+            codes(f"select store_code from {alias}.marts.dim_store where distributor_code = ?"),
+        )
+    return ScopeMembers((), (), (str(scope.scope_id),))
+
+
+def _in(column: str, ids: tuple[str, ...] | None) -> str:
+    if ids is None:
+        return "true"
+    if not ids:
+        return "false"
+    quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+    return f"{column} in ({quoted})"
+
+
+def row_filter(qualified: str, columns: list[str], scope: Scope, m: ScopeMembers) -> str:
+    """The WHERE clause one table gets for one scope (see the module docstring)."""
+    schema = qualified.split(".", 1)[0]
+    if scope.role == "hq" or qualified in PUBLIC or schema in PUBLIC_SCHEMAS:
+        return "true"
+    if qualified in HQ_ONLY or schema in HQ_ONLY_SCHEMAS:
+        return "false"
+    by_type = {"region": m.regions, "distributor": m.distributors, "store": m.stores}
+    for type_col, id_col in (("scope_type", "scope_id"), ("entity_type", "entity_id")):
+        if type_col in columns and id_col in columns:
+            parts = [
+                f"({type_col} = '{kind}' and {_in(id_col, ids)})" for kind, ids in by_type.items()
+            ]
+            return " or ".join(parts)
+    for column in SCOPE_COLUMNS:
+        if column in columns:
+            ids = {"store_code": m.stores, "distributor_code": m.distributors}.get(
+                column, m.regions
+            )
+            return _in(column, ids)
+    return "false"
+
+
+class ScopedWarehouse:
+    """An in-memory database of views over the published file, filtered to one scope."""
+
+    def __init__(self, path: Path, scope: Scope) -> None:
+        self.scope = scope
+        self.alias = f"_published_{secrets.token_hex(6)}"
+        self.con = duckdb.connect(":memory:")
+        escaped = str(path).replace("'", "''")
+        self.con.execute(f"ATTACH '{escaped}' AS {self.alias} (READ_ONLY)")
+        self.members = members(self.con, self.alias, scope)
+        # the brand's data window: dates alone reveal nothing, and every scope shares them
+        self.window = self.con.execute(
+            f"select min(week_start), max(week_start) + 6 "
+            f"from {self.alias}.marts.fct_sales_region_sku_week"
+        ).fetchone()
+        tables = self.con.execute(
+            "select table_schema, table_name, list(column_name order by ordinal_position) "
+            "from information_schema.columns where table_catalog = ? group by all",
+            [self.alias],
+        ).fetchall()
+        for schema in SCHEMAS:
+            self.con.execute(f"create schema if not exists {schema}")
+        for schema, table, columns in tables:
+            if schema not in SCHEMAS:
+                continue
+            where = row_filter(f"{schema}.{table}", columns, scope, self.members)
+            self.con.execute(
+                f'create view {schema}."{table}" as '
+                f'select * from {self.alias}.{schema}."{table}" where {where}'
+            )
+
+    def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        if not _ALLOWED_SQL.match(sql) or _FORBIDDEN_SQL.search(sql):
+            raise ScopeError(f"dashboards may only run plain SELECT queries, not: {sql[:80]}")
+        return self.con.cursor().execute(sql, list(params)).df()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _warehouse(path: str, version: float, scope_key: str, _scope: Scope) -> ScopedWarehouse:
+    return ScopedWarehouse(Path(path), _scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _query(
+    sql: str, params: tuple, path: str, version: float, scope_key: str, _scope: Scope
+) -> pd.DataFrame:
+    # the cache key is the scope's key; the Scope itself only builds the views on a miss
+    return _warehouse(path, version, scope_key, _scope).query(sql, params)
+
+
+def current_scope() -> Scope:
+    """The signed-in user's scope; no user, no data."""
+    user = st.session_state.get("user")
+    if user is None:
+        raise ScopeError("no user is signed in")
+    return user.scope
+
+
+def query(sql: str, params: tuple = ()) -> pd.DataFrame:
+    """A read-only query on the published warehouse as the signed-in user may see it.
+
+    Returns an empty frame when nothing is published yet.
+    """
+    scope = current_scope()
+    version = published_version()
+    if version is None:
+        return pd.DataFrame()
+    return _query(sql, params, str(published_path()), version, scope.key, scope)
+
+
+def data_window() -> tuple[date, date] | None:
+    """First and last day of weekly sales in the published warehouse (None: no data)."""
+    version = published_version()
+    if version is None:
+        return None
+    scope = current_scope()
+    lo, hi = _warehouse(str(published_path()), version, scope.key, scope).window
+    return (lo, hi) if lo is not None else None
+
+
+def has_table(qualified: str) -> bool:
+    """Whether the published warehouse has this table (older builds may lack newer ones)."""
+    schema, table = qualified.split(".", 1)
+    found = query(
+        "select count(*) as n from information_schema.tables "
+        "where table_schema = ? and table_name = ? and table_catalog = current_database()",
+        (schema, table),
+    )
+    return not found.empty and int(found.n.iloc[0]) > 0
+
+
+# -- planner files -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannerFile:
+    folder: str  # e.g. "region/华北"
+    name: str
+    path: Path | None  # None: built on request from the scoped warehouse
+    rows: int | None = None
+
+
+def planner_folders(scope: Scope, exports: Path, m: ScopeMembers) -> list[Path]:
+    """The export folders one scope may download from; a store has none (built on request)."""
+    if scope.role == "hq":
+        folders = [exports / "company"]
+        folders += sorted((exports / "region").glob("*"))
+        folders += sorted((exports / "distributor").glob("*"))
+    elif scope.role == "region":
+        folders = [exports / "region" / str(scope.scope_id)]
+        folders += [exports / "distributor" / code for code in m.distributors or ()]
+    elif scope.role == "distributor":
+        folders = [exports / "distributor" / str(scope.scope_id)]
+    else:
+        folders = []
+    return [f for f in folders if f.is_dir()]
+
+
+def planner_files() -> list[PlannerFile]:
+    """Every planner file the signed-in user may download."""
+    scope = current_scope()
+    version = published_version()
+    if version is None:
+        return []
+    settings = Settings.from_env()
+    wh = _warehouse(str(published_path()), version, scope.key, scope)
+    files = []
+    for folder in planner_folders(scope, settings.exports, wh.members):
+        label = folder.relative_to(settings.exports).as_posix()
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                files.append(PlannerFile(label, path.name, path))
+    if scope.role == "store":
+        files.append(PlannerFile(f"store/{scope.scope_id}", "store_orders.csv", None))
+    return files
+
+
+def store_orders_csv() -> bytes:
+    """The signed-in store's replenishment suggestions, as the planner files lay them out
+    (the same query, through the scoped views), in CSV with a BOM for Excel."""
+    frame = pl.from_pandas(query(PLANNER_QUERIES["store_orders"]))
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_bom=True)
+    return buffer.getvalue()

@@ -1,0 +1,296 @@
+"""Shared building blocks of the pages: login, sidebar filters, charts with tables, maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from bclake.dashboards import data
+from bclake.dashboards.auth import UsersFileError, authenticate
+from bclake.dashboards.geometry import provinces
+from bclake.dashboards.i18n import t
+
+ALL = "__all__"
+# the sidebar filters persist across pages and languages, so their one label is bilingual
+ALL_LABEL = "全部 All"
+
+
+# -- login -------------------------------------------------------------------------
+
+
+def login_page() -> None:
+    """The only page an unauthenticated visitor can reach."""
+    st.title(t("login.title"))
+    st.caption(t("login.caption"))
+    with st.form("login"):
+        username = st.text_input(t("login.username"))
+        password = st.text_input(t("login.password"), type="password")
+        submitted = st.form_submit_button(t("login.submit"), type="primary")
+    if submitted:
+        try:
+            user = authenticate(username, password)
+        except UsersFileError as error:
+            st.error(str(error))
+            return
+        if user is None:
+            st.error(t("login.failed"))
+            return
+        st.session_state.user = user
+        st.rerun()
+
+
+def logout() -> None:
+    for key in list(st.session_state):
+        if key != "lang":
+            del st.session_state[key]
+
+
+# -- filters -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date
+    region: str | None
+    category: str | None
+
+
+def _window() -> tuple[date, date]:
+    """First and last day with sales in the warehouse (the past year when there are none)."""
+    window = data.data_window()
+    if window is None:
+        today = date.today()
+        return today - timedelta(days=365), today
+    return window
+
+
+def _default_range() -> tuple[date, date]:
+    lo, hi = _window()
+    return max(lo, hi - timedelta(days=364)), hi
+
+
+def sidebar_filters() -> None:
+    """Date range, region and category; widgets live in the entry script, so they persist."""
+    lo, hi = _window()
+    default = _default_range()
+    st.sidebar.date_input(
+        t("filter.dates"), value=default, min_value=lo, max_value=hi, key="f_dates"
+    )
+    regions = data.query("select distinct region from marts.dim_store order by 1")
+    region_options = [ALL, *regions.region.tolist()] if not regions.empty else [ALL]
+    st.sidebar.selectbox(
+        t("filter.region"),
+        region_options,
+        key="f_region",
+        format_func=lambda r: ALL_LABEL if r == ALL else r,
+    )
+    categories = data.query("select distinct category from marts.dim_product order by 1")
+    st.sidebar.selectbox(
+        t("filter.category"),
+        [ALL, *categories.category.tolist()] if not categories.empty else [ALL],
+        key="f_category",
+        format_func=lambda c: ALL_LABEL if c == ALL else c,
+    )
+
+
+def filters() -> Filters:
+    """The filters the user set in the sidebar (the same on every page)."""
+    dates = st.session_state.get("f_dates") or ()
+    if len(dates) == 2:
+        start, end = dates
+    else:  # not set yet, or half-picked: the last year of data
+        start, end = _default_range()
+        start = dates[0] if dates else start
+    region = st.session_state.get("f_region", ALL)
+    category = st.session_state.get("f_category", ALL)
+    return Filters(
+        start, end, None if region == ALL else region, None if category == ALL else category
+    )
+
+
+# -- page furniture ----------------------------------------------------------------
+
+
+def require_published() -> None:
+    """Stop the page with a hint when no warehouse has been published yet."""
+    if data.published_version() is None:
+        st.info(t("common.unpublished"))
+        st.stop()
+
+
+def complete_months(frame: pd.DataFrame, end: date) -> pd.DataFrame:
+    """Rows of months that ended by `end`: a month still being reported would look like
+    a collapse next to complete ones."""
+    if frame.empty:
+        return frame
+    month_end = pd.to_datetime(frame.period_start) + pd.offsets.MonthBegin(1)
+    return frame[month_end <= pd.Timestamp(end) + pd.Timedelta(days=1)]
+
+
+def hq_only() -> bool:
+    """True for HQ users; others get a note that this view is brand-wide and HQ's only."""
+    if data.current_scope().role == "hq":
+        return True
+    st.info(t("common.hq_only"))
+    return False
+
+
+def chart_with_table(chart: alt.TopLevelMixin | dict, frame: pd.DataFrame, key: str) -> None:
+    """Every chart has a table view of exactly what it draws (`chart` may be a built spec)."""
+    chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+    with chart_tab:
+        if isinstance(chart, dict):
+            st.vega_lite_chart(chart, width="stretch", key=f"chart_{key}")
+        else:
+            st.altair_chart(chart, width="stretch", key=f"chart_{key}")
+    with table_tab:
+        st.dataframe(frame, hide_index=True, width="stretch", key=f"table_{key}")
+
+
+# column -> label key: one place names the columns every page shows
+COLUMN_LABELS = {
+    "entity_id": "channel.entity",
+    "tag_label": "channel.tag",
+    "score": "channel.score",
+    "reason": "channel.reason",
+    "region": "common.region",
+    "sku_code": "common.sku",
+    "sku_name": "common.sku_name",
+    "category": "common.category",
+    "units": "common.units",
+    "store_code": "common.store",
+    "distributor_code": "common.distributor",
+    "as_of": "forecast.as_of",
+    "suggested_qty": "forecast.suggested_qty",
+    "rule_label": "forecast.rule",
+    "order_up_to": "forecast.order_up_to",
+    "on_hand": "forecast.on_hand",
+    "on_order": "forecast.on_order",
+    "order_multiple": "forecast.order_multiple",
+}
+
+
+def table(frame: pd.DataFrame, height: int | None = None) -> None:
+    """A data table with the catalogue's column labels."""
+    labels = {c: t(k) for c, k in COLUMN_LABELS.items() if c in frame.columns}
+    st.dataframe(
+        frame.rename(columns=labels),
+        hide_index=True,
+        width="stretch",
+        height=height if height is not None else "auto",
+    )
+
+
+def count_bars(frame: pd.DataFrame, label: str, key: str, height: int = 220) -> None:
+    """How many rows per label, largest first, as bars with their table."""
+    counts = frame.groupby(label, as_index=False).size().rename(columns={"size": "n"})
+    chart = (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            x=alt.X("n:Q", title=t("common.count")),
+            y=alt.Y(f"{label}:N", sort="-x", title=None),
+            tooltip=[label, "n"],
+        )
+        .properties(height=height)
+    )
+    chart_with_table(chart, counts, key)
+
+
+def fmt(value: float | None, unit: str) -> str:
+    """A KPI value in its unit, the way a planner reads it."""
+    if value is None or pd.isna(value):
+        return "–"
+    if unit == "share":
+        return f"{value * 100:.1f}%"
+    if unit == "share points":
+        return f"{value * 100:+.2f} pt"
+    if unit == "CNY":
+        return f"¥{value / 1e4:,.1f}{t('unit.wan')}" if abs(value) >= 1e5 else f"¥{value:,.0f}"
+    if unit == "days":
+        return f"{value:.1f} {t('unit.days')}"
+    if unit == "consumers":
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def fmt_delta(change: float | None, unit: str) -> str | None:
+    if change is None or pd.isna(change):
+        return None
+    if unit in ("share", "share points"):
+        return f"{change * 100:+.1f} pt"
+    return f"{change:+,.2f}" if abs(change) < 100 else f"{change:+,.0f}"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def province_map(
+    by_province: pd.DataFrame,
+    value: str,
+    title: str,
+    points: pd.DataFrame | None = None,
+    point_color: str | None = None,
+    language: str = "zh",
+) -> dict:
+    """Province choropleth from the shipped outlines, with optional store points on top.
+
+    `by_province` has `province` and `value`; `points` has `lon`, `lat` and tooltips.
+    Nothing is fetched: geometry and data are inline in the spec. Building the spec
+    serialises the outlines (about half a second), so it is cached per input.
+    """
+    outlines = alt.Data(values=provinces()["features"])
+    land = (
+        alt.Chart(outlines)
+        .mark_geoshape(fill="#eeeeee", stroke="white", strokeWidth=0.6)
+        .encode(tooltip=[alt.Tooltip("properties.name:N", title=t("common.province"))])
+    )
+    base = (
+        alt.Chart(outlines)
+        .mark_geoshape(stroke="white", strokeWidth=0.6)
+        .transform_lookup(
+            lookup="properties.name",
+            from_=alt.LookupData(by_province, "province", [value]),
+        )
+        .encode(
+            color=alt.Color(
+                f"{value}:Q",
+                title=title,
+                scale=alt.Scale(scheme="blues"),
+                legend=alt.Legend(orient="bottom-left"),
+            ),
+            tooltip=[
+                alt.Tooltip("properties.name:N", title=t("common.province")),
+                alt.Tooltip(f"{value}:Q", title=title, format=",.0f"),
+            ],
+        )
+    )
+    layers: list[alt.Chart] = [land, base]
+    if points is not None and not points.empty:
+        layers.append(
+            alt.Chart(points)
+            .mark_circle(size=18, opacity=0.75)
+            .encode(
+                longitude="lon:Q",
+                latitude="lat:Q",
+                color=alt.Color(
+                    f"{point_color}:N",
+                    title=None,
+                    scale=alt.Scale(scheme="set1"),
+                    legend=alt.Legend(orient="right"),
+                )
+                if point_color
+                else alt.value("#d62728"),
+                tooltip=[c for c in points.columns if c not in ("lon", "lat")],
+            )
+        )
+    return (
+        alt.layer(*layers)
+        .project(type="mercator", center=[105, 36], scale=520)
+        .properties(height=460)
+        .resolve_scale(color="independent")
+        .to_dict()
+    )

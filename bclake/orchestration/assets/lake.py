@@ -1,0 +1,165 @@
+"""Lake assets: one per source-table contract, landing files -> Parquet with lineage."""
+
+import warnings
+
+import dagster as dg
+
+from bclake.core.contracts import Contract, load_contracts
+from bclake.ingest.load import ingest_table, reingest_days, source_freshness
+from bclake.orchestration.partitions import is_reingest, lake_partitions
+from bclake.orchestration.resources import LakehouseResource
+
+
+def lake_key(contract: Contract) -> dg.AssetKey:
+    return dg.AssetKey(["lake", contract.system, contract.table])
+
+
+def _lake_asset(contract: Contract) -> dg.AssetsDefinition:
+    partitioned = contract.event_date is not None
+    key = lake_key(contract)
+
+    @dg.asset(
+        key=key,
+        group_name="lake",
+        kinds={"parquet", "polars"},
+        partitions_def=lake_partitions if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        description=f"{contract.description} Landing: landing/{contract.system}/{contract.table}/."
+        + (
+            f" Daily partitions by `{contract.event_date}`: every run loads all new files "
+            "(each day that receives rows is marked materialised); a backfill re-ingests the "
+            "files that fed its days."
+            if partitioned
+            else ""
+        ),
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> dg.MaterializeResult:
+        settings = lakehouse.settings
+        run_days = list(context.partition_keys) if partitioned else []
+        redone = (
+            reingest_days(contract, settings, run_days)
+            if partitioned and is_reingest(context.run.tags)
+            else None
+        )
+        if redone is not None:
+            for f in redone.files:
+                if f.status == "kept":
+                    context.log.warning(f.message)
+            context.log.info(
+                f"re-ingested {sum(f.status != 'kept' for f in redone.files)} files feeding "
+                f"{run_days[0]}..{run_days[-1]}"
+            )
+        result = ingest_table(contract, settings)
+        new = [f for f in result.files if f.status != "skipped"]
+        for f in new:
+            if f.status == "rejected":
+                context.log.warning(f"{f.file}: rejected ({f.reason}): {f.message}")
+            elif f.rows_quarantined:
+                context.log.warning(
+                    f"{f.file}: {f.rows_quarantined} of {f.rows_in} rows quarantined"
+                )
+        days = {**(redone.days if redone else {}), **result.days}
+        if partitioned:
+            _mark_partitions(context, key, days, set(run_days))
+        return dg.MaterializeResult(
+            metadata={
+                "files_new": len(new),
+                "files_skipped": len(result.files) - len(new),
+                "files_rejected": sum(f.status == "rejected" for f in new),
+                "files_reingested": len(redone.files) if redone else 0,
+                "rows_in": result.total("rows_in"),
+                "rows_loaded": result.total("rows_loaded"),
+                "rows_quarantined": result.total("rows_quarantined"),
+                "event_days_written": len(days),
+                "first_event_day": min(days) if days else "",
+                "last_event_day": max(days) if days else "",
+            }
+        )
+
+    return _asset
+
+
+def _mark_partitions(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, days: dict[str, int], own: set[str]
+) -> None:
+    """Record a materialisation for every day that received rows outside the run's own days.
+
+    Files are not cut by day (a monthly export spans a month), so one run writes many
+    days; marking them keeps Dagster's partition view equal to what is in the lake.
+    """
+    valid = set(lake_partitions.get_partition_keys())
+    outside = {d: n for d, n in days.items() if d not in valid}
+    for day, rows in days.items():
+        if day in valid and day not in own:
+            context.log_event(
+                dg.AssetMaterialization(
+                    asset_key=key, partition=day, metadata={"rows_loaded": rows}
+                )
+            )
+    if outside:
+        context.log.warning(
+            f"{sum(outside.values())} rows dated {min(outside)}..{max(outside)} were loaded but "
+            "fall outside the daily partitions (before BCLAKE_PARTITION_START or in the "
+            "future); they are in the lake, with no partition to show them"
+        )
+
+
+def _bronze_check(contract: Contract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=lake_key(contract),
+        name="bronze_expectations",
+        blocking=True,
+        description="Great Expectations suite from the contract (required values, id patterns, "
+        "allowed values, ranges, lineage, plausible event dates) over the most recent parts.",
+    )
+    def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        from bclake.ingest.expectations import recent_rows, validate_bronze
+
+        settings = lakehouse.settings
+        frame = recent_rows(settings.lake / contract.system / contract.table)
+        result = validate_bronze(frame, contract)
+        return dg.AssetCheckResult(
+            passed=result.success,
+            metadata={
+                "rows_checked": result.rows_checked,
+                "failed_expectations": len(result.failures),
+                "failures": dg.MetadataValue.json(result.failures),
+            },
+        )
+
+    return _check
+
+
+def _freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=lake_key(contract),
+        name="freshness",
+        blocking=False,
+        description=f"A new file arrived in the last {contract.freshness_hours} hours "
+        "(the contract's expected cadence); warns, never blocks.",
+    )
+    def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        fresh = source_freshness(contract, lakehouse.settings)
+        return dg.AssetCheckResult(
+            passed=fresh.fresh,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=fresh.message,
+            metadata={
+                "hours_since_last_file": fresh.hours_since if fresh.hours_since is not None else -1,
+                "allowed_hours": fresh.allowed_hours,
+                "newest_event_date": fresh.newest_event_date or "",
+            },
+        )
+
+    return _check
+
+
+with warnings.catch_warnings():  # single-run backfills are what the lake needs, beta or not
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    lake_assets = [_lake_asset(c) for c in load_contracts().values()]
+lake_checks = [
+    *(_bronze_check(c) for c in load_contracts().values()),
+    *(_freshness_check(c) for c in load_contracts().values()),
+]

@@ -1,0 +1,112 @@
+"""Publish and deliver: the audited build becomes what readers see, then planner files."""
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import polars as pl
+
+from bclake.core.publish import publish
+from bclake.exports.planner import write_planner_files
+from bclake.ingest.report import lake_audit
+from bclake.orchestration.resources import LakehouseResource
+
+CHECK_SCHEMA = {
+    "asset": pl.String,
+    "check_name": pl.String,
+    "status": pl.String,
+    "passed": pl.Boolean,
+    "severity": pl.String,
+    "blocking": pl.Boolean,
+    "description": pl.String,
+    "metadata": pl.String,
+    "run_id": pl.String,
+    "evaluated_at": pl.Datetime("us", "UTC"),
+}
+
+
+def check_results(context: dg.AssetExecutionContext) -> pl.DataFrame:
+    """The latest evaluation of every asset check this run's job knows, as one table."""
+    graph = context.job_def.asset_layer.asset_graph
+    keys = sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
+    summaries = context.instance.event_log_storage.get_asset_check_summary_records(keys)
+    rows = []
+    for key in keys:
+        summary = summaries.get(key)
+        record = summary.last_check_execution_record if summary else None
+        evaluation = record.evaluation if record else None
+        spec = graph.get_check_spec(key)
+        rows.append(
+            {
+                "asset": key.asset_key.to_user_string(),
+                "check_name": key.name,
+                "status": record.status.value if record else "never_run",
+                "passed": evaluation.passed if evaluation else None,
+                "severity": evaluation.severity.value if evaluation else None,
+                "blocking": spec.blocking,
+                "description": (evaluation.description if evaluation else None) or spec.description,
+                "metadata": json.dumps(
+                    {k: str(v.value) for k, v in evaluation.metadata.items()},
+                    ensure_ascii=False,
+                )
+                if evaluation
+                else None,
+                "run_id": record.run_id if record else None,
+                "evaluated_at": datetime.fromtimestamp(record.create_timestamp, UTC)
+                if record
+                else None,
+            }
+        )
+    return pl.DataFrame(rows, schema=CHECK_SCHEMA)
+
+
+@dg.asset(
+    key=["warehouse", "published"],
+    deps=[
+        dg.AssetKey(["ml", "forecast_region_sku_week"]),
+        dg.AssetKey(["ml", "replenishment_store_sku"]),
+        dg.AssetKey(["ml", "replenishment_distributor_sku"]),
+        dg.AssetKey(["marts", "kpi_values"]),
+        dg.AssetKey(["marts", "channel_tags"]),
+        dg.AssetKey(["marts", "product_tags"]),
+        dg.AssetKey(["marts", "user_tags"]),
+        dg.AssetKey(["marts", "dim_store"]),
+        dg.AssetKey(["marts", "dim_product"]),
+    ],
+    group_name="publish",
+    kinds={"duckdb"},
+    description="Atomically replaces warehouse/published.duckdb with the audited build. Runs "
+    "only when every upstream asset and blocking check succeeded.",
+)
+def published_warehouse(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    s = lakehouse.settings
+    audit = {**lake_audit(s), "asset_checks": check_results(context)}
+    info = publish(s.build_db, s.published_db, audit)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(s.published_db)),
+            "tables": len(info["tables"]),
+            "bytes": info["bytes"],
+        }
+    )
+
+
+@dg.asset(
+    key=["exports", "planner_files"],
+    deps=[published_warehouse],
+    group_name="exports",
+    kinds={"csv", "excel"},
+    description="Forecast files for planners (CSV and XLSX) in exports/, read from the "
+    "published warehouse.",
+)
+def planner_files(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    s = lakehouse.settings
+    rows = write_planner_files(s.published_db, s.exports)
+    return dg.MaterializeResult(
+        metadata={
+            "directory": dg.MetadataValue.path(str(s.exports)),
+            **{f"rows {name}": n for name, n in rows.items()},
+        }
+    )

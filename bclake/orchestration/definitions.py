@@ -1,0 +1,53 @@
+"""The bclake code location: one Definitions object for `dagster dev` and the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from bclake.core.settings import get_settings
+from bclake.orchestration.assets.lake import lake_assets, lake_checks
+from bclake.orchestration.assets.models import model_assets, model_checks
+from bclake.orchestration.assets.publish import planner_files, published_warehouse
+from bclake.orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
+from bclake.orchestration.jobs import PIPELINE_JOB, pipeline_job
+from bclake.orchestration.resources import LakehouseResource
+from bclake.orchestration.sensors import daily_pipeline, landing_sensor
+
+# dbt from this environment even when it is not activated (e.g. `make` calls .venv/bin/dagster)
+DBT_EXECUTABLE = (
+    str(Path(sys.executable).with_name("dbt"))
+    if Path(sys.executable).with_name("dbt").exists()
+    else (shutil.which("dbt") or "dbt")
+)
+
+
+def build_definitions(home: str | None = None) -> dg.Definitions:
+    """Definitions bound to a data root (default: `BCLAKE_HOME` from the environment)."""
+    settings = get_settings() if home is None else get_settings().__class__.from_env(home)
+    return dg.Definitions(
+        assets=[
+            *lake_assets,
+            warehouse_dbt_assets,
+            *model_assets,
+            published_warehouse,
+            planner_files,
+        ],
+        asset_checks=[*lake_checks, *model_checks],
+        jobs=[pipeline_job],
+        schedules=[daily_pipeline],
+        sensors=[landing_sensor],
+        resources={
+            "lakehouse": LakehouseResource(home=str(settings.home)),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        },
+    )
+
+
+defs = build_definitions()
+
+__all__ = ["PIPELINE_JOB", "build_definitions", "defs"]

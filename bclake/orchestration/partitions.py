@@ -1,0 +1,33 @@
+"""The lake's daily partitions: one per event date, in China time.
+
+Lake assets of tables with an event date use them; a backfill over a range of days
+re-ingests the landing files that fed those days (see `ingest.load.reingest_days`).
+"""
+
+import dagster as dg
+
+from bclake.core.settings import get_settings
+
+# a run tag that turns any partitioned run into a re-ingest of its days
+REINGEST_TAG = "bclake/reingest"
+# the tag Dagster puts on every run of a backfill launched from the UI or the daemon
+BACKFILL_TAG = "dagster/backfill"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+lake_partitions = dg.DailyPartitionsDefinition(
+    start_date=get_settings().partition_start, timezone="Asia/Shanghai"
+)
+
+
+def latest_partition() -> str:
+    """Yesterday in China time: the day a morning run is about."""
+    key = lake_partitions.get_last_partition_key()
+    if key is None:  # a start date in the future
+        raise ValueError("BCLAKE_PARTITION_START lies in the future: no partitions yet")
+    return key
+
+
+def is_reingest(tags: dict[str, str]) -> bool:
+    """Backfills rebuild their days; ordinary runs only load new files."""
+    return BACKFILL_TAG in tags or tags.get(REINGEST_TAG) == "true"

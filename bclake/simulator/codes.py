@@ -1,0 +1,167 @@
+"""One item, one code: case activation, which unit code a consumer scans, diversion and fakes.
+
+Every case a DC ships is activated to its distributor with a contiguous range
+of unit serials. Units leave each distributor first-in first-out, so the code
+on a scanned unit is the next one in its distributor's stream. Diverting
+distributors' goods turn up in another province's stores; forged codes were
+never issued (their check value fails); cloned codes are real codes copied
+onto fakes and scanned far from where they were sold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from bclake.core.codes import code_body, make_codes
+
+BIG = np.int64(10**10)
+DAY_SPAN = np.int64(10**6)
+DAY_OFFSET = 1000  # activation days start before the window (opening stock)
+
+
+@dataclass
+class CodeLedger:
+    """Activated cases so far and each distributor x SKU's FIFO position."""
+
+    n_dist: int
+    n_sku: int
+    case_pack: np.ndarray
+    next_serial: np.ndarray = field(init=False)
+    sold_pos: np.ndarray = field(init=False)
+    cases: list[pl.DataFrame] = field(default_factory=list)
+    _index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        self.next_serial = np.ones(self.n_sku, dtype=np.int64)
+        self.sold_pos = np.zeros((self.n_dist, self.n_sku), dtype=np.int64)
+        self._units_activated = np.zeros((self.n_dist, self.n_sku), dtype=np.int64)
+
+    def activate(self, day: int, d: np.ndarray, k: np.ndarray, units: np.ndarray) -> pl.DataFrame:
+        """Activate whole cases shipped to distributors; returns the new case rows."""
+        n_cases = units // self.case_pack[k]
+        keep = n_cases > 0
+        d, k, n_cases = d[keep], k[keep], n_cases[keep]
+        rep_d, rep_k = np.repeat(d, n_cases), np.repeat(k, n_cases)
+        pack = self.case_pack[rep_k]
+        # serials run on per SKU; stream positions per distributor x SKU, in shipment order
+        first = _grouped_offsets(rep_k, pack, self.next_serial)
+        key = rep_d.astype(np.int64) * self.n_sku + rep_k
+        start_pos = _grouped_offsets(key, pack, self._units_activated.reshape(-1))
+        frame = pl.DataFrame(
+            {
+                "d": rep_d.astype(np.int32),
+                "k": rep_k.astype(np.int32),
+                "day": np.int32(day),
+                "first_serial": first,
+                "units": pack.astype(np.int64),
+                "stream_pos": start_pos,
+            }
+        )
+        self.cases.append(frame)
+        self._index = None
+        return frame
+
+    def prune(self, day: int, keep_days: int = 90) -> None:
+        """Forget cases whose units were all sold and that no recent lookup can reach.
+
+        FIFO lookups only go forward from each stream's sold position, and
+        diversion draws from the last `keep_days` days of activations, so
+        older, fully consumed cases are dead weight (memory stays bounded).
+        """
+        if not self.cases:
+            return
+        allc = pl.concat(self.cases)
+        d, k = allc["d"].to_numpy(), allc["k"].to_numpy()
+        end = allc["stream_pos"].to_numpy() + allc["units"].to_numpy()
+        alive = (end > self.sold_pos[d, k]) | (allc["day"].to_numpy() >= day - keep_days)
+        self.cases = [allc.filter(pl.Series(alive))]
+        self._index = None
+
+    def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self._index is None:
+            allc = pl.concat(self.cases)
+            key = allc["d"].to_numpy().astype(np.int64) * self.n_sku + allc["k"].to_numpy()
+            end = allc["stream_pos"].to_numpy() + allc["units"].to_numpy()
+            order = np.lexsort((end, key))
+            self._index = (
+                key[order] * BIG + end[order],
+                allc["first_serial"].to_numpy()[order],
+                allc["stream_pos"].to_numpy()[order],
+                allc["day"].to_numpy()[order],
+            )
+        return self._index
+
+    def fifo_codes(self, d: np.ndarray, k: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Code bodies of the units at stream positions `pos` of distributors `d`, SKUs `k`."""
+        combined, first, start, _ = self._lookup()
+        key = d.astype(np.int64) * self.n_sku + k
+        i = np.searchsorted(combined, key * BIG + pos, side="right")
+        i = np.clip(i, 0, len(combined) - 1)
+        # a position past the last activated unit reuses the last case's units (rare)
+        same = combined[i] // BIG == key
+        offset = np.where(same, pos - start[i], 0)
+        offset = np.clip(offset, 0, None)
+        return code_body(k, first[i] + offset % np.maximum(1, self._units_of(i)))
+
+    def _units_of(self, i: np.ndarray) -> np.ndarray:
+        combined, _, start, _ = self._lookup()
+        return combined[i] % BIG - start[i]
+
+    def recent_codes(
+        self, d: np.ndarray, k: np.ndarray, day: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """A random unit from a case activated to `d` for `k` in the 90 days up to `day`.
+
+        Falls back to the newest case activated before `day` when none is that recent.
+        """
+        combined, first, start, act_day = self._lookup()
+        key = d.astype(np.int64) * self.n_sku + k
+        # within a key cases are in activation order, so (key, day) is sorted too
+        by_day = (combined // BIG) * DAY_SPAN + act_day + DAY_OFFSET
+        hi = np.searchsorted(by_day, key * DAY_SPAN + day + DAY_OFFSET, side="right")
+        lo = np.searchsorted(by_day, key * DAY_SPAN + day - 90 + DAY_OFFSET, side="left")
+        lo = np.minimum(lo, np.maximum(hi - 1, np.searchsorted(by_day, key * DAY_SPAN)))
+        i = lo + (rng.random(len(key)) * np.maximum(hi - lo, 1)).astype(np.int64)
+        i = np.clip(i, 0, len(combined) - 1)
+        units = combined[i] % BIG - start[i]
+        return code_body(k, first[i] + (rng.random(len(key)) * units).astype(np.int64))
+
+
+def _grouped_offsets(group: np.ndarray, size: np.ndarray, counter: np.ndarray) -> np.ndarray:
+    """Hand out consecutive ranges of `size` per group, continuing each group's `counter`.
+
+    Returns each row's range start and advances `counter` in place (a vectorised
+    grouped exclusive cumulative sum, in the rows' original order within a group).
+    """
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(group, kind="stable")
+    g, sz = group[order], size[order]
+    before = np.cumsum(sz) - sz
+    starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
+    lengths = np.diff(np.r_[starts, len(g)])
+    within = before - np.repeat(before[starts], lengths)
+    out = np.empty(len(group), dtype=np.int64)
+    out[order] = counter[g] + within
+    counter[g[starts]] += np.add.reduceat(sz, starts)
+    return out
+
+
+def case_codes(frame: pl.DataFrame) -> pl.Series:
+    """Printed case code: 'X' + SKU index + first unit serial (the range start)."""
+    return (
+        "X"
+        + frame["k"].cast(pl.String).str.zfill(3)
+        + frame["first_serial"].cast(pl.String).str.zfill(10)
+    )
+
+
+def forged_bodies(k: np.ndarray, rng: np.random.Generator) -> pl.Series:
+    """Printed codes a counterfeiter invents: plausible bodies, check values that do not match."""
+    bodies = code_body(k, rng.integers(10**9, 9 * 10**9, size=len(k)))
+    printed = make_codes(bodies)
+    fake_check = pl.Series(rng.integers(0, 10**5, size=len(k))).cast(pl.String).str.zfill(5)
+    return printed.str.slice(0, 13) + fake_check
