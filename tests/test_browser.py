@@ -153,7 +153,7 @@ def test_every_page_for_every_demo_user(browser, app_url: str, shots: Path, user
     context.close()
 
 
-def test_a_distributor_downloads_only_its_own_rows(browser, app_url: str, shots: Path) -> None:
+def test_a_distributor_downloads_only_its_own_rows(browser, app_url: str) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
     page = context.new_page()
     sign_in(page, app_url, "d0004")

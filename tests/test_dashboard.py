@@ -26,7 +26,8 @@ def signed_in(username: str) -> AppTest:
     return at.run()
 
 
-def test_visitors_see_only_the_login_page(empty_home: Path) -> None:
+@pytest.mark.usefixtures("empty_home")
+def test_visitors_see_only_the_login_page() -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert [b.label for b in at.button] == ["登录"]  # the form's submit, nothing else
@@ -38,7 +39,8 @@ def test_visitors_see_only_the_login_page(empty_home: Path) -> None:
     assert "user" not in at.session_state
 
 
-def test_login_with_a_demo_password(empty_home: Path) -> None:
+@pytest.mark.usefixtures("empty_home")
+def test_login_with_a_demo_password() -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.text_input[0].input("d0004")
     at.text_input[1].input("d0004-demo")
@@ -68,7 +70,8 @@ def test_every_label_has_both_languages_and_every_key_exists() -> None:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_without_a_published_warehouse(empty_home: Path, page: str) -> None:
+@pytest.mark.usefixtures("empty_home")
+def test_every_page_without_a_published_warehouse(page: str) -> None:
     at = signed_in("hq")
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception

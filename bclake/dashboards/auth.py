@@ -74,7 +74,7 @@ def users_file() -> Path:
 
 
 @cache
-def _load(path: Path, mtime: float) -> dict[str, User]:
+def _load(path: Path, mtime: float) -> dict[str, User]:  # noqa: ARG001 (mtime: cache key)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:

@@ -176,13 +176,23 @@ class ScopedWarehouse:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _warehouse(path: str, version: float, scope_key: str, _scope: Scope) -> ScopedWarehouse:
+def _warehouse(
+    path: str,
+    version: float,  # noqa: ARG001 (cache key: a new publish opens a new connection)
+    scope_key: str,  # noqa: ARG001 (cache key: one connection per scope)
+    _scope: Scope,
+) -> ScopedWarehouse:
     return ScopedWarehouse(Path(path), _scope)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _query(
-    sql: str, params: tuple, path: str, version: float, scope_key: str, _scope: Scope
+    sql: str,
+    params: tuple,
+    path: str,
+    version: float,
+    scope_key: str,
+    _scope: Scope,
 ) -> pd.DataFrame:
     # the cache key is the scope's key; the Scope itself only builds the views on a miss
     return _warehouse(path, version, scope_key, _scope).query(sql, params)

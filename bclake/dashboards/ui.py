@@ -234,7 +234,6 @@ def province_map(
     title: str,
     points: pd.DataFrame | None = None,
     point_color: str | None = None,
-    language: str = "zh",
 ) -> dict:
     """Province choropleth from the shipped outlines, with optional store points on top.
 

@@ -215,7 +215,7 @@ def evaluate_replenishment(
         return order
 
     def minmax(k: float):
-        def rule(_week, t, stock, on_order, sold):
+        def rule(_week, _t, stock, on_order, sold):
             window = np.concatenate([observed_before, sold], axis=1)[:, -28:]
             d = window.mean(axis=1)
             # a shelf always keeps something: at least one unit, topped up to a full pack

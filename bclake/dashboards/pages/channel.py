@@ -82,7 +82,7 @@ else:
         stores.groupby("province", as_index=False).size().rename(columns={"size": "stores"})
     )
     ui.chart_with_table(
-        ui.province_map(by_province, "stores", t("channel.stores"), points, "tag", lang()),
+        ui.province_map(by_province, "stores", t("channel.stores"), points, "tag"),
         by_province.sort_values("stores", ascending=False),
         "store_map",
     )
