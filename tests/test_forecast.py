@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from bclake.cli import app
 from bclake.ml.cold_start import cold_start_forecast
-from bclake.ml.forecast import LGBMForecaster, to_panel
+from bclake.ml.forecaster import LGBMForecaster
 from bclake.ml.metrics import score_cv
+from bclake.ml.panel import Panel, to_panel
 
 FAST = {"num_boost_round": 40}
 
@@ -48,9 +49,8 @@ def model(**kw) -> LGBMForecaster:
 
 def test_features_at_an_origin_ignore_everything_after_it() -> None:
     df = weekly_table()
-    m = model(hist_cols=("scans",))
-    m.categories_ = {}
-    panel = to_panel(df, m.id_cols, "week", "qty", "W", ["scans"])
+    spec = model(hist_cols=("scans",)).feature_spec
+    panel = to_panel(df, ["shop", "item"], "week", "qty", "W", ["scans"])
     origin = 80
     changed = to_panel(
         df.with_columns(
@@ -63,15 +63,15 @@ def test_features_at_an_origin_ignore_everything_after_it() -> None:
             .otherwise(pl.col("scans"))
             .alias("scans"),
         ),
-        m.id_cols,
+        ["shop", "item"],
         "week",
         "qty",
         "W",
         ["scans"],
     )
     for h in (1, 4):
-        a, _ = m._features(panel, np.array([origin]), h)
-        b, _ = m._features(changed, np.array([origin]), h)
+        a, _ = spec.build(panel, np.array([origin]), h)
+        b, _ = spec.build(changed, np.array([origin]), h)
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
@@ -83,15 +83,15 @@ def test_daily_features_ignore_the_future_when_the_horizon_spans_seasons() -> No
     df = pl.DataFrame(
         {"k": ["a"] * 200 + ["b"] * 200, "d": days * 2, "y": rng.poisson(9, 400).astype(float)}
     )
-    m = LGBMForecaster(["k"], "d", "y", horizon=21, freq="D", **FAST)
+    spec = LGBMForecaster(["k"], "d", "y", horizon=21, freq="D", **FAST).feature_spec
     panel = to_panel(df, ["k"], "d", "y", "D")
     origin = 150
     changed = panel.values.copy()
     changed[:, origin + 1 :] = 1e6
-    other = type(panel)(panel.keys, panel.dates, changed, {})
+    other = Panel(panel.keys, panel.dates, changed, {})
     for h in range(1, 22):
-        a, _ = m._features(panel, np.array([origin]), h)
-        b, _ = m._features(other, np.array([origin]), h)
+        a, _ = spec.build(panel, np.array([origin]), h)
+        b, _ = spec.build(other, np.array([origin]), h)
         for name in a:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{name} at h={h}")
 
@@ -119,8 +119,8 @@ def test_known_future_columns_are_required_and_used() -> None:
     future = keys.join(pl.DataFrame({"week": weeks}), how="cross")
     on = m.predict(future.with_columns(promo=pl.lit(1)))
     off = m.predict(future.with_columns(promo=pl.lit(0)))
-    # the synthetic promotion doubles demand: the model must have learnt most of it
-    assert on["p50"].sum() > 1.5 * off["p50"].sum()
+    # the synthetic promotion doubles demand: the model must have learnt it (x2 within 20%)
+    assert on["p50"].sum() / off["p50"].sum() == pytest.approx(2.0, rel=0.2)
     assert on.height == keys.height * 4
 
 
@@ -129,11 +129,28 @@ def test_quantiles_are_ordered_non_negative_and_cover_about_their_band() -> None
     cv = model(future_cols=("promo",)).cross_validation(df, n_windows=2)
     assert (cv["p10"] <= cv["p50"]).all() and (cv["p50"] <= cv["p90"]).all()
     assert (cv["p10"] >= 0).all()
+    assert cv.height == 20 * 2 * 4  # every series at both cutoffs and all four horizons
     scores = score_cv(cv, {"lightgbm": {0.1: "p10", 0.5: "p50", 0.9: "p90"}}, ("seasonal_naive",))
     overall = {r["method"]: r for r in scores.filter(pl.col("horizon").is_null()).to_dicts()}
-    assert 0.6 <= overall["lightgbm"]["coverage"] <= 0.95
+    # P10-P90 is an 80% band; on 160 backtest rows sampling alone moves coverage by ~0.03
+    # (one standard deviation), so within 0.1 of nominal
+    assert overall["lightgbm"]["coverage"] == pytest.approx(0.8, abs=0.1)
     assert overall["lightgbm"]["wape"] < overall["seasonal_naive"]["wape"]
     assert set(scores["horizon"].drop_nulls()) == {1, 2, 3, 4}
+
+
+def test_bad_settings_and_tables_are_named_by_argument_and_column() -> None:
+    with pytest.raises(ValueError, match=r"freq must be one of \['D', 'W'\], not 'M'"):
+        LGBMForecaster(["k"], "d", "y", freq="M")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"calendar must be one of \['cn', 'none'\]"):
+        LGBMForecaster(["k"], "d", "y", calendar="us")  # type: ignore[arg-type]
+    df = weekly_table(n_series=2, n_weeks=10)
+    with pytest.raises(ValueError, match=r"lacks columns \['price'\]"):
+        model(future_cols=("price",)).fit(df)
+    with pytest.raises(ValueError, match="'qty' is String, not a number"):
+        model().fit(df.with_columns(pl.col("qty").cast(pl.String)))
+    with pytest.raises(ValueError, match="no series has two periods"):
+        model().fit(df.filter(pl.col("week") == pl.col("week").min()))
 
 
 def test_scores_match_hand_computed_values() -> None:

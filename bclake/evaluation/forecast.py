@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from bclake.ml.forecast import BASELINES
+from bclake.ml.baselines import BASELINES
 from bclake.ml.metrics import METRICS, score_cv
 from bclake.ml.planning import QUANTILE_COLS
 

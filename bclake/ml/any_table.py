@@ -14,8 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from bclake.ml.forecast import BASELINES, LGBMForecaster, quantile_name
+from bclake.ml.baselines import BASELINES
+from bclake.ml.forecaster import LGBMForecaster, quantile_name
 from bclake.ml.metrics import score_cv
+from bclake.ml.panel import Calendar, Freq, check_calendar, check_freq
 
 
 class InputError(ValueError):
@@ -50,13 +52,15 @@ def read_table(path: Path, date_col: str, role: str) -> pl.DataFrame:
     return df
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class TableForecast:
-    forecast: pl.DataFrame
-    backtest_scores: pl.DataFrame | None
-    future_cols: list[str]
-    hist_cols: list[str]
-    series: int
+    """What `forecast_table` returns."""
+
+    forecast: pl.DataFrame  # id columns, date column, one column per quantile (p10, p50, ...)
+    backtest_scores: pl.DataFrame | None  # `score_cv` of the last-horizon holdout, if asked
+    future_cols: list[str]  # inputs known in advance (from the future table)
+    hist_cols: list[str]  # inputs known only once they happen
+    series: int  # number of series forecast
 
 
 def to_weeks(df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str) -> pl.DataFrame:
@@ -78,33 +82,32 @@ def forecast_table(
     date_col: str,
     target_col: str,
     horizon: int,
-    freq: str,
+    freq: Freq,
     future: pl.DataFrame | None = None,
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
     backtest: bool = False,
+    calendar: Calendar = "cn",
     **model_options,
 ) -> TableForecast:
-    """Fit one global model over the table and forecast `horizon` periods per series."""
+    """Fit one global model over the table and forecast `horizon` periods per series.
+
+    `df` is the long table `LGBMForecaster.fit` takes; its columns other than the
+    keys, date and target are inputs: known in advance when `future` (id columns,
+    date column, their values over the horizon) has them too, historical otherwise.
+    `model_options` go to `LGBMForecaster`. Raises InputError (a ValueError) naming
+    the column or argument at fault.
+    """
     missing = [c for c in (*id_cols, date_col, target_col) if c not in df.columns]
     if missing:
         raise InputError(f"input lacks columns {missing}; it has {df.columns}")
-    if freq not in ("D", "W"):
-        raise InputError(f"--freq must be D or W, not {freq!r}")
-    if model_options.get("calendar", "cn") not in ("cn", "none"):
-        raise InputError(f"--calendar must be cn or none, not {model_options['calendar']!r}")
+    try:
+        freq = check_freq(freq)
+        calendar = check_calendar(calendar)
+    except ValueError as error:
+        raise InputError(str(error)) from error
     if not df.schema[target_col].is_numeric():
         raise InputError(f"target column {target_col!r} is {df.schema[target_col]}, not a number")
-    future_cols: list[str] = []
-    if future is not None:
-        lacking = [c for c in (*id_cols, date_col) if c not in future.columns]
-        if lacking:
-            raise InputError(f"future file lacks columns {lacking}")
-        future_cols = [
-            c for c in future.columns if c not in (*id_cols, date_col) and c in df.columns
-        ]
-        extra = [c for c in future.columns if c not in (*id_cols, date_col, *future_cols)]
-        if extra:
-            raise InputError(f"future file columns {extra} are not in the input: add their history")
+    future_cols = _future_columns(df, future, id_cols, date_col)
     hist_cols = [c for c in df.columns if c not in (*id_cols, date_col, target_col, *future_cols)]
     if freq == "W":
         df = to_weeks(df, id_cols, date_col, target_col)
@@ -121,26 +124,47 @@ def forecast_table(
         quantiles=tuple(sorted(quantiles)),
         future_cols=tuple(future_cols),
         hist_cols=tuple(hist_cols),
+        calendar=calendar,
         **model_options,
     )
     scores = None
     if backtest:
-        cv_df = df
-        cv = model.cross_validation(cv_df, n_windows=1)
+        cv = model.cross_validation(df, n_windows=1)
         qcols = {q: quantile_name(q) for q in model.quantiles}
         scores = score_cv(cv, {"lightgbm": qcols}, BASELINES)
     model.fit(df)
     fc = model.predict(future.select(*id_cols, date_col, *future_cols) if future_cols else None)
     return TableForecast(
-        fc.drop("horizon"), scores, future_cols, hist_cols, model.panel_.values.shape[0]
+        forecast=fc.drop("horizon"),
+        backtest_scores=scores,
+        future_cols=future_cols,
+        hist_cols=hist_cols,
+        series=model.panel_.values.shape[0],
     )
 
 
+def _future_columns(
+    df: pl.DataFrame, future: pl.DataFrame | None, id_cols: list[str], date_col: str
+) -> list[str]:
+    """The input columns the future table gives over the horizon (known in advance)."""
+    if future is None:
+        return []
+    lacking = [c for c in (*id_cols, date_col) if c not in future.columns]
+    if lacking:
+        raise InputError(f"future file lacks columns {lacking}")
+    future_cols = [c for c in future.columns if c not in (*id_cols, date_col) and c in df.columns]
+    extra = [c for c in future.columns if c not in (*id_cols, date_col, *future_cols)]
+    if extra:
+        raise InputError(f"future file columns {extra} are not in the input: add their history")
+    return future_cols
+
+
 def write_table(df: pl.DataFrame, path: Path) -> None:
+    """CSV or Parquet by extension; InputError for any other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
         df.write_parquet(path)
     elif path.suffix.lower() == ".csv":
         df.write_csv(path)
     else:
-        raise InputError(f"--out {path}: use .csv or .parquet")
+        raise InputError(f"output file {path}: use .csv or .parquet")

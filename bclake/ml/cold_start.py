@@ -15,7 +15,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from bclake.ml.forecast import FREQ_DAYS, quantile_name
+from bclake.ml.forecaster import quantile_name
+from bclake.ml.panel import FREQ_DAYS, Freq
 
 MIN_PEERS = 3
 
@@ -29,7 +30,7 @@ def cold_start_forecast(
     group_cols: list[str],
     first_dates: pl.DataFrame,
     horizon: int,
-    freq: str = "W",
+    freq: Freq = "W",
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
     max_age: int = 52,
 ) -> pl.DataFrame:

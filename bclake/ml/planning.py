@@ -12,8 +12,9 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import cold_start_forecast
-from bclake.ml.forecast import BASELINES, DEFAULT_PARAMS, LGBMForecaster
+from bclake.ml.forecaster import DEFAULT_PARAMS, LGBMForecaster
 from bclake.ml.metrics import score_cv
 
 REGION_KEYS = ["region", "sku_code"]

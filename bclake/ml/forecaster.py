@@ -1,0 +1,397 @@
+"""A global LightGBM forecaster over any long sales table.
+
+API in the spirit of mlforecast: `fit(df)`, `predict()`, `cross_validation(df)`.
+The input is long: series key columns, a date column, a target column (see `fit`).
+
+Multi-horizon strategy: *direct, pooled over horizons*. Each training row is
+(series, origin, h): features known at the origin (lags and rolling statistics
+of the target up to the origin, the same-season value one year before the
+target date, calendar of the target period, the horizon h, the series keys as
+categoricals; `bclake.ml.panel.FeatureSpec`) and the target value h periods after
+the origin. One model per quantile learns all horizons at once, so no forecast
+feeds on another forecast, and nothing after the origin can leak into a feature.
+
+Series are put on a common scale by their mean over the last `level_window`
+periods at the origin, so one model serves large and small series alike.
+
+Exogenous columns come in two kinds. `future_cols` are known in advance (price,
+promotion, events): the model sees their value in the target period, so
+`predict` needs them for the horizon. `hist_cols` are only known once they
+happen (scans, stock): the model sees them at the origin and over the last four
+periods. String columns are categorical.
+
+Intervals: the quantile models' P10-P90 band is calibrated by split conformal
+prediction (CQR): the model is also fitted without the last `horizon` periods,
+its band is scored on them, and every horizon's band is widened (or narrowed)
+by the conformity quantile that gives the nominal coverage, in level-scaled units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from bclake.ml.baselines import baselines, seasonal_naive_mae
+from bclake.ml.panel import (
+    FREQ_DAYS,
+    SEASON,
+    Calendar,
+    FeatureSpec,
+    Freq,
+    Panel,
+    check_calendar,
+    check_freq,
+    encode_categories,
+    period_date,
+    to_panel,
+)
+
+DEFAULT_PARAMS = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 2,
+    "seed": 7,
+    "deterministic": True,  # the same table gives the same forecast
+    "force_row_wise": True,
+}
+
+
+def quantile_name(q: float) -> str:
+    """The column of quantile q in every forecast table: 0.1 -> "p10", 0.05 -> "p05"."""
+    return f"p{round(q * 100):02d}"
+
+
+@dataclass
+class LGBMForecaster:
+    """Global quantile LightGBM forecaster (direct, pooled horizons, conformal bands).
+
+    Construction raises ValueError for a `freq` or `calendar` outside `Freq` /
+    `Calendar`, a `horizon` below 1 or a quantile outside (0, 1).
+    """
+
+    id_cols: list[str]
+    date_col: str
+    target_col: str
+    horizon: int = 13  # periods ahead
+    freq: Freq = "W"
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    future_cols: tuple[str, ...] = ()
+    hist_cols: tuple[str, ...] = ()
+    conformal: bool = True
+    calendar: Calendar = "cn"
+    n_lags: int = 8
+    level_window: int = 13
+    num_boost_round: int = 300
+    # training rows (series x origins x horizons) are capped by thinning origins evenly,
+    # always keeping the latest: bounded memory and time on thousands of long series
+    max_train_rows: int = 1_000_000
+    params: dict = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    models_: dict[float, lgb.Booster] = field(default_factory=dict, init=False, repr=False)
+    feature_names_: list[str] = field(default_factory=list, init=False, repr=False)
+    panel_: Panel | None = field(default=None, init=False, repr=False)
+    categories_: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
+    # per horizon: how far to move the outer quantiles, in level-scaled units
+    widen_: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.freq = check_freq(self.freq)
+        self.calendar = check_calendar(self.calendar)
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be at least 1 period, not {self.horizon}")
+        if not all(0 < q < 1 for q in self.quantiles):
+            raise ValueError(f"quantiles must lie strictly between 0 and 1: {self.quantiles}")
+
+    @property
+    def season(self) -> int:
+        """Periods per season: 52 weeks or 7 days."""
+        return SEASON[self.freq]
+
+    @property
+    def exog_cols(self) -> list[str]:
+        return [*self.future_cols, *self.hist_cols]
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        """The features this model reads (string exogenous columns seen by `fit` are
+        categorical)."""
+        return FeatureSpec(
+            id_cols=tuple(self.id_cols),
+            freq=self.freq,
+            calendar=self.calendar,
+            future_cols=tuple(self.future_cols),
+            hist_cols=tuple(self.hist_cols),
+            categorical=frozenset(self.categories_),
+            n_lags=self.n_lags,
+            level_window=self.level_window,
+        )
+
+    # --- API ----------------------------------------------------------------------
+    def fit(self, df: pl.DataFrame) -> LGBMForecaster:
+        """Train the quantile models on every series of a long table; returns self.
+
+        `df` has one row per series and period (several rows of one period are
+        summed):
+
+        - `id_cols`: the series keys (any type; a series is one combination of them);
+        - `date_col`: a date (or datetime, cast to its date), the start of the
+          period; periods are `freq` apart (weeks starting on the same weekday);
+        - `target_col`: a number, the quantity in its own units per period
+          (units sold, cases, value). A period missing inside a series' life counts
+          as 0;
+        - every column of `future_cols` and `hist_cols`: numbers (averaged within a
+          period) or strings / booleans (categorical).
+
+        Forecasts come back in the target's units per period. Raises ValueError when
+        a column is missing, the target is not numeric, the table is empty or no
+        series has two periods to learn from (an origin and a target after it).
+        """
+        self._check_table(df)
+        df, self.categories_ = encode_categories(df, self.exog_cols, {})
+        panel = to_panel(
+            df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+        )
+        self.models_, self.feature_names_ = self._train(panel)
+        self.widen_ = self._calibrate(panel) if self.conformal else None
+        self.panel_ = panel
+        return self
+
+    def predict(self, future: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Quantile forecasts for the `horizon` periods after the last observed one.
+
+        `future` holds the id columns, the date column and every `future_cols`
+        column for each series and horizon period (required when `future_cols` is
+        not empty). Returns the id columns, the date column, `horizon` (1..horizon)
+        and one column per quantile (`quantile_name`: p10, p50, p90), non-negative
+        and ordered, in the target's units per period. Raises RuntimeError before
+        `fit`, ValueError when `future` is needed but missing or lacks a column.
+        """
+        if self.panel_ is None:
+            raise RuntimeError("call fit() before predict()")
+        panel = self._with_future(self.panel_, future)
+        origin = self.panel_.values.shape[1] - 1
+        scaled, level = self._predict_scaled(panel, self.models_, self.feature_names_, origin)
+        if self.widen_ is not None:
+            scaled[:, :, 0] -= self.widen_[None, :]
+            scaled[:, :, -1] += self.widen_[None, :]
+            scaled = np.sort(scaled, axis=2)
+        preds = np.maximum(0.0, scaled * level[:, None, None])
+        frames = []
+        for h in range(1, self.horizon + 1):
+            frame = panel.keys.with_columns(
+                pl.lit(period_date(panel, origin + h, self.freq)).alias(self.date_col),
+                pl.lit(h).alias("horizon"),
+            )
+            for i, q in enumerate(self.quantiles):
+                frame = frame.with_columns(pl.Series(quantile_name(q), preds[:, h - 1, i]))
+            frames.append(frame)
+        return pl.concat(frames).sort(*self.id_cols, self.date_col)
+
+    def cross_validation(
+        self, df: pl.DataFrame, n_windows: int = 1, step: int | None = None
+    ) -> pl.DataFrame:
+        """Rolling-origin backtest: refit at each cutoff and forecast the next `horizon` periods.
+
+        `df` is the long table `fit` takes, with the actuals of the held-out periods
+        (and their known-in-advance columns). Cutoffs are `step` periods apart
+        (default: `horizon`), the last one `horizon` periods before the table's end.
+        Returns the id columns, date, cutoff, horizon, actual (`y`), the model's
+        quantiles and the baselines (`bclake.ml.baselines.BASELINES`), plus
+        `mase_scale` (the series' in-sample seasonal-naive MAE) for MASE; rows without
+        an actual or a forecast (a series born after its cutoff) are left out.
+        Raises ValueError as `fit` does, and when a window has no more than a season
+        of history before its cutoff.
+        """
+        self._check_table(df)
+        step = step or self.horizon
+        encoded, _ = encode_categories(df, self.exog_cols, {})
+        panel = to_panel(
+            encoded, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+        )
+        n = panel.values.shape[1]
+        out = []
+        for w in range(n_windows):
+            cutoff = n - 1 - self.horizon - (n_windows - 1 - w) * step
+            if cutoff < self.season:
+                raise ValueError(
+                    f"not enough history for window {w}: need more than "
+                    f"{self.season + self.horizon} periods, have {n}"
+                )
+            out.append(self._backtest_window(df, panel, cutoff))
+        # a series born after a cutoff has neither history nor a forecast at it: cold start
+        return pl.concat(out).filter(
+            pl.col("y").is_not_null() & pl.col("y").is_not_nan() & pl.col("p50").is_not_null()
+        )
+
+    # --- internals ----------------------------------------------------------------
+    def _check_table(self, df: pl.DataFrame) -> None:
+        needed = [*self.id_cols, self.date_col, self.target_col, *self.exog_cols]
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise ValueError(f"the table lacks columns {missing}; it has {df.columns}")
+        if not df.schema[self.target_col].is_numeric():
+            raise ValueError(
+                f"target column {self.target_col!r} is {df.schema[self.target_col]}, not a number"
+            )
+        if df.is_empty():
+            raise ValueError("the table has no rows")
+
+    def _backtest_window(self, df: pl.DataFrame, panel: Panel, cutoff: int) -> pl.DataFrame:
+        """Refit on the periods up to `cutoff`, forecast after it, next to the baselines."""
+        cutoff_date = period_date(panel, cutoff, self.freq)
+        train = df.filter(pl.col(self.date_col).cast(pl.Date) <= cutoff_date)
+        model = dataclasses.replace(self).fit(train)  # same settings, unfitted
+        future = (
+            df.filter(pl.col(self.date_col).cast(pl.Date) > cutoff_date).select(
+                *self.id_cols, self.date_col, *self.future_cols
+            )
+            if self.future_cols
+            else None
+        )
+        fc = model.predict(future)
+        truth = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon]
+        hist = panel.values[:, : cutoff + 1]
+        base = baselines(hist, self.horizon, self.season)
+        scale = seasonal_naive_mae(hist, self.season)
+        long = [
+            panel.keys.with_columns(
+                pl.lit(period_date(panel, cutoff + 1 + h, self.freq)).alias(self.date_col),
+                pl.lit(cutoff_date).alias("cutoff"),
+                pl.lit(h + 1).alias("horizon"),
+                pl.Series("y", truth[:, h]),
+                *[pl.Series(name, b[:, h]) for name, b in base.items()],
+                pl.Series("mase_scale", scale),
+            )
+            for h in range(self.horizon)
+        ]
+        return pl.concat(long).join(
+            fc.drop("horizon"), on=[*self.id_cols, self.date_col], how="left"
+        )
+
+    def _origins(self, n_series: int, n_periods: int, h: int) -> np.ndarray:
+        """Training origins for horizon h: all of them, or every k-th back from the latest."""
+        origins = np.arange(0, n_periods - h)
+        budget = max(1, self.max_train_rows // (self.horizon * max(n_series, 1)))
+        if len(origins) > budget:
+            stride = int(np.ceil(len(origins) / budget))
+            origins = origins[::-1][::stride][::-1]
+        return origins
+
+    def _training_rows(
+        self, panel: Panel, spec: FeatureSpec
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        parts, targets, levels = [], [], []
+        n = panel.values.shape[1]
+        for h in range(1, self.horizon + 1):
+            origins = self._origins(panel.values.shape[0], n, h)
+            if not len(origins):  # no period lies h after another
+                continue
+            cols, level = spec.build(panel, origins, h)
+            rows_s = np.repeat(np.arange(panel.values.shape[0]), len(origins))
+            target = panel.values[rows_s, np.tile(origins, panel.values.shape[0]) + h]
+            keep = ~np.isnan(target) & ~np.isnan(level)
+            parts.append({k: v[keep].astype(np.float32) for k, v in cols.items()})
+            targets.append(target[keep])
+            levels.append(level[keep])
+        if not sum(len(t) for t in targets):
+            raise ValueError(
+                "nothing to learn from: no series has two periods of history (an origin "
+                "and a later period to forecast)"
+            )
+        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        return cols, np.concatenate(targets), np.concatenate(levels)
+
+    def _train(self, panel: Panel) -> tuple[dict[float, lgb.Booster], list[str]]:
+        spec = self.feature_spec
+        cols, target, level = self._training_rows(panel, spec)
+        names = list(cols)
+        matrix = np.column_stack([cols.pop(n) for n in names])
+        # binned once, shared by every quantile's model
+        data = lgb.Dataset(
+            matrix,
+            label=target / level,
+            feature_name=names,
+            categorical_feature=spec.categorical_features(names),
+            params={"verbose": -1, "max_bin": 255},
+        ).construct()
+        del matrix
+        models = {}
+        for q in self.quantiles:
+            params = {**self.params, "objective": "quantile", "alpha": q}
+            models[q] = lgb.train(params, data, num_boost_round=self.num_boost_round)
+        return models, names
+
+    def _predict_scaled(
+        self, panel: Panel, models: dict[float, lgb.Booster], names: list[str], origin: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(series x horizon x quantile) predictions in level units, and the level per series."""
+        spec = self.feature_spec
+        out = np.zeros((panel.values.shape[0], self.horizon, len(self.quantiles)))
+        level = np.ones(panel.values.shape[0])
+        for h in range(1, self.horizon + 1):
+            cols, level = spec.build(panel, np.array([origin]), h)
+            matrix = np.column_stack([cols[n] for n in names])
+            for i, q in enumerate(self.quantiles):
+                out[:, h - 1, i] = models[q].predict(matrix)
+        return np.sort(out, axis=2), np.nan_to_num(level, nan=1.0)
+
+    def _calibrate(self, panel: Panel) -> np.ndarray | None:
+        """Split-conformal widening per horizon from a fit that stops `horizon` periods early."""
+        n = panel.values.shape[1]
+        cutoff = n - 1 - self.horizon
+        if len(self.quantiles) < 2 or cutoff <= self.season:
+            return None
+        models, names = self._train(panel.until(cutoff))
+        scaled, level = self._predict_scaled(panel, models, names, cutoff)
+        actual = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon] / level[:, None]
+        lo, hi = scaled[:, :, 0], scaled[:, :, -1]
+        score = np.maximum(lo - actual, actual - hi)  # > 0 outside the band
+        alpha = self.quantiles[0] + 1 - self.quantiles[-1]
+        widen = np.zeros(self.horizon)
+        for h in range(self.horizon):
+            s = score[:, h][~np.isnan(score[:, h])]
+            if len(s):
+                level_q = min(1.0, np.ceil((len(s) + 1) * (1 - alpha)) / len(s))
+                widen[h] = np.quantile(s, level_q)
+        return widen
+
+    def _with_future(self, panel: Panel, future: pl.DataFrame | None) -> Panel:
+        """The panel with the known-in-advance columns filled in for the horizon."""
+        if not self.future_cols:
+            return panel
+        if future is None:
+            raise ValueError(
+                f"the model uses known-in-advance columns {list(self.future_cols)}: pass their "
+                f"values for the {self.horizon} periods after {panel.dates[-1]} as `future`"
+            )
+        missing = [c for c in (*self.id_cols, self.date_col, *self.future_cols) if c not in future]
+        if missing:
+            raise ValueError(f"the future table lacks columns {missing}")
+        step = FREQ_DAYS[self.freq]
+        n = panel.values.shape[1]
+        future, _ = encode_categories(
+            future.with_columns(pl.col(self.date_col).cast(pl.Date)),
+            list(self.future_cols),
+            self.categories_,
+        )
+        future = future.join(
+            panel.keys.with_row_index("_series"), on=self.id_cols, how="inner"
+        ).with_columns(
+            ((pl.col(self.date_col) - pl.lit(panel.dates[0])).dt.total_days() // step).alias("_t")
+        )
+        future = future.filter((pl.col("_t") >= n) & (pl.col("_t") < n + self.horizon))
+        exog = dict(panel.exog)
+        for c in self.future_cols:
+            x = np.concatenate([panel.exog[c], np.full((len(panel.keys), self.horizon), np.nan)], 1)
+            x[future["_series"].to_numpy(), future["_t"].to_numpy()] = future[c].to_numpy()
+            exog[c] = x
+        return Panel(panel.keys, panel.dates, panel.values, exog)
