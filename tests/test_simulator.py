@@ -205,3 +205,19 @@ def test_a_copied_world_continues_where_it_is_now(tmp_path: Path) -> None:
     continue_simulation(tmp_path / "copy", days=2, progress=False)
     assert sorted(p.name for p in original.rglob("*") if p.is_file()) == before
     assert list((tmp_path / "copy/landing/dms/sell_through").glob("*_20??-??-??.ndjson"))
+
+
+def test_the_saved_state_alone_decides_a_continued_run(tmp_path: Path) -> None:
+    import shutil
+
+    from bclake.simulator.run import STATE, continue_simulation
+    from bclake.simulator.state import SimState
+
+    simulate(tmp_path / "a", "tiny", seed=5, progress=False, dirt=0)
+    state = SimState.load(tmp_path / "a/truth" / STATE)
+    assert state.next_day == state.cfg.n_days == state.written_until + 1
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    continue_simulation(tmp_path / "a", 3, progress=False)
+    continue_simulation(tmp_path / "b", 3, progress=False)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert SimState.load(tmp_path / "a/truth" / STATE).next_day == state.cfg.n_days + 3

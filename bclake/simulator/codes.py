@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core.codes import code_body, make_codes
+from bclake.simulator.world import World
 
 BIG = np.int64(10**10)
 DAY_SPAN = np.int64(10**6)
@@ -31,13 +32,14 @@ class CodeLedger:
     case_pack: np.ndarray
     next_serial: np.ndarray = field(init=False)
     sold_pos: np.ndarray = field(init=False)
+    units_activated: np.ndarray = field(init=False)
     cases: list[pl.DataFrame] = field(default_factory=list)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.next_serial = np.ones(self.n_sku, dtype=np.int64)
         self.sold_pos = np.zeros((self.n_dist, self.n_sku), dtype=np.int64)
-        self._units_activated = np.zeros((self.n_dist, self.n_sku), dtype=np.int64)
+        self.units_activated = np.zeros((self.n_dist, self.n_sku), dtype=np.int64)
 
     def activate(self, day: int, d: np.ndarray, k: np.ndarray, units: np.ndarray) -> pl.DataFrame:
         """Activate whole cases shipped to distributors; returns the new case rows."""
@@ -49,7 +51,7 @@ class CodeLedger:
         # serials run on per SKU; stream positions per distributor x SKU, in shipment order
         first = _grouped_offsets(rep_k, pack, self.next_serial)
         key = rep_d.astype(np.int64) * self.n_sku + rep_k
-        start_pos = _grouped_offsets(key, pack, self._units_activated.reshape(-1))
+        start_pos = _grouped_offsets(key, pack, self.units_activated.reshape(-1))
         frame = pl.DataFrame(
             {
                 "d": rep_d.astype(np.int32),
@@ -165,3 +167,62 @@ def forged_bodies(k: np.ndarray, rng: np.random.Generator) -> pl.Series:
     printed = make_codes(bodies)
     fake_check = pl.Series(rng.integers(0, 10**5, size=len(k))).cast(pl.String).str.zfill(5)
     return printed.str.slice(0, 13) + fake_check
+
+
+@dataclass
+class Diversion:
+    """Where diverters' goods turn up: per store, the chance a scanned unit is diverted."""
+
+    prob: np.ndarray  # stores: share of scans there that are of a diverter's units
+    source: np.ndarray  # stores: index of the distributor diverting into it (-1: none)
+    plan: pl.DataFrame  # distributor_code, home_province, target_province, scan_share
+
+
+def diversion_plan(
+    world: World, dist_of_store: np.ndarray, diversion_share: float, rng: np.random.Generator
+) -> Diversion:
+    """Each diverting distributor pushes stock into one province of another region.
+
+    `diversion_share` is the share of a diverter's volume that leaves its
+    territory; a target store's scan share is capped at 0.5.
+    """
+    dists = world.distributors.with_row_index("d")
+    diverters = dists.filter(pl.col("diverts"))
+    n_s = len(world.stores)
+    provinces = world.stores.select("province", "region").unique().sort("province")
+    vol = world.stores.group_by("province").agg(pl.sum("base_rate"))
+    vol_of = dict(zip(vol["province"], vol["base_rate"], strict=True))
+    dist_vol = np.zeros(len(dists))
+    np.add.at(dist_vol, dist_of_store, world.stores["base_rate"].to_numpy())
+    plan, prob = [], np.zeros(n_s)
+    source = np.full(n_s, -1)
+    store_prov = world.stores["province"].to_numpy()
+    taken: set[str] = set()
+    for row in diverters.iter_rows(named=True):
+        options = provinces.filter(
+            pl.col("region") != row["region"], ~pl.col("province").is_in(list(taken))
+        )
+        if options.is_empty():
+            options = provinces.filter(pl.col("province") != row["province"])
+        if options.is_empty():
+            continue
+        target = options["province"][int(rng.integers(options.height))]
+        taken.add(target)
+        share = min(0.5, diversion_share * dist_vol[row["d"]] / vol_of[target])
+        in_target = store_prov == target
+        prob[in_target], source[in_target] = share, row["d"]
+        plan.append(
+            {
+                "distributor_code": row["distributor_code"],
+                "home_province": row["province"],
+                "target_province": target,
+                "scan_share": share,
+            }
+        )
+    schema = {
+        "distributor_code": pl.String,
+        "home_province": pl.String,
+        "target_province": pl.String,
+        "scan_share": pl.Float64,
+    }
+    return Diversion(prob, source, pl.DataFrame(plan, schema=schema))

@@ -2,7 +2,9 @@
 
 Every behaviour is driven by latent traits drawn in `world._consumers`
 (value, price sensitivity, scenario, social), so tags and targeting can be
-scored against them later.
+scored against them later. Scanning itself is in `scans`; here are group
+membership and activity, coupon campaigns with their hold-outs, referrals and
+registration (how and when each consumer, referees included, entered the CDP).
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from bclake.simulator.world import SCENARIO_CATEGORY, World
 
 INTERACTION_TYPES = np.array(["message", "like", "checkin", "share"])
 INTERACTION_P = np.array([0.5, 0.3, 0.15, 0.05])
+HOLDOUT_SHARE = 0.2  # drawn consumers a campaign keeps from its coupon
+CAMPAIGN_DAYS = 14  # a coupon is valid from the campaign's first day for this many days
+MINI_PROGRAM_SHARE = 0.08  # consumers who sign up in the mini-program on their own
+REFERRAL_RATE = 0.12  # monthly chance an active scanner refers someone, times `social`
+REFERRAL_CHANNELS = np.array(["微信好友", "朋友圈", "社群"])
+REGISTER_CHANNELS = np.array(["扫码", "社群", "小程序"])  # first scan, group join, mini-program
+# register channel -> (share without gender, share without birth year) in the CDP profile
+PROFILE_GAPS = {"扫码": (0.25, 0.4), "社群": (0.1, 0.15), "小程序": (0.05, 0.1), "裂变": (0.2, 0.3)}
+NEVER = np.iinfo(np.int32).max  # day index of something that does not happen
 
 
 class ConsumerPicker:
@@ -114,7 +125,7 @@ def campaign(
     eligible = np.nonzero(registered_before & consumers["consent_marketing"].to_numpy())[0]
     size = min(len(eligible), max(20, int(0.04 * len(eligible))))
     drawn = rng.choice(eligible, size=size, replace=False) if size else np.array([], dtype=int)
-    treated = rng.random(size) >= 0.2
+    treated = rng.random(size) >= HOLDOUT_SHARE
     value = np.minimum(consumers["value"].to_numpy()[drawn], 3.0) / 3.0
     sens = consumers["price_sensitivity"].to_numpy()[drawn]
     match = np.array(
@@ -125,13 +136,13 @@ def campaign(
     p1 = np.minimum(0.95, p0 + 0.30 * sens**1.5 + 0.10 * match)
     u = rng.random(size)
     coupon_value = float(rng.choice([2.0, 3.0, 5.0]))
-    day = first_day + rng.integers(0, 14, size=size)
+    day = first_day + rng.integers(0, CAMPAIGN_DAYS, size=size)
     row = {
         "campaign_id": f"CP{no:04d}",
         "campaign_name": f"{category}{coupon_value:.0f}元券",
         "category": category,
         "start_date": start + timedelta(days=first_day),
-        "end_date": start + timedelta(days=first_day + 13),
+        "end_date": start + timedelta(days=first_day + CAMPAIGN_DAYS - 1),
         "coupon_value": coupon_value,
         "target_size": int(size),
         "holdout_size": int((~treated).sum()),
@@ -150,3 +161,170 @@ def campaign(
         }
     )
     return row, members
+
+
+def no_visits() -> pl.DataFrame:
+    """An empty frame of store visits: s, c, day, seconds, order_amount, coupon_id, rating."""
+    return pl.DataFrame(
+        schema={
+            "s": pl.Int64,
+            "c": pl.Int64,
+            "day": pl.Int32,
+            "seconds": pl.Int64,
+            "order_amount": pl.Float64,
+            "coupon_id": pl.String,
+            "rating": pl.Int64,
+        }
+    )
+
+
+def coupons_and_purchases(
+    row: dict, drawn: pl.DataFrame, world: World, coupon_numbers: np.ndarray, first_day: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The treated arm's coupons and every drawn consumer's purchase at their home store.
+
+    `row` and `drawn` come from `campaign`; `coupon_numbers` holds one number per
+    treated consumer. Returns (coupons: c, coupon_id, redeemed, s, day,
+    seconds, basket, expire_day, with the campaign's row fields; purchases in
+    the shape of `no_visits()`, a coupon id where the buyer redeemed one).
+    """
+    home = world.consumers["home_store"].to_numpy()
+    treated = drawn.filter(pl.col("treated"))
+    coupons = treated.with_columns(
+        coupon_id=pl.Series([f"CU{i:09d}" for i in coupon_numbers], dtype=pl.String),
+        redeemed=pl.col("y1"),
+        s=pl.Series(home[treated["c"].to_numpy()]).cast(pl.Int64),
+        campaign_id=pl.lit(row["campaign_id"]),
+        issued_date=pl.lit(row["start_date"]),
+        expire_date=pl.lit(row["end_date"]),
+        face_value=pl.lit(row["coupon_value"]),
+        expire_day=pl.lit(first_day + CAMPAIGN_DAYS - 1),
+    )
+    bought = pl.when(pl.col("treated")).then(pl.col("y1")).otherwise(pl.col("y0"))
+    buyers = drawn.filter(bought)
+    buyers = buyers.with_columns(s=pl.Series(home[buyers["c"].to_numpy()]).cast(pl.Int64))
+    purchases = buyers.join(coupons.select("c", "coupon_id"), on="c", how="left").select(
+        "s",
+        "c",
+        "day",
+        "seconds",
+        order_amount="basket",
+        coupon_id="coupon_id",
+        rating=pl.lit(None, pl.Int64),
+    )
+    return coupons, purchases.cast(no_visits().schema)
+
+
+def first_scans(first_scan: np.ndarray, genuine: pl.DataFrame) -> None:
+    """Lower each consumer's first-scan day (in place) by the genuine scans `genuine` (c, day)."""
+    firsts = genuine.group_by("c").agg(pl.col("day").min())
+    c_idx = firsts["c"].to_numpy()
+    first_scan[c_idx] = np.minimum(first_scan[c_idx], firsts["day"].to_numpy())
+
+
+def referrals(
+    scanners: np.ndarray, world: World, first_day: int, last_day: int, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Active scanners bring in new consumers, the social ones most.
+
+    `scanners` are the consumers with a genuine scan in [first_day, last_day].
+    Returns referrer (consumer index) and day, one row per new consumer.
+    """
+    active = np.unique(scanners)
+    social = world.consumers["social"].to_numpy()[active]
+    span = (last_day - first_day + 1) / 30  # the monthly chance, for any period length
+    referrers = active[rng.random(len(active)) < REFERRAL_RATE * social * span]
+    return pl.DataFrame(
+        {
+            "referrer": referrers.astype(np.int64),
+            "day": rng.integers(first_day, last_day + 1, len(referrers)).astype(np.int32),
+        }
+    )
+
+
+def mini_program_days(n: int, horizon_days: int, rng: np.random.Generator) -> np.ndarray:
+    """Per consumer, the day they sign up in the mini-program on their own (`NEVER` for most)."""
+    return np.where(
+        rng.random(n) < MINI_PROGRAM_SHARE, rng.integers(-300, horizon_days, n), NEVER
+    ).astype(np.int64)
+
+
+def unit_draw(salt: int, index: np.ndarray, field: int) -> np.ndarray:
+    """A uniform draw in [0, 1) that depends only on (salt, index, field).
+
+    Stable across snapshots and continued runs, unlike a generator's next
+    values (a splitmix64 hash of the index).
+    """
+    with np.errstate(over="ignore"):
+        z = (
+            index.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+            + np.uint64(salt)
+            + np.uint64(field) * np.uint64(0xD1B54A32D192ED03)
+        )
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def registered(
+    world: World,
+    members: pl.DataFrame,
+    first_scan: np.ndarray,
+    mini_program_day: np.ndarray,
+    referrals: list[pl.DataFrame],
+    salt: int,
+    end_day: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every consumer registered by `end_day`, with how and when, referees included.
+
+    A world consumer registers at the first of their first genuine scan, group
+    join or mini-program sign-up; each referral brings a new consumer whose
+    profile is a function of their index (every snapshot agrees). Returns
+    (consumers: the world's consumer columns with consumer_id, register_day and
+    register_channel; referrals: referrer, day, referee as 0-based indices).
+    """
+    c = world.consumers
+    n = len(c)
+    join = np.full(n, NEVER, dtype=np.int64)
+    joined = members.filter(pl.col("join_day") <= end_day)
+    np.minimum.at(join, joined["c"].to_numpy(), joined["join_day"].to_numpy())
+    channels = np.stack([first_scan, join, mini_program_day])
+    reg_day = channels.min(axis=0)
+    how = REGISTER_CHANNELS[channels.argmin(axis=0)]
+    pool = c.with_columns(register_day=pl.Series(reg_day), register_channel=pl.Series(how))
+    pool = pool.filter(pl.Series(reg_day <= end_day))
+    refs = (
+        pl.concat(referrals)
+        if referrals
+        else pl.DataFrame(schema={"referrer": pl.Int64, "day": pl.Int32})
+    )
+    refs = refs.sort("day", "referrer").with_columns(
+        referee=pl.Series(np.arange(n, n + refs.height), dtype=pl.Int64)
+    )
+    idx = refs["referee"].to_numpy()
+    phone = 13 * 10**9 + (unit_draw(salt, idx, 1) * 6 * 10**9).astype(np.int64)
+    referees = c[refs["referrer"].to_numpy()].with_columns(
+        consumer_id=pl.format("C{}", (refs["referee"] + 1).cast(pl.String).str.zfill(9)),
+        phone=pl.Series(phone).cast(pl.String),
+        gender=pl.Series(np.where(unit_draw(salt, idx, 2) < 0.58, "F", "M")),
+        birth_year=pl.Series(1960 + (unit_draw(salt, idx, 3) * 45).astype(np.int64)),
+        register_day=refs["day"].cast(pl.Int64),
+        register_channel=pl.lit("裂变"),
+    )
+    return pl.concat([pool, referees.select(pool.columns)]), refs
+
+
+def with_profile_gaps(consumers: pl.DataFrame, salt: int) -> pl.DataFrame:
+    """The profile as the CDP holds it: gender and birth year missing at each channel's rates.
+
+    Gaps are a fixed property of each consumer, not redrawn per snapshot.
+    """
+    ch = consumers["register_channel"].to_numpy()
+    number = consumers["consumer_id"].str.slice(1).cast(pl.Int64).to_numpy()
+    no_gender = unit_draw(salt, number, 4) < np.array([PROFILE_GAPS[x][0] for x in ch])
+    no_birth = unit_draw(salt, number, 5) < np.array([PROFILE_GAPS[x][1] for x in ch])
+    return consumers.with_columns(
+        gender=pl.when(pl.Series(no_gender)).then(None).otherwise(pl.col("gender")),
+        birth_year=pl.when(pl.Series(no_birth)).then(None).otherwise(pl.col("birth_year")),
+    )

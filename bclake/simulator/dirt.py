@@ -78,33 +78,61 @@ def inject_dirt(landing: Path, cfg: ScaleConfig, rng: np.random.Generator) -> pl
     if cfg.dirt <= 0:
         return manifest.frame()
     contracts = load_contracts()
-    n_files = max(1, round(2 * cfg.dirt))
-    used: set[Path] = set()
-
-    def pick(candidates: list[Path], n: int = n_files) -> list[Path]:
-        free = [p for p in candidates if p not in used]
-        chosen = (
-            [free[i] for i in sorted(rng.choice(len(free), size=min(n, len(free)), replace=False))]
-            if free
-            else []
-        )
-        used.update(chosen)
-        return chosen
-
+    by_file = {p: c for c in contracts.values() for p in _files(landing, c)}
+    pick = _Picker(rng, max(1, round(2 * cfg.dirt)))
     events = [c for c in contracts.values() if c.event_date]
     # faults are written by rewriting text in memory: leave the very largest files alone
     event_files = [
         p for c in events for p in _files(landing, c) if p.stat().st_size <= MAX_REWRITE_BYTES
     ]
-    by_file = {p: c for c in contracts.values() for p in _files(landing, c)}
+    _file_faults(landing, event_files, by_file, pick, manifest)
+    _row_faults(landing, event_files, by_file, contracts, pick, manifest)
+    for contract in (contracts["dms.store_orders"], contracts["erp.shipments"]):
+        ext = "csv" if contract.format == "csv" else "ndjson"
+        empty = landing / contract.system / contract.table / f"{contract.table}_empty.{ext}"
+        empty.write_bytes(b"")
+        manifest.add(empty, landing, "empty_file")
+    for path in pick([p for p in event_files if by_file[p].format == "ndjson"], 1):
+        data = path.read_bytes()
+        cut = path.with_name(f"{path.stem}_partial{path.suffix}")
+        cut.write_bytes(data[: len(data) // 2 + 7])
+        manifest.add(cut, landing, "truncated_file", detail=f"first half of {path.name}")
+    return manifest.frame()
+
+
+class _Picker:
+    """Draws files for each fault, never the same file for two faults."""
+
+    def __init__(self, rng: np.random.Generator, n_files: int) -> None:
+        self.rng, self.n_files = rng, n_files
+        self.used: set[Path] = set()
+
+    def __call__(self, candidates: list[Path], n: int | None = None) -> list[Path]:
+        """Up to `n` (default: the per-fault file count) unused files of `candidates`, in order."""
+        free = [p for p in candidates if p not in self.used]
+        if not free:
+            return []
+        size = min(self.n_files if n is None else n, len(free))
+        chosen = [free[i] for i in sorted(self.rng.choice(len(free), size=size, replace=False))]
+        self.used.update(chosen)
+        return chosen
+
+
+def _file_faults(
+    landing: Path,
+    event_files: list[Path],
+    by_file: dict[Path, Contract],
+    pick: _Picker,
+    manifest: _Manifest,
+) -> None:
+    """Faults of whole files: duplicated rows and files, late files, headers, encoding."""
     csv_alias = [
         p
         for p in event_files
         if by_file[p].format == "csv" and any(col.aliases for col in by_file[p].all_columns)
     ]
-
     for path in pick(event_files):
-        _duplicate_rows(path, by_file[path], landing, manifest, rng)
+        _duplicate_rows(path, by_file[path], landing, manifest, pick.rng)
     for path in pick(event_files, 1):
         copy = path.with_name(f"{path.stem} (1){path.suffix}")
         shutil.copyfile(path, copy)
@@ -120,24 +148,23 @@ def inject_dirt(landing: Path, cfg: ScaleConfig, rng: np.random.Generator) -> pl
     for path in pick([p for p in csv_alias if "gbk" in by_file[p].encodings], 1):
         path.write_bytes(path.read_text(encoding="utf-8").encode("gbk"))
         manifest.add(path, landing, "gbk_encoding")
+
+
+def _row_faults(
+    landing: Path,
+    event_files: list[Path],
+    by_file: dict[Path, Contract],
+    contracts: dict[str, Contract],
+    pick: _Picker,
+    manifest: _Manifest,
+) -> None:
+    """Faults of single rows: mixed date formats, malformed ids, negative quantities."""
     for path in pick([p for p in event_files if by_file[p].format == "csv"]):
-        _mixed_dates(path, by_file[path], landing, manifest, rng)
+        _mixed_dates(path, by_file[path], landing, manifest, pick.rng)
     for path in pick([p for p in event_files if any(c.pattern for c in by_file[p].all_columns)]):
-        _bad_ids(path, by_file[path], landing, manifest, rng)
-    st = contracts["dms.sell_through"]
-    for path in pick(_files(landing, st)):
-        _negative_qty(path, landing, manifest, rng)
-    for contract in (contracts["dms.store_orders"], contracts["erp.shipments"]):
-        ext = "csv" if contract.format == "csv" else "ndjson"
-        empty = landing / contract.system / contract.table / f"{contract.table}_empty.{ext}"
-        empty.write_bytes(b"")
-        manifest.add(empty, landing, "empty_file")
-    for path in pick([p for p in event_files if by_file[p].format == "ndjson"], 1):
-        data = path.read_bytes()
-        cut = path.with_name(f"{path.stem}_partial{path.suffix}")
-        cut.write_bytes(data[: len(data) // 2 + 7])
-        manifest.add(cut, landing, "truncated_file", detail=f"first half of {path.name}")
-    return manifest.frame()
+        _bad_ids(path, by_file[path], landing, manifest, pick.rng)
+    for path in pick(_files(landing, contracts["dms.sell_through"])):
+        _negative_qty(path, landing, manifest, pick.rng)
 
 
 def _lines(path: Path) -> list[str]:

@@ -149,10 +149,12 @@ def weekly_capacity(world: World, calendar: pl.DataFrame) -> np.ndarray:
 
 
 class Channel:
-    """The state of stores, distributors, DCs and plants; `step(t)` simulates day t.
+    """The state of stores, distributors, DCs and plants; `step(t, rng)` simulates day t.
 
-    A plain object (arrays and a generator), so a finished simulation can be
-    saved and continued later with `bclake simulate --continue`.
+    A plain object of arrays, saved inside `state.SimState` so a finished
+    simulation can be continued later with `bclake simulate --continue`. `rng`
+    draws the stores' and distributors' review days and safety factors here,
+    and each day's demand in `step`.
     """
 
     def __init__(
@@ -178,7 +180,6 @@ class Channel:
         self.prov_idx = np.array([world.provinces.index(p) for p in stores["province"]])
         self.case_pack = products["case_pack"].to_numpy()
         self.inner_pack = np.maximum(1, self.case_pack // 4)
-        self.rng = rng
         self.display = display
         self.base = base_rates(world)
         self.cat_mult = category_multiplier(calendar, world.categories)[:, self.cat_idx]
@@ -248,8 +249,9 @@ class Channel:
         np.add.at(out, self.dist_idx, self.stock)
         return out
 
-    def step(self, t: int) -> DayRecord:
-        rng, case_pack = self.rng, self.case_pack
+    def step(self, t: int, rng: np.random.Generator) -> DayRecord:
+        """Simulate day `t`: arrivals, demand and sales, then every level's reordering."""
+        case_pack = self.case_pack
         slot = t % RING
         self.stock += self.arrivals[slot]
         self.on_order -= self.arrivals[slot]
@@ -365,3 +367,13 @@ def _sparse(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Row index, column index and value of the non-zero cells, in compact dtypes."""
     rows, cols = np.nonzero(matrix)
     return rows.astype(np.int32), cols.astype(np.int16), matrix[rows, cols].astype(np.int32)
+
+
+def stack_days(days: list[DayRecord], field_name: str, names: list[str]) -> pl.DataFrame:
+    """Stack one sparse field of several days into a long frame: `names` columns plus `day`."""
+    parts = [getattr(d, field_name) for d in days]
+    cols = {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+    cols["day"] = np.concatenate(
+        [np.full(len(p[0]), d.day, dtype=np.int32) for p, d in zip(parts, days, strict=True)]
+    )
+    return pl.DataFrame(cols)

@@ -1,17 +1,69 @@
 """Write entity and event frames as the source systems would export them.
 
 Column names, header language and nesting come from the data contracts, so
-the exports are exactly what ingest expects from a real system.
+the exports are exactly what ingest expects from a real system. `Landing`
+places each file under `landing/<system>/<table>/` and, in continued runs,
+holds back a share of event rows that arrive one run later as `_late` files.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
-from bclake.core.contracts import Contract
+from bclake.core.contracts import Contract, load_contracts
+
+LATE_TABLES = ("dms.sell_through", "dms.store_orders", "code.product_scans")
+LATE_SHARE = 0.05  # in continued runs, rows of these tables that arrive a run late
+
+
+@dataclass
+class LateRows:
+    """Rows held back for the next run: (table key, rows, file name without extension)."""
+
+    share: float = 0.0  # share of rows of `LATE_TABLES` held back, 0 in a fresh simulation
+    pending: list[tuple[str, pl.DataFrame, str]] = field(default_factory=list)
+
+
+class Landing:
+    """Writes export files under `root` (the landing folder) and counts lake rows per table.
+
+    `late` is part of the saved simulation state; `rng` draws which rows are held back.
+    """
+
+    def __init__(self, root: Path, late: LateRows, rng: np.random.Generator) -> None:
+        self.root, self.late, self.rng = root, late, rng
+        self.contracts = load_contracts()
+        self.rows: dict[str, int] = {}  # table key -> lake rows written by this run
+
+    def write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
+        """Export `frame` (lake column names) as `name`.<csv|ndjson> of contract `table`.
+
+        An empty frame writes nothing: systems export nothing rather than an empty file.
+        """
+        if self.late.share and table in LATE_TABLES and frame.height:
+            late = pl.Series(self.rng.random(frame.height) < self.late.share)
+            self.late.pending.append((table, frame.filter(late), f"{name}_late"))
+            frame = frame.filter(~late)
+        self._write(table, frame, name, header)
+
+    def deliver_late(self) -> None:
+        """Deliver the rows held back last run, each file under its own event day."""
+        for table, frame, name in self.late.pending:
+            self._write(table, frame, name)
+        self.late.pending = []
+
+    def _write(self, table: str, frame: pl.DataFrame, name: str, header: str = "source") -> None:
+        if frame.is_empty():
+            return
+        contract = self.contracts[table]
+        ext = "csv" if contract.format == "csv" else "ndjson"
+        path = self.root / contract.system / contract.table / f"{name}.{ext}"
+        self.rows[table] = self.rows.get(table, 0) + write_export(contract, frame, path, header)
 
 
 def to_source_shape(

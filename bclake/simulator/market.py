@@ -41,3 +41,14 @@ def build_market(
     )
     base_share = np.clip(rng.normal(0.18, 0.05, size=(n_provinces, n_categories)), 0.05, 0.4)
     return Market(price_index, promo, base_share)
+
+
+def brand_share(market: Market, noise: np.ndarray) -> np.ndarray:
+    """months x provinces x categories: the brand's measured share, 0.01..0.9.
+
+    Competitor prices and promotions pull share the way they pull demand;
+    `noise` (standard normal, one per cell) is the survey's 3% error.
+    """
+    share = market.base_share[None, :, :] / market.demand_factor() ** 0.5
+    noisy = share * np.exp(0.03 * noise.reshape(share.shape))
+    return np.round(np.clip(noisy, 0.01, 0.9), 4)

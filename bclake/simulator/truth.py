@@ -13,29 +13,26 @@ from pathlib import Path
 import polars as pl
 
 from bclake.simulator.config import ScaleConfig
+from bclake.simulator.dynamics import DayRecord, stack_days
+from bclake.simulator.lookup import Lookup, consumer_id
+from bclake.simulator.state import SimState
 from bclake.simulator.world import REGIONS, World
 
 SEASONAL_CATEGORIES = ("饮料", "礼盒")
 
 
-def write_truth(
-    cfg: ScaleConfig,
-    world: World,
-    writer,
-    promos: pl.DataFrame,
-    signups: pl.DataFrame,
-    calendar: pl.DataFrame,
-    stockouts: list[int],
-    truth: Path,
-    end_day: int,
-) -> None:
-    """Latent traits and labels as of `end_day`; per-period parts are already in place."""
+def write_truth(state: SimState, truth: Path, end_day: int) -> None:
+    """Latent traits and labels as of `end_day`; per-period parts are already in place.
+
+    Expects `truth/consumers.parquet` (from `write_consumers`) and the
+    `demand_daily` parts up to `end_day`, which the deserved tags are computed from.
+    """
+    cfg, world, promos, signups = state.cfg, state.world, state.promos, state.signups
     truth.mkdir(parents=True, exist_ok=True)
     world.products.write_parquet(truth / "products.parquet")
     world.stores.write_parquet(truth / "stores.parquet")
     world.distributors.write_parquet(truth / "distributors.parquet")
-    writer.truth_extra["diversion_plan"].write_parquet(truth / "diversion_plan.parquet")
-    writer.truth_extra["consumers"].write_parquet(truth / "consumers.parquet")
+    state.diversion.plan.write_parquet(truth / "diversion_plan.parquet")
     promos.with_columns(
         region=pl.col("region_idx").replace_strict(dict(enumerate(REGIONS))),
         sku_code=world.products["sku_code"].gather(promos["sku_idx"]),
@@ -45,10 +42,76 @@ def write_truth(
             dict(signups.group_by("promo_no").len().iter_rows()), default=0
         ),
     ).write_parquet(truth / "promotions.parquet")
-    calendar.head(len(stockouts)).with_columns(
-        censored_store_skus=pl.Series(stockouts)
+    state.calendar.head(len(state.stockouts)).with_columns(
+        censored_store_skus=pl.Series(state.stockouts)
     ).write_parquet(truth / "calendar.parquet")
     deserved_tags(cfg, world, truth, end_day).write_parquet(truth / "deserved_tags.parquet")
+
+
+def write_part(truth: Path, name: str, label: str, frame: pl.DataFrame) -> None:
+    """Write `truth/<name>/<label>.parquet`, appending when the part exists already."""
+    part = truth / name / f"{label}.parquet"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if part.exists():  # a second campaign in one period: append
+        frame = pl.concat([pl.read_parquet(part), frame], how="vertical_relaxed")
+    frame.write_parquet(part)
+
+
+def write_demand(truth: Path, label: str, days: list[DayRecord], lookup: Lookup) -> None:
+    """Uncensored demand next to what was sold, per store, SKU and day (`demand_daily`)."""
+    demand = stack_days(days, "demand", ["s", "k", "demand", "stock_end"])
+    sold = stack_days(days, "sales", ["s", "k", "sales", "price"]).drop("price")
+    # every sale answers some demand, so the demand rows cover all sold rows
+    both = demand.join(sold, on=["s", "k", "day"], how="left").fill_null(0)
+    part = truth / "demand_daily" / f"{label}.parquet"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    lookup.with_keys(both).select(
+        "date", "store_code", "sku_code", "demand", "sales", "stock_end"
+    ).sort("date", "store_code", "sku_code").write_parquet(part)
+
+
+def write_scan_labels(truth: Path, label: str, scans: pl.DataFrame, lookup: Lookup) -> None:
+    """Each scan's label (normal, diverted, forged, cloned) and its distributors."""
+    dist = pl.lit(pl.Series(lookup.dist_codes))
+    write_part(
+        truth,
+        "scan_labels",
+        label,
+        scans.select(
+            "scan_id",
+            "product_code",
+            "label",
+            activated_distributor=dist.gather(pl.col("activated_d")),
+            selling_distributor=dist.gather(pl.col("selling_d")),
+        ),
+    )
+
+
+def write_campaign_outcomes(truth: Path, label: str, row: dict, drawn: pl.DataFrame) -> None:
+    """Both potential outcomes of every consumer a campaign drew, and the arm they were in."""
+    write_part(
+        truth,
+        "campaign_outcomes",
+        label,
+        drawn.with_columns(
+            campaign_id=pl.lit(row["campaign_id"]), consumer_id=consumer_id("c")
+        ).drop("c", "seconds"),
+    )
+
+
+def write_consumers(truth: Path, consumers: pl.DataFrame) -> None:
+    """Latent traits and registration of every registered consumer, referees included."""
+    truth.mkdir(parents=True, exist_ok=True)
+    consumers.select(
+        "consumer_id",
+        "scenario",
+        "value",
+        "price_sensitivity",
+        "social",
+        "scan_propensity",
+        "register_channel",
+        "register_day",
+    ).write_parquet(truth / "consumers.parquet")
 
 
 def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> pl.DataFrame:

@@ -1,0 +1,206 @@
+"""Consumers scanning codes: product scans of sold units, forged and cloned codes, store codes.
+
+A share of sold units is scanned near the store by one of its local
+consumers; the code on the unit is the next in its distributor's FIFO stream,
+or, in a diverter's target province, a unit activated to the diverter.
+Forged codes (never issued) and clones (a real code scanned far from where it
+was sold) are added on top. After a share of product scans the consumer also
+scans the store's own code, sometimes with a rating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from bclake.core.codes import make_codes
+from bclake.simulator.codes import CodeLedger, Diversion, forged_bodies
+from bclake.simulator.config import ScaleConfig
+from bclake.simulator.consumers import ConsumerPicker
+from bclake.simulator.lookup import Lookup
+from bclake.simulator.world import World
+
+REWARDS = np.array([0.0, 0.3, 0.5, 1.0, 2.0])  # yuan paid out per scan
+REWARD_P = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
+CHANNEL_SCAN = {"夫妻店": 0.8, "便利店": 1.2, "超市": 1.0, "餐饮": 0.5, "母婴店": 1.6}
+STORE_SCAN_SHARE = 0.25  # product scans after which the consumer also scans the store's code
+RATED_SHARE = 0.15  # store-code scans that carry a rating
+CLONE_COPIES = 4  # scans of each cloned code away from its sale
+CLONE_DAYS = 20  # a clone is scanned within this many days of the original
+
+
+@dataclass(frozen=True)
+class ScanModel:
+    """Who scans where, derived from the world (rebuilt on load, not saved)."""
+
+    scan_p: np.ndarray  # stores: chance a sold unit is scanned, capped at 0.9
+    picker: ConsumerPicker
+    lookup: Lookup
+
+    @classmethod
+    def of(cls, cfg: ScaleConfig, world: World, lookup: Lookup) -> ScanModel:
+        stores = world.stores
+        channel = np.array([CHANNEL_SCAN.get(c, 1.0) for c in stores["channel_type"]])
+        # scan propensity of a store's shoppers, relative to the average shopper
+        prop = world.consumers.group_by("home_store").agg(pl.col("scan_propensity").mean())
+        local = np.ones(len(stores))
+        local[prop["home_store"].to_numpy()] = prop["scan_propensity"].to_numpy()
+        scan_p = np.clip(cfg.scan_rate * channel * local / local.mean(), 0, 0.9)
+        return cls(scan_p, ConsumerPicker(world), lookup)
+
+
+def product_scans(
+    sales: pl.DataFrame,
+    model: ScanModel,
+    ledger: CodeLedger,
+    diversion: Diversion,
+    scan_rng: np.random.Generator,
+    diversion_rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Genuine scans of the units in `sales` (s, k, qty, price, day), codes from the ledger.
+
+    Advances the ledger's sold positions by every sold unit. Returns one row per
+    scan: s, k, day, seconds, product_code, lat, lon, c (consumer index),
+    label (`normal` or `diverted`), activated_d and selling_d (distributor indices).
+    """
+    rng, look = scan_rng, model.lookup
+    n = rng.binomial(sales["qty"].to_numpy(), model.scan_p[sales["s"].to_numpy()])
+    sales = sales.with_columns(
+        d=pl.lit(pl.Series(look.dist_of_store)).gather(pl.col("s")).cast(pl.Int64),
+        k=pl.col("k").cast(pl.Int64),
+    )
+    # every sold unit takes the next position in its distributor's stream
+    start = sales.select((pl.col("qty").cum_sum().over("d", "k") - pl.col("qty")).alias("before"))[
+        "before"
+    ]
+    offset = ledger.sold_pos[sales["d"].to_numpy(), sales["k"].to_numpy()]
+    totals = sales.group_by("d", "k").agg(pl.col("qty").sum())
+    ledger.sold_pos[totals["d"].to_numpy(), totals["k"].to_numpy()] += totals["qty"].to_numpy()
+    row = np.repeat(np.arange(sales.height), n)
+    rank = np.arange(len(row)) - np.repeat(np.cumsum(n) - n, n)
+    qty = sales["qty"].to_numpy()[row]
+    within = np.floor((rank + rng.random(len(row))) * qty / np.maximum(n[row], 1)).astype(np.int64)
+    pos = offset[row] + start.to_numpy()[row] + within
+    s = sales["s"].to_numpy()[row]
+    k = sales["k"].to_numpy()[row]
+    day = sales["day"].to_numpy()[row]
+    d = look.dist_of_store[s]
+    bodies = ledger.fifo_codes(d, k, pos)
+    label = np.full(len(row), "normal", dtype=object)
+    activated = d.copy()
+    diverted = diversion_rng.random(len(row)) < diversion.prob[s]
+    if diverted.any():
+        src = diversion.source[s[diverted]]
+        bodies[diverted] = ledger.recent_codes(src, k[diverted], day[diverted], diversion_rng)
+        activated[diverted] = src
+        label[diverted] = "diverted"
+    return pl.DataFrame(
+        {
+            "s": s,
+            "k": k,
+            "day": day.astype(np.int32),
+            "seconds": (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64),
+            "product_code": make_codes(bodies),
+            "lat": look.store_lat[s] + rng.normal(0, 0.01, len(row)),
+            "lon": look.store_lon[s] + rng.normal(0, 0.01, len(row)),
+            "c": model.picker.pick(s, rng).astype(np.int64),
+            "label": label.astype(str),
+            "activated_d": activated,
+            "selling_d": d,
+        }
+    )
+
+
+def fakes(
+    scans: pl.DataFrame, model: ScanModel, cfg: ScaleConfig, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Forged codes (never issued) and clones (a real code scanned far from its sale).
+
+    Forged scans come at `cfg.forged_rate` of `scans`, each a copy of a genuine
+    scan with an invented code; `cfg.cloned_codes` of scans are copied
+    `CLONE_COPIES` times to random stores within `CLONE_DAYS` days (at most the
+    last day of `scans`). Same columns as `scans`; activated_d is null for forged.
+    """
+    look = model.lookup
+    m = scans.height
+    n_forged = rng.binomial(m, cfg.forged_rate)
+    forged = scans.sample(n_forged, with_replacement=True, seed=int(rng.integers(2**31)))
+    forged = forged.with_columns(
+        product_code=forged_bodies(forged["k"].to_numpy(), rng),
+        label=pl.lit("forged"),
+        activated_d=pl.lit(-1, pl.Int64).cast(scans["activated_d"].dtype),
+        c=pl.Series(model.picker.pick(forged["s"].to_numpy(), rng)).cast(pl.Int64),
+    )
+    n_cloned = rng.binomial(m, cfg.cloned_codes)
+    originals = scans.filter(pl.col("label") == "normal").sample(
+        min(n_cloned, m), seed=int(rng.integers(2**31))
+    )
+    copies = originals.select(pl.all().repeat_by(pl.lit(CLONE_COPIES)).explode())
+    far = rng.integers(0, len(look.store_codes), size=copies.height)
+    last = scans["day"].max()
+    copies = copies.with_columns(
+        s=pl.Series(far).cast(scans["s"].dtype),
+        day=pl.min_horizontal(
+            pl.col("day") + pl.Series(rng.integers(1, CLONE_DAYS, copies.height)), pl.lit(last)
+        ).cast(pl.Int32),
+        lat=pl.Series(look.store_lat[far] + rng.normal(0, 0.01, copies.height)),
+        lon=pl.Series(look.store_lon[far] + rng.normal(0, 0.01, copies.height)),
+        c=pl.Series(model.picker.pick(far, rng)).cast(pl.Int64),
+        label=pl.lit("cloned"),
+        selling_d=pl.Series(look.dist_of_store[far]).cast(scans["selling_d"].dtype),
+    )
+    return pl.concat([forged, copies]).with_columns(
+        activated_d=pl.when(pl.col("activated_d") < 0).then(None).otherwise(pl.col("activated_d"))
+    )
+
+
+def all_scans(
+    sales: pl.DataFrame,
+    model: ScanModel,
+    ledger: CodeLedger,
+    diversion: Diversion,
+    cfg: ScaleConfig,
+    scan_rng: np.random.Generator,
+    diversion_rng: np.random.Generator,
+    fake_rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Genuine and fake product scans of `sales`, each with the reward paid (`reward_amount`).
+
+    Columns of `product_scans` plus reward_amount (yuan); rows in no particular order.
+    """
+    genuine = product_scans(sales, model, ledger, diversion, scan_rng, diversion_rng)
+    scans = pl.concat([genuine, fakes(genuine, model, cfg, fake_rng)], how="vertical_relaxed")
+    reward = scan_rng.choice(REWARDS, size=scans.height, p=REWARD_P)
+    return scans.with_columns(reward_amount=pl.Series(reward))
+
+
+def store_code_scans(
+    genuine: pl.DataFrame, world: World, retail_price: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Store-code scans after a share of genuine product scans, some with a 1-5 rating.
+
+    `genuine` has s, k, c, day, seconds. Returns visits in the shape of
+    `consumers.no_visits()`: 30 s after the product scan, the basket in yuan.
+    """
+    follow = genuine.filter(pl.Series(rng.random(genuine.height) < STORE_SCAN_SHARE))
+    satisfaction = world.stores["satisfaction"].to_numpy()
+    rated = rng.random(follow.height) < RATED_SHARE
+    rating = np.clip(
+        np.round(satisfaction[follow["s"].to_numpy()] + rng.normal(0, 0.7, follow.height)), 1, 5
+    )
+    basket = np.round(
+        retail_price[follow["k"].to_numpy()] * rng.integers(1, 4, follow.height)
+        + rng.gamma(2.0, 8.0, follow.height),
+        2,
+    )
+    return follow.select(
+        pl.col("s").cast(pl.Int64),
+        pl.col("c").cast(pl.Int64),
+        pl.col("day").cast(pl.Int32),
+        seconds=(pl.col("seconds") + 30).cast(pl.Int64),
+        order_amount=pl.Series(basket),
+        coupon_id=pl.lit(None, pl.String),
+        rating=pl.Series(np.where(rated, rating, np.nan)).cast(pl.Int64, strict=False),
+    )
