@@ -1,8 +1,9 @@
-"""The warehouse: incremental equals full refresh, and write-audit-publish holds for readers."""
+"""The warehouse: layer order, incremental equals full refresh, write-audit-publish for readers."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,9 +16,13 @@ import pytest
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import DBT_PROJECT_DIR, Settings
-from bclake.ingest.load import ingest_table
+from bclake.ingest.loader import ingest_table
 
 BIG_FACTS = ("fct_sell_through", "fct_store_orders", "fct_product_scans")
+# dbt layers in build order: a model may read its own layer and earlier ones (and seeds,
+# and sources), never a later one. The layer is the model's first folder under models/.
+LAYERS = ("staging", "intermediate", "marts")
+LAYER_OF_PREFIX = {"stg_": "staging", "int_": "intermediate"}
 
 
 def _copy_home(source: Path, target: Path) -> Settings:
@@ -45,6 +50,69 @@ def _dbt(settings: Settings, tmp_path: Path, *args: str) -> subprocess.Completed
         capture_output=True,
         text=True,
         timeout=600,
+    )
+
+
+def _manifest(tmp_path: Path) -> dict:
+    """`dbt parse` of the project into its own target folder (no database needed)."""
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    target = tmp_path / "dbt_target"
+    parsed = subprocess.run(
+        [
+            dbt,
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+            "--log-path",
+            str(tmp_path / "dbt_logs"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert parsed.returncode == 0, parsed.stdout
+    return json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_models_read_only_their_own_and_earlier_layers(tmp_path: Path) -> None:
+    """staging -> intermediate -> marts: no model depends on a model of a later layer."""
+    models = {
+        uid: node
+        for uid, node in _manifest(tmp_path)["nodes"].items()
+        if node["resource_type"] == "model"
+    }
+    layer = {uid: node["fqn"][1] for uid, node in models.items()}
+    misplaced = {models[uid]["name"]: name for uid, name in layer.items() if name not in LAYERS}
+    assert not misplaced, f"models outside {LAYERS}: {misplaced}"
+    misnamed = [
+        f"{node['name']} in {layer[uid]}"
+        for uid, node in models.items()
+        if LAYER_OF_PREFIX.get(node["name"][:4], "marts") != layer[uid]
+    ]
+    assert not misnamed, f"stg_ is staging, int_ intermediate, anything else marts: {misnamed}"
+    backwards = [
+        f"{models[uid]['name']} ({layer[uid]}) reads {models[dep]['name']} ({layer[dep]})"
+        for uid, node in models.items()
+        for dep in node["depends_on"]["nodes"]
+        if dep in models and LAYERS.index(layer[dep]) > LAYERS.index(layer[uid])
+    ]
+    assert not backwards, "a model reads a later layer:\n" + "\n".join(backwards)
+    assert len(models) > 40, "the manifest holds too few models to be the bclake project"
+
+
+def test_staging_holds_only_generated_files() -> None:
+    """models/staging is generated from the contracts: no hand-written or left-over file."""
+    from bclake.core.dbt_codegen import render_all
+
+    generated = set(render_all(list(load_contracts().values())))
+    staging = DBT_PROJECT_DIR / "models" / "staging"
+    present = {p.relative_to(DBT_PROJECT_DIR).as_posix() for p in staging.rglob("*") if p.is_file()}
+    assert present <= generated, (
+        f"not generated (run `bclake contracts --dbt`): {sorted(present - generated)}"
     )
 
 

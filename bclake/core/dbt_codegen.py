@@ -1,10 +1,17 @@
 """dbt sources and staging models generated from the data contracts.
 
 The contracts are the one description of every source table; the dbt layer that
-mirrors them (sources with their lake locations and freshness, one `stg_` model
-per table with its key deduplicated, and the key/required/allowed-value tests)
-is rendered from them so that the two can never drift. `bclake contracts --dbt`
-writes the files; a test fails when they are stale.
+mirrors them is rendered from them so that the two can never drift:
+
+- `models/staging/<system>/` per source system: `_<system>__sources.yml` (the lake
+  locations and freshness), `_<system>__models.yml` (the key, required and
+  allowed-value tests) and one `stg_<system>__<table>.sql` per table, its key
+  deduplicated;
+- `macros/staging_columns.sql`: `staging_columns(system, table)`, the column list
+  of each staging model, which the incremental facts select instead of re-listing it;
+- the calendar and KPI-definition seeds.
+
+`bclake contracts --dbt` writes the files; a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -30,14 +37,15 @@ def staging_name(contract: Contract) -> str:
     return f"stg_{contract.system}__{contract.table}"
 
 
-def _columns(contract: Contract) -> list[str]:
-    return [c.name for c in contract.all_columns] + [d.name for d in contract.derived]
+def staging_folder(system: str) -> str:
+    """The staging folder of one source system, relative to the dbt project."""
+    return f"models/staging/{system}"
 
 
 def render_staging_sql(contract: Contract) -> str:
     """One row per contract key: the version ingested last wins (a re-sent file corrects)."""
     keys = ", ".join(f"'{k}'" for k in contract.primary_key)
-    columns = ",\n".join(f"    {c}" for c in [*_columns(contract), *LINEAGE])
+    columns = ",\n".join(f"    {c}" for c in [*contract.lake_columns, *LINEAGE])
     return (
         f"-- {HEADER.format(system=contract.system, table=contract.table)}\n"
         f"-- {contract.description}\n"
@@ -69,6 +77,7 @@ def _column_tests(contract: Contract) -> list[dict]:
 
 
 def render_staging_yml(contracts: list[Contract]) -> str:
+    """The staging models of `contracts` with their key, required and allowed-value tests."""
     models = []
     for c in contracts:
         model: dict = {
@@ -86,7 +95,10 @@ def render_staging_yml(contracts: list[Contract]) -> str:
 
 
 def render_sources_yml(contracts: list[Contract]) -> str:
-    """Sources over the lake's Parquet, absolute paths from BCLAKE_LAKE (set by the settings)."""
+    """Sources over the lake's Parquet, absolute paths from BCLAKE_LAKE (set by the settings).
+
+    One dbt source per system among `contracts` (normally the contracts of one system).
+    """
     systems: dict[str, list[Contract]] = {}
     for c in contracts:
         systems.setdefault(c.system, []).append(c)
@@ -172,34 +184,100 @@ def render_kpi_seed() -> str:
     return buffer.getvalue()
 
 
+def _lookup_macro(name: str, doc: list[str], values: dict[str, dict[str, list[str]]]) -> list[str]:
+    """One Jinja macro `name(system, table)` returning a list of names from `values`."""
+    lines = ["{#-", *(f"  {line}" for line in doc), "-#}"]
+    lines += [f"{{% macro {name}(system, table) -%}}", "    {%- set lists = {"]
+    for system, tables in values.items():
+        lines.append(f"        '{system}': {{")
+        for table, names in tables.items():
+            lines.append(f"            '{table}': [")
+            lines += [f"                '{n}'," for n in names]
+            lines.append("            ],")
+        lines.append("        },")
+    lines += [
+        "    } -%}",
+        "    {%- if table not in lists.get(system, {}) -%}",
+        f"        {{{{ exceptions.raise_compiler_error('{name}: no contract for '"
+        " ~ system ~ '.' ~ table) }}",
+        "    {%- endif -%}",
+        "    {{ return(lists[system][table]) }}",
+        "{%- endmacro %}",
+    ]
+    return lines
+
+
+def render_columns_macro(contracts: list[Contract]) -> str:
+    """`staging_columns(system, table)` and `staging_key(system, table)` as Jinja macros.
+
+    `staging_columns` returns the staging model's column names in contract order
+    (header columns, line columns, derived columns; lineage columns excluded),
+    `staging_key` the contract's primary key; an unknown table is a compilation error.
+    """
+    columns: dict[str, dict[str, list[str]]] = {}
+    keys: dict[str, dict[str, list[str]]] = {}
+    for c in contracts:
+        columns.setdefault(c.system, {})[c.table] = c.lake_columns
+        keys.setdefault(c.system, {})[c.table] = list(c.primary_key)
+    lines = ["{#- " + HEADER.format(system="*", table="*") + " -#}", ""]
+    lines += _lookup_macro(
+        "staging_columns",
+        [
+            "The columns of the staging model of source table `system.table`: contract",
+            "columns, then derived ones; lineage columns such as _ingested_at excluded.",
+            "Models that read a source directly (the incremental facts) select these, so",
+            "they carry exactly what the staging model does.",
+        ],
+        columns,
+    )
+    lines.append("")
+    lines += _lookup_macro(
+        "staging_key",
+        ["The primary key of source table `system.table` (its contract's primary_key)."],
+        keys,
+    )
+    return "\n".join(lines) + "\n"
+
+
 def render_all(contracts: list[Contract]) -> dict[str, str]:
     """Relative path under the dbt project -> file text."""
     files = {
         "seeds/cn_calendar.csv": render_calendar_seed(),
         "seeds/kpi_definitions.csv": render_kpi_seed(),
-        "models/staging/_sources.yml": "# "
-        + HEADER.format(system="*", table="*")
-        + "\n"
-        + render_sources_yml(contracts),
-        "models/staging/_staging.yml": "# "
-        + HEADER.format(system="*", table="*")
-        + "\n"
-        + render_staging_yml(contracts),
+        "macros/staging_columns.sql": render_columns_macro(contracts),
     }
+    systems: dict[str, list[Contract]] = {}
     for c in contracts:
-        files[f"models/staging/{staging_name(c)}.sql"] = render_staging_sql(c)
+        systems.setdefault(c.system, []).append(c)
+    for system, tables in systems.items():
+        folder = staging_folder(system)
+        header = "# " + HEADER.format(system=system, table="*") + "\n"
+        files[f"{folder}/_{system}__sources.yml"] = header + render_sources_yml(tables)
+        files[f"{folder}/_{system}__models.yml"] = header + render_staging_yml(tables)
+        for c in tables:
+            files[f"{folder}/{staging_name(c)}.sql"] = render_staging_sql(c)
     return files
 
 
 def write_all(contracts: list[Contract], folder: Path) -> list[Path]:
-    """Write the generated files into the dbt project `folder`; drop stale staging models."""
+    """Write the generated files into the dbt project `folder`.
+
+    Everything under `models/staging/` is generated: a file there that the contracts no
+    longer produce (a dropped table or system, an older layout) is deleted, and so is
+    a folder left empty.
+    """
     files = render_all(contracts)
-    for stale in (folder / "models/staging").glob("stg_*.sql"):
-        if f"models/staging/{stale.name}" not in files:
-            stale.unlink()
+    staging = folder / "models/staging"
+    if staging.exists():
+        for stale in sorted(staging.rglob("*"), reverse=True):
+            if stale.is_file() and stale.relative_to(folder).as_posix() not in files:
+                stale.unlink()
+            elif stale.is_dir() and not any(stale.iterdir()):
+                stale.rmdir()
     written = []
     for name, text in files.items():
         path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

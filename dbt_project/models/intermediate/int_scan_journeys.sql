@@ -3,8 +3,16 @@
 -- A scan far from its distributor's region is a diversion signal; a code in no
 -- activated case is unknown to the brand (forged, or never activated).
 with scans as (
-    select scan_id, product_code, sku_code, scan_date, lat, lon, consumer_id, serial
-    from {{ ref('fct_product_scans') }}
+    select
+        scan_id,
+        product_code,
+        sku_code,
+        scan_date,
+        lat,
+        lon,
+        consumer_id,
+        {{ code_serial('product_code') }} as serial
+    from {{ ref('stg_code__product_scans') }}
 ),
 
 cases as (

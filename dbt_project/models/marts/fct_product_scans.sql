@@ -1,7 +1,8 @@
 {{ config(
     materialized='incremental',
-    unique_key=['scan_id'],
+    unique_key=staging_key('code', 'product_scans'),
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 -- Consumer scans of product QR codes, one row per scan, with the code's serial number
 -- (the code body is SKU index x 10^10 + serial, followed by 5 check digits).
@@ -11,20 +12,13 @@ with new_rows as (
 ),
 
 deduped as (
-    {{ dedup('new_rows', ['scan_id']) }}
+    {{ dedup('new_rows', staging_key('code', 'product_scans')) }}
 )
 
 select
-    scan_id,
-    product_code,
-    sku_code,
-    batch_no,
-    scan_time,
-    scan_date,
-    lat,
-    lon,
-    consumer_id,
-    reward_amount,
+    {% for column in staging_columns('code', 'product_scans') -%}
+    {{ column }},
+    {% endfor -%}
     {{ code_serial('product_code') }} as serial,
     _ingested_at
 from deduped

@@ -1,26 +1,27 @@
 {{ config(
     materialized='incremental',
-    unique_key=['report_id', 'sku_code'],
+    unique_key=staging_key('dms', 'sell_through'),
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 -- POS sell-through, one row per report line (store x SKU x day), deduplicated by key.
 -- Incremental: only files ingested since the last run are read (straight from the lake,
 -- because a staging view would deduplicate the whole history first); a re-sent line
--- replaces the old one by key, exactly as a full refresh would.
+-- replaces the old one by key, exactly as a full refresh would. The key and the columns
+-- are the staging model's (staging_key, staging_columns: generated from the contract), so
+-- a contract change reaches the fact; on_schema_change adds or drops the column on the
+-- next run (rows loaded before hold null in a new column until a --full-refresh).
 with new_rows as (
     {{ rows_ingested_since_last_run(source('dms', 'sell_through')) }}
 ),
 
 deduped as (
-    {{ dedup('new_rows', ['report_id', 'sku_code']) }}
+    {{ dedup('new_rows', staging_key('dms', 'sell_through')) }}
 )
 
 select
-    report_id,
-    sku_code,
-    store_code,
-    biz_date,
-    qty,
-    amount,
+    {% for column in staging_columns('dms', 'sell_through') -%}
+    {{ column }},
+    {% endfor -%}
     _ingested_at
 from deduped

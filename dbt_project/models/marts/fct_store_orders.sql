@@ -1,7 +1,8 @@
 {{ config(
     materialized='incremental',
-    unique_key=['order_id', 'sku_code'],
+    unique_key=staging_key('dms', 'store_orders'),
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 -- Store orders to distributors (sell-in to the store), one row per order line, with
 -- the days from order to delivery. Incremental like fct_sell_through.
@@ -10,19 +11,13 @@ with new_rows as (
 ),
 
 deduped as (
-    {{ dedup('new_rows', ['order_id', 'sku_code']) }}
+    {{ dedup('new_rows', staging_key('dms', 'store_orders')) }}
 )
 
 select
-    order_id,
-    sku_code,
-    store_code,
-    distributor_code,
-    order_date,
-    delivery_date,
-    qty_ordered,
-    qty_delivered,
-    amount,
+    {% for column in staging_columns('dms', 'store_orders') -%}
+    {{ column }},
+    {% endfor -%}
     {{ dbt.datediff('order_date', 'delivery_date', 'day') }} as days_to_deliver,
     _ingested_at
 from deduped

@@ -1,6 +1,7 @@
 -- Store x week: order value and units bought from the distributor (every store orders,
 -- not every store has a POS), display checks, promotion sign-ups and consumer scans
--- at the store. The base of the channel tags and the store KPIs.
+-- at the store. Every store has a row for every week from its onboarding on (zeros
+-- where nothing happened), so trailing windows count weeks. The base of the channel tags.
 with weeks as (
     select distinct week_start
     from {{ ref('dim_date') }}

@@ -1,7 +1,7 @@
 -- The plan's KPIs in one long table: kpi x grain x period x scope -> value.
--- Ratio KPIs roll up from int_kpi_components (day and week for company and region,
+-- Ratio KPIs roll up from kpi_components (day and week for company and region,
 -- week for distributors, month for every scope down to the store); KPIs that count
--- distinct people, stores or cohorts are computed per month in int_kpi_monthly.
+-- distinct people, stores or cohorts are computed per month in kpi_monthly.
 -- Definitions, formulas and targets: kpis.yml (docs/kpis.md).
 {% set rollups = [
     ('day', 'company'), ('day', 'region'),
@@ -12,7 +12,7 @@
     'company': "'all'", 'region': 'region', 'distributor': 'distributor_code', 'store': 'store_code',
 } %}
 with components as (
-    select * from {{ ref('int_kpi_components') }}
+    select * from {{ ref('kpi_components') }}
 ),
 
 rolled as (
@@ -44,5 +44,5 @@ where value is not null
 union all
 
 select kpi, grain, period_start, scope_type, scope_id, cast(value as double) as value
-from {{ ref('int_kpi_monthly') }}
+from {{ ref('kpi_monthly') }}
 where value is not null

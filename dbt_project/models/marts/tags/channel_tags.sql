@@ -1,7 +1,17 @@
 -- Channel tags (渠道标签) at every week end: high-contribution, potential and slow-moving
 -- stores, core distributors. One row per entity x tag x as-of date with a score and the
--- reason in words. Thresholds are dbt vars (dbt_project.yml), explained in docs/tags.md.
+-- reason in Chinese and English (macros/reasons.sql). Thresholds are dbt vars
+-- (dbt_project.yml), explained in docs/tags.md.
 {% set window = var('tag_window_weeks') %}
+{#- parameters of the reason texts (macros/reasons.sql), as SQL over the ranked rows -#}
+{% set amount_10k = 'round(amount / 10000.0, 1)' %}
+{% set high_contribution = {
+    'weeks': window, 'amount_10k': amount_10k, 'top_pct': reason_top_pct('amount_rank'),
+} %}
+{% set slow_moving = {
+    'weeks': window, 'amount_10k': amount_10k, 'bottom_pct': reason_bottom_pct('amount_rank'),
+} %}
+{% set potential = {'engagement': 'round(engagement, 2)'} %}
 with store_windows as (
     select
         w.store_code,
@@ -22,12 +32,12 @@ with store_windows as (
             partition by w.store_code order by w.week_start
             rows between {{ window - 1 }} preceding and current row
         ) as signups
-    from {{ ref('int_store_weeks') }} as w
+    from {{ ref('fct_store_weeks') }} as w
 ),
 
 as_of as (
     select distinct week_start
-    from {{ ref('int_store_weeks') }}
+    from {{ ref('fct_store_weeks') }}
     order by week_start desc
     limit {{ var('tag_history_weeks') }}
 ),
@@ -73,56 +83,49 @@ select
     'high_contribution_store' as tag,
     cast(as_of_date as date) as as_of_date,
     amount_rank as score,
-    '近{{ window }}周进货额' || cast(round(amount / 10000.0, 1) as varchar) || '万元，位列前'
-    || cast(greatest(1, cast(ceiling((1 - amount_rank) * 100) as integer)) as varchar) || '%' as reason,
-    'Bought ' || cast(round(amount / 10000.0, 1) as varchar) || ' x10k CNY in {{ window }} weeks, top '
-    || cast(greatest(1, cast(ceiling((1 - amount_rank) * 100) as integer)) as varchar) || '% of stores' as reason_en
+    {{ tag_reason('high_contribution_store', 'zh', high_contribution) }} as reason,
+    {{ tag_reason('high_contribution_store', 'en', high_contribution) }} as reason_en
 from stores
 where amount_rank >= 1 - {{ var('high_contribution_top_share') }}
 
 union all
 
 select
-    'store',
+    'store' as entity_type,
     entity_id,
-    'slow_moving_store',
-    cast(as_of_date as date),
-    1 - amount_rank,
-    '近{{ window }}周进货额' || cast(round(amount / 10000.0, 1) as varchar) || '万元，位列后'
-    || cast(greatest(1, cast(ceiling(amount_rank * 100) as integer)) as varchar) || '%，动销慢',
-    'Bought only ' || cast(round(amount / 10000.0, 1) as varchar) || ' x10k CNY in {{ window }} weeks, bottom '
-    || cast(greatest(1, cast(ceiling(amount_rank * 100) as integer)) as varchar) || '% of stores'
+    'slow_moving_store' as tag,
+    cast(as_of_date as date) as as_of_date,
+    1 - amount_rank as score,
+    {{ tag_reason('slow_moving_store', 'zh', slow_moving) }} as reason,
+    {{ tag_reason('slow_moving_store', 'en', slow_moving) }} as reason_en
 from stores
 where amount_rank <= {{ var('slow_moving_bottom_share') }}
 
 union all
 
 select
-    'store',
+    'store' as entity_type,
     entity_id,
-    'potential_store',
-    cast(as_of_date as date),
-    engagement,
-    '配合度指数' || cast(round(engagement, 2) as varchar)
-    || '（陈列达标、参与促销、小程序活跃），进货额居中，有提升空间',
-    'Engagement index ' || cast(round(engagement, 2) as varchar)
-    || ' (display compliance, promotion sign-ups, mini program) with mid-range purchases: room to grow'
+    'potential_store' as tag,
+    cast(as_of_date as date) as as_of_date,
+    engagement as score,
+    {{ tag_reason('potential_store', 'zh', potential) }} as reason,
+    {{ tag_reason('potential_store', 'en', potential) }} as reason_en
 from stores
-where amount_rank < 1 - {{ var('high_contribution_top_share') }}
+where
+    amount_rank < 1 - {{ var('high_contribution_top_share') }}
     and amount_rank > {{ var('slow_moving_bottom_share') }}
     and engagement >= {{ var('potential_min_engagement') }}
 
 union all
 
 select
-    'distributor',
+    'distributor' as entity_type,
     entity_id,
-    'core_distributor',
-    cast(as_of_date as date),
-    amount_rank,
-    '近{{ window }}周出库额' || cast(round(amount / 10000.0, 1) as varchar) || '万元，位列经销商前'
-    || cast(greatest(1, cast(ceiling((1 - amount_rank) * 100) as integer)) as varchar) || '%',
-    'Received ' || cast(round(amount / 10000.0, 1) as varchar) || ' x10k CNY of shipments in {{ window }} weeks, top '
-    || cast(greatest(1, cast(ceiling((1 - amount_rank) * 100) as integer)) as varchar) || '% of distributors'
+    'core_distributor' as tag,
+    cast(as_of_date as date) as as_of_date,
+    amount_rank as score,
+    {{ tag_reason('core_distributor', 'zh', high_contribution) }} as reason,
+    {{ tag_reason('core_distributor', 'en', high_contribution) }} as reason_en
 from distributor_ranks
 where amount_rank >= 1 - {{ var('core_distributor_top_share') }}

@@ -1,6 +1,11 @@
 -- Product tags (产品标签) at every week end: hit, long-tail, new and seasonal SKUs,
 -- from units stores bought (all stores order; not all report POS). Thresholds are
--- dbt vars (dbt_project.yml), explained in docs/tags.md.
+-- dbt vars (dbt_project.yml), explained in docs/tags.md; reason texts in macros/reasons.sql.
+{#- parameters of the reason texts, as SQL over the ranked rows -#}
+{% set hit = {'units': 'units', 'top_pct': reason_top_pct('units_rank')} %}
+{% set long_tail = {'units': 'units', 'bottom_pct': reason_bottom_pct('units_rank')} %}
+{% set days_on_sale = dbt.datediff('launch_date', 'as_of_date', 'day') %}
+{% set seasonal = {'peak_pct': 'round(peak_share * 100, 1)'} %}
 with sku_weeks as (
     select
         sku_code,
@@ -69,51 +74,48 @@ select
     'hit_product' as tag,
     cast(as_of_date as date) as as_of_date,
     units_rank as score,
-    '近52周门店进货' || cast(units as varchar) || '件，位列前'
-    || cast(greatest(1, cast(ceiling((1 - units_rank) * 100) as integer)) as varchar) || '%' as reason,
-    cast(units as varchar) || ' units bought by stores in 52 weeks, top '
-    || cast(greatest(1, cast(ceiling((1 - units_rank) * 100) as integer)) as varchar) || '% of SKUs' as reason_en
+    {{ tag_reason('hit_product', 'zh', hit) }} as reason,
+    {{ tag_reason('hit_product', 'en', hit) }} as reason_en
 from ranked
 where units_rank >= 1 - {{ var('hit_product_top_share') }}
 
 union all
 
 select
-    'product',
-    sku_code,
-    'long_tail_product',
-    cast(as_of_date as date),
-    1 - units_rank,
-    '近52周门店进货' || cast(units as varchar) || '件，位列后'
-    || cast(greatest(1, cast(ceiling(units_rank * 100) as integer)) as varchar) || '%',
-    'Only ' || cast(units as varchar) || ' units in 52 weeks, bottom '
-    || cast(greatest(1, cast(ceiling(units_rank * 100) as integer)) as varchar) || '% of SKUs'
+    'product' as entity_type,
+    sku_code as entity_id,
+    'long_tail_product' as tag,
+    cast(as_of_date as date) as as_of_date,
+    1 - units_rank as score,
+    {{ tag_reason('long_tail_product', 'zh', long_tail) }} as reason,
+    {{ tag_reason('long_tail_product', 'en', long_tail) }} as reason_en
 from ranked
 where units_rank <= {{ var('long_tail_bottom_share') }}
 
 union all
 
 select
-    'product',
-    sku_code,
-    'new_product',
-    cast(as_of_date as date),
-    1 - {{ dbt.datediff('launch_date', 'as_of_date', 'day') }} * 1.0 / {{ var('new_product_days') }},
-    '上市' || cast({{ dbt.datediff('launch_date', 'as_of_date', 'day') }} as varchar) || '天的新品',
-    'Launched ' || cast({{ dbt.datediff('launch_date', 'as_of_date', 'day') }} as varchar) || ' days ago'
+    'product' as entity_type,
+    sku_code as entity_id,
+    'new_product' as tag,
+    cast(as_of_date as date) as as_of_date,
+    1 - {{ days_on_sale }} * 1.0 / {{ var('new_product_days') }} as score,
+    {{ tag_reason('new_product', 'zh', {'days': days_on_sale}) }} as reason,
+    {{ tag_reason('new_product', 'en', {'days': days_on_sale}) }} as reason_en
 from ranked
-where launch_date > {{ dbt.dateadd('day', -var('new_product_days'), 'as_of_date') }}
+where
+    launch_date > {{ dbt.dateadd('day', -var('new_product_days'), 'as_of_date') }}
     and launch_date <= as_of_date
 
 union all
 
 select
-    'product',
-    s.sku_code,
-    'seasonal_product',
-    cast(s.as_of_date as date),
-    s.peak_share,
-    '销量最高的月份占全年' || cast(round(s.peak_share * 100, 1) as varchar) || '%，季节性明显',
-    'The peak month holds ' || cast(round(s.peak_share * 100, 1) as varchar) || '% of the year''s units'
-from seasonality as s
-where s.months >= 12 and s.peak_share >= {{ var('seasonal_peak_share') }}
+    'product' as entity_type,
+    sku_code as entity_id,
+    'seasonal_product' as tag,
+    cast(as_of_date as date) as as_of_date,
+    peak_share as score,
+    {{ tag_reason('seasonal_product', 'zh', seasonal) }} as reason,
+    {{ tag_reason('seasonal_product', 'en', seasonal) }} as reason_en
+from seasonality
+where months >= 12 and peak_share >= {{ var('seasonal_peak_share') }}

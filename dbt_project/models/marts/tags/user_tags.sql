@@ -2,6 +2,15 @@
 -- scenario (学生/白领/家庭宝妈/银发) and new users. Profile data (age) is used only with
 -- the consumer's profile consent. Thresholds are dbt vars, explained in docs/tags.md.
 {% set scenarios = var('scenario_by_category') %}
+{#- parameters of the reason texts (macros/reasons.sql), as SQL over each branch's rows -#}
+{% set high_value = {
+    'recency_days': 'recency_days', 'frequency': 'frequency',
+    'monetary': 'round(monetary, 0)', 'top_pct': reason_top_pct('rfm_rank'),
+} %}
+{% set price_sensitive = {'orders': 'o.orders', 'coupon_orders': 'o.coupon_orders'} %}
+{% set by_age = {'age': 's.age'} %}
+{% set by_category = {'share_pct': 'round(s.share * 100, 0)', 'category': 's.category'} %}
+{% set days_registered = dbt.datediff('c.register_date', 'a.as_of_date', 'day') %}
 with as_of as (
     select max(scan_date) as as_of_date from {{ ref('fct_product_scans') }}
 ),
@@ -121,48 +130,45 @@ select
     'high_value_user' as tag,
     cast(as_of_date as date) as as_of_date,
     rfm_rank as score,
-    'RFM：最近' || cast(recency_days as varchar) || '天前活跃，' || cast(frequency as varchar)
-    || '次互动，消费' || cast(round(monetary, 0) as varchar) || '元，位列前'
-    || cast(greatest(1, cast(ceiling((1 - rfm_rank) * 100) as integer)) as varchar) || '%' as reason,
-    'RFM: last active ' || cast(recency_days as varchar) || ' days ago, ' || cast(frequency as varchar)
-    || ' purchases and scans, ' || cast(round(monetary, 0) as varchar) || ' CNY spent; top '
-    || cast(greatest(1, cast(ceiling((1 - rfm_rank) * 100) as integer)) as varchar) || '%' as reason_en
+    {{ tag_reason('high_value_user', 'zh', high_value) }} as reason,
+    {{ tag_reason('high_value_user', 'en', high_value) }} as reason_en
 from rfm_ranked
 where rfm_rank >= 1 - {{ var('high_value_top_share') }}
 
 union all
 
 select
-    'user',
-    o.consumer_id,
-    'price_sensitive_user',
-    cast(a.as_of_date as date),
-    o.coupon_orders * 1.0 / o.orders,
-    cast(o.orders as varchar) || '笔订单中' || cast(o.coupon_orders as varchar) || '笔用券',
-    cast(o.coupon_orders as varchar) || ' of ' || cast(o.orders as varchar) || ' orders used a coupon'
+    'user' as entity_type,
+    o.consumer_id as entity_id,
+    'price_sensitive_user' as tag,
+    cast(a.as_of_date as date) as as_of_date,
+    o.coupon_orders * 1.0 / o.orders as score,
+    {{ tag_reason('price_sensitive_user', 'zh', price_sensitive) }} as reason,
+    {{ tag_reason('price_sensitive_user', 'en', price_sensitive) }} as reason_en
 from orders as o
 cross join as_of as a
-where o.orders >= {{ var('price_sensitive_min_orders') }}
+where
+    o.orders >= {{ var('price_sensitive_min_orders') }}
     and o.coupon_orders * 1.0 / o.orders >= {{ var('price_sensitive_coupon_share') }}
 
 union all
 
 select
-    'user',
-    s.consumer_id,
-    'scenario_user:' || s.scenario,
-    cast(a.as_of_date as date),
-    coalesce(s.share, 1.0),
+    'user' as entity_type,
+    s.consumer_id as entity_id,
+    'scenario_user:' || s.scenario as tag,
+    cast(a.as_of_date as date) as as_of_date,
+    coalesce(s.share, 1.0) as score,
     case
         when s.scenario in ('学生', '银发') and s.age is not null
-            then '年龄' || cast(s.age as varchar) || '岁（已授权画像）'
-        else '扫码的' || cast(round(s.share * 100, 0) as varchar) || '%为' || s.category
-    end,
+            then {{ tag_reason('scenario_user_by_age', 'zh', by_age) }}
+        else {{ tag_reason('scenario_user_by_category', 'zh', by_category) }}
+    end as reason,
     case
         when s.scenario in ('学生', '银发') and s.age is not null
-            then 'Age ' || cast(s.age as varchar) || ' (profile consent given)'
-        else cast(round(s.share * 100, 0) as varchar) || '% of scans are ' || s.category
-    end
+            then {{ tag_reason('scenario_user_by_age', 'en', by_age) }}
+        else {{ tag_reason('scenario_user_by_category', 'en', by_category) }}
+    end as reason_en
 from scenario as s
 cross join as_of as a
 where s.scenario is not null
@@ -170,14 +176,15 @@ where s.scenario is not null
 union all
 
 select
-    'user',
-    c.consumer_id,
-    'new_user',
-    cast(a.as_of_date as date),
-    1 - {{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} * 1.0 / {{ var('new_user_days') }},
-    '注册' || cast({{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} as varchar) || '天',
-    'Registered ' || cast({{ dbt.datediff('c.register_date', 'a.as_of_date', 'day') }} as varchar) || ' days ago'
+    'user' as entity_type,
+    c.consumer_id as entity_id,
+    'new_user' as tag,
+    cast(a.as_of_date as date) as as_of_date,
+    1 - {{ days_registered }} * 1.0 / {{ var('new_user_days') }} as score,
+    {{ tag_reason('new_user', 'zh', {'days': days_registered}) }} as reason,
+    {{ tag_reason('new_user', 'en', {'days': days_registered}) }} as reason_en
 from {{ ref('dim_consumer') }} as c
 cross join as_of as a
-where c.register_date > {{ dbt.dateadd('day', -var('new_user_days'), 'a.as_of_date') }}
+where
+    c.register_date > {{ dbt.dateadd('day', -var('new_user_days'), 'a.as_of_date') }}
     and c.register_date <= a.as_of_date
