@@ -8,8 +8,19 @@ import numpy as np
 import polars as pl
 import pytest
 
+from bclake.core.settings import DBT_PROJECT_DIR
 from bclake.evaluation.replenishment import simulate
-from bclake.ml.replenishment import P10_P90_WIDTH, Policy, order_quantity, pool_forecasts, suggest
+from bclake.ml.replenishment import (
+    FRAGMENTS,
+    P10_P90_WIDTH,
+    REASONS,
+    Policy,
+    order_quantity,
+    pool_forecasts,
+    replenish,
+    suggest,
+    suggestion_faults,
+)
 
 KEYS = ["store_code", "sku_code"]
 AS_OF = date(2025, 6, 9)  # a Monday with no holiday in the next two weeks
@@ -140,3 +151,81 @@ def test_a_distributor_forecast_pools_its_stores() -> None:
     assert d["p90"] - d["p50"] == pytest.approx(sigma * P10_P90_WIDTH / 2)
     assert d["p50"] - d["p10"] == pytest.approx(sigma * P10_P90_WIDTH / 2)
     assert pooled.filter(pl.col("distributor_code") == "E")["p50"].to_list() == [99.0]
+
+
+def test_every_rule_has_a_reason_in_both_languages() -> None:
+    cases = {  # rule: (position, forecast spread)
+        "order_up_to": (positions(on_hand=3), 0.0),
+        "covered": (positions(on_hand=10, on_order=10), 0.0),
+        "moq": (positions(on_hand=13, moq=12), 0.0),
+        "order_up_to_promotion": (positions(promo_days=3), 4.0),
+        "no_forecast": (positions(store_code="S2"), 0.0),
+    }
+    for rule, (pos, spread) in cases.items():
+        row = suggest(pos, forecast("S1", 14.0, spread), KEYS, AS_OF).row(0, named=True)
+        assert row["rule"] == rule
+        prefix_en, prefix_zh = (t.split("{")[0] for t in REASONS[rule])
+        assert row["reason_en"].startswith(prefix_en) and row["reason_zh"].startswith(prefix_zh)
+        assert "{" not in row["reason_en"] + row["reason_zh"]
+    new = suggest(
+        positions(),
+        forecast("S1", 14.0).with_columns(forecast_source=pl.lit("cold_start")),
+        KEYS,
+        AS_OF,
+    )
+    assert new["reason_en"][0].endswith(FRAGMENTS["new_item"][0])
+    assert new["reason_zh"][0].endswith(FRAGMENTS["new_item"][1])
+
+
+def _stock(**over) -> pl.DataFrame:
+    return positions(**over).with_columns(as_of=pl.lit(AS_OF), region=pl.lit("east"))
+
+
+def test_replenish_joins_the_series_to_their_positions() -> None:
+    fc = pl.concat([forecast("S1", 14.0), forecast("S2", 14.0), forecast("S3", 14.0)])
+    stock = pl.concat([_stock(on_hand=3), _stock(store_code="S2", on_hand=None)])
+    out = replenish(fc, stock, KEYS, ["region"])
+    assert out["store_code"].to_list() == ["S1", "S2", "S3"]  # one row per series
+    assert out["rule"].to_list() == ["order_up_to", "no_stock_count", "no_stock_count"]
+    assert out["suggested_qty"].to_list() == [12.0, 0.0, 0.0]
+    assert out["region"].to_list() == ["east", "east", None]  # S3 has no position at all
+    assert out["reason_en"][1] == REASONS["no_stock_count"][0]
+    assert out["reason_zh"][2] == REASONS["no_stock_count"][1]
+    assert suggestion_faults(out) == {"unexplained": 0, "negative": 0, "not_in_packs": 0}
+
+
+def test_replenish_appends_its_note_and_wants_one_as_of() -> None:
+    out = replenish(forecast("S1", 14.0), _stock(on_hand=3), KEYS, [], note="flow_balance")
+    assert out["reason_en"][0].endswith(FRAGMENTS["flow_balance"][0])
+    assert out["reason_zh"][0].endswith(FRAGMENTS["flow_balance"][1])
+    two = pl.concat(
+        [_stock(), _stock(store_code="S2").with_columns(as_of=pl.lit(date(2025, 6, 10)))]
+    )
+    with pytest.raises(ValueError, match="2 as_of dates"):
+        replenish(forecast("S1", 14.0), two, KEYS, [])
+
+
+def test_suggestion_faults_count_what_the_check_rejects() -> None:
+    out = suggest(positions(on_hand=3), forecast("S1", 14.0), KEYS, AS_OF)
+    bad = out.with_columns(suggested_qty=pl.lit(7.0), reason_zh=pl.lit(None, dtype=pl.String))
+    assert suggestion_faults(bad) == {"unexplained": 1, "negative": 0, "not_in_packs": 1}
+
+
+def test_the_no_stock_count_reason_names_the_count_window_of_the_model() -> None:
+    sql = (DBT_PROJECT_DIR / "models/marts/replenishment/fct_store_stock_positions.sql").read_text()
+    assert "between r.as_of - 14 and r.as_of - 1" in sql
+    assert (
+        "last 14 days" in REASONS["no_stock_count"][0] and "近14天" in REASONS["no_stock_count"][1]
+    )
+
+
+def test_the_reason_wording_planners_read() -> None:
+    out = suggest(positions(on_hand=3), forecast("S1", 14.0), KEYS, AS_OF, Policy())
+    assert out["reason_en"][0] == (
+        "order up to target, rounded to packs of 6; demand over 7 days (lead 0.0 + review) ~ "
+        "14.0 ± 0.0; order-up-to 14.0 at 95% service (safety stock 0.0); on hand 3 + on order 0"
+    )
+    assert out["reason_zh"][0] == (
+        "补到目标库存,按每包 6 取整;未来7天(到货0.0天+补货周期)预计需求 14.0±0.0;"
+        "目标库存 14.0(服务水平 95%,安全库存 0.0);现有 3 + 在途 0"
+    )

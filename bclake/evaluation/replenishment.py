@@ -31,7 +31,6 @@ from bclake.ml.replenishment import (
     Policy,
     order_quantity,
     peak_days,
-    store_order_multiples,
     week_mean,
     week_sigma,
 )
@@ -50,7 +49,9 @@ def _load(truth_dir: Path, published_db: Path) -> dict:
         ).pl()
         lead = con.sql("select median(delivery_date - order_date) from marts.fct_store_orders")
         lead_days = float(lead.fetchall()[0][0] or 2)
-        multiples = store_order_multiples(con)
+        multiples = con.sql(
+            "select distinct sku_code, order_multiple from marts.fct_store_stock_positions"
+        ).pl()
         start = bt["week_start"].min()
     finally:
         con.close()

@@ -16,16 +16,19 @@ For each node (a store or a distributor) and SKU, at a review date:
    inner pack), and to at least the minimum order quantity; nothing when the
    position already covers S.
 
-Every suggestion names the rule that fired and the numbers behind it.
+Every suggestion names the rule that fired and the numbers behind it, in English and
+Chinese, from one catalogue of reason templates (`REASONS`). The stock positions come from
+the warehouse (`marts.fct_store_stock_positions`, `marts.fct_distributor_stock_positions`);
+`replenish` joins a forecast's series to them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import NormalDist
 
-import duckdb
 import numpy as np
 import polars as pl
 
@@ -207,7 +210,7 @@ def suggest(
         suggested_qty=pl.Series(np.where(rows["has_forecast"].to_numpy(), order, 0.0)),
     )
     rows = rows.with_columns(rule=_rule())
-    rows = rows.with_columns(reason_en=_reason_en(), reason_zh=_reason_zh())
+    rows = rows.with_columns(reason_en=_reason("en"), reason_zh=_reason("zh"))
     return rows.select(
         *keys,
         "as_of",
@@ -255,122 +258,159 @@ def _rule() -> pl.Expr:
     )
 
 
-def _num(col: str, digits: int = 1) -> pl.Expr:
-    return pl.col(col).round(digits).cast(pl.String)
+# --- reasons: one bilingual catalogue -----------------------------------------------
+# rule -> (English template, Chinese template). In a template `{col}` is a column rounded
+# to 0.1, `{col:0}` rounded to a whole number, `{col:%}` a share as a whole percentage,
+# and `{name}` a fragment of FRAGMENTS (shown only where its column in CONDITIONS is true).
+REASONS: dict[str, tuple[str, str]] = {
+    "no_forecast": (
+        "no forecast for this item: no order suggested; order by hand",
+        "无预测:不建议补货,请人工判断",
+    ),
+    "no_stock_count": (  # the 14 days are the count window of fct_store_stock_positions
+        "no stock count in the last 14 days: no order suggested; ask the store to count",
+        "近14天无库存盘点:不建议补货,请门店先盘点",
+    ),
+    "covered": (
+        "no order: stock covers the need; {basis}",
+        "无需补货:库存已覆盖需求;{basis}",
+    ),
+    "moq": (
+        "raised to the minimum order {moq:0}; {basis}",
+        "按最小起订量 {moq:0} 取整;{basis}",
+    ),
+    "order_up_to_peak": (
+        "holiday ahead, service level raised; {basis}",
+        "节假日临近,提高服务水平;{basis}",
+    ),
+    "order_up_to_promotion": (
+        "promotion ahead, service level raised; {basis}",
+        "促销临近,提高服务水平;{basis}",
+    ),
+    "order_up_to": (
+        "order up to target, rounded to packs of {order_multiple:0}; {basis}",
+        "补到目标库存,按每包 {order_multiple:0} 取整;{basis}",
+    ),
+}
+FRAGMENTS: dict[str, tuple[str, str]] = {
+    "basis": (
+        "demand over {protection_days:0} days (lead {lead_days:0} + review) ~ "
+        "{forecast_mean} ± {forecast_sigma}; order-up-to {order_up_to:0} at "
+        "{service_level:%}% service (safety stock {safety_stock}); "
+        "on hand {on_hand:0} + on order {on_order:0}{new_item}",
+        "未来{protection_days:0}天(到货{lead_days:0}天+补货周期)预计需求 "
+        "{forecast_mean}±{forecast_sigma};目标库存 {order_up_to:0}"
+        "(服务水平 {service_level:%}%,安全库存 {safety_stock});"
+        "现有 {on_hand:0} + 在途 {on_order:0}{new_item}",
+    ),
+    "new_item": ("; forecast from similar items (new)", ";新品/新店,按相似品类推算"),
+    # appended to every distributor reason: DMS exports carry no distributor stock count
+    "flow_balance": (
+        " (stock estimated from shipments in - deliveries out)",
+        "(库存按进销存流水估算)",
+    ),
+}
+CONDITIONS: dict[str, str] = {"new_item": "cold_start"}
+LANGUAGES = ("en", "zh")
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::(0|%))?\}")
 
 
-def _reason_en() -> pl.Expr:
-    basis = pl.concat_str(
-        pl.lit("demand over "),
-        _num("protection_days", 0),
-        pl.lit(" days (lead "),
-        _num("lead_days", 0),
-        pl.lit(" + review) ~ "),
-        _num("forecast_mean"),
-        pl.lit(" ± "),
-        _num("forecast_sigma"),
-        pl.lit("; order-up-to "),
-        _num("order_up_to", 0),
-        pl.lit(" at "),
-        (pl.col("service_level") * 100).round(0).cast(pl.Int64).cast(pl.String),
-        pl.lit("% service (safety stock "),
-        _num("safety_stock"),
-        pl.lit("); on hand "),
-        _num("on_hand", 0),
-        pl.lit(" + on order "),
-        _num("on_order", 0),
+def render(template: str, language: str) -> pl.Expr:
+    """A template of the catalogue as a string expression over the suggestion columns.
+
+    Raises KeyError for an unknown fragment and ValueError for an unknown language.
+    """
+    lang = LANGUAGES.index(language)
+    parts: list[pl.Expr] = []
+    pos = 0
+    for match in _PLACEHOLDER.finditer(template):
+        parts.append(pl.lit(template[pos : match.start()]))
+        name, fmt = match.groups()
+        if name in FRAGMENTS:
+            part = render(FRAGMENTS[name][lang], language)
+            if name in CONDITIONS:
+                part = pl.when(pl.col(CONDITIONS[name])).then(part).otherwise(pl.lit(""))
+        elif fmt == "%":
+            part = (pl.col(name) * 100).round(0).cast(pl.Int64).cast(pl.String)
+        else:
+            part = pl.col(name).round(0 if fmt == "0" else 1).cast(pl.String)
+        parts.append(part)
+        pos = match.end()
+    parts.append(pl.lit(template[pos:]))
+    return pl.concat_str(parts)
+
+
+def _reason(language: str) -> pl.Expr:
+    """The reason of each row's `rule`, in `language` ("en" or "zh")."""
+    lang = LANGUAGES.index(language)
+    (first, first_templates), *rest = REASONS.items()
+    expr = pl.when(pl.col("rule") == first).then(render(first_templates[lang], language))
+    for rule, templates in rest:
+        expr = expr.when(pl.col("rule") == rule).then(render(templates[lang], language))
+    return expr.otherwise(pl.lit(None, dtype=pl.String))
+
+
+# --- from stock positions to suggestions -----------------------------------------------
+def replenish(
+    forecast: pl.DataFrame,
+    positions: pl.DataFrame,
+    keys: list[str],
+    attributes: list[str],
+    policy: Policy = Policy(),
+    note: str | None = None,
+) -> pl.DataFrame:
+    """Suggested orders for every series of `forecast`, one row per series, sorted by keys.
+
+    `positions` (a warehouse stock-position table): the keys, the `attributes` to carry
+    (e.g. region), `as_of` (one date for all rows), `on_hand` (null: no recent stock
+    count), on_order, lead_days, promo_days, order_multiple and moq. Series are left-joined
+    to it: one without a position, or with no on_hand, is not ordered and says so (rule
+    `no_stock_count`). `note` names a FRAGMENTS entry appended to every reason.
+    Output: the keys, the attributes, then the columns of `suggest`.
+    Raises ValueError when the positions carry no as_of date or more than one.
+    """
+    as_of_dates = positions["as_of"].drop_nulls().unique()
+    if as_of_dates.len() != 1:
+        raise ValueError(f"stock positions carry {as_of_dates.len()} as_of dates, expected one")
+    as_of: date = as_of_dates[0]
+    rows = forecast.select(keys).unique().join(positions, on=keys, how="left")
+    counted = rows.filter(pl.col("on_hand").is_not_null())
+    out = suggest(counted, forecast, keys, as_of, policy)
+    uncounted = rows.filter(pl.col("on_hand").is_null()).select(
+        *keys,
+        pl.lit(as_of).alias("as_of"),
+        pl.lit(0.0).alias("suggested_qty"),
+        pl.lit("no_stock_count").alias("rule"),
+        "on_order",
+        "lead_days",
+        pl.col("order_multiple").fill_null(1),
+        pl.col("moq").fill_null(1),
+        *(
+            render(REASONS["no_stock_count"][i], lang).alias(f"reason_{lang}")
+            for i, lang in enumerate(LANGUAGES)
+        ),
     )
-    tail = (
-        pl.when(pl.col("cold_start"))
-        .then(pl.lit("; forecast from similar items (new)"))
-        .otherwise(pl.lit(""))
-    )
-    return (
-        pl.when(pl.col("rule") == "no_forecast")
-        .then(pl.lit("no forecast for this item: no order suggested; order by hand"))
-        .when(pl.col("rule") == "covered")
-        .then(pl.concat_str(pl.lit("no order: stock covers the need; "), basis, tail))
-        .when(pl.col("rule") == "moq")
-        .then(
-            pl.concat_str(
-                pl.lit("raised to the minimum order "), _num("moq", 0), pl.lit("; "), basis, tail
-            )
+    out = pl.concat([out, uncounted], how="diagonal_relaxed")
+    if note is not None:
+        out = out.with_columns(
+            pl.concat_str(pl.col(f"reason_{lang}"), render(FRAGMENTS[note][i], lang))
+            for i, lang in enumerate(LANGUAGES)
         )
-        .when(pl.col("rule") == "order_up_to_peak")
-        .then(pl.concat_str(pl.lit("holiday ahead, service level raised; "), basis, tail))
-        .when(pl.col("rule") == "order_up_to_promotion")
-        .then(pl.concat_str(pl.lit("promotion ahead, service level raised; "), basis, tail))
-        .otherwise(
-            pl.concat_str(
-                pl.lit("order up to target, rounded to packs of "),
-                _num("order_multiple", 0),
-                pl.lit("; "),
-                basis,
-                tail,
-            )
-        )
-    )
+    return rows.select(*keys, *attributes).join(out, on=keys).sort(keys)
 
 
-def _reason_zh() -> pl.Expr:
-    basis = pl.concat_str(
-        pl.lit("未来"),
-        _num("protection_days", 0),
-        pl.lit("天(到货"),
-        _num("lead_days", 0),
-        pl.lit("天+补货周期)预计需求 "),
-        _num("forecast_mean"),
-        pl.lit("±"),
-        _num("forecast_sigma"),
-        pl.lit(";目标库存 "),
-        _num("order_up_to", 0),
-        pl.lit("(服务水平 "),
-        (pl.col("service_level") * 100).round(0).cast(pl.Int64).cast(pl.String),
-        pl.lit("%,安全库存 "),
-        _num("safety_stock"),
-        pl.lit(");现有 "),
-        _num("on_hand", 0),
-        pl.lit(" + 在途 "),
-        _num("on_order", 0),
+def suggestion_faults(suggestions: pl.DataFrame) -> dict[str, int]:
+    """Counts of rows that break the promises of a suggestion table: `unexplained` (no
+    rule or reason), `negative` (suggested_qty < 0) and `not_in_packs` (a positive
+    quantity that is not a whole number of order multiples)."""
+    qty = pl.col("suggested_qty")
+    faults = suggestions.select(
+        unexplained=(
+            pl.col("rule").is_null() | pl.col("reason_en").is_null() | pl.col("reason_zh").is_null()
+        ).sum(),
+        negative=(qty < 0).sum(),
+        not_in_packs=(
+            (qty > 0) & (qty % pl.max_horizontal(pl.col("order_multiple"), 1) != 0)
+        ).sum(),
     )
-    tail = (
-        pl.when(pl.col("cold_start"))
-        .then(pl.lit(";新品/新店,按相似品类推算"))
-        .otherwise(pl.lit(""))
-    )
-    return (
-        pl.when(pl.col("rule") == "no_forecast")
-        .then(pl.lit("无预测:不建议补货,请人工判断"))
-        .when(pl.col("rule") == "covered")
-        .then(pl.concat_str(pl.lit("无需补货:库存已覆盖需求;"), basis, tail))
-        .when(pl.col("rule") == "moq")
-        .then(pl.concat_str(pl.lit("按最小起订量 "), _num("moq", 0), pl.lit(" 取整;"), basis, tail))
-        .when(pl.col("rule") == "order_up_to_peak")
-        .then(pl.concat_str(pl.lit("节假日临近,提高服务水平;"), basis, tail))
-        .when(pl.col("rule") == "order_up_to_promotion")
-        .then(pl.concat_str(pl.lit("促销临近,提高服务水平;"), basis, tail))
-        .otherwise(
-            pl.concat_str(
-                pl.lit("补到目标库存,按每包 "),
-                _num("order_multiple", 0),
-                pl.lit(" 取整;"),
-                basis,
-                tail,
-            )
-        )
-    )
-
-
-def store_order_multiples(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """The pack a store orders in, per SKU: the greatest common divisor of its most common
-    store order quantities (stores order inner packs, not cases)."""
-    common = con.sql(
-        "select sku_code, qty_ordered from marts.fct_store_orders where qty_ordered > 0 "
-        "group by 1, 2 qualify row_number() over (partition by sku_code order by count(*) desc) "
-        "<= 5"
-    ).pl()
-    rows = [
-        {"sku_code": sku, "order_multiple": int(np.gcd.reduce(part["qty_ordered"].to_numpy()))}
-        for (sku,), part in common.group_by("sku_code")
-    ]
-    return pl.DataFrame(rows, schema={"sku_code": pl.String, "order_multiple": pl.Int64})
+    return {name: int(value) for name, value in faults.row(0, named=True).items()}

@@ -1,7 +1,13 @@
 """Model assets: forecasts and replenishment suggestions, trained on the working warehouse
-and stored back into it (schema `ml`), with checks beside them."""
+and stored back into it (schema `ml`). Every table written is an asset; checks sit beside
+the assets they check.
 
-from datetime import date, timedelta
+Each asset reads whole tables (`select * from <table>`), calls `bclake.ml` and writes the
+frames it gets back: the SQL lives in dbt, the models and the reason wording in `bclake.ml`.
+"""
+
+from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 import duckdb
@@ -11,20 +17,51 @@ from bclake.core.warehouse import write_tables
 from bclake.ml.planning import REGION_KEYS, STORE_KEYS, PlanningForecast
 from bclake.ml.planning import forecast_region_sku_week as run_region_forecast
 from bclake.ml.planning import forecast_store_sku_week as run_store_forecast
-from bclake.ml.replenishment import Policy, pool_forecasts, store_order_multiples, suggest
+from bclake.ml.replenishment import pool_forecasts, replenish, suggestion_faults
 from bclake.orchestration.resources import LakehouseResource
 
+GROUP = "models"
+DISTRIBUTOR_KEYS = ["distributor_code", "sku_code"]
 
-def _key(*parts: str) -> dg.AssetKey:
-    return dg.AssetKey(list(parts))
+
+def _ml(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["ml", name])
 
 
-def _store(con: duckdb.DuckDBPyConnection, tables: dict[str, pl.DataFrame]) -> None:
-    write_tables(con, "ml", tables)
+def _marts(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """A whole warehouse table (`schema.name`) as a frame."""
+    return con.sql(f"select * from {table}").pl()
 
 
 def _last_day(con: duckdb.DuckDBPyConnection) -> date:
-    return con.sql("select max(biz_date) from marts.fct_sell_through").fetchall()[0][0]
+    """The last day of sell-through (marts.as_of_date): forecasts end their history there."""
+    return _read(con, "marts.as_of_date")["last_sell_through_date"][0]
+
+
+# --- forecasts: the forecast, its backtest and its scores, three assets ------------------
+def _forecast_specs(name: str, deps: list[dg.AssetKey], description: str) -> list[dg.AssetSpec]:
+    common = {"deps": deps, "group_name": GROUP, "kinds": {"lightgbm", "duckdb"}}
+    return [
+        dg.AssetSpec(_ml(name), description=description, **common),
+        dg.AssetSpec(
+            _ml(f"{name}_backtest"),
+            description=f"Rolling-origin backtest of ml/{name}: for each cutoff and week ahead "
+            "(horizon), the actual units (y), the model's P10/P50/P90 and the seasonal naive, "
+            "moving average and exponential smoothing baselines, with the MASE scale.",
+            **common,
+        ),
+        dg.AssetSpec(
+            _ml(f"{name}_scores"),
+            description=f"Scores of the ml/{name} backtest per method and horizon (null "
+            "horizon: all horizons): WAPE, MASE, bias, pinball loss, P10-P90 coverage, rows. "
+            "Read by the forecast explorer and the evaluation.",
+            **common,
+        ),
+    ]
 
 
 def _store_forecast(
@@ -33,29 +70,47 @@ def _store_forecast(
     name: str,
     result: PlanningForecast,
     keys: list[str],
-) -> dict:
-    """Store a forecast with its backtest and scores (`name`, `_backtest`, `_scores`) and
-    return the materialisation metadata."""
-    _store(
+) -> Iterator[dg.MaterializeResult]:
+    """Write a forecast, its backtest and its scores (`name`, `_backtest`, `_scores`) and
+    yield one materialisation per table."""
+    write_tables(
         con,
+        "ml",
         {
             name: result.forecast,
             f"{name}_backtest": result.backtest,
             f"{name}_scores": result.scores,
         },
     )
-    context.log.info(f"backtest scores:\n{result.scores.filter(pl.col('horizon').is_null())}")
+    overall = result.scores.filter(pl.col("horizon").is_null())
+    context.log.info(f"backtest scores:\n{overall}")
     cold = result.forecast.filter(pl.col("forecast_source") == "cold_start")
-    return {
-        "rows": result.forecast.height,
-        "series": result.forecast.select(keys).n_unique(),
-        "cold_start_series": cold.select(keys).n_unique(),
-        **_score_metadata(result.scores),
-    }
+    yield dg.MaterializeResult(
+        asset_key=_ml(name),
+        metadata={
+            "rows": result.forecast.height,
+            "series": result.forecast.select(keys).n_unique(),
+            "cold_start_series": cold.select(keys).n_unique(),
+            **_score_metadata(overall),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml(f"{name}_backtest"),
+        metadata={
+            "rows": result.backtest.height,
+            "cutoffs": result.backtest["cutoff"].n_unique(),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml(f"{name}_scores"),
+        metadata={
+            "rows": result.scores.height,
+            "scores": dg.MetadataValue.md(overall.to_pandas().to_markdown(index=False)),
+        },
+    )
 
 
-def _score_metadata(scores: pl.DataFrame) -> dict:
-    overall = scores.filter(pl.col("horizon").is_null())
+def _score_metadata(overall: pl.DataFrame) -> dict:
     meta: dict = {}
     for r in overall.iter_rows(named=True):
         meta[f"wape_{r['method']}"] = r["wape"]
@@ -63,66 +118,67 @@ def _score_metadata(scores: pl.DataFrame) -> dict:
     lgbm = overall.filter(pl.col("method") == "lightgbm").row(0, named=True)
     meta["coverage_p10_p90"] = lgbm["coverage"]
     meta["pinball_lightgbm"] = lgbm["pinball"]
-    meta["scores"] = dg.MetadataValue.md(overall.to_pandas().to_markdown(index=False))
     return meta
 
 
-@dg.asset(
-    key=["ml", "forecast_region_sku_week"],
-    deps=[
-        _key("marts", "fct_sales_region_sku_week"),
-        _key("marts", "fct_promotions_region_sku_week"),
-        _key("marts", "dim_product"),
-        _key("marts", "fct_sell_through"),
-    ],
-    group_name="models",
-    kinds={"lightgbm", "duckdb"},
-    description="P10/P50/P90 units by region x SKU x week, 13 weeks ahead, for planners; new "
-    "SKUs from similar items' launch curves (forecast_source = cold_start). Also writes the "
-    "rolling-origin backtest (_backtest) and its scores per horizon against seasonal naive, "
-    "moving average and exponential smoothing, and without the C-side scan features (_scores).",
+@dg.multi_asset(
+    name="forecast_region_sku_week",
+    specs=_forecast_specs(
+        "forecast_region_sku_week",
+        [
+            _marts("fct_sales_region_sku_week"),
+            _marts("fct_promotions_region_sku_week"),
+            _marts("dim_product"),
+            _marts("as_of_date"),
+        ],
+        "P10/P50/P90 units by region x SKU x week, 13 weeks ahead, for planners; new SKUs "
+        "from similar items' launch curves (forecast_source = cold_start). Its backtest "
+        "(_backtest) is scored per horizon (_scores) against seasonal naive, moving average "
+        "and exponential smoothing, and without the C-side scan features.",
+    ),
 )
 def forecast_region_sku_week(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     with lakehouse.build_db() as con:
-        sales = con.sql("select * from marts.fct_sales_region_sku_week").pl()
-        promotions = con.sql("select * from marts.fct_promotions_region_sku_week").pl()
-        products = con.sql("select * from marts.dim_product").pl()
-        result = run_region_forecast(sales, promotions, products, _last_day(con))
-        metadata = _store_forecast(context, con, "forecast_region_sku_week", result, REGION_KEYS)
-    return dg.MaterializeResult(metadata=metadata)
+        result = run_region_forecast(
+            _read(con, "marts.fct_sales_region_sku_week"),
+            _read(con, "marts.fct_promotions_region_sku_week"),
+            _read(con, "marts.dim_product"),
+            _last_day(con),
+        )
+        yield from _store_forecast(context, con, "forecast_region_sku_week", result, REGION_KEYS)
 
 
-@dg.asset(
-    key=["ml", "forecast_store_sku_week"],
-    deps=[
-        _key("marts", "fct_sales_store_sku_week"),
-        _key("marts", "fct_promotions_store_sku_week"),
-        _key("marts", "fct_sell_through"),
-    ],
-    group_name="models",
-    kinds={"lightgbm", "duckdb"},
-    description="P10/P50/P90 units by store x SKU x week, 4 weeks ahead, for replenishment "
-    "(stores that report sell-through). The backtest (_backtest) covers the last 8 weeks from "
-    "two origins; the closed-loop evaluation replays it.",
+@dg.multi_asset(
+    name="forecast_store_sku_week",
+    specs=_forecast_specs(
+        "forecast_store_sku_week",
+        [
+            _marts("fct_sales_store_sku_week"),
+            _marts("fct_promotions_store_sku_week"),
+            _marts("as_of_date"),
+        ],
+        "P10/P50/P90 units by store x SKU x week, 4 weeks ahead, for replenishment (stores "
+        "that report sell-through). The backtest (_backtest) covers the last 8 weeks from two "
+        "origins; the closed-loop evaluation replays it.",
+    ),
 )
 def forecast_store_sku_week(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     with lakehouse.build_db() as con:
-        sales = con.sql("select * from marts.fct_sales_store_sku_week").pl()
-        promotions = con.sql("select * from marts.fct_promotions_store_sku_week").pl()
-        result = run_store_forecast(sales, promotions, _last_day(con))
-        metadata = _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
-    return dg.MaterializeResult(metadata=metadata)
+        result = run_store_forecast(
+            _read(con, "marts.fct_sales_store_sku_week"),
+            _read(con, "marts.fct_promotions_store_sku_week"),
+            _last_day(con),
+        )
+        yield from _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
 
 
 def _beats_seasonal_naive(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:
     with lakehouse.build_db() as con:
-        scores = con.sql(
-            f"select method, wape, mase, coverage from ml.{table} where horizon is null"
-        ).pl()
+        scores = _read(con, f"ml.{table}").filter(pl.col("horizon").is_null())
     wape = dict(zip(scores["method"], scores["wape"], strict=True))
     beaten = [m for m in ("seasonal_naive", "moving_average", "exp_smoothing") if m in wape]
     return dg.AssetCheckResult(
@@ -137,7 +193,7 @@ def _beats_seasonal_naive(lakehouse: LakehouseResource, table: str) -> dg.AssetC
 
 
 @dg.asset_check(
-    asset=forecast_region_sku_week,
+    asset=_ml("forecast_region_sku_week"),
     description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
 )
 def region_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
@@ -145,7 +201,7 @@ def region_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.Ass
 
 
 @dg.asset_check(
-    asset=forecast_store_sku_week,
+    asset=_ml("forecast_store_sku_week"),
     description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
 )
 def store_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
@@ -153,16 +209,14 @@ def store_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.Asse
 
 
 @dg.asset_check(
-    asset=forecast_region_sku_week,
+    asset=_ml("forecast_region_sku_week"),
     description="Warns when the backtest's P10-P90 coverage strays from the nominal 80% by "
     "more than 10 points: the ranges planners see would mislead them.",
 )
 def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
     with lakehouse.build_db() as con:
-        cov = con.sql(
-            "select coverage from ml.forecast_region_sku_week_scores "
-            "where horizon is null and method = 'lightgbm'"
-        ).fetchall()[0][0]
+        scores = _read(con, "ml.forecast_region_sku_week_scores")
+    cov = scores.filter(pl.col("horizon").is_null(), pl.col("method") == "lightgbm")["coverage"][0]
     return dg.AssetCheckResult(
         passed=bool(0.7 <= cov <= 0.9),
         severity=dg.AssetCheckSeverity.WARN,
@@ -170,117 +224,28 @@ def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetC
     )
 
 
-# --- replenishment --------------------------------------------------------------------
-STORE_POSITIONS = """
-with run as (select cast(? as date) as as_of),
-counts as (
-    select store_code, sku_code, snapshot_date, on_hand_units
-    from marts.fct_store_inventory, run
-    where snapshot_date between as_of - 14 and as_of - 1
-    qualify row_number() over (partition by store_code, sku_code order by snapshot_date desc) = 1
-),
-delivered as (
-    select o.store_code, o.sku_code, sum(o.qty_delivered) as units
-    from marts.fct_store_orders as o
-    inner join counts as c using (store_code, sku_code)
-    where o.delivery_date > c.snapshot_date
-    group by 1, 2
-),
-sold as (
-    select f.store_code, f.sku_code, sum(f.qty) as units
-    from marts.fct_sell_through as f
-    inner join counts as c using (store_code, sku_code)
-    where f.biz_date > c.snapshot_date
-    group by 1, 2
-),
-on_order as (
-    select store_code, sku_code, sum(qty_delivered) as units
-    from marts.fct_store_orders, run
-    where order_date < as_of and delivery_date >= as_of
-    group by 1, 2
-),
-lead as (
-    select distributor_code, median(delivery_date - order_date) as lead_days
-    from marts.fct_store_orders
-    group by 1
-),
-promo as (
-    select store_code, sku_code, sum(promo_days) as promo_days
-    from marts.fct_promotions_store_sku_week, run
-    where week_start between as_of - 6 and as_of + 13
-    group by 1, 2
-)
-select
-    f.store_code,
-    f.sku_code,
-    s.region,
-    s.distributor_code,
-    greatest(0, c.on_hand_units + coalesce(d.units, 0) - coalesce(so.units, 0)) as on_hand,
-    c.snapshot_date as counted_on,
-    coalesce(oo.units, 0) as on_order,
-    coalesce(l.lead_days, 2) as lead_days,
-    coalesce(p.promo_days, 0) as promo_days
-from (select distinct store_code, sku_code from ml.forecast_store_sku_week) as f
-inner join marts.dim_store as s using (store_code)
-left join counts as c using (store_code, sku_code)
-left join delivered as d using (store_code, sku_code)
-left join sold as so using (store_code, sku_code)
-left join on_order as oo using (store_code, sku_code)
-left join lead as l on s.distributor_code = l.distributor_code
-left join promo as p using (store_code, sku_code)
-"""
-
-
 @dg.asset(
-    key=["ml", "replenishment_store_sku"],
-    deps=[forecast_store_sku_week, _key("marts", "fct_store_inventory")],
-    group_name="models",
+    key=_ml("forecast_distributor_sku_week"),
+    deps=[_ml("forecast_store_sku_week"), _marts("dim_store")],
+    group_name=GROUP,
     kinds={"duckdb"},
-    description="Suggested store orders (以销定补) per store x SKU for the day after the data: "
-    "order-up-to level from the store forecast over lead time + a weekly review at 95% "
-    "service (98% over holidays, 97% with a promotion), minus counted stock (last count + "
-    "deliveries - sales since) and orders in transit, rounded to the store's pack. Every row "
-    "names its rule and reason; without a stock count in the last 14 days, no order.",
+    description="P10/P50/P90 units by distributor x SKU x week, 4 weeks ahead: the "
+    "distributor's stores' forecasts pooled (medians added, spreads added as independent); "
+    "cold_start when any store's is. The distributor replenishment and planner files read it.",
 )
-def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def forecast_distributor_sku_week(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
-        as_of = _last_day(con) + timedelta(days=1)
-        positions = con.sql(STORE_POSITIONS, params=[as_of]).pl()
-        positions = positions.join(store_order_multiples(con), on="sku_code", how="left")
-        positions = positions.with_columns(
-            pl.col("order_multiple").fill_null(1), moq=pl.col("order_multiple").fill_null(1)
+        stores = _read(con, "marts.dim_store").select("store_code", "distributor_code")
+        pooled = pool_forecasts(
+            _read(con, "ml.forecast_store_sku_week"), stores, "distributor_code", ["sku_code"]
         )
-        forecast = con.sql("select * from ml.forecast_store_sku_week").pl()
-        counted = positions.filter(pl.col("counted_on").is_not_null())
-        out = suggest(counted, forecast, ["store_code", "sku_code"], as_of, Policy())
-        uncounted = _uncounted(positions.filter(pl.col("counted_on").is_null()), as_of, out)
-        out = pl.concat([out, uncounted], how="diagonal_relaxed")
-        out = positions.select("store_code", "sku_code", "region", "distributor_code").join(
-            out, on=["store_code", "sku_code"]
-        )
-        _store(con, {"replenishment_store_sku": out})
-    return dg.MaterializeResult(metadata=_suggestion_metadata(out))
-
-
-def _uncounted(positions: pl.DataFrame, as_of: date, like: pl.DataFrame) -> pl.DataFrame:
-    """Rows for series whose stock nobody counted lately: no order, and why."""
-    return positions.select(
-        "store_code",
-        "sku_code",
-        pl.lit(as_of).alias("as_of"),
-        pl.lit(0.0).alias("suggested_qty"),
-        pl.lit("no_stock_count").alias("rule"),
-        "on_order",
-        "lead_days",
-        "order_multiple",
-        "moq",
-        pl.lit(
-            "no stock count in the last 14 days: no order suggested; ask the store to count"
-        ).alias("reason_en"),
-        pl.lit("近14天无库存盘点:不建议补货,请门店先盘点").alias("reason_zh"),
+        write_tables(con, "ml", {"forecast_distributor_sku_week": pooled})
+    return dg.MaterializeResult(
+        metadata={"rows": pooled.height, "series": pooled.select(DISTRIBUTOR_KEYS).n_unique()}
     )
 
 
+# --- replenishment ----------------------------------------------------------------------
 def _suggestion_metadata(out: pl.DataFrame) -> dict:
     by_rule = out.group_by("rule").agg(pl.len().alias("n"), pl.col("suggested_qty").sum())
     return {
@@ -293,111 +258,55 @@ def _suggestion_metadata(out: pl.DataFrame) -> dict:
     }
 
 
-DISTRIBUTOR_POSITIONS = """
-with run as (select cast(? as date) as as_of),
-flows as (
-    -- the distributor's stock by flow balance (进销存): units shipped in minus units
-    -- delivered to stores, over the whole history; DMS exports carry no stock count
-    select distributor_code, sku_code, sum(units) as balance
-    from (
-        select distributor_code, sku_code, qty_shipped_units as units
-        from marts.fct_shipments, run where ship_date < as_of
-        union all
-        select distributor_code, sku_code, -qty_delivered
-        from marts.fct_store_orders, run where delivery_date < as_of
-    )
-    group by 1, 2
-),
-lead as (
-    select distributor_code, median(ship_date - order_date) + 1 as lead_days
-    from marts.fct_shipments group by 1
-),
-promo as (
-    select s.distributor_code, p.sku_code, max(p.promo_days) as promo_days
-    from marts.fct_promotions_store_sku_week as p
-    inner join marts.dim_store as s using (store_code), run
-    where p.week_start between as_of - 6 and as_of + 13
-    group by 1, 2
+@dg.asset(
+    key=_ml("replenishment_store_sku"),
+    deps=[_ml("forecast_store_sku_week"), _marts("fct_store_stock_positions")],
+    group_name=GROUP,
+    kinds={"duckdb"},
+    description="Suggested store orders (以销定补) per store x SKU for the day after the data: "
+    "order-up-to level from the store forecast over lead time + a weekly review at 95% "
+    "service (98% over holidays, 97% with a promotion), minus counted stock (last count + "
+    "deliveries - sales since) and orders in transit, rounded to the store's pack. Every row "
+    "names its rule and reason; without a stock count in the last 14 days, no order.",
 )
-select
-    k.distributor_code,
-    k.sku_code,
-    d.region,
-    greatest(0, coalesce(f.balance, 0)) as on_hand,
-    0 as on_order,
-    coalesce(l.lead_days, 4) as lead_days,
-    p.case_pack as order_multiple,
-    p.case_pack as moq,
-    coalesce(pr.promo_days, 0) as promo_days
-from (select distinct distributor_code, sku_code from _dist_forecast) as k
-inner join marts.dim_distributor as d using (distributor_code)
-inner join marts.dim_product as p using (sku_code)
-left join flows as f using (distributor_code, sku_code)
-left join lead as l using (distributor_code)
-left join promo as pr using (distributor_code, sku_code)
-"""
+def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    with lakehouse.build_db() as con:
+        out = replenish(
+            _read(con, "ml.forecast_store_sku_week"),
+            _read(con, "marts.fct_store_stock_positions"),
+            STORE_KEYS,
+            ["region", "distributor_code"],
+        )
+        write_tables(con, "ml", {"replenishment_store_sku": out})
+    return dg.MaterializeResult(metadata=_suggestion_metadata(out))
 
 
 @dg.asset(
-    key=["ml", "replenishment_distributor_sku"],
-    deps=[
-        forecast_store_sku_week,
-        _key("marts", "fct_shipments"),
-        _key("marts", "dim_distributor"),
-    ],
-    group_name="models",
+    key=_ml("replenishment_distributor_sku"),
+    deps=[_ml("forecast_distributor_sku_week"), _marts("fct_distributor_stock_positions")],
+    group_name=GROUP,
     kinds={"duckdb"},
-    description="Suggested distributor orders per distributor x SKU: the distributor's stores' "
-    "forecasts summed (spreads added as independent), order-up-to over the ERP lead time + a "
-    "weekly review, minus the flow-balance stock estimate, in whole cases.",
+    description="Suggested distributor orders per distributor x SKU: order-up-to from the "
+    "pooled distributor forecast over the ERP lead time + a weekly review, minus the "
+    "flow-balance stock estimate, in whole cases.",
 )
 def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
-        as_of = _last_day(con) + timedelta(days=1)
-        dist_forecast = pool_forecasts(
-            con.sql("select * from ml.forecast_store_sku_week").pl(),
-            con.sql("select store_code, distributor_code from marts.dim_store").pl(),
-            "distributor_code",
-            ["sku_code"],
+        out = replenish(
+            _read(con, "ml.forecast_distributor_sku_week"),
+            _read(con, "marts.fct_distributor_stock_positions"),
+            DISTRIBUTOR_KEYS,
+            ["region"],
+            note="flow_balance",
         )
-        con.register("_dist_forecast", dist_forecast.to_arrow())
-        positions = con.sql(DISTRIBUTOR_POSITIONS, params=[as_of]).pl()
-        con.unregister("_dist_forecast")
-        out = suggest(positions, dist_forecast, ["distributor_code", "sku_code"], as_of, Policy())
-        out = positions.select("distributor_code", "sku_code", "region").join(
-            out, on=["distributor_code", "sku_code"]
-        )
-        out = out.with_columns(
-            reason_en=pl.concat_str(
-                pl.col("reason_en"), pl.lit(" (stock estimated from shipments in - deliveries out)")
-            ),
-            reason_zh=pl.concat_str(pl.col("reason_zh"), pl.lit("(库存按进销存流水估算)")),
-        )
-        _store(
-            con,
-            {
-                "replenishment_distributor_sku": out,
-                "forecast_distributor_sku_week": dist_forecast,
-            },
-        )
+        write_tables(con, "ml", {"replenishment_distributor_sku": out})
     return dg.MaterializeResult(metadata=_suggestion_metadata(out))
 
 
 def _suggestions_are_explained(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:
     with lakehouse.build_db() as con:
-        bad = con.sql(
-            f"""
-            select count(*) filter (where rule is null or reason_en is null or reason_zh is null),
-                   count(*) filter (where suggested_qty < 0),
-                   count(*) filter (where suggested_qty > 0
-                                    and suggested_qty % greatest(order_multiple, 1) <> 0)
-            from bclake.ml.{table}
-            """
-        ).fetchall()[0]
-    return dg.AssetCheckResult(
-        passed=bool(sum(bad) == 0),
-        metadata={"unexplained": bad[0], "negative": bad[1], "not_in_packs": bad[2]},
-    )
+        faults = suggestion_faults(_read(con, f"ml.{table}"))
+    return dg.AssetCheckResult(passed=sum(faults.values()) == 0, metadata=faults)
 
 
 @dg.asset_check(
@@ -419,6 +328,7 @@ def distributor_suggestions_are_explained(lakehouse: LakehouseResource) -> dg.As
 model_assets = [
     forecast_region_sku_week,
     forecast_store_sku_week,
+    forecast_distributor_sku_week,
     replenishment_store_sku,
     replenishment_distributor_sku,
 ]
