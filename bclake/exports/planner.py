@@ -20,7 +20,7 @@ QUERIES = {
         select f.region, f.sku_code, p.sku_name, p.category, f.week_start, f.horizon,
                round(f.p10, 1) as p10, round(f.p50, 1) as p50, round(f.p90, 1) as p90,
                f.forecast_source
-        from bclake.ml.forecast_region_sku_week as f
+        from ml.forecast_region_sku_week as f
         left join marts.dim_product as p using (sku_code)
         order by f.region, f.sku_code, f.week_start
     """,
@@ -28,7 +28,7 @@ QUERIES = {
         select f.distributor_code, d.region, f.sku_code, p.sku_name, f.week_start,
                round(f.p10, 1) as p10, round(f.p50, 1) as p50, round(f.p90, 1) as p90,
                f.forecast_source
-        from bclake.ml.forecast_distributor_sku_week as f
+        from ml.forecast_distributor_sku_week as f
         inner join marts.dim_distributor as d using (distributor_code)
         left join marts.dim_product as p using (sku_code)
         order by f.distributor_code, f.sku_code, f.week_start
@@ -38,7 +38,7 @@ QUERIES = {
                r.as_of, r.suggested_qty, r.rule, round(r.forecast_mean, 1) as forecast_mean,
                r.safety_stock, r.order_up_to, r.on_hand, r.on_order, r.lead_days,
                r.order_multiple, r.reason_zh, r.reason_en
-        from bclake.ml.replenishment_store_sku as r
+        from ml.replenishment_store_sku as r
         left join marts.dim_store as s using (store_code)
         left join marts.dim_product as p using (sku_code)
         order by r.distributor_code, r.store_code, r.sku_code
@@ -48,7 +48,7 @@ QUERIES = {
                r.suggested_qty, r.rule, round(r.forecast_mean, 1) as forecast_mean,
                r.safety_stock, r.order_up_to, r.on_hand, r.on_order, r.lead_days,
                r.order_multiple, r.reason_zh, r.reason_en
-        from bclake.ml.replenishment_distributor_sku as r
+        from ml.replenishment_distributor_sku as r
         left join marts.dim_product as p using (sku_code)
         order by r.distributor_code, r.sku_code
     """,
