@@ -313,7 +313,7 @@ def ledger(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """Print the ingest ledger: every landing file and what happened to its rows."""
-    from bclake.ingest.load import read_ledger
+    from bclake.ingest.ledger import read_ledger
 
     frame = read_ledger(Settings.from_env()).sort("system", "table", "file")
     if format == "json":

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import Settings
-from bclake.ingest.load import ingest_table
+from bclake.ingest.loader import ingest_table
 
 
 def main() -> None:

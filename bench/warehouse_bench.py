@@ -22,7 +22,7 @@ from rich.table import Table
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import DBT_PROJECT_DIR, Settings
-from bclake.ingest.load import ingest_table
+from bclake.ingest.loader import ingest_table
 
 BIG_FACTS = ("fct_sell_through", "fct_store_orders", "fct_product_scans")
 

@@ -15,7 +15,8 @@ import pytest
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import Settings
-from bclake.ingest.load import ingest_table, read_ledger
+from bclake.ingest.ledger import read_ledger
+from bclake.ingest.loader import ingest_table
 
 
 def test_every_landing_row_is_loaded_or_quarantined(tiny_settings: Settings) -> None:

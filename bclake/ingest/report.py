@@ -12,7 +12,9 @@ import polars as pl
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import Settings
-from bclake.ingest.load import read_ledger, source_freshness, table_dir
+from bclake.ingest.freshness import source_freshness
+from bclake.ingest.ledger import read_ledger
+from bclake.ingest.paths import quarantine_dir
 
 EXAMPLES_PER_REASON = 3
 
@@ -24,7 +26,7 @@ def quarantine_reasons(settings: Settings) -> pl.DataFrame:
     """
     frames = []
     for contract in load_contracts().values():
-        folder = table_dir(settings.lake / "_quarantine", contract)
+        folder = quarantine_dir(settings.lake, contract)
         parts = sorted(folder.glob("*.parquet"))
         if not parts:
             continue

@@ -5,7 +5,8 @@ import warnings
 import dagster as dg
 
 from bclake.core.contracts import Contract, load_contracts
-from bclake.ingest.load import ingest_table, reingest_days, source_freshness
+from bclake.ingest.freshness import source_freshness
+from bclake.ingest.loader import ingest_table, reingest_days
 from bclake.orchestration.partitions import is_reingest, lake_partitions
 from bclake.orchestration.resources import LakehouseResource
 
