@@ -102,10 +102,13 @@ docs: env ## Serve the dbt docs (models, columns, tests, lineage) on DOCS_PORT, 
 		../$(BIN)/dbt docs generate --target-path $(BCLAKE_HOME)/docs/target && \
 		../$(BIN)/dbt docs serve --target-path $(BCLAKE_HOME)/docs/target --port $(DOCS_PORT) --no-browser
 
+# sqlfluff renders the models with dbt, which opens the profile: an in-memory database
+# and the data root's lake path (only written into source locations, never read) suffice
 lint: env ## ruff, the import layers (import-linter) and the SQL (sqlfluff)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	BCLAKE_BUILD_DB=:memory: BCLAKE_LAKE=$(BCLAKE_HOME)/lake $(BIN)/sqlfluff lint dbt_project/models
 
 clean: ## Delete everything generated under BCLAKE_HOME
 	rm -rf $(BCLAKE_HOME)/landing $(BCLAKE_HOME)/truth $(BCLAKE_HOME)/lake \

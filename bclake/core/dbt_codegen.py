@@ -16,6 +16,7 @@ mirrors them is rendered from them so that the two can never drift:
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import yaml
@@ -46,9 +47,10 @@ def render_staging_sql(contract: Contract) -> str:
     """One row per contract key: the version ingested last wins (a re-sent file corrects)."""
     keys = ", ".join(f"'{k}'" for k in contract.primary_key)
     columns = ",\n".join(f"    {c}" for c in [*contract.lake_columns, *LINEAGE])
+    description = "".join(f"-- {line}\n" for line in textwrap.wrap(contract.description, 96))
     return (
         f"-- {HEADER.format(system=contract.system, table=contract.table)}\n"
-        f"-- {contract.description}\n"
+        f"{description}"
         "with deduped as (\n"
         f"    {{{{ dedup(source('{contract.system}', '{contract.table}'), [{keys}]) }}}}\n"
         ")\n\n"

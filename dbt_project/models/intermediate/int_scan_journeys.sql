@@ -16,7 +16,13 @@ with scans as (
 ),
 
 cases as (
-    select case_code, sku_code, first_serial, last_serial, distributor_code, activation_date
+    select
+        case_code,
+        sku_code,
+        first_serial,
+        last_serial,
+        distributor_code,
+        activation_date
     from {{ ref('stg_code__case_activations') }}
 ),
 
@@ -26,7 +32,9 @@ journeys as (
 
 -- reverse geocoding on a 0.1-degree grid: nearest city seat per occupied cell
 cells as (
-    select distinct round(lat, 1) as cell_lat, round(lon, 1) as cell_lon
+    select distinct
+        round(lat, 1) as cell_lat,
+        round(lon, 1) as cell_lon
     from scans
     where lat is not null and lon is not null
 ),
@@ -48,7 +56,13 @@ ranked as (
 ),
 
 nearest as (
-    select cell_lat, cell_lon, province, region from ranked where nearness = 1
+    select
+        cell_lat,
+        cell_lon,
+        province,
+        region
+    from ranked
+    where nearness = 1
 )
 
 select
@@ -63,9 +77,11 @@ select
     n.province as scan_province,
     n.region as scan_region,
     j.case_code is not null as code_known,
-    j.case_code is not null
+    (
+        j.case_code is not null
         and n.region is not null
-        and n.region <> d.region as is_cross_region
+        and n.region <> d.region
+    ) as is_cross_region
 from journeys as j
 left join {{ ref('stg_dms__distributors') }} as d on j.distributor_code = d.distributor_code
 left join nearest as n on round(j.lat, 1) = n.cell_lat and round(j.lon, 1) = n.cell_lon

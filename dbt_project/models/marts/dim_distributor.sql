@@ -1,6 +1,8 @@
 -- One row per distributor with the number of stores it serves.
 with stores as (
-    select distributor_code, count(*) as stores
+    select
+        distributor_code,
+        count(*) as stores
     from {{ ref('stg_dms__stores') }}
     group by distributor_code
 )

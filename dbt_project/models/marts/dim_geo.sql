@@ -1,7 +1,10 @@
 -- Prefecture-level cities of the 31 mainland provinces with their seat coordinates,
 -- the brand region of each province, and how many of the brand's stores are there.
 with stores as (
-    select province, city, count(*) as stores
+    select
+        province,
+        city,
+        count(*) as stores
     from {{ ref('stg_dms__stores') }}
     group by province, city
 )

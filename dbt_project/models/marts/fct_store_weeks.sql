@@ -2,11 +2,17 @@
 -- not every store has a POS), display checks, promotion sign-ups and consumer scans
 -- at the store. Every store has a row for every week from its onboarding on (zeros
 -- where nothing happened), so trailing windows count weeks. The base of the channel tags.
-with weeks as (
-    select distinct week_start
-    from {{ ref('dim_date') }}
-    where date_day between (select min(order_date) from {{ ref('fct_store_orders') }})
-        and (select max(order_date) from {{ ref('fct_store_orders') }})
+with order_span as (
+    select
+        min(order_date) as first_order,
+        max(order_date) as last_order
+    from {{ ref('fct_store_orders') }}
+),
+
+weeks as (
+    select distinct d.week_start
+    from {{ ref('dim_date') }} as d
+    inner join order_span as o on d.date_day between o.first_order and o.last_order
 ),
 
 orders as (

@@ -16,7 +16,9 @@ with promo_days as (
 ),
 
 signups as (
-    select promo_id, count(distinct store_code) as stores
+    select
+        promo_id,
+        count(distinct store_code) as stores
     from {{ ref('stg_dms__promotion_signups') }}
     group by promo_id
 ),
@@ -33,13 +35,30 @@ weekly as (
 ),
 
 weekly_stores as (
-    select pw.region, pw.sku_code, pw.week_start, sum(coalesce(s.stores, 0)) as promo_stores
-    from (select distinct promo_id, region, sku_code, week_start from promo_days) as pw
+    select
+        pw.region,
+        pw.sku_code,
+        pw.week_start,
+        sum(coalesce(s.stores, 0)) as promo_stores
+    from (
+        select distinct
+            promo_id,
+            region,
+            sku_code,
+            week_start
+        from promo_days
+    ) as pw
     left join signups as s on pw.promo_id = s.promo_id
     group by pw.region, pw.sku_code, pw.week_start
 )
 
-select w.region, w.sku_code, w.week_start, w.promo_days, w.promo_discount, s.promo_stores
+select
+    w.region,
+    w.sku_code,
+    w.week_start,
+    w.promo_days,
+    w.promo_discount,
+    s.promo_stores
 from weekly as w
 inner join weekly_stores as s
     on w.region = s.region and w.sku_code = s.sku_code and w.week_start = s.week_start

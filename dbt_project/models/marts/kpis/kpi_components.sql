@@ -2,8 +2,13 @@
 -- value = sum(numerator) / sum(denominator) at any grain and scope, so kpi_values can
 -- roll a day up to a week, a month, a distributor or a region without bias.
 select
-    'display_compliance' as kpi, check_date as date_day, s.region, s.distributor_code,
-    c.store_code, case when c.compliant then 1.0 else 0.0 end as numerator, 1.0 as denominator
+    'display_compliance' as kpi,
+    check_date as date_day,
+    s.region,
+    s.distributor_code,
+    c.store_code,
+    case when c.compliant then 1.0 else 0.0 end as numerator,
+    1.0 as denominator
 from {{ ref('stg_dms__display_checks') }} as c
 inner join {{ ref('dim_store') }} as s on c.store_code = s.store_code
 
@@ -11,30 +16,58 @@ union all
 
 -- 活动参与率: stores that signed up / stores in the promotion's region
 select
-    'campaign_participation', p.start_date, p.region, null, null,
-    (select count(*) from {{ ref('stg_dms__promotion_signups') }} as g where g.promo_id = p.promo_id),
-    (select count(*) from {{ ref('dim_store') }} as s where s.region = p.region)
+    'campaign_participation' as kpi,
+    p.start_date as date_day,
+    p.region,
+    null as distributor_code,
+    null as store_code,
+    (
+        select count(*) as signups from {{ ref('stg_dms__promotion_signups') }} as g
+        where g.promo_id = p.promo_id
+    ) as numerator,
+    (
+        select count(*) as stores from {{ ref('dim_store') }} as s
+        where s.region = p.region
+    ) as denominator
 from {{ ref('stg_dms__promotions') }} as p
 
 union all
 
 -- DSO: amount-weighted days from invoice to payment
 select
-    'dso', pay_date, region, distributor_code, null, days_to_pay * amount, amount
+    'dso' as kpi,
+    pay_date as date_day,
+    region,
+    distributor_code,
+    null as store_code,
+    days_to_pay * amount as numerator,
+    amount as denominator
 from {{ ref('fct_payments') }}
 where days_to_pay is not null
 
 union all
 
 select
-    'store_satisfaction', scan_date, region, distributor_code, store_code, rating, 1.0
+    'store_satisfaction' as kpi,
+    scan_date as date_day,
+    region,
+    distributor_code,
+    store_code,
+    rating as numerator,
+    1.0 as denominator
 from {{ ref('fct_store_scans') }}
 where rating is not null
 
 union all
 
 select
-    'aov', scan_date, region, distributor_code, store_code, order_amount, 1.0
+    'aov' as kpi,
+    scan_date as date_day,
+    region,
+    distributor_code,
+    store_code,
+    order_amount as numerator,
+    1.0 as denominator
 from {{ ref('fct_store_scans') }}
 where order_amount is not null
 
@@ -42,14 +75,26 @@ union all
 
 -- 扫码率: consumer scans of codes shipped to a distributor / units its stores received
 select
-    'scan_rate', j.scan_date, d.region, j.distributor_code, null, 1.0, 0.0
+    'scan_rate' as kpi,
+    j.scan_date as date_day,
+    d.region,
+    j.distributor_code,
+    null as store_code,
+    1.0 as numerator,
+    0.0 as denominator
 from {{ ref('int_scan_journeys') }} as j
 inner join {{ ref('dim_distributor') }} as d on j.distributor_code = d.distributor_code
 
 union all
 
 select
-    'scan_rate', o.delivery_date, s.region, o.distributor_code, null, 0.0, o.qty_delivered
+    'scan_rate' as kpi,
+    o.delivery_date as date_day,
+    s.region,
+    o.distributor_code,
+    null as store_code,
+    0.0 as numerator,
+    o.qty_delivered as denominator
 from {{ ref('fct_store_orders') }} as o
 inner join {{ ref('dim_store') }} as s on o.store_code = s.store_code
 where o.delivery_date is not null
@@ -58,16 +103,26 @@ union all
 
 -- 窜货发生率: scans far from the region their case was shipped to / scans of known codes
 select
-    'diversion_rate', scan_date, distributor_region, distributor_code, null,
-    case when is_cross_region then 1.0 else 0.0 end, 1.0
+    'diversion_rate' as kpi,
+    scan_date as date_day,
+    distributor_region as region,
+    distributor_code,
+    null as store_code,
+    case when is_cross_region then 1.0 else 0.0 end as numerator,
+    1.0 as denominator
 from {{ ref('int_scan_journeys') }}
 where code_known and scan_region is not null
 
 union all
 
 select
-    'order_to_delivery_days', o.order_date, s.region, o.distributor_code, o.store_code,
-    o.days_to_deliver, 1.0
+    'order_to_delivery_days' as kpi,
+    o.order_date as date_day,
+    s.region,
+    o.distributor_code,
+    o.store_code,
+    o.days_to_deliver as numerator,
+    1.0 as denominator
 from {{ ref('fct_store_orders') }} as o
 inner join {{ ref('dim_store') }} as s on o.store_code = s.store_code
 where o.days_to_deliver is not null
@@ -75,8 +130,13 @@ where o.days_to_deliver is not null
 union all
 
 select
-    'on_time_delivery', o.order_date, s.region, o.distributor_code, o.store_code,
-    case when o.days_to_deliver <= {{ var('on_time_delivery_days') }} then 1.0 else 0.0 end, 1.0
+    'on_time_delivery' as kpi,
+    o.order_date as date_day,
+    s.region,
+    o.distributor_code,
+    o.store_code,
+    case when o.days_to_deliver <= {{ var('on_time_delivery_days') }} then 1.0 else 0.0 end as numerator,
+    1.0 as denominator
 from {{ ref('fct_store_orders') }} as o
 inner join {{ ref('dim_store') }} as s on o.store_code = s.store_code
 where o.delivery_date is not null
@@ -84,27 +144,61 @@ where o.delivery_date is not null
 union all
 
 -- brand warehouse stock against what it shipped: days of cover and yearly turns
-select 'inventory_days', snapshot_date, region, null, null, on_hand_units, 0.0
+select
+    'inventory_days' as kpi,
+    snapshot_date as date_day,
+    region,
+    null as distributor_code,
+    null as store_code,
+    on_hand_units as numerator,
+    0.0 as denominator
 from {{ ref('fct_dc_inventory') }}
 
 union all
 
-select 'inventory_days', ship_date, region, null, null, 0.0, qty_shipped_units
+select
+    'inventory_days' as kpi,
+    ship_date as date_day,
+    region,
+    null as distributor_code,
+    null as store_code,
+    0.0 as numerator,
+    qty_shipped_units as denominator
 from {{ ref('fct_shipments') }}
 
 union all
 
-select 'inventory_turnover', ship_date, region, null, null, 365.0 * qty_shipped_units, 0.0
+select
+    'inventory_turnover' as kpi,
+    ship_date as date_day,
+    region,
+    null as distributor_code,
+    null as store_code,
+    365.0 * qty_shipped_units as numerator,
+    0.0 as denominator
 from {{ ref('fct_shipments') }}
 
 union all
 
-select 'inventory_turnover', snapshot_date, region, null, null, 0.0, on_hand_units
+select
+    'inventory_turnover' as kpi,
+    snapshot_date as date_day,
+    region,
+    null as distributor_code,
+    null as store_code,
+    0.0 as numerator,
+    on_hand_units as denominator
 from {{ ref('fct_dc_inventory') }}
 
 union all
 
 -- 精准营销转化率: coupons redeemed / coupons issued
-select 'targeted_conversion', issued_date, null, null, null,
-    case when redeemed then 1.0 else 0.0 end, 1.0
+select
+    'targeted_conversion' as kpi,
+    issued_date as date_day,
+    null as region,
+    null as distributor_code,
+    null as store_code,
+    case when redeemed then 1.0 else 0.0 end as numerator,
+    1.0 as denominator
 from {{ ref('fct_coupons') }}

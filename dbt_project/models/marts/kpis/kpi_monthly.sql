@@ -1,11 +1,17 @@
 -- KPIs that count distinct stores, consumers or cohorts, per month: they cannot be
 -- summed from days, so each is computed at its grain here.
 {% set month_of = "cast(" ~ dbt.date_trunc('month', '{}') ~ " as date)" %}
-with months as (
-    select distinct month_start
-    from {{ ref('dim_date') }}
-    where date_day between (select min(order_date) from {{ ref('fct_store_orders') }})
-        and (select max(order_date) from {{ ref('fct_store_orders') }})
+with order_span as (
+    select
+        min(order_date) as first_order,
+        max(order_date) as last_order
+    from {{ ref('fct_store_orders') }}
+),
+
+months as (
+    select distinct d.month_start
+    from {{ ref('dim_date') }} as d
+    inner join order_span as o on d.date_day between o.first_order and o.last_order
 ),
 
 data_end as (
@@ -13,17 +19,25 @@ data_end as (
 ),
 
 active_stores as (
-    select m.month_start, s.store_code, s.region, s.distributor_code
+    select
+        m.month_start,
+        s.store_code,
+        s.region,
+        s.distributor_code
     from months as m
     inner join {{ ref('dim_store') }} as s
         on s.onboard_date is null or s.onboard_date < {{ dbt.dateadd('month', 1, 'm.month_start') }}
 ),
 
 online as (  -- stores that reported POS data or took a mini-program order that month
-    select distinct {{ month_of.format('biz_date') }} as month_start, store_code
+    select distinct
+        {{ month_of.format('biz_date') }} as month_start,
+        store_code
     from {{ ref('fct_sell_through') }}
     union
-    select distinct {{ month_of.format('scan_date') }}, store_code
+    select distinct
+        {{ month_of.format('scan_date') }} as month_start,
+        store_code
     from {{ ref('fct_store_scans') }}
 ),
 
@@ -39,7 +53,10 @@ store_month as (
 ),
 
 carried as (  -- 铺货: store x SKU pairs bought in the trailing 3 months
-    select distinct m.month_start, o.store_code, o.sku_code
+    select distinct
+        m.month_start,
+        o.store_code,
+        o.sku_code
     from months as m
     inner join {{ ref('fct_store_orders') }} as o
         on o.order_date >= {{ dbt.dateadd('month', -2, 'm.month_start') }}
@@ -47,7 +64,9 @@ carried as (  -- 铺货: store x SKU pairs bought in the trailing 3 months
 ),
 
 active_skus as (
-    select m.month_start, count(*) as skus
+    select
+        m.month_start,
+        count(*) as skus
     from months as m
     inner join {{ ref('dim_product') }} as p
         on p.launch_date is null or p.launch_date < {{ dbt.dateadd('month', 1, 'm.month_start') }}
@@ -56,7 +75,10 @@ active_skus as (
 
 coverage as (
     select
-        a.month_start, a.region, a.distributor_code, a.store_code,
+        a.month_start,
+        a.region,
+        a.distributor_code,
+        a.store_code,
         count(c.sku_code) as carried
     from active_stores as a
     left join carried as c on a.month_start = c.month_start and a.store_code = c.store_code
@@ -64,13 +86,22 @@ coverage as (
 ),
 
 activity as (  -- any sign of life of a consumer: scans, orders, group interactions
-    select consumer_id, scan_date as day from {{ ref('fct_product_scans') }}
+    select
+        consumer_id,
+        scan_date as day
+    from {{ ref('fct_product_scans') }}
     where consumer_id is not null
     union
-    select consumer_id, scan_date from {{ ref('fct_store_scans') }}
+    select
+        consumer_id,
+        scan_date as day
+    from {{ ref('fct_store_scans') }}
     where consumer_id is not null
     union
-    select consumer_id, interaction_date from {{ ref('stg_cdp__interactions') }}
+    select
+        consumer_id,
+        interaction_date as day
+    from {{ ref('stg_cdp__interactions') }}
 ),
 
 retention as (
@@ -78,12 +109,19 @@ retention as (
     select
         'retention_{{ days }}' as kpi,
         {{ month_of.format('c.register_date') }} as month_start,
-        avg(case when exists (
-            select 1 from activity as a
-            where a.consumer_id = c.consumer_id
-                and a.day > c.register_date
-                and a.day <= {{ dbt.dateadd('day', days, 'c.register_date') }}
-        ) then 1.0 else 0.0 end) as value
+        avg(
+            case
+                when exists (
+                        select 1 as active
+                        from activity as a
+                        where
+                            a.consumer_id = c.consumer_id
+                            and a.day > c.register_date
+                            and a.day <= {{ dbt.dateadd('day', days, 'c.register_date') }}
+                    ) then 1.0
+                else 0.0
+            end
+        ) as value
     from {{ ref('dim_consumer') }} as c
     cross join data_end as e
     where {{ dbt.dateadd('day', days, 'c.register_date') }} <= e.last_day
@@ -93,20 +131,27 @@ retention as (
 ),
 
 buyers as (
-    select {{ month_of.format('scan_date') }} as month_start, consumer_id, count(*) as orders
+    select
+        {{ month_of.format('scan_date') }} as month_start,
+        consumer_id,
+        count(*) as orders
     from {{ ref('fct_store_scans') }}
     where consumer_id is not null
     group by 1, 2
 ),
 
 active_consumers as (
-    select {{ month_of.format('day') }} as month_start, count(distinct consumer_id) as consumers
+    select
+        {{ month_of.format('day') }} as month_start,
+        count(distinct consumer_id) as consumers
     from activity
     group by 1
 ),
 
 members as (
-    select m.month_start, count(*) as members
+    select
+        m.month_start,
+        count(*) as members
     from months as m
     inner join {{ ref('stg_cdp__group_members') }} as g
         on g.join_date < {{ dbt.dateadd('month', 1, 'm.month_start') }}
@@ -114,14 +159,17 @@ members as (
 ),
 
 interacting as (
-    select {{ month_of.format('interaction_date') }} as month_start,
+    select
+        {{ month_of.format('interaction_date') }} as month_start,
         count(distinct consumer_id) as consumers
     from {{ ref('stg_cdp__interactions') }}
     group by 1
 ),
 
 registrations as (
-    select {{ month_of.format('register_date') }} as month_start, count(*) as new_users
+    select
+        {{ month_of.format('register_date') }} as month_start,
+        count(*) as new_users
     from {{ ref('dim_consumer') }}
     group by 1
 ),
@@ -136,15 +184,26 @@ registered_before as (
 ),
 
 sell_in as (
-    select {{ month_of.format('ship_date') }} as month_start, region, sum(amount) as amount
+    select
+        {{ month_of.format('ship_date') }} as month_start,
+        region,
+        sum(amount) as amount
     from {{ ref('fct_shipments') }}
     group by 1, 2
 ),
 
 share as (
-    select ms.month, g.region, avg(ms.brand_share) as brand_share
+    select
+        ms.month,
+        g.region,
+        avg(ms.brand_share) as brand_share
     from {{ ref('stg_market__market_share') }} as ms
-    inner join (select distinct province, region from {{ ref('geo_cities') }}) as g
+    inner join (
+        select distinct
+            province,
+            region
+        from {{ ref('geo_cities') }}
+    ) as g
         on ms.province = g.province
     group by 1, 2
 ),
@@ -157,22 +216,28 @@ launches as (  -- first 180 days of units per SKU launched while we have data
         sum(o.qty_delivered) as units
     from {{ ref('dim_product') }} as p
     cross join data_end as e
+    cross join order_span as os
     inner join {{ ref('fct_store_orders') }} as o
         on o.sku_code = p.sku_code
         and o.order_date >= p.launch_date
         and o.order_date < {{ dbt.dateadd('day', 180, 'p.launch_date') }}
-    where p.launch_date >= (select min(order_date) from {{ ref('fct_store_orders') }})
+    where
+        p.launch_date >= os.first_order
         and {{ dbt.dateadd('day', 180, 'p.launch_date') }} <= e.last_day
     group by 1, 2, 3
 ),
 
 peers as (  -- what a SKU of the category sells in a typical 180 days
-    select p.category, percentile_cont(0.5) within group (order by u.units) * 180.0 / 365 as typical_units
+    select
+        p.category,
+        percentile_cont(0.5) within group (order by u.units) * 180.0 / 365 as typical_units
     from (
-        select sku_code, sum(qty_delivered) as units
-        from {{ ref('fct_store_orders') }}
-        where order_date > (select {{ dbt.dateadd('day', -365, 'max(order_date)') }}
-            from {{ ref('fct_store_orders') }})
+        select
+            o.sku_code,
+            sum(o.qty_delivered) as units
+        from {{ ref('fct_store_orders') }} as o
+        cross join order_span as os
+        where o.order_date > {{ dbt.dateadd('day', -365, 'os.last_order') }}
         group by 1
     ) as u
     inner join {{ ref('dim_product') }} as p on u.sku_code = p.sku_code
@@ -193,30 +258,59 @@ campaign_lift as (
 
 {% set scopes = [('company', "'all'"), ('region', 'region'), ('distributor', 'distributor_code')] %}
 {% for scope, column in scopes %}
-select 'channel_online_rate' as kpi, 'month' as grain, month_start as period_start,
-    '{{ scope }}' as scope_type, {{ column }} as scope_id, avg(is_online * 1.0) as value
-from store_month group by 4, 5, 3
+select
+    'channel_online_rate' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    '{{ scope }}' as scope_type,
+    {{ column }} as scope_id,
+    avg(is_online * 1.0) as value
+from store_month
+group by 4, 5, 3
 union all
-select 'distribution_coverage', 'month', c.month_start, '{{ scope }}', {{ column }},
-    sum(c.carried) * 1.0 / nullif(count(*) * max(k.skus), 0)
+select
+    'distribution_coverage' as kpi,
+    'month' as grain,
+    c.month_start as period_start,
+    '{{ scope }}' as scope_type,
+    {{ column }} as scope_id,
+    sum(c.carried) * 1.0 / nullif(count(*) * max(k.skus), 0) as value
 from coverage as c
 inner join active_skus as k on c.month_start = k.month_start
 group by 4, 5, 3
 union all
 {% endfor %}
 
-select kpi, 'month', month_start, 'company', 'all', value from retention
+select
+    kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    value
+from retention
 
 union all
 
-select 'repurchase_rate', 'month', month_start, 'company', 'all',
-    avg(case when orders >= 2 then 1.0 else 0.0 end)
-from buyers group by 3
+select
+    'repurchase_rate' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    avg(case when orders >= 2 then 1.0 else 0.0 end) as value
+from buyers
+group by 3
 
 union all
 
-select 'referral_rate', 'month', a.month_start, 'company', 'all',
-    count(r.referral_id) * 1.0 / max(a.consumers)
+select
+    'referral_rate' as kpi,
+    'month' as grain,
+    a.month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    count(r.referral_id) * 1.0 / max(a.consumers) as value
 from active_consumers as a
 left join {{ ref('stg_cdp__referrals') }} as r
     on {{ month_of.format('r.referral_date') }} = a.month_start
@@ -224,33 +318,60 @@ group by 3
 
 union all
 
-select 'private_domain_activity', 'month', m.month_start, 'company', 'all',
-    coalesce(i.consumers, 0) * 1.0 / m.members
+select
+    'private_domain_activity' as kpi,
+    'month' as grain,
+    m.month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    coalesce(i.consumers, 0) * 1.0 / m.members as value
 from members as m
 left join interacting as i on m.month_start = i.month_start
 
 union all
 
-select 'user_growth', 'month', month_start, 'company', 'all', new_users * 1.0 / before
+select
+    'user_growth' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    new_users * 1.0 / before as value
 from registered_before
 where before > 0
 
 union all
 
-select 'new_users', 'month', month_start, 'company', 'all', new_users * 1.0
+select
+    'new_users' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    new_users * 1.0 as value
 from registrations
 
 union all
 
-select 'profile_completeness', 'month', {{ month_of.format('register_date') }}, 'company', 'all',
-    avg(profile_completeness)
+select
+    'profile_completeness' as kpi,
+    'month' as grain,
+    {{ month_of.format('register_date') }} as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    avg(profile_completeness) as value
 from {{ ref('dim_consumer') }}
 group by 3
 
 union all
 
-select 'sales_growth', 'month', cur.month_start, 'region', cur.region,
-    cur.amount / prev.amount - 1
+select
+    'sales_growth' as kpi,
+    'month' as grain,
+    cur.month_start as period_start,
+    'region' as scope_type,
+    cur.region as scope_id,
+    cur.amount / prev.amount - 1 as value
 from sell_in as cur
 inner join sell_in as prev
     on prev.region = cur.region
@@ -258,8 +379,13 @@ inner join sell_in as prev
 
 union all
 
-select 'market_share_change', 'month', cur.month, 'region', cur.region,
-    cur.brand_share - prev.brand_share
+select
+    'market_share_change' as kpi,
+    'month' as grain,
+    cur.month as period_start,
+    'region' as scope_type,
+    cur.region as scope_id,
+    cur.brand_share - prev.brand_share as value
 from share as cur
 inner join share as prev
     on prev.region = cur.region
@@ -267,31 +393,55 @@ inner join share as prev
 
 union all
 
-select 'new_product_success', 'month', l.month_start, 'company', 'all',
-    avg(case when l.units >= {{ var('new_product_success_ratio') }} * pe.typical_units
-        then 1.0 else 0.0 end)
+select
+    'new_product_success' as kpi,
+    'month' as grain,
+    l.month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    avg(
+        case
+            when l.units >= {{ var('new_product_success_ratio') }} * pe.typical_units then 1.0
+            else 0.0
+        end
+    ) as value
 from launches as l
 inner join peers as pe on l.category = pe.category
 group by 3
 
 union all
 
-select 'marketing_roi', 'month', month_start, 'company', 'all',
-    sum(lift_per_member * treated) / nullif(sum(coupon_cost), 0)
+select
+    'marketing_roi' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    sum(lift_per_member * treated) / nullif(sum(coupon_cost), 0) as value
 from campaign_lift
 group by 3
 
 union all
 
-select 'sell_through_amount', 'month', {{ month_of.format('f.biz_date') }}, 'region', s.region,
-    sum(f.amount)
+select
+    'sell_through_amount' as kpi,
+    'month' as grain,
+    {{ month_of.format('f.biz_date') }} as period_start,
+    'region' as scope_type,
+    s.region as scope_id,
+    sum(f.amount) as value
 from {{ ref('fct_sell_through') }} as f
 inner join {{ ref('dim_store') }} as s on f.store_code = s.store_code
 group by 3, 5
 
 union all
 
-select 'sell_through_amount', 'month', {{ month_of.format('biz_date') }}, 'company', 'all',
-    sum(amount)
+select
+    'sell_through_amount' as kpi,
+    'month' as grain,
+    {{ month_of.format('biz_date') }} as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    sum(amount) as value
 from {{ ref('fct_sell_through') }}
 group by 3

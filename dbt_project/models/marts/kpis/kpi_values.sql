@@ -37,12 +37,24 @@ rolled as (
     {% endfor %}
 )
 
-select kpi, grain, period_start, scope_type, scope_id, cast(value as double) as value
+select
+    kpi,
+    grain,
+    period_start,
+    scope_type,
+    scope_id,
+    cast(value as double) as value
 from rolled
 where value is not null
 
 union all
 
-select kpi, grain, period_start, scope_type, scope_id, cast(value as double) as value
+select
+    kpi,
+    grain,
+    period_start,
+    scope_type,
+    scope_id,
+    cast(value as double) as value
 from {{ ref('kpi_monthly') }}
 where value is not null

@@ -38,7 +38,7 @@ with store_windows as (
 as_of as (
     select distinct week_start
     from {{ ref('fct_store_weeks') }}
-    order by week_start desc
+    order by 1 desc
     limit {{ var('tag_history_weeks') }}
 ),
 

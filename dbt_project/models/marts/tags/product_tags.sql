@@ -18,7 +18,7 @@ with sku_weeks as (
 as_of as (
     select distinct week_start
     from sku_weeks
-    order by week_start desc
+    order by 1 desc
     limit {{ var('tag_history_weeks') }}
 ),
 

@@ -46,7 +46,10 @@ scans as (
 ),
 
 scan_totals as (
-    select consumer_id, sum(scans) as scans, max(last_scan) as last_scan
+    select
+        consumer_id,
+        sum(scans) as scans,
+        max(last_scan) as last_scan
     from scans
     group by 1
 ),
@@ -79,7 +82,10 @@ rfm_scored as (
 ),
 
 rfm_ranked as (
-    select *, percent_rank() over (order by rfm) as rfm_rank from rfm_scored
+    select
+        *,
+        percent_rank() over (order by rfm) as rfm_rank
+    from rfm_scored
 ),
 
 category_share as (

@@ -1,5 +1,6 @@
 -- generated from contracts/cdp/consumers.yaml by `bclake contracts --dbt`; do not edit
--- Registered consumers with profile and consents (a full snapshot per export). Nested objects are flattened with dotted paths.
+-- Registered consumers with profile and consents (a full snapshot per export). Nested objects are
+-- flattened with dotted paths.
 with deduped as (
     {{ dedup(source('cdp', 'consumers'), ['consumer_id']) }}
 )

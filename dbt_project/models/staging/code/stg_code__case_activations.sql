@@ -1,5 +1,6 @@
 -- generated from contracts/code/case_activations.yaml by `bclake contracts --dbt`; do not edit
--- Cases activated at the brand's DC to the distributor they ship to; each covers a serial range of unit codes.
+-- Cases activated at the brand's DC to the distributor they ship to; each covers a serial range of
+-- unit codes.
 with deduped as (
     {{ dedup(source('code', 'case_activations'), ['case_code']) }}
 )
