@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bclake.core.settings import SCALES, Settings
+from bclake.core.settings import Settings
+from bclake.simulator.config import SCALES
 
 app = typer.Typer(
     help="bclake: FMCG B+C analytics lakehouse.", no_args_is_help=True, add_completion=False
@@ -111,7 +112,6 @@ def backfill(
 
 def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
     settings = Settings.from_env()
-    os.environ["BCLAKE_HOME"] = str(settings.home)
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 

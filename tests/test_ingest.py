@@ -66,19 +66,20 @@ def test_added_columns_are_kept_not_dropped(tiny_settings: Settings) -> None:
         assert fault["detail"] in json.loads(rows["_extra"][0])
 
 
-def test_landing_sensor_fires_only_on_new_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_landing_sensor_fires_only_on_new_files(tmp_path: Path) -> None:
+    from bclake.orchestration.partitions import lake_partitions
+    from bclake.orchestration.resources import LakehouseResource
     from bclake.orchestration.sensors import landing_sensor
 
-    monkeypatch.setenv("BCLAKE_HOME", str(tmp_path))
+    sensor = landing_sensor(lake_partitions("2023-01-01"))
+    resources = {"lakehouse": LakehouseResource(home=str(tmp_path))}
     _real_landing(tmp_path)
-    first = landing_sensor(dg.build_sensor_context())
+    first = sensor(dg.build_sensor_context(resources=resources))
     assert isinstance(first, dg.SensorResult) and len(first.run_requests) == 1
-    again = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
+    again = sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
     assert isinstance(again, dg.SkipReason)
     (tmp_path / "landing/cdp/consumers/more.ndjson").write_text("{}\n")
-    later = landing_sensor(dg.build_sensor_context(cursor=first.cursor))
+    later = sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
     assert isinstance(later, dg.SensorResult) and later.cursor != first.cursor
 
 
@@ -175,24 +176,29 @@ def test_runs_mark_every_day_they_load_and_a_backfill_rebuilds_lost_days(
     small_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bclake.orchestration.assets.lake import lake_assets, lake_key
-    from bclake.orchestration.partitions import latest_partition
+    from bclake.orchestration.partitions import lake_partitions, latest_partition
     from bclake.orchestration.resources import LakehouseResource
     from bclake.orchestration.run import backfill_tags
 
     settings = _copy_landing(small_world, tmp_path)
     monkeypatch.setenv("BCLAKE_HOME", str(settings.home))
     contract = load_contracts()["dms.sell_through"]
-    asset = next(a for a in lake_assets if a.key == lake_key(contract))
+    partitions = lake_partitions(settings.partition_start)
+    key = lake_key(contract.system, contract.table)
+    asset = next(a for a in lake_assets(partitions) if a.key == key)
     resources = {"lakehouse": LakehouseResource(home=str(settings.home))}
     lake = settings.lake / "dms/sell_through"
     with dg.DagsterInstance.ephemeral() as instance:
         run = dg.materialize(
-            [asset], partition_key=latest_partition(), instance=instance, resources=resources
+            [asset],
+            partition_key=latest_partition(partitions),
+            instance=instance,
+            resources=resources,
         )
         assert run.success
         days = {p.name.split("=")[1] for p in lake.glob("biz_date=*")}
         marked = instance.get_materialized_partitions(asset.key)
-        assert days and marked == days | {latest_partition()}
+        assert days and marked == days | {latest_partition(partitions)}
         before = _lake_rows(settings.home)[contract.key]
 
         lost = sorted(days)[3:5]
@@ -200,7 +206,10 @@ def test_runs_mark_every_day_they_load_and_a_backfill_rebuilds_lost_days(
             for part in (lake / f"biz_date={day}").glob("*"):
                 part.unlink()
         backfill = dg.materialize(
-            [asset], instance=instance, resources=resources, tags=backfill_tags(*lost)
+            [asset],
+            instance=instance,
+            resources=resources,
+            tags=backfill_tags(partitions, *lost),
         )
         assert backfill.success
     assert _lake_rows(settings.home)[contract.key].equals(before)
@@ -210,10 +219,11 @@ def test_runs_mark_every_day_they_load_and_a_backfill_rebuilds_lost_days(
 
 
 def test_backfill_outside_the_partitions_names_the_range() -> None:
+    from bclake.orchestration.partitions import lake_partitions
     from bclake.orchestration.run import backfill_tags
 
     with pytest.raises(ValueError, match="not a lake partition"):
-        backfill_tags("1999-01-01", "1999-01-02")
+        backfill_tags(lake_partitions("2023-01-01"), "1999-01-01", "1999-01-02")
 
 
 def test_freshness_follows_the_contract_cadence(small_world: Path, tmp_path: Path) -> None:

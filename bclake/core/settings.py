@@ -1,4 +1,4 @@
-"""One place that turns the environment into paths, scale, seed and secrets.
+"""One place that turns the environment into paths and secrets.
 
 Every other module asks this one where things live, so that two data roots
 (`BCLAKE_HOME`) never mix and nothing hard-codes a path.
@@ -14,7 +14,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-SCALES = ("tiny", "demo", "large")
 DEMO_PII_KEY = "bclake-demo-key-not-for-production"
 
 
@@ -23,27 +22,20 @@ class Settings:
     """Resolved configuration for one data root."""
 
     home: Path
-    scale: str = "demo"
-    seed: int = 42
     pii_key: str = DEMO_PII_KEY
     pii_key_from_env: bool = False
     partition_start: str = "2023-01-01"
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
-        """Read `BCLAKE_HOME`, `_SCALE`, `_SEED`, `_PII_KEY` and `_PARTITION_START`.
+        """Read `BCLAKE_HOME` (unless `home` is given), `_PII_KEY` and `_PARTITION_START`.
 
         `BCLAKE_PARTITION_START` is the first day of the lake's daily partitions in
         Dagster; rows dated earlier still load, they just have no partition to show.
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
-        scale = os.environ.get("BCLAKE_SCALE", "demo")
-        if scale not in SCALES:
-            raise ValueError(f"BCLAKE_SCALE={scale!r}: expected one of {', '.join(SCALES)}")
         return cls(
             home=Path(raw_home).expanduser().resolve(),
-            scale=scale,
-            seed=int(os.environ.get("BCLAKE_SEED", "42")),
             pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
             partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
@@ -107,8 +99,3 @@ class Settings:
             "BCLAKE_LAKE": str(self.lake),
             "BCLAKE_BUILD_DB": str(self.build_db),
         }
-
-
-def get_settings() -> Settings:
-    """Settings for the current process environment."""
-    return Settings.from_env()

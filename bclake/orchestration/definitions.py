@@ -9,12 +9,13 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from bclake.core.settings import get_settings
+from bclake.core.settings import Settings
 from bclake.orchestration.assets.lake import lake_assets, lake_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
 from bclake.orchestration.assets.publish import planner_files, published_warehouse
 from bclake.orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
 from bclake.orchestration.jobs import PIPELINE_JOB, pipeline_job
+from bclake.orchestration.partitions import lake_partitions
 from bclake.orchestration.resources import LakehouseResource
 from bclake.orchestration.sensors import daily_pipeline, landing_sensor
 
@@ -26,21 +27,27 @@ DBT_EXECUTABLE = (
 )
 
 
-def build_definitions(home: str | None = None) -> dg.Definitions:
-    """Definitions bound to a data root (default: `BCLAKE_HOME` from the environment)."""
-    settings = get_settings() if home is None else get_settings().__class__.from_env(home)
+def build_definitions(home: str | Path | None = None) -> dg.Definitions:
+    """Definitions bound to a data root (default: `BCLAKE_HOME` from the environment).
+
+    The root's settings are read once, here: the `lakehouse` resource carries the root to
+    every asset, check and sensor, and the lake's daily partitions start at its
+    `partition_start`.
+    """
+    settings = Settings.from_env(home)
+    partitions = lake_partitions(settings.partition_start)
+    built = [warehouse_dbt_assets, *model_assets]  # everything the working database holds
     return dg.Definitions(
         assets=[
-            *lake_assets,
-            warehouse_dbt_assets,
-            *model_assets,
-            published_warehouse,
+            *lake_assets(partitions),
+            *built,
+            published_warehouse(built),
             planner_files,
         ],
         asset_checks=[*lake_checks, *model_checks],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor(partitions)],
         resources={
             "lakehouse": LakehouseResource(home=str(settings.home)),
             "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),

@@ -17,14 +17,16 @@ from bclake.orchestration.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     REINGEST_TAG,
-    lake_partitions,
     latest_partition,
 )
 
 
-def backfill_tags(start: str, end: str) -> dict[str, str]:
-    """Run tags for a one-run backfill of the days `start..end` (inclusive)."""
-    keys = lake_partitions.get_partition_keys()
+def backfill_tags(partitions: dg.PartitionsDefinition, start: str, end: str) -> dict[str, str]:
+    """Run tags for a one-run backfill of the days `start..end` (inclusive) of `partitions`.
+
+    Raises ValueError when a day is not a partition or `start` is after `end`.
+    """
+    keys = partitions.get_partition_keys()
     for day in (start, end):
         if day not in keys:
             raise ValueError(
@@ -45,16 +47,19 @@ def run_pipeline(
 ) -> dg.ExecuteInProcessResult:
     """Materialise every asset; `backfill=(start, end)` re-ingests those days first."""
     job = build_definitions(home).resolve_job_def(PIPELINE_JOB)
+    partitions = job.partitions_def
+    if partitions is None:  # the lake assets of dated tables are partitioned by day
+        raise RuntimeError(f"{PIPELINE_JOB} has no partitions")
     if backfill:
         return job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config=run_config,
-            tags=backfill_tags(*backfill),
+            tags=backfill_tags(partitions, *backfill),
         )
     return job.execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config=run_config,
-        partition_key=latest_partition(),
+        partition_key=latest_partition(partitions),
     )

@@ -1,12 +1,13 @@
 """Automation: a daily schedule and a sensor that starts the pipeline when exports land."""
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
-from bclake.core.settings import get_settings
 from bclake.orchestration.jobs import pipeline_job
 from bclake.orchestration.partitions import latest_partition
+from bclake.orchestration.resources import LakehouseResource
 
 daily_pipeline = dg.build_schedule_from_partitioned_job(
     pipeline_job,
@@ -18,9 +19,9 @@ daily_pipeline = dg.build_schedule_from_partitioned_job(
 )
 
 
-def landing_fingerprint() -> str:
-    """Names, sizes and modification times of every landing file: changes when files land."""
-    landing = get_settings().landing
+def landing_fingerprint(landing: Path) -> str:
+    """Names, sizes and modification times of every file under `landing`: changes when
+    files land (SHA-256 hex digest)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in landing.rglob("*") if p.is_file()):
         stat = path.stat()
@@ -28,16 +29,27 @@ def landing_fingerprint() -> str:
     return digest.hexdigest()
 
 
-@dg.sensor(
-    job=pipeline_job,
-    minimum_interval_seconds=60,
-    description="Runs the pipeline when files are added to or changed in landing/.",
-)
-def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    fingerprint = landing_fingerprint()
-    if fingerprint == context.cursor:
-        return dg.SkipReason("no new or changed files in landing/")
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=fingerprint, partition_key=latest_partition())],
-        cursor=fingerprint,
+def landing_sensor(partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:
+    """The sensor over the `lakehouse` resource's landing/, requesting runs for the latest
+    of `partitions`."""
+
+    @dg.sensor(
+        name="landing_sensor",
+        job=pipeline_job,
+        minimum_interval_seconds=60,
+        description="Runs the pipeline when files are added to or changed in landing/.",
     )
+    def _sensor(
+        context: dg.SensorEvaluationContext, lakehouse: LakehouseResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        fingerprint = landing_fingerprint(lakehouse.settings.landing)
+        if fingerprint == context.cursor:
+            return dg.SkipReason("no new or changed files in landing/")
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=fingerprint, partition_key=latest_partition(partitions))
+            ],
+            cursor=fingerprint,
+        )
+
+    return _sensor

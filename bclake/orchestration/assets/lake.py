@@ -1,4 +1,7 @@
-"""Lake assets: one per source-table contract, landing files -> Parquet with lineage."""
+"""Lake assets: one per source-table contract, landing files -> Parquet with lineage.
+
+`lake_key` names them; the dbt sources map to the same keys (`assets.warehouse`).
+"""
 
 import warnings
 
@@ -7,23 +10,26 @@ import dagster as dg
 from bclake.core.contracts import Contract, load_contracts
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.loader import ingest_table, reingest_days
-from bclake.orchestration.partitions import is_reingest, lake_partitions
+from bclake.orchestration.partitions import is_reingest
 from bclake.orchestration.resources import LakehouseResource
 
 
-def lake_key(contract: Contract) -> dg.AssetKey:
-    return dg.AssetKey(["lake", contract.system, contract.table])
+def lake_key(system: str, table: str) -> dg.AssetKey:
+    """The asset key of a source table in the lake: `lake/<system>/<table>`."""
+    return dg.AssetKey(["lake", system, table])
 
 
-def _lake_asset(contract: Contract) -> dg.AssetsDefinition:
+def _lake_asset(
+    contract: Contract, partitions: dg.DailyPartitionsDefinition
+) -> dg.AssetsDefinition:
     partitioned = contract.event_date is not None
-    key = lake_key(contract)
+    key = lake_key(contract.system, contract.table)
 
     @dg.asset(
         key=key,
         group_name="lake",
         kinds={"parquet", "polars"},
-        partitions_def=lake_partitions if partitioned else None,
+        partitions_def=partitions if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         description=f"{contract.description} Landing: landing/{contract.system}/{contract.table}/."
         + (
@@ -63,7 +69,7 @@ def _lake_asset(contract: Contract) -> dg.AssetsDefinition:
                 )
         days = {**(redone.days if redone else {}), **result.days}
         if partitioned:
-            _mark_partitions(context, key, days, set(run_days))
+            _mark_partitions(context, key, partitions, days, set(run_days))
         return dg.MaterializeResult(
             metadata={
                 "files_new": len(new),
@@ -83,14 +89,18 @@ def _lake_asset(contract: Contract) -> dg.AssetsDefinition:
 
 
 def _mark_partitions(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, days: dict[str, int], own: set[str]
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    partitions: dg.DailyPartitionsDefinition,
+    days: dict[str, int],
+    own: set[str],
 ) -> None:
     """Record a materialisation for every day that received rows outside the run's own days.
 
     Files are not cut by day (a monthly export spans a month), so one run writes many
     days; marking them keeps Dagster's partition view equal to what is in the lake.
     """
-    valid = set(lake_partitions.get_partition_keys())
+    valid = set(partitions.get_partition_keys())
     outside = {d: n for d, n in days.items() if d not in valid}
     for day, rows in days.items():
         if day in valid and day not in own:
@@ -109,7 +119,7 @@ def _mark_partitions(
 
 def _bronze_check(contract: Contract) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=lake_key(contract),
+        asset=lake_key(contract.system, contract.table),
         name="bronze_expectations",
         blocking=True,
         description="Great Expectations suite from the contract (required values, id patterns, "
@@ -135,7 +145,7 @@ def _bronze_check(contract: Contract) -> dg.AssetChecksDefinition:
 
 def _freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=lake_key(contract),
+        asset=lake_key(contract.system, contract.table),
         name="freshness",
         blocking=False,
         description=f"A new file arrived in the last {contract.freshness_hours} hours "
@@ -157,9 +167,13 @@ def _freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
     return _check
 
 
-with warnings.catch_warnings():  # single-run backfills are what the lake needs, beta or not
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    lake_assets = [_lake_asset(c) for c in load_contracts().values()]
+def lake_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """One asset per contract; tables with an event date use `partitions`."""
+    with warnings.catch_warnings():  # single-run backfills are what the lake needs, beta or not
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return [_lake_asset(c, partitions) for c in load_contracts().values()]
+
+
 lake_checks = [
     *(_bronze_check(c) for c in load_contracts().values()),
     *(_freshness_check(c) for c in load_contracts().values()),

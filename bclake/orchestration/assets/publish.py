@@ -1,6 +1,7 @@
 """Publish and deliver: the audited build becomes what readers see, then planner files."""
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -34,7 +35,10 @@ def check_results(context: dg.AssetExecutionContext) -> pl.DataFrame:
     for key in keys:
         summary = summaries.get(key)
         record = summary.last_check_execution_record if summary else None
-        evaluation = record.evaluation if record else None
+        # a check that failed to run has only its planned event: no evaluation
+        evaluation = getattr(record, "evaluation", None) if record else None
+        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+            evaluation = None
         spec = graph.get_check_spec(key)
         rows.append(
             {
@@ -60,42 +64,42 @@ def check_results(context: dg.AssetExecutionContext) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=CHECK_SCHEMA)
 
 
-@dg.asset(
-    key=["warehouse", "published"],
-    deps=[
-        dg.AssetKey(["ml", "forecast_region_sku_week"]),
-        dg.AssetKey(["ml", "replenishment_store_sku"]),
-        dg.AssetKey(["ml", "replenishment_distributor_sku"]),
-        dg.AssetKey(["marts", "kpi_values"]),
-        dg.AssetKey(["marts", "channel_tags"]),
-        dg.AssetKey(["marts", "product_tags"]),
-        dg.AssetKey(["marts", "user_tags"]),
-        dg.AssetKey(["marts", "dim_store"]),
-        dg.AssetKey(["marts", "dim_product"]),
-    ],
-    group_name="publish",
-    kinds={"duckdb"},
-    description="Atomically replaces warehouse/published.duckdb with the audited build. Runs "
-    "only when every upstream asset and blocking check succeeded.",
-)
-def published_warehouse(
-    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
-) -> dg.MaterializeResult:
-    s = lakehouse.settings
-    audit = {**lake_audit(s), "asset_checks": check_results(context)}
-    info = publish(s.build_db, s.published_db, audit)
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(s.published_db)),
-            "tables": len(info["tables"]),
-            "bytes": info["bytes"],
-        }
+PUBLISHED = dg.AssetKey(["warehouse", "published"])
+
+
+def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    """The publish asset, downstream of every asset in `upstream` (what the build holds:
+    the dbt models and every ml table), so that it runs last and only when they succeeded."""
+    deps = sorted({key for assets in upstream for key in assets.keys}, key=str)
+
+    @dg.asset(
+        key=PUBLISHED,
+        deps=deps,
+        group_name="publish",
+        kinds={"duckdb"},
+        description="Atomically replaces warehouse/published.duckdb with the audited build. "
+        "Runs only when every upstream asset and blocking check succeeded.",
     )
+    def _published(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+    ) -> dg.MaterializeResult:
+        s = lakehouse.settings
+        audit = {**lake_audit(s), "asset_checks": check_results(context)}
+        info = publish(s.build_db, s.published_db, audit)
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(s.published_db)),
+                "tables": len(info["tables"]),
+                "bytes": info["bytes"],
+            }
+        )
+
+    return _published
 
 
 @dg.asset(
     key=["exports", "planner_files"],
-    deps=[published_warehouse],
+    deps=[PUBLISHED],
     group_name="exports",
     kinds={"csv", "excel"},
     description="Forecast files for planners (CSV and XLSX) in exports/, read from the "

@@ -2,12 +2,14 @@
 
 import os
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from bclake.core.settings import DBT_PROJECT_DIR
+from bclake.orchestration.assets.lake import lake_key
 from bclake.orchestration.resources import LakehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -18,9 +20,7 @@ class LakehouseTranslator(DagsterDbtTranslator):
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
-            return dg.AssetKey(
-                ["lake", dbt_resource_props["source_name"], dbt_resource_props["name"]]
-            )
+            return lake_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -46,5 +46,26 @@ def warehouse_dbt_assets(
     """`dbt build` into the working database; a failing blocking test stops publishing."""
     settings = lakehouse.settings
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.update(settings.dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+    with _environment(settings.dbt_env()):
+        invocation = dbt.cli(["build"], context=context)
+    yield from invocation.stream()
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in this process's environment while dbt is started, restored after.
+
+    `DbtCliResource.cli` (dagster-dbt 0.29) takes no environment: it hands the dbt
+    subprocess a copy of `os.environ` when it starts it, inside the call. The data root
+    comes from the `lakehouse` resource and lives in the environment only that long.
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
