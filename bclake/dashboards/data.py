@@ -50,6 +50,10 @@ HQ_ONLY = {
     "marts.fct_campaign_responses",
     "marts.fct_coupons",
     "marts.fct_product_scans",
+    # the KPI model's building blocks: scoped readers get kpi_values, already cut to their scope
+    "marts.kpi_components",
+    "marts.kpi_monthly",
+    "marts.fct_store_weeks",
 }
 HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
 # (role, column) -> the scope table holding the ids that role may see in that column
