@@ -229,7 +229,9 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
     loop = report["replenishment"]
     for policy in ("engine", "minmax"):
         assert {"fill_rate", "stockout_days", "avg_inventory", "turnover"} <= set(loop[policy])
-        assert 0 < loop[policy]["fill_rate"] <= 1
+        # a replay where either policy serves under half the true demand is broken, not unlucky
+        # (tiny world, seed 7: engine 0.80, min/max 0.86)
+        assert 0.5 <= loop[policy]["fill_rate"] <= 1
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:
