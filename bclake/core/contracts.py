@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from bclake.core.parsing import DATE_FORMS, DEFAULT_ZONE, NULL_TOKENS, NUMBER_FORMS
 from bclake.core.settings import CONTRACTS_DIR
 
 TYPES = ("string", "int", "float", "date", "timestamp", "bool")
@@ -29,6 +30,10 @@ class Column:
     allowed: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
+    # values read as null in this column; None: the contract's list (or parsing.NULL_TOKENS)
+    null_tokens: tuple[str, ...] | None = None
+    share: bool = False  # a number that is a share (0.15): `15%` reads as 0.15
+    negative_parens: bool = False  # `(1,234.00)` reads as -1234.0 (accounting exports)
 
     @property
     def accepted_headers(self) -> tuple[str, ...]:
@@ -58,6 +63,15 @@ class Contract:
     derived: tuple[Derived, ...] = field(default_factory=tuple)
     # how long a source may go without a new file before its freshness check warns
     freshness_hours: int = 36
+    # zone whose wall time timestamps are stored in and whose calendar dates are taken
+    timezone: str = DEFAULT_ZONE
+    null_tokens: tuple[str, ...] | None = None  # None: parsing.NULL_TOKENS
+
+    def tokens(self, col: Column) -> tuple[str, ...]:
+        """The null tokens of one column: its own list, else the contract's, else the default."""
+        if col.null_tokens is not None:
+            return col.null_tokens
+        return self.null_tokens if self.null_tokens is not None else NULL_TOKENS
 
     @property
     def key(self) -> str:
@@ -88,7 +102,14 @@ def _column(raw: dict) -> Column:
         allowed=tuple(str(v) for v in raw["allowed"]) if "allowed" in raw else None,
         min=raw.get("min"),
         max=raw.get("max"),
+        null_tokens=_tokens(raw.get("null_tokens")),
+        share=bool(raw.get("share", False)),
+        negative_parens=bool(raw.get("negative_parens", False)),
     )
+
+
+def _tokens(raw: list | None) -> tuple[str, ...] | None:
+    return None if raw is None else tuple(str(v) for v in raw)
 
 
 def load_contract(path: Path) -> Contract:
@@ -110,6 +131,8 @@ def load_contract(path: Path) -> Contract:
             for d in raw.get("derived", ())
         ),
         freshness_hours=int(raw.get("freshness_hours", 36)),
+        timezone=str(raw.get("timezone", DEFAULT_ZONE)),
+        null_tokens=_tokens(raw.get("null_tokens")),
     )
 
 
@@ -130,6 +153,12 @@ def _rule(col: Column) -> str:
         parts.append(f">= {col.min:g}")
     if col.max is not None:
         parts.append(f"<= {col.max:g}")
+    if col.share:
+        parts.append("a share (`15%` reads 0.15)")
+    if col.negative_parens:
+        parts.append("`(1.00)` reads -1.0")
+    if col.null_tokens is not None:
+        parts.append("null tokens: " + (", ".join(f"`{t}`" for t in col.null_tokens) or "none"))
     return "; ".join(parts)
 
 
@@ -147,10 +176,22 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
         "Drop exports into `landing/<system>/<table>/` (any file name, one or many files).",
         "Headers may be the native name or any alias; extra columns are kept and reported;",
         "a missing required column rejects the file; a row that breaks a rule is quarantined",
-        "with the reason, and every other row still loads. Dates may be `YYYY-MM-DD`,",
-        "`YYYY/MM/DD`, `YYYYMMDD` or `DD/MM/YYYY`; CSV may be UTF-8 (with or without BOM)",
-        "or, where listed, GBK. NDJSON nested objects are addressed with dotted paths",
+        "with the reason, and every other row still loads. CSV may be UTF-8 (with or without",
+        "BOM) or, where listed, GBK. NDJSON nested objects are addressed with dotted paths",
         "(`profile.gender`); an array of lines becomes one lake row per line.",
+        "",
+        "Values are read where their meaning is certain and quarantined, with a reason that",
+        "names the cause, where it is not (`bclake.core.parsing`):",
+        "",
+        f"- null: empty, whitespace, {', '.join(f'`{t}`' for t in NULL_TOKENS)} (a contract or",
+        "  column may replace the list with `null_tokens`);",
+        f"- dates and timestamps: {DATE_FORMS}. A timestamp with an offset is stored as wall time",
+        "  in the contract's zone and a date column takes that zone's calendar date;",
+        "  `03/04/2024` is quarantined as `ambiguous_date`;",
+        f"- numbers: {NUMBER_FORMS}; `1.234,5` or `12,34` is quarantined as `ambiguous_number`;",
+        "- codes: every id and code column has a pattern; a code Excel turned into a number",
+        "  (`1.62618E+11`, or all digits and too short: leading zeros lost) is quarantined as",
+        "  `excel_mangled_code`; full-width characters are read as ASCII (NFKC).",
         "",
     ]
     systems: dict[str, list[Contract]] = {}
@@ -167,11 +208,14 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                 f"- landing folder: `landing/{c.system}/{c.table}/`",
                 f"- format: {c.format}; encodings: {', '.join(c.encodings)}",
                 f"- key: {', '.join(f'`{k}`' for k in c.primary_key)}",
+                f"- time zone (offsets converted to its wall time): {c.timezone}",
                 f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
                 f"- expected cadence: a new file at least every {_cadence(c.freshness_hours)}",
             ]
             if c.lines_source:
                 out.append(f"- nested lines: array `{c.lines_source}`")
+            if c.null_tokens is not None:
+                out.append("- null tokens: " + ", ".join(f"`{t}`" for t in c.null_tokens))
             out += [
                 "",
                 "| lake column | export field | aliases | type | required | rule | PII |",

@@ -1,42 +1,52 @@
 """Cast raw string columns to contract types and say, per row, what is wrong.
 
 A row is loaded only when every column parses and every required value is
-present; otherwise it is quarantined with the first rule it broke.
+present; otherwise it is quarantined with the first rule it broke. Values are read
+by `bclake.core.parsing` (null tokens, dates and times in the contract's zone,
+formatted numbers, codes): forgiving where the meaning is certain, and refused with
+a reason naming the cause (`ambiguous_date`, `ambiguous_number`,
+`percent_not_allowed`, `parens_not_allowed`, `excel_mangled_code`) where it is not.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from bclake.core import parsing
 from bclake.core.contracts import Column, Contract
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%d/%m/%Y")
-TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S")
 TRUE_VALUES = ("true", "1", "yes", "y", "是")
 FALSE_VALUES = ("false", "0", "no", "n", "否")
 
 
-def parse(col: Column) -> pl.Expr:
-    """Expression turning the raw string column into the contract type (null when unparseable)."""
-    raw = pl.col(col.name).str.strip_chars()
-    raw = pl.when(raw == "").then(None).otherwise(raw)
+def _text(col: Column, contract: Contract) -> pl.Expr:
+    """The column's raw strings, stripped, with the contract's null tokens as nulls."""
+    return parsing.clean(pl.col(col.name), contract.tokens(col))
+
+
+def _integral(value: pl.Expr) -> pl.Expr:
+    return pl.when(value == value.round(0)).then(value.cast(pl.Int64, strict=False))
+
+
+def parse(col: Column, contract: Contract) -> pl.Expr:
+    """Expression turning the raw string column into the contract type (null when
+    unparseable or refused); the forms each type accepts are those of `bclake.core.parsing`."""
+    text = _text(col, contract)
     match col.type:
         case "string":
-            return raw
+            return parsing.code(text) if col.pattern else text
         case "int":
-            return raw.cast(pl.Float64, strict=False).pipe(
-                lambda f: pl.when(f == f.round(0)).then(f.cast(pl.Int64, strict=False))
+            return _integral(
+                parsing.parse_number(text, share=col.share, negative_parens=col.negative_parens)
             )
         case "float":
-            return raw.cast(pl.Float64, strict=False)
+            return parsing.parse_number(text, share=col.share, negative_parens=col.negative_parens)
         case "date":
-            return pl.coalesce([raw.str.to_date(f, strict=False) for f in DATE_FORMATS])
+            return parsing.parse_date(text, contract.timezone)
         case "timestamp":
-            return pl.coalesce(
-                [raw.str.to_datetime(f, strict=False, time_unit="us") for f in TIMESTAMP_FORMATS]
-            )
+            return parsing.parse_timestamp(text, contract.timezone)
         case "bool":
-            low = raw.str.to_lowercase()
+            low = text.str.to_lowercase()
             return (
                 pl.when(low.is_in(TRUE_VALUES)).then(True).when(low.is_in(FALSE_VALUES)).then(False)
             )
@@ -52,9 +62,92 @@ def _message(template: str, value: pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit(head), value.cast(pl.String).fill_null("null"), pl.lit(tail)])
 
 
-def _rules(col: Column, value: pl.Expr) -> list[Rule]:
-    """Every contract rule of one column as (flag, message) over its typed shadow `value`."""
-    raw_present = pl.col(col.name).str.strip_chars().fill_null("") != ""
+def _refinements(col: Column, text: pl.Expr, value: pl.Expr) -> list[Rule]:
+    """Refusals that name their cause, each a case of a generic `bad_type` or `bad_id` of the
+    same value (`value` is its typed shadow), so they are evaluated on quarantined rows only,
+    ahead of the generic rules."""
+    rules = _causes(col, text)
+    if not rules:
+        return []
+    failed = (
+        ~value.str.contains(f"^(?:{col.pattern})$").fill_null(True)
+        if col.type == "string"
+        else value.is_null()
+    )
+    return [(flag & failed, message) for flag, message in rules]
+
+
+def _causes(col: Column, text: pl.Expr) -> list[Rule]:
+    raw = pl.col(col.name)
+    where = f"column '{col.name}' value '{{}}'"
+    if col.type in ("date", "timestamp"):
+        return [
+            (
+                parsing.ambiguous_day_month(text),
+                _message(
+                    f"ambiguous_date: {where} could be day/month or month/day (both are 12 or "
+                    "less), so it is not guessed; re-export dates as YYYY-MM-DD",
+                    raw,
+                ),
+            )
+        ]
+    if col.type in ("int", "float"):
+        return [
+            (
+                parsing.ambiguous_number(text),
+                _message(
+                    f"ambiguous_number: {where} has a comma that is not a thousands grouping "
+                    "(a decimal comma?), so its meaning is not certain; re-export with a point "
+                    "as the decimal mark",
+                    raw,
+                ),
+            ),
+            (
+                parsing.percent_refused(text, col.share),
+                _message(
+                    f"percent_not_allowed: {where} has a percent sign, but the column is not a "
+                    "share (contract `share: true`); re-export it as a plain number",
+                    raw,
+                ),
+            ),
+            (
+                parsing.parens_refused(text, col.negative_parens),
+                _message(
+                    f"parens_not_allowed: {where} is in parentheses (an accounting negative?), "
+                    "which the contract does not allow for this column (`negative_parens: "
+                    "true`); re-export it with a minus sign",
+                    raw,
+                ),
+            ),
+        ]
+    if col.type == "string" and col.pattern:
+        value = parsing.code(text)
+        lengths = parsing.code_digit_lengths(col.pattern)
+        size = f"{max(lengths)} digits" if lengths else f"`{col.pattern}`"
+        return [
+            (
+                parsing.excel_scientific(value),
+                _message(
+                    f"excel_mangled_code: {where} is a number in scientific or decimal notation, "
+                    f"not a code: {parsing.EXCEL_CAUSE}",
+                    raw,
+                ),
+            ),
+            (
+                parsing.lost_leading_zeros(value, col.pattern),
+                _message(
+                    f"excel_mangled_code: {where} is shorter than the code ({size}) and all "
+                    f"digits, so its leading zeros were lost: {parsing.EXCEL_CAUSE}",
+                    raw,
+                ),
+            ),
+        ]
+    return []
+
+
+def _rules(col: Column, value: pl.Expr, raw_present: pl.Expr) -> list[Rule]:
+    """Every contract rule of one column as (flag, message) over its typed shadow `value`
+    and `raw_present` (true where the raw value is not null or a null token)."""
     rules: list[Rule] = [
         (
             raw_present & value.is_null(),
@@ -102,31 +195,52 @@ def _rules(col: Column, value: pl.Expr) -> list[Rule]:
     return rules
 
 
-def _typed(frame: pl.DataFrame, col: Column) -> pl.Series:
-    """The column cast to its contract type; dates try the usual format before the others."""
-    if col.type in ("date", "timestamp"):
-        raw = pl.col(col.name).str.strip_chars()
-        first = (
-            raw.str.to_date(DATE_FORMATS[0], strict=False)
-            if col.type == "date"
-            else raw.str.to_datetime(TIMESTAMP_FORMATS[0], strict=False, time_unit="us")
-        )
-        quick = frame.select(first.alias("v"), (raw.fill_null("") != "").alias("present"))
+def _typed(frame: pl.DataFrame, col: Column, contract: Contract) -> pl.DataFrame:
+    """The column cast to its contract type (`v`) and whether its raw value is present
+    (`present`). Dates and numbers first try the common form (ISO, plain), codes skip NFKC
+    when they are ASCII: the full reader runs only for a column that needs it."""
+    text = _text(col, contract)
+    present = text.is_not_null().alias("present")
+    if col.type in ("date", "timestamp", "int", "float"):
+        if col.type in ("date", "timestamp"):
+            first = parsing.fast_date(text, col.type)
+        else:
+            first = parsing.fast_number(text)
+            first = _integral(first) if col.type == "int" else first
+        quick = frame.select(first.alias("v"), present)
         if not (quick["present"] & quick["v"].is_null()).any():
-            return quick["v"].alias(col.name)
-    return frame.select(parse(col).alias(col.name)).to_series()
+            return quick
+    elif col.type == "string":
+        quick = frame.select(text.alias("v"), present)
+        if not col.pattern or not quick["v"].str.contains(r"[^\x00-\x7f]").any():
+            return quick
+    return frame.select(parse(col, contract).alias("v"), present)
 
 
 def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message).
 
-    Each column is parsed once into a typed shadow column; every rule then reads it.
+    Each column is parsed once into a typed shadow column (and a presence flag); every rule
+    then reads it.
     """
     shadow = {col.name: f"__typed_{col.name}" for col in contract.all_columns}
+    present = {col.name: f"__present_{col.name}" for col in contract.all_columns}
+    typed = [_typed(frame, col, contract) for col in contract.all_columns]
     frame = frame.with_columns(
-        _typed(frame, col).alias(shadow[col.name]) for col in contract.all_columns
+        s
+        for col, t in zip(contract.all_columns, typed, strict=True)
+        for s in (t["v"].alias(shadow[col.name]), t["present"].alias(present[col.name]))
     )
-    rules = [r for col in contract.all_columns for r in _rules(col, pl.col(shadow[col.name]))]
+    rules = [
+        r
+        for col in contract.all_columns
+        for r in _rules(col, pl.col(shadow[col.name]), pl.col(present[col.name]))
+    ]
+    refinements = [
+        r
+        for col in contract.all_columns
+        for r in _refinements(col, _text(col, contract), pl.col(shadow[col.name]))
+    ]
     checked = (  # lazy, so rules that share a sub-expression compute it once
         frame.lazy()
         .with_columns(pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad"))
@@ -134,7 +248,9 @@ def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.
     )
     good = checked.filter(~pl.col("_bad"))
     bad = checked.filter(pl.col("_bad")).with_columns(
-        pl.coalesce([pl.when(flag).then(message) for flag, message in rules]).alias("_problem")
+        pl.coalesce([pl.when(flag).then(message) for flag, message in refinements + rules]).alias(
+            "_problem"
+        )
     )
     loaded = good.select(
         pl.col("_source_row"),
