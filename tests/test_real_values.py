@@ -242,6 +242,16 @@ def test_timestamp_forms_and_zones(raw: str, zone: str, expected: object) -> Non
     assert _one(column, raw, timezone=zone) == expected
 
 
+def test_a_source_that_names_its_date_order_settles_ambiguous_dates() -> None:
+    column = Column(name="d", source="d", type="date")
+    assert _one(column, "03/04/2024", date_order="dmy") == date(2024, 4, 3)
+    assert _one(column, "03/04/2024", date_order="mdy") == date(2024, 3, 4)
+    assert _one(column, "25/03/2024", date_order="mdy") == "!bad_type"  # no 25th month
+    assert _one(column, "2024/3/4", date_order="mdy") == date(2024, 3, 4)  # year first: as is
+    with pytest.raises(ValueError, match="date order"):
+        pl.select(parsing.read_date(pl.lit("03/04/2024"), order="ymd"))
+
+
 def test_mixed_date_forms_in_one_column() -> None:
     column = Column(name="d", source="d", type="date")
     raws = ["2024-03-01", "2024/3/2", "2024年3月3日", "45355", "20240305", "2024.3.6", "03/04/2024"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bclake.core.parsing import DATE_FORMS, DEFAULT_ZONE, NULL_TOKENS, NUMBER_FORMS
+from bclake.core.parsing import DATE_FORMS, DATE_ORDERS, DEFAULT_ZONE, NULL_TOKENS, NUMBER_FORMS
 from bclake.core.settings import CONTRACTS_DIR
 
 TYPES = ("string", "int", "float", "date", "timestamp", "bool")
@@ -66,6 +66,8 @@ class Contract:
     # zone whose wall time timestamps are stored in and whose calendar dates are taken
     timezone: str = DEFAULT_ZONE
     null_tokens: tuple[str, ...] | None = None  # None: parsing.NULL_TOKENS
+    # how the source writes day-and-month-first dates (`dmy`, `mdy`); None: refuse ambiguous
+    date_order: str | None = None
 
     def tokens(self, col: Column) -> tuple[str, ...]:
         """The null tokens of one column: its own list, else the contract's, else the default."""
@@ -108,6 +110,12 @@ def _column(raw: dict) -> Column:
     )
 
 
+def _date_order(raw: str | None) -> str | None:
+    if raw is not None and raw not in DATE_ORDERS:
+        raise ValueError(f"date_order {raw!r} is not one of {', '.join(DATE_ORDERS)}")
+    return raw
+
+
 def _tokens(raw: list | None) -> tuple[str, ...] | None:
     return None if raw is None else tuple(str(v) for v in raw)
 
@@ -133,6 +141,7 @@ def load_contract(path: Path) -> Contract:
         freshness_hours=int(raw.get("freshness_hours", 36)),
         timezone=str(raw.get("timezone", DEFAULT_ZONE)),
         null_tokens=_tokens(raw.get("null_tokens")),
+        date_order=_date_order(raw.get("date_order")),
     )
 
 
@@ -209,6 +218,11 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                 f"- format: {c.format}; encodings: {', '.join(c.encodings)}",
                 f"- key: {', '.join(f'`{k}`' for k in c.primary_key)}",
                 f"- time zone (offsets converted to its wall time): {c.timezone}",
+                *(
+                    [f"- day-and-month-first dates are written {c.date_order}"]
+                    if c.date_order
+                    else []
+                ),
                 f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
                 f"- expected cadence: a new file at least every {_cadence(c.freshness_hours)}",
             ]

@@ -83,6 +83,7 @@ _YMD = re.compile(
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T?(\d{2})(\d{2})(\d{2}))?$")
 # day and month first in either order: 01/03/2024, 3/25/2024, 25.03.2024
 _DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})" + _TIME + "$")
+DATE_ORDERS = ("dmy", "mdy")  # a source's stated order of day-and-month-first dates
 _SERIAL = re.compile(r"^\d{5}(?:\.\d+)?$")
 
 DATE_FORMS = (
@@ -102,14 +103,17 @@ def _day_month(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return a, b, a.is_not_null()
 
 
-def ambiguous_day_month(text: pl.Expr) -> pl.Expr:
+def ambiguous_day_month(text: pl.Expr, order: str | None = None) -> pl.Expr:
     """True where a value is day and month first and both are 12 or less but differ
-    (`03/04/2024`: 3 April or 4 March): such a value is refused, never guessed."""
+    (`03/04/2024`: 3 April or 4 March): such a value is refused, never guessed, unless the
+    source names its `order` (`dmy` or `mdy`), when nothing is ambiguous."""
+    if order is not None:
+        return _named(pl.lit(False), text)
     a, b, matched = _day_month(text)
     return _named(matched & (a <= 12) & (b <= 12) & (a != b), text)
 
 
-def _canonical(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+def _canonical(text: pl.Expr, order: str | None = None) -> tuple[pl.Expr, pl.Expr]:
     """(`YYYY-MM-DD HH:MM:SS.f` string, offset `+HHMM` or null) from any accepted written form;
     null where none matches or where day and month order is ambiguous."""
     t = nfkc(text)
@@ -118,8 +122,10 @@ def _canonical(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     dmy = t.str.extract_groups(_DMY.pattern)
     a = dmy.struct.field("1").cast(pl.Int32, strict=False)
     b = dmy.struct.field("2").cast(pl.Int32, strict=False)
-    day_first = (a > 12) | (a == b)
-    month_first = (b > 12) & (a <= 12)
+    if order not in (None, *DATE_ORDERS):
+        raise ValueError(f"date order {order!r} is not one of {', '.join(DATE_ORDERS)}")
+    day_first = (a > 12) | (a == b) if order is None else pl.lit(order == "dmy")
+    month_first = (b > 12) & (a <= 12) if order is None else pl.lit(order == "mdy")
     dmy_day = pl.when(day_first).then(a).when(month_first).then(b)
     dmy_month = pl.when(day_first).then(b).when(month_first).then(a)
 
@@ -168,15 +174,16 @@ def _excel_serial(text: pl.Expr) -> pl.Expr:
     return pl.lit(_EXCEL_EPOCH, pl.Datetime("us")) + pl.duration(seconds=seconds)
 
 
-def parse_timestamp(text: pl.Expr, zone: str = DEFAULT_ZONE) -> pl.Expr:
+def parse_timestamp(text: pl.Expr, zone: str = DEFAULT_ZONE, order: str | None = None) -> pl.Expr:
     """Local wall time (naive `Datetime[us]`) in `zone` of a cleaned string column.
 
     Accepts every form in `DATE_FORMS`. A value with an offset is converted to `zone` (so
     `2024-02-29T16:00:00Z` is `2024-03-01 00:00:00` in Asia/Shanghai); one without is taken
     as already local. Null where the value is null, in no accepted form, not a real calendar
-    day (`2024-02-30`), or ambiguous in day/month order (see `ambiguous_day_month`).
+    day (`2024-02-30`), or ambiguous in day/month order (see `ambiguous_day_month`; `order`,
+    `dmy` or `mdy`, settles it for a source known to write one order).
     """
-    canonical, offset = _canonical(text)
+    canonical, offset = _canonical(text, order)
     local = canonical.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us")
     aware = (
         pl.concat_str([canonical, offset])
@@ -188,11 +195,11 @@ def parse_timestamp(text: pl.Expr, zone: str = DEFAULT_ZONE) -> pl.Expr:
     return _named(pl.coalesce([written, _excel_serial(text)]), text)
 
 
-def parse_date(text: pl.Expr, zone: str = DEFAULT_ZONE) -> pl.Expr:
+def parse_date(text: pl.Expr, zone: str = DEFAULT_ZONE, order: str | None = None) -> pl.Expr:
     """Calendar date (`Date`) of a cleaned string column: the local date in `zone` for a value
     with an offset (`2024-03-01T00:00:00+08:00` is 1 March, not 29 February), the written
     date otherwise. Same forms and refusals as `parse_timestamp`."""
-    return parse_timestamp(text, zone).dt.date()
+    return parse_timestamp(text, zone, order).dt.date()
 
 
 def fast_date(text: pl.Expr, type_: str) -> pl.Expr:
@@ -334,17 +341,25 @@ def read_number(
 
 
 def read_date(
-    raw: pl.Expr, *, zone: str = DEFAULT_ZONE, tokens: tuple[str, ...] = NULL_TOKENS
+    raw: pl.Expr,
+    *,
+    zone: str = DEFAULT_ZONE,
+    tokens: tuple[str, ...] = NULL_TOKENS,
+    order: str | None = None,
 ) -> pl.Expr:
     """`Date` of a raw string column: `clean` then `parse_date` (the local calendar date in
     `zone` of a value with an offset). Ambiguous day/month values are null; find them with
     `ambiguous_day_month(clean(raw))`."""
-    return parse_date(clean(raw, tokens), zone)
+    return parse_date(clean(raw, tokens), zone, order)
 
 
 def read_timestamp(
-    raw: pl.Expr, *, zone: str = DEFAULT_ZONE, tokens: tuple[str, ...] = NULL_TOKENS
+    raw: pl.Expr,
+    *,
+    zone: str = DEFAULT_ZONE,
+    tokens: tuple[str, ...] = NULL_TOKENS,
+    order: str | None = None,
 ) -> pl.Expr:
     """Naive local wall-time `Datetime[us]` in `zone` of a raw string column: `clean` then
     `parse_timestamp`."""
-    return parse_timestamp(clean(raw, tokens), zone)
+    return parse_timestamp(clean(raw, tokens), zone, order)

@@ -42,9 +42,9 @@ def parse(col: Column, contract: Contract) -> pl.Expr:
         case "float":
             return parsing.parse_number(text, share=col.share, negative_parens=col.negative_parens)
         case "date":
-            return parsing.parse_date(text, contract.timezone)
+            return parsing.parse_date(text, contract.timezone, contract.date_order)
         case "timestamp":
-            return parsing.parse_timestamp(text, contract.timezone)
+            return parsing.parse_timestamp(text, contract.timezone, contract.date_order)
         case "bool":
             low = text.str.to_lowercase()
             return (
