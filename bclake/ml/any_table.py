@@ -5,50 +5,286 @@ an exogenous input. Columns that also appear in the `future` table are known in
 advance (their values for the horizon are given there); the rest are historical only.
 String columns are categorical. Weekly forecasts of daily rows aggregate to Monday
 weeks first (target summed, inputs averaged).
+
+What a real export needs, and what this module does about it (each step is counted in
+the `ForecastReport` written beside the forecast; nothing changes silently):
+
+- dates: a timestamp with an offset (`2024-03-01T00:00:00+08:00`, `...Z`) is read as
+  the calendar date it has in the time zone `tz` (default Asia/Shanghai), never as
+  its UTC date; a timestamp without an offset is taken as local. A date that cannot
+  be read stops the run with its row; a row without a date is dropped and counted.
+- duplicates: several rows with one series key and date are an error by default
+  (the message gives the count and an example); `duplicates="sum"` adds them up (rows
+  are parts of one total), `"last"` keeps the last one in file order (later rows
+  correct earlier ones).
+- gaps: a period missing inside a series' life is unknown by default
+  (`fill="missing"`: not a zero sale, not a training target); `fill="zero"` reads it
+  as nothing sold. Series that stopped reporting before the table's last period
+  ("silent") are named either way.
+- short history: a table with no more periods than the horizon, or a series with
+  fewer than `MIN_MODEL_PERIODS` observed periods, is forecast by the mean fallback
+  (`mean_fallback`: the mean of its last periods, with a band from the scale-free
+  spread of every series); a series with fewer than the model's `n_lags` periods is
+  forecast by the model with the lags it has (`model_short_history`).
+- new series: a series only in `future` is forecast by cold start from the launch
+  curves of series that launched inside the history (`cold_start`, at least
+  `MIN_PEERS` of them) or listed as skipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import polars as pl
 
 from bclake.ml.baselines import BASELINES
+from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
 from bclake.ml.metrics import score_cv
-from bclake.ml.panel import Calendar, Freq, check_calendar, check_freq
+from bclake.ml.panel import (
+    FREQ_DAYS,
+    Calendar,
+    Fill,
+    Freq,
+    check_calendar,
+    check_fill,
+    check_freq,
+)
+
+Duplicates = Literal["error", "sum", "last"]
+"""What to do with several rows of one series key and date: stop, add them up, keep the
+last one (file order)."""
+
+DUPLICATES: tuple[Duplicates, ...] = get_args(Duplicates)
+DEFAULT_TZ = "Asia/Shanghai"
+MIN_MODEL_PERIODS = 4  # fewer observed periods: the mean fallback, not the model
+NAMED = 10  # series named in a printed warning; the report lists them all
 
 
 class InputError(ValueError):
     """A problem with the user's files, worded so they can fix it."""
 
 
-def read_table(path: Path, date_col: str, role: str) -> pl.DataFrame:
-    """CSV or Parquet by extension, with the date column parsed to a date."""
+@dataclass
+class ForecastReport:
+    """What `bclake forecast` read, changed or assumed; JSON-ready (`to_dict`).
+
+    Series are given as {id column: value} dicts; dates as ISO strings.
+    """
+
+    input: str = ""
+    encoding: str = "utf-8"
+    tz: str = DEFAULT_TZ
+    rows_read: int = 0
+    rows_dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    timestamps_with_offset: int = 0  # read as their local date in `tz`
+    null_targets: int = 0  # rows kept, their period is missing unless another row has it
+    # policy; rows beyond the first of each series x date; keys; exact_copies; example
+    duplicates: dict = field(default_factory=dict)
+    fill: str = "missing"
+    gaps: dict = field(default_factory=dict)  # series_with_gaps, missing_periods
+    silent_series: list[dict] = field(default_factory=list)  # + last_date, periods_silent
+    short_series: list[dict] = field(default_factory=list)  # + periods, forecast_source
+    new_series: list[dict] = field(default_factory=list)  # + forecast_source or skipped reason
+    calibration: str = ""
+    series: dict[str, int] = field(default_factory=dict)  # forecast_source -> series
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The short report printed by `bclake forecast`."""
+        out = [
+            f"read {self.rows_read:,} rows ({self.encoding}); dropped: "
+            + (", ".join(f"{n:,} {why}" for why, n in self.rows_dropped.items()) or "none"),
+        ]
+        if self.timestamps_with_offset:
+            out.append(
+                f"{self.timestamps_with_offset:,} timestamps with an offset read as their "
+                f"calendar date in {self.tz}"
+            )
+        if self.null_targets:
+            out.append(f"{self.null_targets:,} rows with no target value (missing, not zero)")
+        d = self.duplicates
+        if d.get("rows"):
+            out.append(
+                f"duplicates: {d['rows']:,} repeated rows on {d['keys']:,} series x dates "
+                f"({d['exact_copies']:,} exact copies), policy {d['policy']}"
+            )
+        g = self.gaps
+        out.append(
+            f"gaps (--fill {self.fill}): {g.get('missing_periods', 0):,} missing periods in "
+            f"{g.get('series_with_gaps', 0):,} series; {len(self.silent_series)} silent at the end"
+        )
+        out.append(
+            "series by forecast source: "
+            + ", ".join(f"{n} {src}" for src, n in sorted(self.series.items()))
+        )
+        if self.calibration:
+            out.append(f"intervals: {self.calibration}")
+        out.extend(f"warning: {w}" for w in self.warnings)
+        return out
+
+    def write(self, out: Path) -> Path:
+        """Write the report as `<out>.report.json` beside the forecast; returns its path."""
+        path = out.with_name(out.name + ".report.json")
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2, default=str))
+        return path
+
+
+def read_table(
+    path: Path,
+    date_col: str,
+    role: str,
+    tz: str = DEFAULT_TZ,
+    report: ForecastReport | None = None,
+) -> pl.DataFrame:
+    """CSV or Parquet by extension, with the date column as local calendar dates.
+
+    Dates are read by `local_dates` in time zone `tz`; rows without a date are dropped
+    (counted in `report`, when given). Raises InputError for a missing file, another
+    suffix, a missing date column, an unknown time zone or a value that is not a date.
+    """
     if not path.exists():
         raise InputError(f"{role} file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         df = pl.read_parquet(path)
     elif suffix in (".csv", ".txt"):
-        df = pl.read_csv(path, try_parse_dates=True, infer_schema_length=100_000)
+        df = pl.read_csv(path, infer_schema_length=100_000, schema_overrides={date_col: pl.String})
     else:
         raise InputError(f"{role} file {path}: use .csv or .parquet (got {suffix or 'no suffix'})")
     if date_col not in df.columns:
         raise InputError(f"{role} file {path} has no date column {date_col!r}; it has {df.columns}")
-    if df.schema[date_col] != pl.Date:
-        parsed = df[date_col].cast(pl.String).str.to_date(strict=False)
-        if df.schema[date_col] == pl.Datetime or isinstance(df.schema[date_col], pl.Datetime):
-            parsed = df[date_col].dt.date()
-        bad = parsed.is_null() & df[date_col].is_not_null()
-        if bad.any():
-            row = int(bad.arg_max())
-            raise InputError(
-                f"{role} file {path}, row {row + 2}: {date_col}={df[date_col][row]!r} is not a "
-                "date; use YYYY-MM-DD"
-            )
-        df = df.with_columns(parsed.alias(date_col))
+    dates, with_offset = local_dates(df[date_col], tz, f"{role} file {path}")
+    df = df.with_columns(dates)
+    no_date = df[date_col].is_null()
+    if report is not None:
+        report.timestamps_with_offset += with_offset
+        if role == "input":
+            report.rows_read = df.height
+            report.input = str(path)
+            if no_date.any():
+                report.rows_dropped["no date"] = int(no_date.sum())
+    return df.filter(~no_date)
+
+
+def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]:
+    """A column of dates, datetimes or ISO strings -> (calendar dates in `tz`, how many
+    had an offset or zone).
+
+    An aware datetime (an offset such as `+08:00` or `Z`, or a Parquet column with a
+    time zone) becomes the date it has in `tz`; a naive one, or a date, is already
+    local. Empty strings and nulls stay null. Raises InputError naming the first row
+    (1-based, after the header) whose value is not a date, and an unknown `tz`.
+    """
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InputError(
+            f"unknown time zone {tz!r}; use an IANA name like Asia/Shanghai"
+        ) from error
+    name = values.name
+    if values.dtype == pl.Date:
+        return values, 0
+    if isinstance(values.dtype, pl.Datetime):
+        if values.dtype.time_zone is None:
+            return values.dt.date(), 0
+        return values.dt.convert_time_zone(tz).dt.date(), int(values.is_not_null().sum())
+    text = values.cast(pl.String).str.strip_chars()
+    parsed: dict[str, date | None] = {}
+    aware: list[str] = []
+    for raw in text.unique().drop_nulls().to_list():
+        parsed[raw], has_zone = _local_date(raw, zone)
+        if has_zone:
+            aware.append(raw)
+    bad = [raw for raw, d in parsed.items() if d is None and raw != ""]
+    if bad:
+        row = int(text.is_in(bad).arg_max())
+        raise InputError(
+            f"{where}, row {row + 2}: {name}={values[row]!r} is not a date; use YYYY-MM-DD "
+            "or an ISO timestamp (with its offset, e.g. 2024-03-01T00:00:00+08:00)"
+        )
+    out = text.replace_strict(parsed, default=None, return_dtype=pl.Date).alias(name)
+    return out, int(text.is_in(aware).sum())
+
+
+def _local_date(raw: str, zone: ZoneInfo) -> tuple[date | None, bool]:
+    """One ISO date or timestamp -> (its calendar date in `zone`, whether it had an
+    offset); (None, False) when unreadable or empty."""
+    if raw == "":
+        return None, False
+    text = raw[:-1] + "+00:00" if raw[-1:] in "zZ" else raw
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None, False
+    if stamp.tzinfo is None:
+        return stamp.date(), False
+    return stamp.astimezone(zone).date(), True
+
+
+def resolve_duplicates(
+    df: pl.DataFrame,
+    keys: list[str],
+    policy: Duplicates,
+    target_col: str,
+    report: ForecastReport | None = None,
+    role: str = "input",
+) -> pl.DataFrame:
+    """Rows sharing a series key and date, by `policy` (see `Duplicates`).
+
+    "error" raises InputError with the count and an example; "sum" leaves the rows to
+    be added up per period (`to_panel` sums them); "last" keeps the last row of each.
+    The count, exact copies and an example go to `report` whatever the policy.
+    """
+    if policy not in DUPLICATES:
+        raise InputError(f"duplicates must be one of {list(DUPLICATES)}, not {policy!r}")
+    dup = df.select(keys).is_duplicated()  # every row of a repeated key
+    if not dup.any():
+        if report is not None and role == "input":
+            report.duplicates = {"policy": policy, "rows": 0, "keys": 0, "exact_copies": 0}
+        return df
+    dups = df.filter(dup)
+    n_keys = dups.select(keys).n_unique()
+    n_rows = dups.height - n_keys  # rows beyond the first of each series and date
+    exact = df.height - df.unique().height  # of which exact copies of another row
+    first = dups.row(0, named=True)
+    example_rows = dups.filter(pl.all_horizontal(pl.col(k) == first[k] for k in keys)).get_column(
+        target_col
+    )
+    example = {
+        **{k: str(first[k]) for k in keys},
+        f"{target_col} values": example_rows.to_list(),
+    }
+    if report is not None and role == "input":
+        report.duplicates = {
+            "policy": policy,
+            "rows": n_rows,
+            "keys": n_keys,
+            "exact_copies": exact,
+            "example": example,
+        }
+    if policy == "error":
+        where = ", ".join(f"{k}={first[k]}" for k in keys)
+        raise InputError(
+            f"{role} file: {n_rows:,} rows repeat the series and date of another row "
+            f"({n_keys:,} series x dates, {exact:,} of the rows exact copies); e.g. {where} "
+            "has "
+            f"{len(example_rows)} rows with {target_col} {example_rows.to_list()}. "
+            "If the rows are parts of one total, pass --duplicates sum; if later rows "
+            "correct earlier ones, --duplicates last; if the file was exported twice, "
+            "remove the repeated part"
+        )
+    if policy == "last":
+        return df.unique(subset=keys, keep="last", maintain_order=True)
     return df
 
 
@@ -61,13 +297,17 @@ class TableForecast:
     future_cols: list[str]  # inputs known in advance (from the future table)
     hist_cols: list[str]  # inputs known only once they happen
     series: int  # number of series forecast
+    report: ForecastReport = field(default_factory=ForecastReport)
+    # id columns + forecast_source (model, model_short_history, mean_fallback, cold_start)
+    sources: pl.DataFrame | None = None
 
 
 def to_weeks(df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str) -> pl.DataFrame:
-    """Daily (or irregular) rows -> Monday weeks: target summed, other columns averaged
-    (strings: the week's first value)."""
+    """Daily (or irregular) rows -> Monday weeks: target summed (null when every day of
+    the week is null), other columns averaged (strings: the week's first value)."""
     others = [c for c in df.columns if c not in (*id_cols, date_col, target_col)]
-    aggs = [pl.col(target_col).sum()]
+    target = pl.col(target_col)
+    aggs = [pl.when(target.is_not_null().any()).then(target.sum()).alias(target_col)]
     for c in others:
         numeric = df.schema[c].is_numeric() or df.schema[c] == pl.Boolean
         aggs.append(pl.col(c).cast(pl.Float64).mean() if numeric else pl.col(c).first())
@@ -87,6 +327,9 @@ def forecast_table(
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
     backtest: bool = False,
     calendar: Calendar = "cn",
+    fill: Fill = "missing",
+    duplicates: Duplicates = "error",
+    report: ForecastReport | None = None,
     **model_options,
 ) -> TableForecast:
     """Fit one global model over the table and forecast `horizon` periods per series.
@@ -94,27 +337,29 @@ def forecast_table(
     `df` is the long table `LGBMForecaster.fit` takes; its columns other than the
     keys, date and target are inputs: known in advance when `future` (id columns,
     date column, their values over the horizon) has them too, historical otherwise.
-    `model_options` go to `LGBMForecaster`. Raises InputError (a ValueError) naming
-    the column or argument at fault.
+    `fill` and `duplicates` are the policies in the module docstring; `report` (filled
+    in and returned as `TableForecast.report`) may already hold what `read_table`
+    found. `model_options` go to `LGBMForecaster`. Raises InputError (a ValueError)
+    naming the column or argument at fault.
     """
-    missing = [c for c in (*id_cols, date_col, target_col) if c not in df.columns]
-    if missing:
-        raise InputError(f"input lacks columns {missing}; it has {df.columns}")
-    try:
-        freq = check_freq(freq)
-        calendar = check_calendar(calendar)
-    except ValueError as error:
-        raise InputError(str(error)) from error
-    if not df.schema[target_col].is_numeric():
-        raise InputError(f"target column {target_col!r} is {df.schema[target_col]}, not a number")
+    report = report or ForecastReport(rows_read=df.height)
+    freq, calendar, fill = _check_arguments(
+        df, id_cols, date_col, target_col, horizon, freq, calendar, fill
+    )
+    report.fill = fill
+    report.null_targets = int(df[target_col].is_null().sum())
+    df = resolve_duplicates(df, [*id_cols, date_col], duplicates, target_col, report)
     future_cols = _future_columns(df, future, id_cols, date_col)
     hist_cols = [c for c in df.columns if c not in (*id_cols, date_col, target_col, *future_cols)]
+    if future is not None:
+        future = resolve_duplicates(
+            future, [*id_cols, date_col], "last" if duplicates == "sum" else duplicates,
+            target_col=future_cols[0] if future_cols else date_col, role="future",
+        )  # fmt: skip
     if freq == "W":
         df = to_weeks(df, id_cols, date_col, target_col)
-        if future is not None:
-            future = to_weeks(
-                future.with_columns(pl.lit(0.0).alias("__y")), id_cols, date_col, "__y"
-            ).drop("__y")
+        future = None if future is None else _future_weeks(future, id_cols, date_col)
+    model_options = {"fill": fill, **model_options}
     model = LGBMForecaster(
         id_cols,
         date_col,
@@ -127,20 +372,358 @@ def forecast_table(
         calendar=calendar,
         **model_options,
     )
+    stats = _series_stats(df, id_cols, date_col, target_col, freq, fill, report)
+    if stats.height == 0:
+        raise InputError(f"no row of the input has a value of {target_col!r}")
+    n_periods = int(stats["n_periods"][0])
+    use_model = n_periods > horizon and (stats["observed"] >= MIN_MODEL_PERIODS).any()
+    stats = stats.with_columns(
+        forecast_source=pl.when(~pl.lit(use_model) | (pl.col("observed") < MIN_MODEL_PERIODS))
+        .then(pl.lit("mean_fallback"))
+        .when(pl.col("observed") < model.n_lags)
+        .then(pl.lit("model_short_history"))
+        .otherwise(pl.lit("model"))
+    )
+    _note_short_series(stats, id_cols, horizon, n_periods, model.n_lags, report)
+    quantile_cols = [quantile_name(q) for q in model.quantiles]
     scores = None
-    if backtest:
-        cv = model.cross_validation(df, n_windows=1)
-        qcols = {q: quantile_name(q) for q in model.quantiles}
-        scores = score_cv(cv, {"lightgbm": qcols}, BASELINES)
-    model.fit(df)
-    fc = model.predict(future.select(*id_cols, date_col, *future_cols) if future_cols else None)
+    parts = []
+    if use_model:
+        fc, scores = _fit_model(model, df, future, stats, backtest, report)
+        parts.append(fc)
+    elif backtest:
+        report.warnings.append("no backtest: the table is too short for the model")
+    fallback = stats.filter(pl.col("forecast_source") == "mean_fallback")
+    if fallback.height:
+        parts.append(
+            mean_fallback(df, fallback.select(id_cols), id_cols, date_col, target_col, freq,
+                          horizon, model.quantiles, model.level_window)
+        )  # fmt: skip
+    sources = stats.select(*id_cols, "forecast_source")
+    if future is not None:
+        cold, cold_sources = _new_series(
+            df, future, stats, id_cols, date_col, target_col, freq, horizon, model.quantiles,
+            report,
+        )  # fmt: skip
+        if cold is not None:
+            parts.append(cold)
+            sources = pl.concat([sources, cold_sources])
+    forecast = (
+        pl.concat([p.select(*id_cols, date_col, *quantile_cols) for p in parts], how="vertical")
+        .sort(*id_cols, date_col)
+    )  # fmt: skip
+    report.series = dict(sources.group_by("forecast_source").len().iter_rows())
     return TableForecast(
-        forecast=fc.drop("horizon"),
+        forecast=forecast,
         backtest_scores=scores,
         future_cols=future_cols,
         hist_cols=hist_cols,
-        series=model.panel_.values.shape[0],
+        series=sources.height,
+        report=report,
+        sources=sources,
     )
+
+
+def _check_arguments(
+    df: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    horizon: int,
+    freq: str,
+    calendar: str,
+    fill: str,
+) -> tuple[Freq, Calendar, Fill]:
+    """The settings checked against the table; InputError naming the one at fault."""
+    missing = [c for c in (*id_cols, date_col, target_col) if c not in df.columns]
+    if missing:
+        raise InputError(f"input lacks columns {missing}; it has {df.columns}")
+    try:
+        checked = check_freq(freq), check_calendar(calendar), check_fill(fill)
+    except ValueError as error:
+        raise InputError(str(error)) from error
+    if horizon < 1:
+        raise InputError(f"horizon must be at least 1 period, not {horizon}")
+    if not df.schema[target_col].is_numeric():
+        raise InputError(f"target column {target_col!r} is {df.schema[target_col]}, not a number")
+    return checked
+
+
+def _future_weeks(future: pl.DataFrame, id_cols: list[str], date_col: str) -> pl.DataFrame:
+    """The future table on Monday weeks (inputs averaged)."""
+    with_y = future.with_columns(pl.lit(0.0).alias("__y"))
+    return to_weeks(with_y, id_cols, date_col, "__y").drop("__y")
+
+
+def _fit_model(
+    model: LGBMForecaster,
+    df: pl.DataFrame,
+    future: pl.DataFrame | None,
+    stats: pl.DataFrame,
+    backtest: bool,
+    report: ForecastReport,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The model's forecast of the series it serves (not `mean_fallback`), and the
+    holdout scores when `backtest` (None when not asked or the table is too short)."""
+    id_cols, date_col = model.id_cols, model.date_col
+    scores = None
+    if backtest:
+        try:
+            cv = model.cross_validation(df, n_windows=1)
+        except ValueError as error:
+            report.warnings.append(f"no backtest: {error}")
+        else:
+            qcols = {q: quantile_name(q) for q in model.quantiles}
+            scores = score_cv(cv, {"lightgbm": qcols}, BASELINES)
+    model.fit(df)
+    future_cols = list(model.future_cols)
+    fc = model.predict(
+        future.select(*id_cols, date_col, *future_cols) if future_cols and future is not None
+        else None
+    ).drop("horizon")  # fmt: skip
+    served = stats.filter(pl.col("forecast_source") != "mean_fallback").select(id_cols)
+    report.calibration = (
+        "split-conformal band from level-scaled residuals of the series with at least "
+        f"{model.n_lags} observed periods at the calibration cutoff"
+        if model.widen_ is not None
+        else "quantile models only (too little history to calibrate: need more than "
+        f"{model.season + model.horizon} periods)"
+    )
+    return fc.join(served, on=id_cols, how="semi"), scores
+
+
+def _series_stats(
+    df: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: Freq,
+    fill: Fill,
+    report: ForecastReport,
+) -> pl.DataFrame:
+    """Per series: observed periods, first and last, gaps inside, silent periods at the end.
+
+    Also fills `report.gaps`, `report.silent_series` and a warning naming the silent
+    series. Series with no target value at all are left out (and named in a warning).
+    """
+    step = FREQ_DAYS[freq]
+    known = df.filter(pl.col(target_col).is_not_null())
+    periods = known.select(*id_cols, pl.col(date_col).cast(pl.Date)).unique()
+    if periods.is_empty():
+        return pl.DataFrame()
+    table_first, table_last = periods[date_col].min(), periods[date_col].max()
+    stats = (
+        periods.group_by(id_cols)
+        .agg(
+            pl.len().alias("observed"),
+            pl.col(date_col).min().alias("first_date"),
+            pl.col(date_col).max().alias("last_date"),
+        )
+        .with_columns(
+            span=(pl.col("last_date") - pl.col("first_date")).dt.total_days() // step + 1,
+            silent=(pl.lit(table_last) - pl.col("last_date")).dt.total_days() // step,
+            n_periods=pl.lit((table_last - table_first).days // step + 1),
+        )
+        .with_columns(gaps=pl.col("span") - pl.col("observed"))
+        .sort(id_cols)
+    )
+    empty = df.select(id_cols).unique().join(stats, on=id_cols, how="anti")
+    if empty.height:
+        report.rows_dropped["series with no target value"] = int(
+            df.join(empty, on=id_cols, how="semi").height
+        )
+        report.warnings.append(
+            f"{empty.height} series have no {target_col} value at all and are not forecast: "
+            + _name_series(empty, id_cols)
+        )
+    gapped = stats.filter(pl.col("gaps") > 0)
+    report.gaps = {
+        "series_with_gaps": gapped.height,
+        "missing_periods": int(gapped["gaps"].sum()),
+        "series": [
+            {**_key(r, id_cols), "missing_periods": r["gaps"]} for r in gapped.iter_rows(named=True)
+        ],
+    }
+    silent = stats.filter(pl.col("silent") > 0)
+    report.silent_series = [
+        {**_key(r, id_cols), "last_date": str(r["last_date"]), "periods_silent": r["silent"]}
+        for r in silent.iter_rows(named=True)
+    ]
+    if silent.height:
+        meaning = (
+            "read as zero sales (--fill zero)"
+            if fill == "zero"
+            else "left missing, not zero (--fill missing); forecast from their last reports"
+        )
+        report.warnings.append(
+            f"{silent.height} series stopped reporting before {table_last}, their periods "
+            f"since {meaning}: "
+            + _name_series(silent, id_cols, lambda r: f"silent since {r['last_date']}")
+        )
+    if gapped.height and fill == "zero":
+        report.warnings.append(
+            f"{int(gapped['gaps'].sum()):,} missing periods inside {gapped.height} series read "
+            "as zero sales (--fill zero)"
+        )
+    return stats
+
+
+def _note_short_series(
+    stats: pl.DataFrame,
+    id_cols: list[str],
+    horizon: int,
+    n_periods: int,
+    n_lags: int,
+    report: ForecastReport,
+) -> None:
+    short = stats.filter(pl.col("forecast_source") != "model")
+    report.short_series = [
+        {**_key(r, id_cols), "periods": r["observed"], "forecast_source": r["forecast_source"]}
+        for r in short.iter_rows(named=True)
+    ]
+    if n_periods <= horizon:
+        report.warnings.append(
+            f"the table has {n_periods} periods, no more than the horizon ({horizon}): every "
+            "series is forecast by the mean fallback (mean of its last periods, band from the "
+            "spread of all series), not by the model"
+        )
+    elif short.height:
+        report.warnings.append(
+            f"{short.height} series have fewer than {n_lags} periods of history "
+            f"(mean fallback below {MIN_MODEL_PERIODS}, else the model with the lags they "
+            "have): " + _name_series(short, id_cols, lambda r: f"{r['observed']} periods")
+        )
+
+
+def mean_fallback(
+    df: pl.DataFrame,
+    series: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: Freq,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    window: int = 13,
+) -> pl.DataFrame:
+    """The forecast for series too short for the model: P50 flat at the mean of the last
+    (up to) 4 observed periods; quantile q is that mean times the q-quantile of every
+    series' value / its own recent mean (last `window` periods) over the median of that
+    ratio: a scale-free spread pooled over the table (1 when nothing varies).
+
+    Returns id columns, date (the `horizon` periods after the table's last date) and
+    one column per quantile, in the target's units per period, non-negative.
+    """
+    step = FREQ_DAYS[freq]
+    known = (
+        df.filter(pl.col(target_col).is_not_null())
+        .group_by(*id_cols, date_col)
+        .agg(pl.col(target_col).sum().cast(pl.Float64))
+        .sort(*id_cols, date_col)
+    )
+    last = known[date_col].max()
+    recent = known.group_by(id_cols, maintain_order=True).tail(window)
+    ratios = (
+        recent.with_columns(pl.col(target_col).mean().over(id_cols).alias("_mean"))
+        .filter(pl.col("_mean") > 0)
+        .select((pl.col(target_col) / pl.col("_mean")).alias("r"))["r"]
+        .to_numpy()
+    )
+    # quantiles of the ratio relative to its median: P50 is the mean itself
+    median = float(np.quantile(ratios, 0.5)) if len(ratios) > 1 else 0.0
+    spread = {q: (float(np.quantile(ratios, q)) / median if median > 0 else 1.0) for q in quantiles}
+    means = (
+        known.join(series, on=id_cols, how="semi")
+        .group_by(id_cols, maintain_order=True)
+        .tail(4)
+        .group_by(id_cols)
+        .agg(pl.col(target_col).mean().alias("_level"))
+    )
+    days = pl.Series(date_col, [last + timedelta(days=step * h) for h in range(1, horizon + 1)])
+    return (
+        means.join(days.to_frame(), how="cross")
+        .with_columns(
+            pl.max_horizontal(pl.col("_level") * spread[q], pl.lit(0.0)).alias(quantile_name(q))
+            for q in quantiles
+        )
+        .drop("_level")
+    )
+
+
+def _new_series(
+    df: pl.DataFrame,
+    future: pl.DataFrame,
+    stats: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: Freq,
+    horizon: int,
+    quantiles: tuple[float, ...],
+    report: ForecastReport,
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """Series only in `future`: cold start from series launched inside the history, or
+    skipped (listed in the report with the reason)."""
+    new = (
+        future.join(stats.select(id_cols), on=id_cols, how="anti")
+        .group_by(id_cols)
+        .agg(pl.col(date_col).cast(pl.Date).min().alias("first_date"))
+        .sort(id_cols)
+    )
+    if new.is_empty():
+        return None, None
+    table_first = stats["first_date"].min()
+    launched = stats.filter(pl.col("first_date") > table_first).select(*id_cols, "first_date")
+    if launched.height < MIN_PEERS:
+        reason = (
+            f"skipped: only {launched.height} series launched inside the history "
+            f"(cold start needs {MIN_PEERS} launch curves to learn from)"
+        )
+        report.new_series = [
+            {**_key(r, id_cols), "first_date": str(r["first_date"]), "forecast_source": reason}
+            for r in new.iter_rows(named=True)
+        ]
+        report.warnings.append(
+            f"{new.height} series only in --future are not forecast ({reason}): "
+            + _name_series(new, id_cols)
+        )
+        return None, None
+    history = df.filter(pl.col(target_col).is_not_null()).with_columns(_all=pl.lit(1))
+    cold = cold_start_forecast(
+        history,
+        new.with_columns(_all=pl.lit(1)),
+        id_cols,
+        date_col,
+        target_col,
+        ["_all"],
+        launched,
+        horizon,
+        freq,
+        quantiles,
+    )
+    report.new_series = [
+        {**_key(r, id_cols), "first_date": str(r["first_date"]), "forecast_source": "cold_start"}
+        for r in new.iter_rows(named=True)
+    ]
+    report.warnings.append(
+        f"{new.height} series only in --future forecast by cold start from "
+        f"{launched.height} launches in the history: " + _name_series(new, id_cols)
+    )
+    return cold, new.select(id_cols).with_columns(forecast_source=pl.lit("cold_start"))
+
+
+def _key(row: dict, id_cols: list[str]) -> dict:
+    return {c: row[c] for c in id_cols}
+
+
+def _name_series(frame: pl.DataFrame, id_cols: list[str], detail=None) -> str:
+    """`a/b (detail), c/d (detail)` for the first `NAMED` series, `and N more`."""
+    names = []
+    for r in frame.head(NAMED).iter_rows(named=True):
+        name = "/".join(str(r[c]) for c in id_cols)
+        names.append(f"{name} ({detail(r)})" if detail else name)
+    more = f" and {frame.height - NAMED} more" if frame.height > NAMED else ""
+    return ", ".join(names) + more
 
 
 def _future_columns(

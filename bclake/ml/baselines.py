@@ -39,16 +39,21 @@ def baselines(hist: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarr
 def exponential_smoothing(
     hist: np.ndarray, alphas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 ) -> np.ndarray:
-    """Simple exponential smoothing level per series; alpha minimises one-step squared error."""
+    """Simple exponential smoothing level per series; alpha minimises one-step squared error.
+
+    A missing period (NaN) inside a series, as `fill="missing"` leaves a gap, holds the
+    level and adds no error.
+    """
     y = np.nan_to_num(hist, nan=0.0)
-    start = np.argmax(~np.isnan(hist), axis=1)
+    known = ~np.isnan(hist)
+    start = np.argmax(known, axis=1)
     best_err = np.full(y.shape[0], np.inf)
     best_level = np.zeros(y.shape[0])
     for a in alphas:
         level = y[np.arange(y.shape[0]), start].copy()
         err = np.zeros(y.shape[0])
         for t in range(y.shape[1]):
-            live = t > start
+            live = (t > start) & known[:, t]
             err += np.where(live, (y[:, t] - level) ** 2, 0.0)
             level = np.where(live, a * y[:, t] + (1 - a) * level, level)
         better = err < best_err

@@ -23,7 +23,12 @@ periods. String columns are categorical.
 Intervals: the quantile models' P10-P90 band is calibrated by split conformal
 prediction (CQR): the model is also fitted without the last `horizon` periods,
 its band is scored on them, and every horizon's band is widened (or narrowed)
-by the conformity quantile that gives the nominal coverage, in level-scaled units.
+by the conformity quantile that gives the nominal coverage, in level-scaled units
+(scale-free: a series' residual is divided by its own level at the cutoff). Only
+series with at least `n_lags` observed periods by the calibration cutoff are scored,
+and only on periods with an actual: a series launched after the cutoff (no level to
+scale by), a one-row new item or a gap left missing never widens the band of the
+others.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ from bclake.ml.panel import (
     SEASON,
     Calendar,
     FeatureSpec,
+    Fill,
     Freq,
     Panel,
     check_calendar,
+    check_fill,
     check_freq,
     encode_categories,
     period_date,
@@ -75,8 +82,8 @@ def quantile_name(q: float) -> str:
 class LGBMForecaster:
     """Global quantile LightGBM forecaster (direct, pooled horizons, conformal bands).
 
-    Construction raises ValueError for a `freq` or `calendar` outside `Freq` /
-    `Calendar`, a `horizon` below 1 or a quantile outside (0, 1).
+    Construction raises ValueError for a `freq`, `calendar` or `fill` outside `Freq` /
+    `Calendar` / `Fill`, a `horizon` below 1 or a quantile outside (0, 1).
     """
 
     id_cols: list[str]
@@ -89,6 +96,7 @@ class LGBMForecaster:
     hist_cols: tuple[str, ...] = ()
     conformal: bool = True
     calendar: Calendar = "cn"
+    fill: Fill = "zero"  # a period missing inside a series' life: 0 sold, or unknown (NaN)
     n_lags: int = 8
     level_window: int = 13
     num_boost_round: int = 300
@@ -106,6 +114,7 @@ class LGBMForecaster:
     def __post_init__(self) -> None:
         self.freq = check_freq(self.freq)
         self.calendar = check_calendar(self.calendar)
+        self.fill = check_fill(self.fill)
         if self.horizon < 1:
             raise ValueError(f"horizon must be at least 1 period, not {self.horizon}")
         if not all(0 < q < 1 for q in self.quantiles):
@@ -147,7 +156,8 @@ class LGBMForecaster:
           period; periods are `freq` apart (weeks starting on the same weekday);
         - `target_col`: a number, the quantity in its own units per period
           (units sold, cases, value). A period missing inside a series' life counts
-          as 0;
+          as 0 (`fill="zero"`) or stays unknown (`fill="missing"`: not a target, a
+          missing lag);
         - every column of `future_cols` and `hist_cols`: numbers (averaged within a
           period) or strings / booleans (categorical).
 
@@ -158,7 +168,7 @@ class LGBMForecaster:
         self._check_table(df)
         df, self.categories_ = encode_categories(df, self.exog_cols, {})
         panel = to_panel(
-            df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+            df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols, self.fill
         )
         self.models_, self.feature_names_ = self._train(panel)
         self.widen_ = self._calibrate(panel) if self.conformal else None
@@ -215,7 +225,13 @@ class LGBMForecaster:
         step = step or self.horizon
         encoded, _ = encode_categories(df, self.exog_cols, {})
         panel = to_panel(
-            encoded, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols
+            encoded,
+            self.id_cols,
+            self.date_col,
+            self.target_col,
+            self.freq,
+            self.exog_cols,
+            self.fill,
         )
         n = panel.values.shape[1]
         out = []
@@ -355,6 +371,10 @@ class LGBMForecaster:
         actual = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon] / level[:, None]
         lo, hi = scaled[:, :, 0], scaled[:, :, -1]
         score = np.maximum(lo - actual, actual - hi)  # > 0 outside the band
+        # a series too young at the cutoff has no level to scale by (a one-row launch
+        # would score its raw units): it must not set the band of every other series
+        observed = (~np.isnan(panel.values[:, : cutoff + 1])).sum(axis=1)
+        score[observed < self.n_lags] = np.nan
         alpha = self.quantiles[0] + 1 - self.quantiles[-1]
         widen = np.zeros(self.horizon)
         for h in range(self.horizon):

@@ -27,7 +27,13 @@ Calendar = Literal["cn", "none"]
 working days, 618 / Double 11 and days to Spring Festival; "none" for other markets
 (whose holidays come in as a known-in-advance column)."""
 
+Fill = Literal["zero", "missing"]
+"""A period missing inside a series' life (after its first row): "zero" nothing was sold
+(tables that only hold rows with sales), "missing" not known (a store that stopped
+reporting): NaN, never a training target, and a missing lag for the model."""
+
 FREQS: tuple[Freq, ...] = get_args(Freq)
+FILLS: tuple[Fill, ...] = get_args(Fill)
 CALENDARS: tuple[Calendar, ...] = get_args(Calendar)
 FREQ_DAYS: dict[Freq, int] = {"D": 1, "W": 7}
 SEASON: dict[Freq, int] = {"D": 7, "W": 52}  # periods per season: a week of days, a year of weeks
@@ -39,6 +45,13 @@ def check_freq(freq: str) -> Freq:
     if freq not in FREQS:
         raise ValueError(f"freq must be one of {list(FREQS)}, not {freq!r}")
     return freq  # type: ignore[return-value]
+
+
+def check_fill(fill: str) -> Fill:
+    """`fill` as a `Fill`; ValueError naming the allowed values otherwise."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {list(FILLS)}, not {fill!r}")
+    return fill  # type: ignore[return-value]
 
 
 def check_calendar(calendar: str) -> Calendar:
@@ -97,12 +110,16 @@ def to_panel(
     target_col: str,
     freq: Freq,
     exog_cols: list[str] | None = None,
+    fill: Fill = "zero",
 ) -> Panel:
     """Dense panel; exogenous columns (already numeric) are averaged within a period.
 
-    The target is summed within a period; a period missing inside a series' life
-    (after its first row) counts as 0, one before it stays NaN.
+    The target is summed within a period (a null target is skipped; a period whose rows
+    are all null is missing); a period missing inside a series' life (after its first
+    row) counts as 0 with `fill="zero"` and stays NaN with `fill="missing"`; one before
+    it stays NaN either way. ValueError for another `fill`.
     """
+    fill = check_fill(fill)
     step = FREQ_DAYS[freq]
     exog_cols = exog_cols or []
     # one lazy query: the per-period sums, then only integer positions and numbers leave it
@@ -115,7 +132,11 @@ def to_panel(
             *[pl.col(c).cast(pl.Float64) for c in exog_cols],
         )
         .group_by(*id_cols, date_col)
-        .agg(pl.col(target_col).sum(), *[pl.col(c).mean() for c in exog_cols])
+        .agg(
+            # all-null periods stay null (missing), not a sum of nothing (0)
+            pl.when(pl.col(target_col).is_not_null().any()).then(pl.col(target_col).sum()),
+            *[pl.col(c).mean() for c in exog_cols],
+        )
         .collect()
     )
     first, last = periods[date_col].min(), periods[date_col].max()
@@ -137,9 +158,9 @@ def to_panel(
     rows, cols = df["_series"].to_numpy(), df["_t"].to_numpy()
     values = np.full((keys.height, n), np.nan)
     values[rows, cols] = df[target_col].to_numpy()
-    # inside a series' life a missing period means nothing sold
-    started = np.maximum.accumulate(~np.isnan(values), axis=1)
-    values = np.where(started & np.isnan(values), 0.0, values)
+    if fill == "zero":  # inside a series' life a missing period means nothing sold
+        started = np.maximum.accumulate(~np.isnan(values), axis=1)
+        values = np.where(started & np.isnan(values), 0.0, values)
     exog = {}
     for c in exog_cols:
         x = np.full((keys.height, n), np.nan)

@@ -1,0 +1,387 @@
+"""`bclake forecast` on real-world sales tables: offsets in timestamps, duplicate rows,
+gaps that are not zero sales, short histories, new series, and the report it writes.
+
+The field cases (FC-…) are small made-up inputs in tests/data/field_cases/.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from bclake.cli import app
+from bclake.ml.any_table import (
+    ForecastReport,
+    InputError,
+    forecast_table,
+    local_dates,
+    read_table,
+)
+from bclake.ml.baselines import exponential_smoothing
+from bclake.ml.forecaster import LGBMForecaster
+from bclake.ml.panel import to_panel
+
+CASES = Path(__file__).parent / "data" / "field_cases"
+FC01 = CASES / "FC-01-timezone-suffixed-dates"
+FC03 = CASES / "FC-03-duplicate-dates"
+FC04 = CASES / "FC-04-short-history"
+FC05 = CASES / "FC-05-new-sku-one-row-all-zero"
+FC08 = CASES / "FC-08-gaps-missing-weeks"
+KEYS = ["region", "sku"]
+FAST = {"num_boost_round": 30}
+
+
+def run(path: Path, date_col: str, horizon: int, freq: str = "W", future: Path | None = None, **kw):
+    """forecast_table on a field-case file as the CLI reads it."""
+    report = ForecastReport()
+    df = read_table(path, date_col, "input", report=report)
+    fut = read_table(future, date_col, "future") if future else None
+    return forecast_table(
+        df, KEYS, date_col, "qty", horizon, freq, future=fut, report=report, **{**FAST, **kw}
+    )
+
+
+def cli(tmp_path: Path, path: Path, date_col: str, horizon: int, *extra: str):
+    out = tmp_path / "fc.csv"
+    args = [
+        "forecast", "--input", str(path), "--id-cols", "region,sku", "--date-col", date_col,
+        "--target-col", "qty", "--horizon", str(horizon), "--out", str(out), *extra,
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    return result, out
+
+
+# --- dates with offsets (FC-01) --------------------------------------------------------
+def test_fc01_offset_timestamps_keep_their_local_calendar_date() -> None:
+    report = ForecastReport()
+    tz = read_table(FC01 / "sales_daily_tz.csv", "date", "input", report=report)
+    plain = read_table(FC01 / "sales_daily_plain.csv", "date", "input")
+    assert tz["date"].to_list() == plain["date"].to_list()
+    assert tz["date"].min() == date(2023, 1, 2)
+    assert report.timestamps_with_offset == tz.height == 1920
+
+
+def test_fc01_forecast_of_offset_file_equals_the_clean_control() -> None:
+    a = run(FC01 / "sales_daily_tz.csv", "date", 7, "D").forecast
+    b = run(FC01 / "sales_daily_plain.csv", "date", 7, "D").forecast
+    assert a.equals(b)
+    assert a["date"].min() == date(2024, 4, 26)  # the day after the last local date
+
+
+@pytest.mark.parametrize(
+    ("value", "tz", "expected"),
+    [
+        ("2024-03-01T00:00:00+08:00", "Asia/Shanghai", date(2024, 3, 1)),
+        ("2024-03-01T23:59:59+08:00", "Asia/Shanghai", date(2024, 3, 1)),
+        ("2024-03-01T00:00:00Z", "Asia/Shanghai", date(2024, 3, 1)),  # 08:00 in Shanghai
+        ("2024-03-01T18:00:00Z", "Asia/Shanghai", date(2024, 3, 2)),  # 02:00 next day
+        ("2024-03-01T20:00:00-05:00", "Asia/Shanghai", date(2024, 3, 2)),
+        ("2024-03-01T20:00:00-05:00", "America/New_York", date(2024, 3, 1)),
+        ("2024-03-01T07:00:00+0800", "UTC", date(2024, 2, 29)),
+        ("2024-03-01 23:30:00", "UTC", date(2024, 3, 1)),  # no offset: already local
+        ("2024-03-01", "Asia/Shanghai", date(2024, 3, 1)),
+        (" 2024-03-01 ", "Asia/Shanghai", date(2024, 3, 1)),
+    ],
+)
+def test_local_dates_take_the_calendar_date_in_the_named_zone(
+    value: str, tz: str, expected: date
+) -> None:
+    out, _ = local_dates(pl.Series("d", [value, None, ""]), tz, "test")
+    assert out.to_list() == [expected, None, None]
+
+
+def test_parquet_datetimes_with_a_zone_become_local_dates(tmp_path: Path) -> None:
+    utc = [datetime(2024, 3, 1, 16, 0, tzinfo=UTC)]  # midnight in Shanghai
+    pl.DataFrame({"d": pl.Series(utc), "qty": [1]}).write_parquet(tmp_path / "a.parquet")
+    df = read_table(tmp_path / "a.parquet", "d", "input")
+    assert df["d"].to_list() == [date(2024, 3, 2)]
+
+
+def test_unreadable_dates_and_zones_are_named(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("sku,d,qty\na,2024-03-01,1\na,03/04/2024,2\n")
+    with pytest.raises(InputError, match=r"row 3: d='03/04/2024' is not a date"):
+        read_table(tmp_path / "a.csv", "d", "input")
+    with pytest.raises(InputError, match="unknown time zone 'Beijing'"):
+        read_table(tmp_path / "a.csv", "d", "input", tz="Beijing")
+
+
+def test_rows_without_a_date_are_dropped_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("sku,d,qty\na,2024-03-01,1\na,,2\na,2024-03-02,3\n")
+    report = ForecastReport()
+    df = read_table(tmp_path / "a.csv", "d", "input", report=report)
+    assert df["qty"].to_list() == [1, 3]
+    assert report.rows_read == 3 and report.rows_dropped == {"no date": 1}
+
+
+# --- duplicate series x date rows (FC-03) -----------------------------------------------
+def test_fc03_duplicates_stop_the_run_with_count_and_example() -> None:
+    with pytest.raises(InputError) as error:
+        run(FC03 / "sales_daily_with_dup_month.csv", "date", 7, "D")
+    message = str(error.value)
+    assert "128 rows repeat the series and date of another row" in message
+    assert "128 series x dates" in message and "128 of the rows exact copies" in message
+    assert "region=" in message and "--duplicates sum" in message and "--duplicates last" in message
+
+
+def test_fc03_duplicates_last_gives_the_clean_forecast_and_sum_is_reported() -> None:
+    last = run(FC03 / "sales_daily_with_dup_month.csv", "date", 7, "D", duplicates="last")
+    clean = run(FC03 / "sales_daily_clean.csv", "date", 7, "D")
+    assert last.forecast.equals(clean.forecast)
+    assert last.report.duplicates["rows"] == 128 and last.report.duplicates["policy"] == "last"
+    summed = run(FC03 / "sales_daily_with_dup_month.csv", "date", 7, "D", duplicates="sum")
+    assert summed.report.duplicates["policy"] == "sum"
+    assert clean.report.duplicates["rows"] == 0
+
+
+def test_duplicates_with_different_values_keep_the_last_or_add_up() -> None:
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(40)]
+    df = pl.DataFrame({"region": "r", "sku": "a", "date": days, "qty": 10.0})
+    extra = pl.DataFrame({"region": "r", "sku": "a", "date": [days[-1]], "qty": [99.0]})
+    both = pl.concat([df, extra])
+    report = ForecastReport()
+    from bclake.ml.any_table import resolve_duplicates
+
+    kept = resolve_duplicates(both, ["region", "sku", "date"], "last", "qty", report)
+    assert kept.height == 40 and kept["qty"][-1] == 99.0
+    assert report.duplicates["exact_copies"] == 0
+    assert report.duplicates["example"]["qty values"] == [10.0, 99.0]
+    assert resolve_duplicates(both, ["region", "sku", "date"], "sum", "qty").height == 41
+    with pytest.raises(InputError, match="duplicates must be one of"):
+        resolve_duplicates(both, ["region", "sku", "date"], "mean", "qty")  # type: ignore[arg-type]
+
+
+def test_days_of_one_week_are_not_duplicates_of_a_weekly_forecast() -> None:
+    result = run(FC03 / "sales_daily_clean.csv", "date", 4, "W")
+    assert result.report.duplicates["rows"] == 0 and result.forecast.height == 4 * 4
+
+
+def test_fc03_cli_exits_2_with_the_message(tmp_path: Path) -> None:
+    result, out = cli(tmp_path, FC03 / "sales_daily_with_dup_month.csv", "date", 7, "--freq", "D")
+    assert result.exit_code == 2 and "128 rows repeat" in result.output.replace("\n", " ")
+    assert not out.exists()
+
+
+# --- gaps: missing is not zero (FC-08) --------------------------------------------------
+def test_fc08_silent_series_is_named_and_not_read_as_zero_sales() -> None:
+    gap = run(FC08 / "sales_weekly_gap_at_end.csv", "week", 4)
+    complete = run(FC08 / "sales_weekly_complete.csv", "week", 4)
+    assert gap.report.silent_series == [
+        {"region": "华东", "sku": "SKU0001", "last_date": "2024-03-25", "periods_silent": 4}
+    ]
+    assert any("华东/SKU0001 (silent since 2024-03-25)" in w for w in gap.report.warnings)
+
+    def summary(r):
+        return r.forecast.group_by(KEYS).agg(
+            pl.col("p50").mean(), (pl.col("p90") - pl.col("p10")).mean().alias("width")
+        )
+
+    both = summary(gap).join(summary(complete), on=KEYS, suffix="_complete")
+    silent = both.filter(pl.col("sku") == "SKU0001", pl.col("region") == "华东").row(0, named=True)
+    # its forecast comes from its last reports, not from four weeks of zeros
+    assert silent["p50"] == pytest.approx(silent["p50_complete"], rel=0.25)
+    # and the other series' bands are not widened by its silence
+    others = both.filter(~((pl.col("sku") == "SKU0001") & (pl.col("region") == "华东")))
+    assert (others["width"] <= others["width_complete"] * 1.25).all()
+
+
+def test_fc08_fill_zero_reads_the_silence_as_zero_sales_and_says_so() -> None:
+    zero = run(FC08 / "sales_weekly_gap_at_end.csv", "week", 4, fill="zero")
+    missing = run(FC08 / "sales_weekly_gap_at_end.csv", "week", 4)
+    assert any("read as zero sales (--fill zero)" in w for w in zero.report.warnings)
+    p50 = {
+        name: r.forecast.filter(pl.col("region") == "华东", pl.col("sku") == "SKU0001")[
+            "p50"
+        ].mean()
+        for name, r in (("zero", zero), ("missing", missing))
+    }
+    assert p50["zero"] < 0.8 * p50["missing"]
+
+
+def test_to_panel_keeps_an_inner_gap_missing_or_zero() -> None:
+    weeks = [date(2024, 1, 1) + timedelta(weeks=i) for i in (0, 1, 3)]
+    df = pl.DataFrame({"k": "a", "w": weeks, "y": [1.0, 2.0, 4.0]})
+    missing = to_panel(df, ["k"], "w", "y", "W", fill="missing").values[0]
+    zero = to_panel(df, ["k"], "w", "y", "W", fill="zero").values[0]
+    assert np.isnan(missing[2]) and missing[3] == 4.0
+    assert zero.tolist() == [1.0, 2.0, 0.0, 4.0]
+    with pytest.raises(ValueError, match="fill must be one of"):
+        to_panel(df, ["k"], "w", "y", "W", fill="gap")  # type: ignore[arg-type]
+
+
+def test_inner_gaps_and_null_targets_are_counted_not_zeroed() -> None:
+    weeks = [date(2023, 1, 2) + timedelta(weeks=i) for i in range(60)]
+    rng = np.random.default_rng(1)
+    df = pl.DataFrame(
+        {
+            "region": "r",
+            "sku": np.repeat(["a", "b"], 60),
+            "week": weeks * 2,
+            "qty": rng.poisson(50, 120).astype(float),
+        }
+    )
+    df = df.filter(~((pl.col("sku") == "a") & pl.col("week").is_in(weeks[20:23])))
+    df = df.with_columns(
+        pl.when((pl.col("sku") == "b") & (pl.col("week") == weeks[30]))
+        .then(None)
+        .otherwise(pl.col("qty"))
+        .alias("qty")
+    )
+    result = forecast_table(df, KEYS, "week", "qty", 4, "W", **FAST)
+    assert result.report.gaps["series_with_gaps"] == 2
+    assert result.report.gaps["missing_periods"] == 4
+    assert result.report.null_targets == 1
+    assert result.forecast["p50"].min() > 20  # gaps did not pull the level towards zero
+
+
+def test_exponential_smoothing_holds_its_level_over_a_gap() -> None:
+    hist = np.array([[10.0, 10.0, np.nan, np.nan, 10.0], [10.0, 10.0, 0.0, 0.0, 10.0]])
+    level = exponential_smoothing(hist)
+    assert level[0] == pytest.approx(10.0) and level[1] < 10.0
+
+
+# --- short history (FC-04) --------------------------------------------------------------
+def test_fc04_five_weeks_horizon_13_forecasts_every_series_flagged(tmp_path: Path) -> None:
+    result, out = cli(tmp_path, FC04 / "sales_weekly_5weeks.csv", "week", 13)
+    assert result.exit_code == 0, result.output
+    assert "mean fallback" in result.output
+    fc = pl.read_csv(out, try_parse_dates=True)
+    assert fc.height == 4 * 13 and fc["week"].min() == date(2023, 2, 6)
+    src = pl.read_csv(FC04 / "sales_weekly_5weeks.csv")
+    last4 = src.filter(pl.col("week") >= "2023-01-09").group_by(KEYS).agg(pl.col("qty").mean())
+    check = fc.group_by(KEYS).agg(pl.col("p50").first()).join(last4, on=KEYS)
+    assert check["p50"].to_list() == pytest.approx(check["qty"].to_list())
+    assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
+    assert (fc["p10"] < fc["p90"]).all()
+    report = json.loads((tmp_path / "fc.csv.report.json").read_text())
+    assert {s["forecast_source"] for s in report["short_series"]} == {"mean_fallback"}
+    assert len(report["short_series"]) == 4
+
+
+def test_short_series_beside_long_ones_are_flagged_per_series() -> None:
+    weeks = [date(2023, 1, 2) + timedelta(weeks=i) for i in range(40)]
+    rng = np.random.default_rng(2)
+    long = pl.DataFrame(
+        {
+            "region": "r",
+            "sku": np.repeat(["a", "b", "c"], 40),
+            "week": weeks * 3,
+            "qty": rng.poisson(30, 120).astype(float),
+        }
+    )
+    young = pl.DataFrame({"region": "r", "sku": "d", "week": weeks[-6:], "qty": 12.0})
+    baby = pl.DataFrame({"region": "r", "sku": "e", "week": weeks[-2:], "qty": [5.0, 7.0]})
+    result = forecast_table(pl.concat([long, young, baby]), KEYS, "week", "qty", 8, "W", **FAST)
+    sources = dict(result.sources.select("sku", "forecast_source").iter_rows())
+    assert sources == {
+        "a": "model",
+        "b": "model",
+        "c": "model",
+        "d": "model_short_history",
+        "e": "mean_fallback",
+    }
+    assert result.forecast.filter(pl.col("sku") == "e")["p50"].to_list() == [6.0] * 8
+    assert result.forecast.height == 5 * 8
+
+
+def test_a_daily_table_shorter_than_the_horizon_still_forecasts() -> None:
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(10)]
+    df = pl.DataFrame({"region": "r", "sku": "a", "date": days, "qty": [3.0, 5.0] * 5})
+    result = forecast_table(df, KEYS, "date", "qty", 14, "D", backtest=True, **FAST)
+    assert result.forecast.height == 14 and result.forecast["p50"][0] == pytest.approx(4.0)
+    assert result.backtest_scores is None
+    assert any("no backtest" in w for w in result.report.warnings)
+
+
+# --- one odd series never widens the others (FC-05) -------------------------------------
+def test_fc05_a_one_row_new_sku_leaves_the_other_series_bands_as_they_were() -> None:
+    mixed = run(FC05 / "sales_weekly_mixed.csv", "week", 4)
+    without = run(FC05 / "sales_weekly_mixed_without_new_sku.csv", "week", 4)
+    established = mixed.forecast.filter(pl.col("sku") != "SKU0009")
+    assert established.select(KEYS, "week", "p10", "p50", "p90").equals(
+        without.forecast.select(KEYS, "week", "p10", "p50", "p90")
+    )
+    new = mixed.forecast.filter(pl.col("sku") == "SKU0009")
+    assert new.height == 4 and new["p50"].to_list() == [35.0] * 4  # its one row, flat
+    assert mixed.report.short_series == [
+        {"region": "华东", "sku": "SKU0009", "periods": 1, "forecast_source": "mean_fallback"}
+    ]
+
+
+def test_fc05_a_series_only_in_future_is_listed_as_skipped() -> None:
+    result = run(
+        FC05 / "sales_weekly_mixed_promo.csv", "week", 4, future=FC05 / "future_with_new_sku.csv"
+    )
+    assert "SKU0010" not in result.forecast["sku"].to_list()
+    assert len(result.report.new_series) == 1
+    skipped = result.report.new_series[0]
+    assert skipped["sku"] == "SKU0010" and skipped["forecast_source"].startswith("skipped")
+    assert any("华东/SKU0010" in w for w in result.report.warnings)
+    without = run(FC05 / "sales_weekly_mixed_without_new_sku.csv", "week", 4)
+    p90 = result.forecast.filter(pl.col("sku") != "SKU0009")["p90"].mean()
+    assert p90 <= 1.5 * without.forecast["p90"].mean()
+
+
+def test_calibration_ignores_series_too_young_to_scale() -> None:
+    weeks = [date(2022, 1, 3) + timedelta(weeks=i) for i in range(80)]
+    rng = np.random.default_rng(3)
+    df = pl.DataFrame(
+        {
+            "k": np.repeat([f"s{i}" for i in range(8)], 80),
+            "week": weeks * 8,
+            "qty": rng.poisson(100, 640).astype(float),
+        }
+    )
+    model = LGBMForecaster(["k"], "week", "qty", horizon=4, **FAST)
+    base = model.fit(df).widen_
+    spikes = pl.DataFrame({"k": ["new1", "new2"], "week": [weeks[-3], weeks[-1]], "qty": 5000.0})
+    odd = LGBMForecaster(["k"], "week", "qty", horizon=4, **FAST).fit(pl.concat([df, spikes]))
+    assert base is not None and odd.widen_ is not None
+    np.testing.assert_allclose(odd.widen_, base, atol=1e-9)
+
+
+def test_series_only_in_future_get_a_cold_start_when_launches_exist() -> None:
+    weeks = [date(2023, 1, 2) + timedelta(weeks=i) for i in range(40)]
+    rows = [
+        {"region": "r", "sku": f"old{i}", "week": w, "qty": 50.0} for i in range(3) for w in weeks
+    ]
+    for i, start in enumerate((10, 15, 20)):  # three launches inside the history
+        rows += [
+            {"region": "r", "sku": f"new{i}", "week": w, "qty": float(min(a + 1, 5) * 4)}
+            for a, w in enumerate(weeks[start:])
+        ]
+    future_weeks = [weeks[-1] + timedelta(weeks=h) for h in range(1, 5)]
+    future = pl.DataFrame({"region": "r", "sku": "launch", "week": future_weeks})
+    result = forecast_table(pl.DataFrame(rows), KEYS, "week", "qty", 4, "W", future=future, **FAST)
+    launch = result.forecast.filter(pl.col("sku") == "launch").sort("week")
+    assert launch["p50"].to_list() == pytest.approx([4.0, 8.0, 12.0, 16.0])
+    assert result.report.new_series[0]["forecast_source"] == "cold_start"
+    assert result.report.series["cold_start"] == 1
+
+
+# --- the report -------------------------------------------------------------------------
+def test_the_cli_prints_the_report_and_writes_it_beside_the_output(tmp_path: Path) -> None:
+    result, out = cli(
+        tmp_path, FC01 / "sales_daily_tz.csv", "date", 7, "--freq", "D", "--fill", "zero"
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output.replace("\n", " ")
+    assert "1,920 timestamps with an offset read as their calendar date in Asia/Shanghai" in text
+    assert "read 1,920 rows" in text and "--fill zero" in text
+    report = json.loads((tmp_path / "fc.csv.report.json").read_text())
+    assert report["rows_read"] == 1920 and report["rows_dropped"] == {}
+    assert report["duplicates"]["rows"] == 0 and report["fill"] == "zero"
+    assert report["tz"] == "Asia/Shanghai" and report["encoding"] == "utf-8"
+    assert report["series"] == {"model": 4}
+    assert out.exists()
+
+
+def test_the_cli_refuses_unknown_policies(tmp_path: Path) -> None:
+    for extra in (("--fill", "gap"), ("--duplicates", "mean"), ("--tz", "Mars/Base")):
+        result, _ = cli(tmp_path, FC04 / "sales_weekly_5weeks.csv", "week", 4, *extra)
+        assert result.exit_code == 2, (extra, result.output)
