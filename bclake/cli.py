@@ -381,28 +381,5 @@ def ledger(
     console.print(table)
 
 
-@app.command()
-def check(
-    file: Annotated[
-        Path,
-        typer.Argument(help="An export: CSV, TSV, NDJSON or XLSX.", exists=True, dir_okay=False),
-    ],
-    table: Annotated[
-        str | None,
-        typer.Option("--table", help="Contract SYSTEM.TABLE (default: from file name and header)."),
-    ] = None,
-    sample: Annotated[int, typer.Option(help="Quarantined rows to show.")] = 10,
-) -> None:
-    """Dry run of ingest for one file: its contract, encoding, delimiter, header map, rows
-    that would load and a sample of those that would be quarantined, and why. Writes
-    nothing; exit 1 when no contract fits or the file would be rejected whole."""
-    from bclake.ingest.check import check_file, render
-
-    report = check_file(file, table)
-    console.print(render(report, sample))
-    if not report.loadable:
-        raise typer.Exit(1)
-
-
 if __name__ == "__main__":
     app()
