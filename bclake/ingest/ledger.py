@@ -19,9 +19,11 @@ from bclake.core.settings import Settings
 from bclake.ingest.paths import write_parquet_atomic
 
 FileStatus = Literal["loaded", "partial", "rejected", "skipped", "kept"]
-"""loaded: every row; partial: some rows quarantined; rejected: unreadable, quarantined
-whole; skipped: already ingested (same content); kept: a backfill found its source
-missing or changed and left its lake parts as they were."""
+"""loaded: every row; partial: some rows quarantined (rows that break the contract, or
+lines the reader could not split into a row: `ragged_row`, `malformed_json`,
+`bad_encoding`); rejected: no row could be trusted, the file is quarantined whole;
+skipped: already ingested (same content); kept: a backfill found its source missing or
+changed and left its lake parts as they were."""
 
 LEDGER_SCHEMA = {
     "file": pl.String,
@@ -52,12 +54,12 @@ class FileResult:
     table: str
     sha256: str  # of the file's bytes
     status: FileStatus
-    rows_in: int = 0
+    rows_in: int = 0  # rows read plus lines the reader could not split into a row
     rows_loaded: int = 0
     rows_quarantined: int = 0
     reason: str | None = None  # why rows or the file were quarantined, or why it was kept
     message: str | None = None
-    encoding: str | None = None
+    encoding: str | None = None  # utf-8, utf-8-sig, utf-16-le, utf-16-be, gb18030 or xlsx
     extra_columns: str | None = None  # comma-separated columns the contract does not know
     first_event_date: str | None = None  # ISO day
     last_event_date: str | None = None

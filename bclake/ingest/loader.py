@@ -1,9 +1,12 @@
 """Landing -> lake for one source table: read, validate, write Parquet parts and quarantine.
 
 The promise: for every file, `rows_in = rows_loaded + rows_quarantined`; a file
-already seen (same content hash) adds nothing; a file that cannot be read is
-quarantined whole and never stops the other files. Every run records its files in
-the ledger (`bclake.ingest.ledger`).
+already seen (same content hash) adds nothing; a line the reader cannot split into
+a row (`ragged_row`, `malformed_json`, `bad_encoding`) is quarantined with its line
+number beside the rows that break the contract; a file no row of which can be trusted
+is quarantined whole and never stops the other files. CSV, TSV (UTF-16 "Unicode
+text" too), NDJSON and, for CSV contracts, XLSX workbooks are read (`ingest.read`).
+Every run records its files in the ledger (`bclake.ingest.ledger`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import polars as pl
 
 from bclake.core.contracts import Contract
 from bclake.core.settings import Settings
+from bclake.core.textio import UndecodableText, decode_bytes
 from bclake.ingest.ledger import FileResult, read_ledger, write_ledger
 from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
 from bclake.ingest.pii import pseudonymise, redact_text
-from bclake.ingest.read import UnreadableFile, read_file
+from bclake.ingest.read import UnreadableFile, container, read_file
 from bclake.ingest.validate import validate
 
 WRITERS = 2  # parallel partition writers per file
@@ -196,22 +200,30 @@ def _ingest_file(
 
     loaded, quarantined = validate(pseudonymise(raw.frame, contract, settings.pii_key), contract)
     days = _write_parts(loaded.with_columns(lineage), part, contract, settings)
-    if quarantined.height:
-        quarantined = quarantined.with_columns(
-            pl.concat_str(  # not pl.format: it panics on some filtered frames (polars 2.1)
-                pl.lit(f"{rel}: row "),
-                pl.col("_source_row").cast(pl.String),
-                pl.lit(": "),
-                pl.col("message"),
-            ).alias("message")
+    quarantined = quarantined.with_columns(
+        pl.concat_str(  # not pl.format: it panics on some filtered frames (polars 2.1)
+            pl.lit(f"{rel}: row "),
+            pl.col("_source_row").cast(pl.String),
+            pl.lit(": "),
+            pl.col("message"),
+        ).alias("message")
+    )
+    if raw.rejected.height:  # lines the reader could not split into a row
+        rejected = raw.rejected.with_columns(
+            (pl.lit(f"{rel}: ") + pl.col("message")).alias("message"),
+            pl.col("raw").map_elements(
+                lambda line: redact_text(line, settings.pii_key), return_dtype=pl.String
+            ),
         )
+        quarantined = pl.concat([rejected, quarantined]).sort("_source_row")
+    if quarantined.height:
         write_parquet_atomic(
             quarantined.with_columns(lineage), quarantine_dir(settings.lake, contract) / part
         )
     return FileResult(
         **identity,
         status="partial" if quarantined.height else "loaded",
-        rows_in=raw.frame.height,
+        rows_in=raw.rows_in,
         rows_loaded=loaded.height,
         rows_quarantined=quarantined.height,
         encoding=raw.encoding,
@@ -279,7 +291,14 @@ def _quarantine_unreadable(
 
 
 def _data_lines(path: Path, contract: Contract) -> list[str]:
-    """The non-empty data lines of a file that could not be parsed, as text."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    """The non-empty data lines of a file that could not be parsed, as text (none for a
+    workbook: its bytes are not lines)."""
+    data = path.read_bytes()
+    if container(data) != "text":
+        return []
+    try:
+        text = decode_bytes(data, contract.encodings).text
+    except UndecodableText:
+        text = data.decode("utf-8", errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[1:] if contract.format == "csv" else lines

@@ -1,53 +1,110 @@
 """Read one landing file into a frame of strings with lake column names.
 
 Every value comes out as a string so that type validation is one mechanism
-for CSV and NDJSON alike; `ingest.validate` does the casting.
+for CSV, NDJSON and XLSX alike; `ingest.validate` does the casting.
+
+Row-level, not file-level: polars reads the whole file first (the fast path); only a
+file it refuses, or a CSV with a short row, is split line by line, and each line that
+cannot be a row (a malformed or truncated NDJSON line, a CSV row with more or fewer
+fields than the header) goes to `RawFile.rejected` with its line number while the
+other rows load. A file is rejected whole (`UnreadableFile`) only when no row can be
+trusted: undecodable bytes, no header the contract knows, or no well-formed row.
 """
 
 from __future__ import annotations
 
+import csv
 import io
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 
 import polars as pl
 
 from bclake.core.contracts import Contract
+from bclake.core.textio import (
+    Decoded,
+    UndecodableText,
+    damaged_message,
+    decode_bytes,
+    find_header,
+    line_of,
+    sniff_delimiter,
+)
+
+REJECTED_SCHEMA = {
+    "_source_row": pl.Int64,
+    "reason": pl.String,
+    "message": pl.String,
+    "raw": pl.String,
+}
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted workbook
+HEADER_SCAN_ROWS = 30  # rows of a sheet searched for its header row
 
 
 class UnreadableFile(Exception):
-    """The file as a whole cannot be loaded; the message says why and how to fix it."""
+    """The file as a whole cannot be loaded; the message says why and how to fix it.
 
-    def __init__(self, reason: str, message: str) -> None:
+    `headers` holds the header names found, when the file got that far.
+    """
+
+    def __init__(self, reason: str, message: str, headers: list[str] | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.headers = headers or []
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """How one contract column was found in a file's header."""
+
+    column: str  # lake name
+    header: str | None  # as written in the file; None when missing
+    how: str  # native, alias or lake name, "+ whitespace fixed" / "+ case"; or "missing"
+    required: bool
 
 
 @dataclass
 class RawFile:
-    frame: pl.DataFrame  # lake column names, all strings, plus _source_row
-    encoding: str
+    frame: pl.DataFrame  # lake column names, all strings, plus _source_row and _extra
+    encoding: str  # utf-8, utf-8-sig, utf-16-le, utf-16-be, gb18030, or xlsx
     extra_columns: list[str]
+    format: str = "csv"  # csv, ndjson or xlsx (as read, which may differ from the contract's)
+    delimiter: str | None = None  # CSV field separator
+    sheet: str | None = None  # XLSX sheet read
+    header_row: int = 1  # line (CSV) or sheet row (XLSX) of the header
+    headers: list[HeaderMatch] = field(default_factory=list)
+    # lines that could not be split into a row: _source_row (line), reason, message, raw
+    rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECTED_SCHEMA))
+
+    @property
+    def rows_in(self) -> int:
+        """Rows the file holds: those read plus the lines rejected by the reader."""
+        return self.frame.height + self.rejected.height
 
 
-def decode(data: bytes, path: Path, contract: Contract) -> tuple[str, str]:
-    """Return (text, encoding): UTF-8 (with or without BOM), then GBK if the contract allows."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
+def decode(data: bytes, path: Path, contract: Contract, lenient: bool = False) -> Decoded:
+    """The file's text under the contract's encodings (see `bclake.core.textio`).
+
+    Raises UnreadableFile (`unknown_encoding`) naming the byte offset that failed; with
+    `lenient`, a few damaged bytes are left as U+FFFD for `read_file` to quarantine.
+    """
     try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as utf8_error:
-        if "gbk" in contract.encodings:
-            try:
-                return data.decode("gbk"), "gbk"
-            except UnicodeDecodeError:
-                pass
-        raise UnreadableFile(
-            "unknown_encoding",
-            f"{path}: byte {utf8_error.start} is not valid UTF-8"
-            f"{' or GBK' if 'gbk' in contract.encodings else ''}; "
-            f"re-export the file as UTF-8 (allowed: {', '.join(contract.encodings)}).",
-        ) from None
+        return decode_bytes(data, contract.encodings, lenient=lenient)
+    except UndecodableText as error:
+        raise UnreadableFile("unknown_encoding", f"{path}: {error}") from None
+
+
+def container(data: bytes) -> str:
+    """`xlsx` for a zip workbook, `xls` for an OLE one, else `text`."""
+    if data.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if data.startswith(OLE_MAGIC):
+        return "xls"
+    return "text"
 
 
 def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawFile:
@@ -55,48 +112,233 @@ def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawF
     data = path.read_bytes() if data is None else data
     if not data or data.isspace():
         raise UnreadableFile("empty_file", f"{path}: the file is empty; re-export it.")
-    text, encoding = decode(data, path, contract)
-    # polars parses bytes fastest: hand it UTF-8 bytes, re-encoding only what was not UTF-8
-    utf8 = {"utf-8": data, "utf-8-sig": data[3:]}.get(encoding) or text.encode("utf-8")
-    del text
-    if contract.format == "csv":
-        frame = _read_csv(utf8, path)
-    elif contract.format == "ndjson":
-        frame = _read_ndjson(utf8, path, contract)
-    else:
-        raise UnreadableFile("unknown_format", f"{path}: contract format {contract.format!r}")
-    frame, extra = _map_headers(frame, path, contract)
-    return RawFile(frame, encoding, extra)
-
-
-def _read_csv(text: bytes, path: Path) -> pl.DataFrame:
-    try:
-        frame = pl.read_csv(io.BytesIO(text), infer_schema=False, truncate_ragged_lines=False)
-    except pl.exceptions.PolarsError as error:
+    kind = container(data)
+    if kind == "xls":
         raise UnreadableFile(
-            "malformed_csv",
-            f"{path}: not a well-formed CSV ({error}); "
-            "check the delimiter and quoting, or re-export it.",
-        ) from None
-    return frame.with_row_index("_source_row", offset=2).with_columns(  # row 1 is the header
+            "unsupported_format",
+            f"{path}: a legacy .xls (or password-protected) workbook; save it as .xlsx "
+            "without a password, or export CSV.",
+        )
+    if kind == "xlsx":
+        if contract.format != "csv":
+            raise UnreadableFile(
+                "unsupported_format",
+                f"{path}: a workbook, but {contract.key} takes {contract.format}; export that.",
+            )
+        raw = _read_xlsx(data, path, contract)
+    else:
+        decoded = decode(data, path, contract, lenient=True)
+        text, encoding = decoded.text, decoded.encoding
+        # polars parses bytes fastest: hand it UTF-8 bytes, re-encoding only what was not UTF-8
+        clean = not decoded.damaged
+        if not clean:
+            _check_damage(data, decoded, path, contract)
+        utf8 = (clean and {"utf-8": data, "utf-8-sig": data[3:]}.get(encoding)) or text.encode()
+        if contract.format == "csv":
+            delimiter = sniff_delimiter(text[:65536])
+            del text
+            frame, rejected = _read_csv(utf8, path, delimiter)
+            raw = RawFile(frame, encoding, [], delimiter=delimiter, rejected=rejected)
+        elif contract.format == "ndjson":
+            del text
+            frame, rejected = _read_ndjson(utf8, path, contract)
+            raw = RawFile(frame, encoding, [], format="ndjson", rejected=rejected)
+        else:
+            raise UnreadableFile("unknown_format", f"{path}: contract format {contract.format!r}")
+        if decoded.damaged:
+            _reject_damaged(raw, data, decoded, path)
+    raw.frame, raw.extra_columns, raw.headers = _map_headers(raw.frame, path, contract)
+    return raw
+
+
+def _damaged_lines(data: bytes, decoded: Decoded) -> dict[int, int]:
+    """Line -> its first damaged byte."""
+    lines: dict[int, int] = {}
+    for offset in decoded.damaged:
+        lines.setdefault(line_of(data, offset), offset)
+    return lines
+
+
+def _check_damage(data: bytes, decoded: Decoded, path: Path, contract: Contract) -> None:
+    """Refuse the whole file when its header is damaged, or so many lines are that it is
+    evidently not in that encoding (then even its other non-ASCII text is suspect)."""
+    lines = _damaged_lines(data, decoded)
+    header_line = 1 if contract.format == "csv" else 0
+    if header_line in lines or len(lines) > max(3, data.count(b"\n") // 100):
+        enc = decoded.encoding.upper()
+        first = damaged_message(data, decoded.damaged[0], enc)
+        why = (
+            "in the header line"
+            if header_line in lines
+            else f"{len(decoded.damaged)} bytes on {len(lines)} lines are not valid {enc} "
+            f"either, so the file is not {enc} (or is badly damaged)"
+        )
+        raise UnreadableFile(
+            "unknown_encoding",
+            f"{path}: {first}; {why}; re-export it as UTF-8 "
+            f"(allowed: {', '.join(contract.encodings)}).",
+        )
+
+
+def _reject_damaged(raw: RawFile, data: bytes, decoded: Decoded, path: Path) -> None:
+    """Move the rows that hold damaged bytes (U+FFFD) to `raw.rejected` as `bad_encoding`."""
+    lines = _damaged_lines(data, decoded)
+    first = decoded.damaged[0]
+    whole = damaged_message(data, first, decoded.encoding.upper())
+    columns = [c for c, t in raw.frame.schema.items() if t == pl.String]
+    flag = pl.any_horizontal(
+        [pl.col(c).str.contains("\ufffd", literal=True).fill_null(False) for c in columns]
+    )
+    bad = raw.frame.filter(flag)
+    raw.frame = raw.frame.filter(~flag)
+    text_lines = decoded.text.split("\n")
+    rows = []
+    for row in bad["_source_row"].unique(maintain_order=True).to_list():
+        at = lines.get(row, first)
+        rows.append(
+            (
+                row,
+                "bad_encoding",
+                f"line {row}: {damaged_message(data, at, decoded.encoding.upper())}; the rest "
+                "of the file is, so this row was damaged: fix it at the source and resend it",
+                text_lines[row - 1] if row - 1 < len(text_lines) else "",
+            )
+        )
+    raw.rejected = pl.concat([raw.rejected, _rejected(rows)]).sort("_source_row")
+    if not raw.frame.height:
+        raise UnreadableFile(
+            "unknown_encoding", f"{path}: no row can be trusted: {whole}; re-export it."
+        )
+
+
+def _numbered(frame: pl.DataFrame, first: int) -> pl.DataFrame:
+    return frame.with_row_index("_source_row", offset=first).with_columns(
         pl.col("_source_row").cast(pl.Int64)
     )
 
 
-def _read_ndjson(text: bytes, path: Path, contract: Contract) -> pl.DataFrame:
+def _rejected(rows: list[tuple[int, str, str, str]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=REJECTED_SCHEMA, orient="row")
+
+
+def _read_csv(text: bytes, path: Path, sep: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows, rejected lines); polars first, line by line only when it refuses or a row
+    is short."""
     try:
-        docs = pl.read_ndjson(io.BytesIO(text), infer_schema_length=None)
-    except pl.exceptions.PolarsError as error:
-        raise UnreadableFile(
-            "malformed_json",
-            f"{path}: not valid NDJSON ({error}); one JSON "
-            "object per line is expected, re-export the file.",
-        ) from None
-    docs = _flatten_structs(
-        docs.with_row_index("_source_row", offset=1).with_columns(
-            pl.col("_source_row").cast(pl.Int64)
+        frame = pl.read_csv(
+            io.BytesIO(text), separator=sep, infer_schema=False, truncate_ragged_lines=False
         )
-    )
+    except pl.exceptions.PolarsError as error:
+        return _read_csv_by_line(text.decode("utf-8"), path, sep, str(error).split("\n")[0])
+    if frame.width > 1 and frame[frame.columns[-1]].null_count() and _has_short_row(text, sep):
+        return _read_csv_by_line(text.decode("utf-8"), path, sep, "")
+    return _numbered(frame, 2), _rejected([])  # row 1 is the header
+
+
+def _has_short_row(text: bytes, sep: str) -> bool:
+    """Whether a line without quotes has fewer separators than the header (polars pads such
+    a row with nulls instead of refusing it)."""
+    try:
+        lines = pl.read_csv(
+            io.BytesIO(text),
+            has_header=False,
+            separator="\x00",
+            quote_char=None,
+            infer_schema=False,
+        ).to_series()
+    except pl.exceptions.PolarsError:
+        return True  # the line-by-line reader decides
+    lines = lines.str.strip_chars_end("\r")
+    counts = lines.str.count_matches(sep, literal=True)
+    plain = lines.str.len_chars().gt(0) & ~lines.str.contains('"', literal=True)
+    return bool((plain & (counts < counts[0])).any())
+
+
+def _read_csv_by_line(
+    text: str, path: Path, sep: str, fast_error: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a CSV record by record (quoted newlines kept); a record whose field count is not
+    the header's is rejected as `ragged_row` with its line number."""
+    lines = text.splitlines()
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    header: list[str] | None = None
+    good: list[tuple[int, list[str]]] = []
+    bad: list[tuple[int, str, str, str]] = []
+    last_line = 0
+    try:
+        for record in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if not record or all(not v.strip() for v in record):
+                continue
+            if header is None:
+                header = record
+                continue
+            if len(record) == len(header):
+                good.append((start, record))
+                continue
+            more = len(record) > len(header)
+            bad.append(
+                (
+                    start,
+                    "ragged_row",
+                    f"line {start}: {len(record)} fields where the header has {len(header)}; "
+                    + (
+                        f"an unquoted {_name(sep)} inside a value? Quote that value or remove "
+                        "the separator at the source, and resend the row"
+                        if more
+                        else "a value or separator is missing, or the line was cut; fix the "
+                        "row at the source and resend it"
+                    ),
+                    "\n".join(lines[start - 1 : last_line]),
+                )
+            )
+    except csv.Error as error:  # an unterminated quote: the rest of the file is one field
+        bad.append(
+            (
+                last_line + 1,
+                "malformed_csv",
+                f"line {last_line + 1}: {error} (an unclosed quote?); every line from here "
+                "is held back; fix the quoting and resend",
+                "\n".join(lines[last_line:]),
+            )
+        )
+    if header is None:
+        raise UnreadableFile("malformed_csv", f"{path}: no header line found; re-export it.")
+    if not good and bad:
+        why = f" (polars: {fast_error})" if fast_error else ""
+        raise UnreadableFile(
+            bad[0][1],
+            f"{path}: no row can be trusted: none of the {len(bad)} data lines has the "
+            f"{len(header)} fields of the header, read with {_name(sep)} as the separator"
+            f"{why}; first: {bad[0][2]}. Check the delimiter and quoting, or re-export it.",
+            headers=header,
+        )
+    names = _dedupe(header)
+    frame = pl.DataFrame(
+        {n: [r[i] or None for _, r in good] for i, n in enumerate(names)},
+        schema=dict.fromkeys(names, pl.String),
+    ).with_columns(pl.Series("_source_row", [line for line, _ in good], dtype=pl.Int64))
+    return frame.select("_source_row", *names), _rejected(bad)
+
+
+def _name(sep: str) -> str:
+    return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}.get(sep, repr(sep))
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, n in enumerate(names):
+        out.append(n if n not in out else f"{n}_duplicated_{i}")
+    return out
+
+
+def _read_ndjson(text: bytes, path: Path, contract: Contract) -> tuple[pl.DataFrame, pl.DataFrame]:
+    try:
+        docs = _numbered(pl.read_ndjson(io.BytesIO(text), infer_schema_length=None), 1)
+        rejected = _rejected([])
+    except pl.exceptions.PolarsError as error:
+        docs, rejected = _read_ndjson_by_line(text.decode("utf-8"), path, str(error))
+    docs = _flatten_structs(docs)
     lines = contract.lines_source
     if lines:
         if lines not in docs.columns:
@@ -104,9 +346,10 @@ def _read_ndjson(text: bytes, path: Path, contract: Contract) -> pl.DataFrame:
                 "missing_column",
                 f"{path}: documents have no '{lines}' array of "
                 f"lines; the contract {contract.key} requires it.",
+                headers=[c for c in docs.columns if c != "_source_row"],
             )
         docs = docs.explode(lines).unnest(lines) if docs.schema[lines] != pl.Null else docs
-    return docs.select(
+    frame = docs.select(
         pl.col("_source_row"),
         *[
             _as_string(pl.col(c), docs.schema[c]).alias(c)
@@ -114,6 +357,146 @@ def _read_ndjson(text: bytes, path: Path, contract: Contract) -> pl.DataFrame:
             if c != "_source_row"
         ],
     )
+    return frame, rejected
+
+
+def _read_ndjson_by_line(
+    text: str, path: Path, fast_error: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse NDJSON one line at a time: a line that is not a JSON object is rejected as
+    `malformed_json` with its line number; the others are read by polars."""
+    lines = text.split("\n")
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+    good: list[tuple[int, str]] = []
+    bad: list[tuple[int, str, str, str]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            problem = (
+                None if isinstance(doc, dict) else f"a JSON {type(doc).__name__}, not an object"
+            )
+        except json.JSONDecodeError as error:
+            problem = _json_problem(line, error, i == last)
+        if problem is None:
+            good.append((i + 1, line))
+        else:
+            bad.append((i + 1, "malformed_json", f"line {i + 1}: {problem}", line))
+    if not good:
+        raise UnreadableFile(
+            "malformed_json",
+            f"{path}: no line is a JSON object ({bad[0][2] if bad else fast_error}); one JSON "
+            "object per line is expected, re-export the file.",
+        )
+    try:
+        docs = pl.read_ndjson(
+            io.BytesIO("\n".join(ln for _, ln in good).encode()), infer_schema_length=None
+        )
+    except pl.exceptions.PolarsError as error:
+        raise UnreadableFile(
+            "malformed_json",
+            f"{path}: not valid NDJSON ({str(error).splitlines()[0]}); one JSON object per "
+            "line is expected, re-export the file.",
+        ) from None
+    docs = docs.with_columns(pl.Series("_source_row", [n for n, _ in good], dtype=pl.Int64))
+    return docs.select("_source_row", *[c for c in docs.columns if c != "_source_row"]), _rejected(
+        bad
+    )
+
+
+def _json_problem(line: str, error: json.JSONDecodeError, is_last: bool) -> str:
+    """What is wrong with one NDJSON line, and the fix."""
+    before = line[: error.pos].rstrip()
+    if is_last and not line.rstrip().endswith("}"):
+        return (
+            f"truncated: the last line ends mid-record ({error.msg}, column {error.colno}); "
+            "the file was cut while being written or sent, resend the complete file"
+        )
+    if before.endswith(",") and line[error.pos : error.pos + 1] in "]}":
+        return (
+            f"not valid JSON: a trailing comma before '{line[error.pos]}' at column "
+            f"{error.colno}; remove it at the source and resend the line"
+        )
+    return f"not valid JSON ({error.msg}, column {error.colno}); fix the line and resend it"
+
+
+def _read_xlsx(data: bytes, path: Path, contract: Contract) -> RawFile:
+    """The sheet named like the table (else the first), header row found among its first
+    rows, every cell as the text Excel displays (codes keep their leading zeros)."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # a damaged zip or not a workbook
+        raise UnreadableFile(
+            "unsupported_format", f"{path}: not a readable .xlsx workbook ({error}); re-save it."
+        ) from None
+    try:
+        wanted = {contract.table.casefold(), contract.key.casefold()}
+        sheet = next(
+            (n for n in book.sheetnames if n.strip().casefold() in wanted), book.sheetnames[0]
+        )
+        rows = [
+            (i, [_cell_text(c) for c in row])
+            for i, row in enumerate(book[sheet].iter_rows(min_row=1), start=1)
+        ]
+    finally:
+        book.close()
+    rows = [(i, r) for i, r in rows if any(v is not None and v.strip() for v in r)]
+    if not rows:
+        raise UnreadableFile("empty_file", f"{path}: sheet '{sheet}' is empty; re-export it.")
+    accepted = [c.accepted_headers for c in contract.all_columns]
+
+    def score(values: list[str | None]) -> int:
+        found = [v for v in values if v]
+        return sum(find_header(found, names)[0] is not None for names in accepted)
+
+    scores = [score(r) for _, r in rows[:HEADER_SCAN_ROWS]]
+    at = scores.index(max(scores))
+    header_row, header = rows[at]
+    width = max(len(r) for _, r in rows)
+    names = _dedupe(
+        [(header[j] if j < len(header) and header[j] else f"column_{j + 1}") for j in range(width)]
+    )
+    body = [(i, r + [None] * (width - len(r))) for i, r in rows[at + 1 :]]
+    keep = [
+        j for j in range(width) if (j < len(header) and header[j]) or any(r[j] for _, r in body)
+    ]
+    frame = pl.DataFrame(
+        {names[j]: [r[j] for _, r in body] for j in keep},
+        schema={names[j]: pl.String for j in keep},
+    ).with_columns(pl.Series("_source_row", [i for i, _ in body], dtype=pl.Int64))
+    frame = frame.select("_source_row", *[names[j] for j in keep])
+    return RawFile(frame, "xlsx", [], format="xlsx", sheet=sheet, header_row=header_row)
+
+
+def _cell_text(cell: object) -> str | None:
+    """A cell as text: dates ISO, whole numbers without `.0`, a number with a zero-padded
+    format (`000000`) padded as shown, and a number past float precision as Excel shows it
+    (`1.23457E+17`), so that a mangled code is never loaded as a plausible one."""
+    value = getattr(cell, "value", None)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        fmt = (getattr(cell, "number_format", None) or "General").strip()
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            value = int(value)
+        if abs(value) >= 1e15:
+            return f"{value:.5E}"
+        if isinstance(value, int) and re.fullmatch(r"0+", fmt):
+            return str(value).zfill(len(fmt))
+        decimals = re.fullmatch(r"(?:#,##)?0\.(0+)", fmt)
+        if decimals and isinstance(value, float | int):
+            return f"{value:.{len(decimals.group(1))}f}"
+        return str(value)
+    return str(value) or None  # as the CSV reader: spaces kept, `validate` strips them
 
 
 def _flatten_structs(frame: pl.DataFrame) -> pl.DataFrame:
@@ -141,27 +524,47 @@ def _as_string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
+def plan_headers(found: list[str], contract: Contract) -> list[HeaderMatch]:
+    """How each contract column maps onto the headers `found` (missing ones included)."""
+    used: set[str] = set()
+    plan = []
+    for col in contract.all_columns:
+        header, how = find_header([h for h in found if h not in used], col.accepted_headers)
+        if header is None:
+            plan.append(HeaderMatch(col.name, None, "missing", not col.nullable))
+            continue
+        used.add(header)
+        clean = (
+            header
+            if how == "exact"
+            else next(n for n in col.accepted_headers if find_header([header], [n])[0] is not None)
+        )
+        kind = "native" if clean == col.source else "lake name" if clean == col.name else "alias"
+        fixed = {"whitespace": " + whitespace fixed", "case": " + case ignored"}.get(how, "")
+        plan.append(HeaderMatch(col.name, header, kind + fixed, not col.nullable))
+    return plan
+
+
 def _map_headers(
     frame: pl.DataFrame, path: Path, contract: Contract
-) -> tuple[pl.DataFrame, list[str]]:
+) -> tuple[pl.DataFrame, list[str], list[HeaderMatch]]:
     """Map native or alias headers to lake names; report unknown ones; fail on missing required."""
-    present = set(frame.columns)
-    renames, missing = {}, []
-    for col in contract.all_columns:
-        found = next((h for h in col.accepted_headers if h in present), None)
-        if found is None:
-            if not col.nullable:
-                missing.append(col)
-            continue
-        renames[found] = col.name
+    found = [c for c in frame.columns if c != "_source_row"]
+    plan = plan_headers(found, contract)
+    missing = [m for m in plan if m.how == "missing" and m.required]
     if missing:
-        names = ", ".join(
-            f"'{c.name}' (accepted headers: {', '.join(c.accepted_headers)})" for c in missing
-        )
+        accepted = {
+            c.name: ", ".join(dict.fromkeys(c.accepted_headers)) for c in contract.all_columns
+        }
+        names = ", ".join(f"'{m.column}' (accepted headers: {accepted[m.column]})" for m in missing)
         raise UnreadableFile(
-            "missing_column", f"{path}: required column {names} not found; add it to the export."
+            "missing_column",
+            f"{path}: required column {names} not found; the headers found are "
+            f"{', '.join(repr(h) for h in found) or 'none'}; add it to the export.",
+            headers=found,
         )
-    extra = [c for c in frame.columns if c not in renames and c != "_source_row"]
+    renames = {m.header: m.column for m in plan if m.header is not None}
+    extra = [c for c in found if c not in renames]
     # columns the contract does not know are kept, as one JSON object per row
     frame = frame.with_columns(
         (
@@ -178,4 +581,4 @@ def _map_headers(
     for col in contract.all_columns:
         if col.name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, pl.String).alias(col.name))
-    return frame, extra
+    return frame, extra, plan

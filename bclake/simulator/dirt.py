@@ -29,7 +29,7 @@ EXPECTED = {
     "bad_id": "quarantined",
     "negative_quantity": "loaded",  # a return
     "empty_file": "rejected",
-    "truncated_file": "rejected",
+    "truncated_file": "quarantined",  # its whole lines load; the line cut short does not
 }
 ROW_RATE = 0.002
 MAX_REWRITE_BYTES = 128 * 2**20
@@ -95,8 +95,13 @@ def inject_dirt(landing: Path, cfg: ScaleConfig, rng: np.random.Generator) -> pl
     for path in pick([p for p in event_files if by_file[p].format == "ndjson"], 1):
         data = path.read_bytes()
         cut = path.with_name(f"{path.stem}_partial{path.suffix}")
-        cut.write_bytes(data[: len(data) // 2 + 7])
-        manifest.add(cut, landing, "truncated_file", detail=f"first half of {path.name}")
+        end = len(data) // 2 + 7
+        end -= 2 if data[end - 1 : end] == b"\n" else 0  # cut inside a line, not after one
+        cut.write_bytes(data[:end])
+        last_line = data[:end].count(b"\n") + 1
+        manifest.add(
+            cut, landing, "truncated_file", row=last_line, detail=f"first half of {path.name}"
+        )
     return manifest.frame()
 
 
