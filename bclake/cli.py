@@ -199,23 +199,55 @@ def forecast(
             "as a --future column).",
         ),
     ] = "cn",
+    tz: Annotated[
+        str,
+        typer.Option(
+            "--tz",
+            help="Time zone whose calendar date a timestamp with an offset is read as (IANA name).",
+        ),
+    ] = "Asia/Shanghai",
+    duplicates: Annotated[
+        str,
+        typer.Option(
+            "--duplicates",
+            help="Several rows of one series and date: error (stop, with the count and an "
+            "example), sum (parts of one total), last (later rows correct earlier ones).",
+        ),
+    ] = "error",
+    fill: Annotated[
+        str,
+        typer.Option(
+            "--fill",
+            help="A period missing inside a series: missing (unknown, not a zero sale) or "
+            "zero (nothing sold).",
+        ),
+    ] = "missing",
 ) -> None:
     """Forecast any long sales table: one row per series x future date, with quantiles.
 
     Columns in --future are known in advance; other input columns are historical only.
+    A report of what was read, changed or assumed is printed and written to
+    <out>.report.json.
     """
     import polars as pl
 
-    from bclake.ml.any_table import InputError, forecast_table, read_table, write_table
+    from bclake.ml.any_table import (
+        ForecastReport,
+        InputError,
+        forecast_table,
+        read_table,
+        write_table,
+    )
     from bclake.ml.metrics import METRICS
 
     started = time.perf_counter()
+    report = ForecastReport(tz=tz)
     try:
         qs = tuple(float(q) for q in quantiles.split(","))
         if not all(0 < q < 1 for q in qs):
             raise InputError(f"--quantiles must lie strictly between 0 and 1: {quantiles}")
-        df = read_table(input, date_col, "input")
-        fut = read_table(future, date_col, "future") if future else None
+        df = read_table(input, date_col, "input", tz=tz, report=report)
+        fut = read_table(future, date_col, "future", tz=tz, report=report) if future else None
         result = forecast_table(
             df,
             [c.strip() for c in id_cols.split(",")],
@@ -227,8 +259,12 @@ def forecast(
             quantiles=qs,
             backtest=backtest,
             calendar=calendar,
+            fill=fill,  # type: ignore[arg-type]
+            duplicates=duplicates,  # type: ignore[arg-type]
+            report=report,
         )
         write_table(result.forecast, out)
+        report_path = result.report.write(out)
     except (InputError, ValueError) as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from error
@@ -237,6 +273,9 @@ def forecast(
         f"forecast rows in {out} ({time.perf_counter() - started:.1f}s); known in advance: "
         f"{result.future_cols or 'none'}; historical only: {result.hist_cols or 'none'}"
     )
+    for line in result.report.lines():
+        console.print(line, style="yellow" if line.startswith("warning") else None)
+    console.print(f"report: {report_path}")
     if result.backtest_scores is not None:
         overall = result.backtest_scores.filter(pl.col("horizon").is_null())
         _print_table(
