@@ -246,7 +246,7 @@ def forecast(
         qs = tuple(float(q) for q in quantiles.split(","))
         if not all(0 < q < 1 for q in qs):
             raise InputError(f"--quantiles must lie strictly between 0 and 1: {quantiles}")
-        df = read_table(input, date_col, "input", tz=tz, report=report)
+        df = read_table(input, date_col, "input", tz=tz, report=report, target_col=target_col)
         fut = read_table(future, date_col, "future", tz=tz, report=report) if future else None
         result = forecast_table(
             df,

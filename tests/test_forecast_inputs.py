@@ -40,7 +40,7 @@ FAST = {"num_boost_round": 30}
 def run(path: Path, date_col: str, horizon: int, freq: str = "W", future: Path | None = None, **kw):
     """forecast_table on a field-case file as the CLI reads it."""
     report = ForecastReport()
-    df = read_table(path, date_col, "input", report=report)
+    df = read_table(path, date_col, "input", report=report, target_col="qty")
     fut = read_table(future, date_col, "future") if future else None
     return forecast_table(
         df, KEYS, date_col, "qty", horizon, freq, future=fut, report=report, **{**FAST, **kw}
@@ -103,20 +103,46 @@ def test_parquet_datetimes_with_a_zone_become_local_dates(tmp_path: Path) -> Non
     assert df["d"].to_list() == [date(2024, 3, 2)]
 
 
-def test_unreadable_dates_and_zones_are_named(tmp_path: Path) -> None:
+def test_unreadable_or_ambiguous_dates_and_unknown_zones_are_named(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("sku,d,qty\na,2024-03-01,1\na,03/04/2024,2\n")
-    with pytest.raises(InputError, match=r"row 3: d='03/04/2024' is not a date"):
+    with pytest.raises(InputError, match=r"row 3: d='03/04/2024' is ambiguous: day and month"):
         read_table(tmp_path / "a.csv", "d", "input")
+    (tmp_path / "b.csv").write_text("sku,d,qty\na,2024-03-01,1\na,soon,2\n")
+    with pytest.raises(InputError, match=r"row 3: d='soon' is not a date"):
+        read_table(tmp_path / "b.csv", "d", "input")
     with pytest.raises(InputError, match="unknown time zone 'Beijing'"):
         read_table(tmp_path / "a.csv", "d", "input", tz="Beijing")
 
 
+def test_chinese_and_dotted_dates_are_read_as_ingest_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(
+        "sku,d,qty\na,2024年3月1日,1\na,2024.3.2,2\na,2024/3/3,3\na,25/03/2024,4\n"
+    )
+    df = read_table(tmp_path / "a.csv", "d", "input")
+    assert df["d"].to_list() == [date(2024, 3, d) for d in (1, 2, 3, 25)]
+
+
 def test_rows_without_a_date_are_dropped_and_counted(tmp_path: Path) -> None:
-    (tmp_path / "a.csv").write_text("sku,d,qty\na,2024-03-01,1\na,,2\na,2024-03-02,3\n")
+    (tmp_path / "a.csv").write_text("sku,d,qty\na,2024-03-01,1\na,,2\na,NULL,5\na,2024-03-02,3\n")
     report = ForecastReport()
     df = read_table(tmp_path / "a.csv", "d", "input", report=report)
     assert df["qty"].to_list() == [1, 3]
-    assert report.rows_read == 3 and report.rows_dropped == {"no date": 1}
+    assert report.rows_read == 4 and report.rows_dropped == {"no date": 2}
+
+
+def test_a_formatted_target_with_null_tokens_is_read_as_numbers(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text(
+        'sku,d,qty\na,2024-03-01,"1,234"\na,2024-03-02,NULL\na,2024-03-03,¥56\n'
+        "a,2024-03-04,\\N\na,2024-03-05,-\na,2024-03-06,７\n"
+    )
+    df = read_table(tmp_path / "a.csv", "d", "input", target_col="qty")
+    assert df["qty"].to_list() == [1234.0, None, 56.0, None, None, 7.0]
+    (tmp_path / "b.csv").write_text('sku,d,qty\na,2024-03-01,3\na,2024-03-02,"1,5"\n')
+    with pytest.raises(InputError, match=r"row 3: qty='1,5' is a comma that is not a thousands"):
+        read_table(tmp_path / "b.csv", "d", "input", target_col="qty")
+    text = pl.DataFrame({"region": "r", "sku": "a", "d": [date(2024, 3, 1)], "qty": ["1,234"]})
+    one = forecast_table(text, KEYS, "d", "qty", 1, "D", **FAST)  # a text target, read
+    assert one.forecast["p50"].to_list() == [1234.0]
 
 
 # --- duplicate series x date rows (FC-03) -----------------------------------------------

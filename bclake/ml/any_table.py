@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import polars as pl
 
+from bclake.core import parsing
 from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
@@ -145,26 +146,37 @@ def read_table(
     role: str,
     tz: str = DEFAULT_TZ,
     report: ForecastReport | None = None,
+    target_col: str | None = None,
 ) -> pl.DataFrame:
-    """CSV or Parquet by extension, with the date column as local calendar dates.
+    """CSV or Parquet by extension, with the date column as local calendar dates and the
+    target column (when named) as numbers.
 
-    Dates are read by `local_dates` in time zone `tz`; rows without a date are dropped
-    (counted in `report`, when given). Raises InputError for a missing file, another
-    suffix, a missing date column, an unknown time zone or a value that is not a date.
+    Values are read by `bclake.core.parsing` as ingest reads them: null tokens (`NULL`,
+    `\\N`, `-`, `N/A`, empty, ...) are null; dates in any of its `DATE_FORMS`, a
+    timestamp with an offset as its calendar date in `tz` (`local_dates`); the target in
+    any of its `NUMBER_FORMS` (`1,234`, `¥1,234.50`, full-width digits). Rows without a
+    date are dropped (counted in `report`, when given); a null target is kept (its
+    period is missing). Raises InputError for a missing file, another suffix, a missing
+    column, an unknown time zone, and a date or target value that cannot be read with
+    certainty (naming the row, the value and why).
     """
     if not path.exists():
         raise InputError(f"{role} file {path} does not exist")
     suffix = path.suffix.lower()
+    as_text = {c: pl.String for c in (date_col, target_col) if c}
     if suffix == ".parquet":
         df = pl.read_parquet(path)
     elif suffix in (".csv", ".txt"):
-        df = pl.read_csv(path, infer_schema_length=100_000, schema_overrides={date_col: pl.String})
+        df = pl.read_csv(path, infer_schema_length=100_000, schema_overrides=as_text)
     else:
         raise InputError(f"{role} file {path}: use .csv or .parquet (got {suffix or 'no suffix'})")
     if date_col not in df.columns:
         raise InputError(f"{role} file {path} has no date column {date_col!r}; it has {df.columns}")
-    dates, with_offset = local_dates(df[date_col], tz, f"{role} file {path}")
+    where = f"{role} file {path}"
+    dates, with_offset = local_dates(df[date_col], tz, where)
     df = df.with_columns(dates)
+    if target_col is not None and target_col in df.columns:
+        df = df.with_columns(read_numbers(df[target_col], where))
     no_date = df[date_col].is_null()
     if report is not None:
         report.timestamps_with_offset += with_offset
@@ -176,17 +188,54 @@ def read_table(
     return df.filter(~no_date)
 
 
-def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]:
-    """A column of dates, datetimes or ISO strings -> (calendar dates in `tz`, how many
-    had an offset or zone).
+def read_numbers(values: pl.Series, where: str) -> pl.Series:
+    """A target column as Float64 (`parsing.parse_number` after `parsing.clean`); numbers
+    stay as they are. Raises InputError naming the first value that is not null and not
+    a number with certainty (a decimal comma, a percent sign, parentheses, text)."""
+    if values.dtype.is_numeric():
+        return values
+    name = values.name
+    frame = values.cast(pl.String).to_frame()
+    text = parsing.clean(pl.col(name))
+    out = frame.select(
+        parsing.parse_number(text).alias("value"),
+        text.is_not_null().alias("given"),
+        parsing.ambiguous_number(text).alias("ambiguous"),
+        parsing.percent_refused(text, share=False).alias("percent"),
+        parsing.parens_refused(text, negative_parens=False).alias("parens"),
+    )
+    bad = out["given"] & out["value"].is_null()
+    if bad.any():
+        row = int(bad.arg_max())
+        why = (
+            "a comma that is not a thousands separator (a decimal comma?)"
+            if out["ambiguous"][row]
+            else "a percent sign"
+            if out["percent"][row]
+            else "parentheses (a negative quantity?)"
+            if out["parens"][row]
+            else "not a number"
+        )
+        raise InputError(
+            f"{where}, row {row + 2}: {name}={values[row]!r} is {why}; "
+            f"{int(bad.sum()):,} values like it. Numbers read: {parsing.NUMBER_FORMS}"
+        )
+    return out["value"].alias(name)
 
-    An aware datetime (an offset such as `+08:00` or `Z`, or a Parquet column with a
-    time zone) becomes the date it has in `tz`; a naive one, or a date, is already
-    local. Empty strings and nulls stay null. Raises InputError naming the first row
-    (1-based, after the header) whose value is not a date, and an unknown `tz`.
+
+def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]:
+    """A column of dates, datetimes or strings -> (calendar dates in `tz`, how many
+    strings had an offset, or datetimes a zone).
+
+    Strings are read by `parsing.parse_date` (null tokens null; `DATE_FORMS`): a value
+    with an offset (`+08:00`, `Z`) becomes the date it has in `tz`, never its UTC date;
+    one without is already local. An aware datetime (a Parquet column with a zone) is
+    converted the same way; a naive one, or a date, is already local. Raises InputError
+    naming the first row (1-based, after the header) whose value is not a date or is
+    ambiguous in day/month order, and an unknown `tz`.
     """
     try:
-        zone = ZoneInfo(tz)
+        ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise InputError(
             f"unknown time zone {tz!r}; use an IANA name like Asia/Shanghai"
@@ -198,37 +247,34 @@ def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]
         if values.dtype.time_zone is None:
             return values.dt.date(), 0
         return values.dt.convert_time_zone(tz).dt.date(), int(values.is_not_null().sum())
-    text = values.cast(pl.String).str.strip_chars()
-    parsed: dict[str, date | None] = {}
-    aware: list[str] = []
-    for raw in text.unique().drop_nulls().to_list():
-        parsed[raw], has_zone = _local_date(raw, zone)
-        if has_zone:
-            aware.append(raw)
-    bad = [raw for raw, d in parsed.items() if d is None and raw != ""]
-    if bad:
-        row = int(text.is_in(bad).arg_max())
-        raise InputError(
-            f"{where}, row {row + 2}: {name}={values[row]!r} is not a date; use YYYY-MM-DD "
-            "or an ISO timestamp (with its offset, e.g. 2024-03-01T00:00:00+08:00)"
+    text = parsing.clean(pl.col(name))
+    out = (
+        values.cast(pl.String)
+        .to_frame()
+        .select(
+            parsing.parse_date(text, tz).alias("date"),
+            text.is_not_null().alias("given"),
+            parsing.ambiguous_day_month(text).alias("ambiguous"),
+            text.str.contains(_WITH_OFFSET).fill_null(False).alias("offset"),
         )
-    out = text.replace_strict(parsed, default=None, return_dtype=pl.Date).alias(name)
-    return out, int(text.is_in(aware).sum())
+    )
+    bad = out["given"] & out["date"].is_null()
+    if bad.any():
+        row = int(bad.arg_max())
+        why = (
+            "ambiguous: day and month could be either way round"
+            if out["ambiguous"][row]
+            else "not a date"
+        )
+        raise InputError(
+            f"{where}, row {row + 2}: {name}={values[row]!r} is {why}; use YYYY-MM-DD or an "
+            "ISO timestamp with its offset (2024-03-01T00:00:00+08:00); dates read: "
+            f"{parsing.DATE_FORMS}"
+        )
+    return out["date"].alias(name), int(out["offset"].sum())
 
 
-def _local_date(raw: str, zone: ZoneInfo) -> tuple[date | None, bool]:
-    """One ISO date or timestamp -> (its calendar date in `zone`, whether it had an
-    offset); (None, False) when unreadable or empty."""
-    if raw == "":
-        return None, False
-    text = raw[:-1] + "+00:00" if raw[-1:] in "zZ" else raw
-    try:
-        stamp = datetime.fromisoformat(text)
-    except ValueError:
-        return None, False
-    if stamp.tzinfo is None:
-        return stamp.date(), False
-    return stamp.astimezone(zone).date(), True
+_WITH_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}:?\d{2})$"
 
 
 def resolve_duplicates(
@@ -347,6 +393,7 @@ def forecast_table(
         df, id_cols, date_col, target_col, horizon, freq, calendar, fill
     )
     report.fill = fill
+    df = df.with_columns(read_numbers(df[target_col], "input"))  # text as ingest reads it
     report.null_targets = int(df[target_col].is_null().sum())
     df = resolve_duplicates(df, [*id_cols, date_col], duplicates, target_col, report)
     future_cols = _future_columns(df, future, id_cols, date_col)
@@ -444,7 +491,7 @@ def _check_arguments(
         raise InputError(str(error)) from error
     if horizon < 1:
         raise InputError(f"horizon must be at least 1 period, not {horizon}")
-    if not df.schema[target_col].is_numeric():
+    if not (df.schema[target_col].is_numeric() or df.schema[target_col] == pl.String):
         raise InputError(f"target column {target_col!r} is {df.schema[target_col]}, not a number")
     return checked
 
