@@ -127,6 +127,11 @@ def test_ing10_malformed_and_truncated_ndjson_lines_are_quarantined(tmp_path: Pa
     assert bad["reason"].to_list() == ["malformed_json", "malformed_json"]
     assert "line 3: not valid JSON: a trailing comma" in bad["message"][0]
     assert "line 5: truncated" in bad["message"][1]
+    # the same with Windows line ends
+    crlf = read_file(path, contract, path.read_bytes().replace(b"\n", b"\r\n"))
+    assert crlf.frame["_source_row"].to_list() == [1, 2, 2, 4]
+    assert crlf.rejected["_source_row"].to_list() == [3, 5]
+    assert "line 5: truncated" in crlf.rejected["message"][1]
 
 
 # --- encodings and headers ------------------------------------------------------------

@@ -365,7 +365,7 @@ def _read_ndjson_by_line(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse NDJSON one line at a time: a line that is not a JSON object is rejected as
     `malformed_json` with its line number; the others are read by polars."""
-    lines = text.split("\n")
+    lines = [ln.removesuffix("\r") for ln in text.split("\n")]
     last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
     good: list[tuple[int, str]] = []
     bad: list[tuple[int, str, str, str]] = []
