@@ -145,6 +145,36 @@ def test_a_formatted_target_with_null_tokens_is_read_as_numbers(tmp_path: Path) 
     assert one.forecast["p50"].to_list() == [1234.0]
 
 
+# --- encodings and headers ------------------------------------------------------------
+def test_gb18030_utf16_and_untidy_headers_are_read_as_ingest_reads_them(tmp_path: Path) -> None:
+    rows = "region,sku,date,qty\n华东,SKU𠀀,2024-03-01,3\n华东,SKU𠀀,2024-03-02,4\n"
+    (tmp_path / "gb.csv").write_bytes(rows.encode("gb18030"))  # 𠀀 is not in GBK
+    report = ForecastReport()
+    gb = read_table(tmp_path / "gb.csv", "date", "input", report=report, target_col="qty")
+    assert gb["sku"].to_list() == ["SKU𠀀"] * 2 and gb["qty"].to_list() == [3.0, 4.0]
+    assert report.encoding == "gb18030, comma-separated"
+    excel = "\ufeff region\t sku\u00a0\tdate \tqty\r\n华北\tA\t2024/3/1\t1,200\r\n"
+    (tmp_path / "unicode.txt").write_bytes(excel.encode("utf-16-le"))
+    report = ForecastReport()
+    u16 = read_table(tmp_path / "unicode.txt", "date", "input", report=report, target_col="qty")
+    assert u16.columns == ["region", "sku", "date", "qty"]
+    assert u16.row(0) == ("华北", "A", date(2024, 3, 1), 1200.0)
+    assert report.encoding == "utf-16-le, tab-separated"
+
+
+def test_undecodable_bytes_and_missing_columns_are_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_bytes(
+        "region,date,qty\n华东,2024-03-01,1\n".encode() + b"\xff\xfe\xfa\n"
+    )
+    with pytest.raises(InputError, match="byte"):
+        read_table(tmp_path / "bad.csv", "date", "input")
+    (tmp_path / "a.csv").write_text("region,day,qty\nr,2024-03-01,1\n")
+    with pytest.raises(
+        InputError, match=r"no date column 'date'; it has \['region', 'day', 'qty'\]"
+    ):
+        read_table(tmp_path / "a.csv", "date", "input")
+
+
 # --- duplicate series x date rows (FC-03) -----------------------------------------------
 def test_fc03_duplicates_stop_the_run_with_count_and_example() -> None:
     with pytest.raises(InputError) as error:
@@ -402,7 +432,7 @@ def test_the_cli_prints_the_report_and_writes_it_beside_the_output(tmp_path: Pat
     report = json.loads((tmp_path / "fc.csv.report.json").read_text())
     assert report["rows_read"] == 1920 and report["rows_dropped"] == {}
     assert report["duplicates"]["rows"] == 0 and report["fill"] == "zero"
-    assert report["tz"] == "Asia/Shanghai" and report["encoding"] == "utf-8"
+    assert report["tz"] == "Asia/Shanghai" and report["encoding"] == "utf-8, comma-separated"
     assert report["series"] == {"model": 4}
     assert out.exists()
 

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import polars as pl
 
-from bclake.core import parsing
+from bclake.core import parsing, textio
 from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
@@ -80,7 +80,7 @@ class ForecastReport:
     """
 
     input: str = ""
-    encoding: str = "utf-8"
+    encoding: str = ""  # of the input: e.g. "gb18030, comma-separated", "parquet"
     tz: str = DEFAULT_TZ
     rows_read: int = 0
     rows_dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
@@ -103,7 +103,7 @@ class ForecastReport:
     def lines(self) -> list[str]:
         """The short report printed by `bclake forecast`."""
         out = [
-            f"read {self.rows_read:,} rows ({self.encoding}); dropped: "
+            f"read {self.rows_read:,} rows ({self.encoding or 'a table'}); dropped: "
             + (", ".join(f"{n:,} {why}" for why, n in self.rows_dropped.items()) or "none"),
         ]
         if self.timestamps_with_offset:
@@ -148,28 +148,34 @@ def read_table(
     report: ForecastReport | None = None,
     target_col: str | None = None,
 ) -> pl.DataFrame:
-    """CSV or Parquet by extension, with the date column as local calendar dates and the
-    target column (when named) as numbers.
+    """CSV/TSV (any encoding and delimiter ingest reads, headers trimmed: `_read_text`) or
+    Parquet by extension, with the date column as local calendar dates and the target
+    column (when named) as numbers.
 
     Values are read by `bclake.core.parsing` as ingest reads them: null tokens (`NULL`,
     `\\N`, `-`, `N/A`, empty, ...) are null; dates in any of its `DATE_FORMS`, a
     timestamp with an offset as its calendar date in `tz` (`local_dates`); the target in
     any of its `NUMBER_FORMS` (`1,234`, `¥1,234.50`, full-width digits). Rows without a
     date are dropped (counted in `report`, when given); a null target is kept (its
-    period is missing). Raises InputError for a missing file, another suffix, a missing
-    column, an unknown time zone, and a date or target value that cannot be read with
+    period is missing). Raises InputError for a missing file, another suffix, bytes no
+    allowed encoding decodes (naming the byte offset), a missing column (naming the
+    headers found), an unknown time zone, and a date or target value that cannot be read with
     certainty (naming the row, the value and why).
     """
     if not path.exists():
         raise InputError(f"{role} file {path} does not exist")
     suffix = path.suffix.lower()
-    as_text = {c: pl.String for c in (date_col, target_col) if c}
+    encoding = "parquet"
     if suffix == ".parquet":
         df = pl.read_parquet(path)
-    elif suffix in (".csv", ".txt"):
-        df = pl.read_csv(path, infer_schema_length=100_000, schema_overrides=as_text)
+    elif suffix in (".csv", ".txt", ".tsv"):
+        df, encoding = _read_text(path, [c for c in (date_col, target_col) if c], role)
     else:
-        raise InputError(f"{role} file {path}: use .csv or .parquet (got {suffix or 'no suffix'})")
+        raise InputError(
+            f"{role} file {path}: use .csv, .tsv or .parquet (got {suffix or 'no suffix'})"
+        )
+    if report is not None and role == "input":
+        report.encoding = encoding
     if date_col not in df.columns:
         raise InputError(f"{role} file {path} has no date column {date_col!r}; it has {df.columns}")
     where = f"{role} file {path}"
@@ -186,6 +192,34 @@ def read_table(
             if no_date.any():
                 report.rows_dropped["no date"] = int(no_date.sum())
     return df.filter(~no_date)
+
+
+def _read_text(path: Path, as_text: list[str], role: str) -> tuple[pl.DataFrame, str]:
+    """A delimited text file as `bclake.core.textio` reads it for ingest: encoding by BOM,
+    else UTF-8, else GB18030 (the superset of GBK); delimiter sniffed (`,` tab `;` `|`);
+    header names without BOM, zero-width characters or surrounding spaces (NBSP and
+    full-width included). Columns named in `as_text` (after normalising) stay strings.
+    Returns (table, "<encoding>, <delimiter name>")."""
+    data = path.read_bytes()
+    try:
+        decoded = textio.decode_bytes(data, allowed=("utf-8", "gb18030"))
+    except textio.UndecodableText as error:
+        raise InputError(f"{role} file {path}: {error}") from error
+    text = decoded.text.encode("utf-8")
+    separator = textio.sniff_delimiter(decoded.text)
+    try:
+        raw = pl.read_csv(text, separator=separator, n_rows=0).columns
+        names = {h: textio.normalise_header(h) for h in raw}
+        if len(set(names.values())) < len(names):
+            raise InputError(f"{role} file {path}: two headers are the same once trimmed: {raw}")
+        overrides = {h: pl.String for h, n in names.items() if n in as_text}
+        df = pl.read_csv(
+            text, separator=separator, infer_schema_length=100_000, schema_overrides=overrides
+        ).rename(names)
+    except pl.exceptions.PolarsError as error:
+        raise InputError(f"{role} file {path} ({decoded.encoding}): {error}") from error
+    sep_name = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}[separator]
+    return df, f"{decoded.encoding}, {sep_name}-separated"
 
 
 def read_numbers(values: pl.Series, where: str) -> pl.Series:
