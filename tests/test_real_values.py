@@ -420,3 +420,13 @@ def test_whole_column_readers_for_a_sales_table() -> None:
     assert out["ambiguous_number"].fill_null(False).to_list() == [False] * 4 + [True]
     stamps = frame.select(parsing.read_timestamp(pl.col("date"), zone="UTC"))["date"]
     assert stamps[0] == datetime(2024, 2, 29, 16)
+
+
+def test_a_null_token_in_a_pii_column_is_nobody_not_a_pseudonym() -> None:
+    from bclake.ingest.pii import pseudonymise
+
+    contract = load_contracts()["cdp.consumers"]
+    raw = pl.DataFrame({"phone": ["NULL", r"\N", " ", "13800000020", None]})
+    out = pseudonymise(raw, contract, "k" * 16)["phone"].to_list()
+    assert out[:3] == [None, None, None] and out[4] is None
+    assert out[3] is not None and "13800000020" not in out[3]

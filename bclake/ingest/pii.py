@@ -16,6 +16,7 @@ import re
 import polars as pl
 
 from bclake.core.contracts import Contract
+from bclake.core.parsing import clean
 
 
 def pseudonym(value: str, key: str) -> str:
@@ -37,9 +38,13 @@ def redact_text(text: str, key: str) -> str:
 
 
 def pseudonymise(frame: pl.DataFrame, contract: Contract, key: str) -> pl.DataFrame:
-    """Replace every PII column of a raw (string) frame by its keyed hash."""
+    """Replace every PII column of a raw (string) frame by its keyed hash.
+
+    A null token (`NULL`, `\\N`, empty, ...: the column's list in the contract) stays null:
+    it is nobody, and a pseudonym of it would look like a person."""
     for col in contract.all_columns:
         if col.pii and col.name in frame.columns:
+            frame = frame.with_columns(clean(pl.col(col.name), contract.tokens(col)))
             values = frame[col.name].unique().drop_nulls().to_list()
             mapping = {v: pseudonym(v, key) for v in values}
             frame = frame.with_columns(
