@@ -9,6 +9,9 @@ weeks first (target summed, inputs averaged).
 What a real export needs, and what this module does about it (each step is counted in
 the `ForecastReport` written beside the forecast; nothing changes silently):
 
+- files and values are read as ingest reads them: encodings, delimiters and headers by
+  `bclake.core.textio`, null tokens, dates and formatted numbers in the target by
+  `bclake.core.parsing`; a value whose meaning is not certain stops the run with its row.
 - dates: a timestamp with an offset (`2024-03-01T00:00:00+08:00`, `...Z`) is read as
   the calendar date it has in the time zone `tz` (default Asia/Shanghai), never as
   its UTC date; a timestamp without an offset is taken as local. A date that cannot
@@ -672,7 +675,7 @@ def _note_short_series(
         report.warnings.append(
             f"{short.height} series have fewer than {n_lags} periods of history "
             f"(mean fallback below {MIN_MODEL_PERIODS}, else the model with the lags they "
-            "have): " + _name_series(short, id_cols, lambda r: f"{r['observed']} periods")
+            "have): " + _name_series(short, id_cols, lambda r: f"{r['observed']} observed periods")
         )
 
 
