@@ -441,3 +441,33 @@ def test_the_cli_refuses_unknown_policies(tmp_path: Path) -> None:
     for extra in (("--fill", "gap"), ("--duplicates", "mean"), ("--tz", "Mars/Base")):
         result, _ = cli(tmp_path, FC04 / "sales_weekly_5weeks.csv", "week", 4, *extra)
         assert result.exit_code == 2, (extra, result.output)
+
+
+# --- week anchors ------------------------------------------------------------------------
+@pytest.mark.parametrize("shift", [0, 6, 5])  # Monday, Sunday and Saturday weeks
+def test_weekly_tables_keep_their_own_week_anchor(shift: int) -> None:
+    """A retailer's Sunday or Saturday weeks come back on the same weekday, never moved to
+    the Monday before (which would shift every week by up to six days)."""
+    df = pl.read_csv(FC08 / "sales_weekly_complete.csv", try_parse_dates=True)
+    df = df.with_columns(pl.col("week").dt.offset_by(f"{shift}d"))
+    report = ForecastReport()
+    result = forecast_table(df, KEYS, "week", "qty", 4, "W", report=report, **FAST)
+    out = result.forecast["week"]
+    assert set(out.dt.weekday()) == {shift + 1}  # polars: 1 = Monday
+    assert out.min() == df["week"].max() + timedelta(weeks=1)
+    assert report.week_anchor == ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                  "Saturday", "Sunday")[shift]  # fmt: skip
+
+
+def test_daily_rows_become_monday_weeks() -> None:
+    days = pl.DataFrame(
+        {
+            "region": ["华东"] * 70,
+            "sku": ["A"] * 70,
+            "day": pl.date_range(date(2024, 1, 3), date(2024, 3, 12), eager=True),
+            "qty": np.arange(70, dtype=float) % 7 + 10,
+        }
+    )
+    report = ForecastReport()
+    result = forecast_table(days, KEYS, "day", "qty", 2, "W", report=report, **FAST)
+    assert set(result.forecast["day"].dt.weekday()) == {1} and report.week_anchor == "Monday"

@@ -92,6 +92,7 @@ class ForecastReport:
     # policy; rows beyond the first of each series x date; keys; exact_copies; example
     duplicates: dict = field(default_factory=dict)
     fill: str = "missing"
+    week_anchor: str = ""  # weekly forecasts: the weekday every period starts on
     gaps: dict = field(default_factory=dict)  # series_with_gaps, missing_periods
     silent_series: list[dict] = field(default_factory=list)  # + last_date, periods_silent
     short_series: list[dict] = field(default_factory=list)  # + periods, forecast_source
@@ -116,6 +117,8 @@ class ForecastReport:
             )
         if self.null_targets:
             out.append(f"{self.null_targets:,} rows with no target value (missing, not zero)")
+        if self.week_anchor:
+            out.append(f"weeks start on {self.week_anchor}")
         d = self.duplicates
         if d.get("rows"):
             out.append(
@@ -385,18 +388,33 @@ class TableForecast:
     sources: pl.DataFrame | None = None
 
 
-def to_weeks(df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str) -> pl.DataFrame:
-    """Daily (or irregular) rows -> Monday weeks: target summed (null when every day of
-    the week is null), other columns averaged (strings: the week's first value)."""
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def week_anchor(dates: pl.Series) -> int:
+    """The weekday weekly periods start on (0 = Monday .. 6 = Sunday).
+
+    A table whose dates all fall on one weekday is already weekly: its own anchor is kept
+    (a retailer's Sunday-ending or Saturday-starting weeks come back on the same day).
+    Daily or irregular dates become ISO weeks, which start on Monday."""
+    days = dates.drop_nulls().dt.weekday().unique()  # polars: 1 = Monday .. 7 = Sunday
+    return int(days[0]) - 1 if days.len() == 1 else 0
+
+
+def to_weeks(
+    df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str, anchor: int = 0
+) -> pl.DataFrame:
+    """Daily (or irregular) rows -> weeks starting on weekday `anchor` (0 = Monday): target
+    summed (null when every day of the week is null), other columns averaged (strings: the
+    week's first value)."""
     others = [c for c in df.columns if c not in (*id_cols, date_col, target_col)]
     target = pl.col(target_col)
     aggs = [pl.when(target.is_not_null().any()).then(target.sum()).alias(target_col)]
     for c in others:
         numeric = df.schema[c].is_numeric() or df.schema[c] == pl.Boolean
         aggs.append(pl.col(c).cast(pl.Float64).mean() if numeric else pl.col(c).first())
-    return (
-        df.with_columns(pl.col(date_col).dt.truncate("1w")).group_by(*id_cols, date_col).agg(aggs)
-    )
+    week = pl.col(date_col).dt.offset_by(f"-{anchor}d").dt.truncate("1w").dt.offset_by(f"{anchor}d")
+    return df.with_columns(week).group_by(*id_cols, date_col).agg(aggs)
 
 
 def forecast_table(
@@ -441,8 +459,10 @@ def forecast_table(
             target_col=future_cols[0] if future_cols else date_col, role="future",
         )  # fmt: skip
     if freq == "W":
-        df = to_weeks(df, id_cols, date_col, target_col)
-        future = None if future is None else _future_weeks(future, id_cols, date_col)
+        anchor = week_anchor(df[date_col])
+        report.week_anchor = WEEKDAYS[anchor]
+        df = to_weeks(df, id_cols, date_col, target_col, anchor)
+        future = None if future is None else _future_weeks(future, id_cols, date_col, anchor)
     model_options = {"fill": fill, **model_options}
     model = LGBMForecaster(
         id_cols,
@@ -533,10 +553,12 @@ def _check_arguments(
     return checked
 
 
-def _future_weeks(future: pl.DataFrame, id_cols: list[str], date_col: str) -> pl.DataFrame:
-    """The future table on Monday weeks (inputs averaged)."""
+def _future_weeks(
+    future: pl.DataFrame, id_cols: list[str], date_col: str, anchor: int
+) -> pl.DataFrame:
+    """The future table on the history's weeks (inputs averaged)."""
     with_y = future.with_columns(pl.lit(0.0).alias("__y"))
-    return to_weeks(with_y, id_cols, date_col, "__y").drop("__y")
+    return to_weeks(with_y, id_cols, date_col, "__y", anchor).drop("__y")
 
 
 def _fit_model(
