@@ -182,7 +182,14 @@ def forecast(
     target_col: Annotated[str, typer.Option("--target-col", help="Quantity to forecast.")],
     horizon: Annotated[int, typer.Option("--horizon", help="Periods ahead.")],
     out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
-    freq: Annotated[str, typer.Option("--freq", help="D (daily) or W (weekly: a weekly table keeps its own weekday; daily rows become Monday weeks).")] = "W",
+    freq: Annotated[
+        str,
+        typer.Option(
+            "--freq",
+            help="D (daily) or W (weekly: a weekly table keeps its own weekday; daily rows "
+            "become Monday weeks).",
+        ),
+    ] = "W",
     future: Annotated[
         Path | None,
         typer.Option("--future", help="Known-in-advance columns for the horizon (CSV/Parquet)."),
