@@ -10,9 +10,8 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from openpyxl import Workbook
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
+
+from bclake.core.xlsx import Headers, write_xlsx
 
 # what each planner file holds: sheet -> query over the published warehouse
 QUERIES = {
@@ -59,8 +58,8 @@ SCOPE_SHEETS = {
     "region": ("forecast", "distributor_forecast", "store_orders", "distributor_orders"),
     "distributor": ("distributor_forecast", "store_orders", "distributor_orders"),
 }
-# column -> (header shown in the spreadsheet, unit)
-HEADERS = {
+# column -> (header shown in the spreadsheet, unit): `bclake.core.xlsx.Headers`
+HEADERS: Headers = {
     "region": ("region 区域", ""),
     "distributor_code": ("distributor_code 经销商", ""),
     "store_code": ("store_code 门店", ""),
@@ -87,39 +86,6 @@ HEADERS = {
     "reason_zh": ("reason_zh 原因", ""),
     "reason_en": ("reason_en reason", ""),
 }
-
-
-def write_xlsx(
-    frames: dict[str, pl.DataFrame], path: Path, headers: dict[str, tuple[str, str]]
-) -> None:
-    """One sheet per table, bold frozen header naming the unit, columns sized to content."""
-    wb = Workbook()
-    wb.remove(wb.active)
-    for sheet, frame in frames.items():
-        ws = wb.create_sheet(sheet)
-        labels = []
-        for col in frame.columns:
-            label, unit = headers.get(col, (col, ""))
-            labels.append(f"{label} ({unit})" if unit and unit != "date" else label)
-        ws.append(labels)
-        for row in frame.iter_rows():
-            ws.append(list(row))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-            cell.fill = PatternFill("solid", fgColor="DDEBF7")
-        ws.freeze_panes = "A2"
-        for i, col in enumerate(frame.columns, start=1):
-            width = max(
-                [len(labels[i - 1]) * 1.6]
-                + [len(str(v)) * 1.3 for v in frame[col].head(200).to_list()]
-            )
-            ws.column_dimensions[get_column_letter(i)].width = min(45, max(10, width))
-            if frame.schema[col] == pl.Date:
-                for cell in ws[get_column_letter(i)][1:]:
-                    cell.number_format = "yyyy-mm-dd"
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)
 
 
 def _write_table(frame: pl.DataFrame, folder: Path, name: str) -> None:
