@@ -181,7 +181,7 @@ def forecast(
     date_col: Annotated[str, typer.Option("--date-col", help="Date column.")],
     target_col: Annotated[str, typer.Option("--target-col", help="Quantity to forecast.")],
     horizon: Annotated[int, typer.Option("--horizon", help="Periods ahead.")],
-    out: Annotated[Path, typer.Option("--out", help="Output file, .csv or .parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Output file, .csv, .parquet or .xlsx.")],
     freq: Annotated[
         str,
         typer.Option(
@@ -270,7 +270,7 @@ def forecast(
             duplicates=duplicates,  # type: ignore[arg-type]
             report=report,
         )
-        write_table(result.forecast, out)
+        write_table(result.forecast, out, report=result.report)
         report_path = result.report.write(out)
     except (InputError, ValueError) as error:
         console.print(f"[red]{error}")

@@ -37,6 +37,7 @@ the `ForecastReport` written beside the forecast; nothing changes silently):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core import parsing, textio
+from bclake.core.xlsx import write_xlsx
 from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
@@ -69,6 +71,7 @@ DUPLICATES: tuple[Duplicates, ...] = get_args(Duplicates)
 DEFAULT_TZ = "Asia/Shanghai"
 MIN_MODEL_PERIODS = 4  # fewer observed periods: the mean fallback, not the model
 NAMED = 10  # series named in a printed warning; the report lists them all
+QUANTILE_COLUMN = re.compile(r"p\d{2}")  # `quantile_name`: p10, p50, p90
 
 
 class InputError(ValueError):
@@ -848,12 +851,43 @@ def _future_columns(
     return future_cols
 
 
-def write_table(df: pl.DataFrame, path: Path) -> None:
-    """CSV or Parquet by extension; InputError for any other."""
+def forecast_headers(df: pl.DataFrame) -> dict[str, tuple[str, str]]:
+    """Bilingual spreadsheet headers (`bclake.core.xlsx.Headers`) for a forecast table:
+    its date column ("week_start 日期", a date cell) and quantile columns ("P50 预测中位数
+    (units)", "P10 预测 10% 分位数 (units)"); id columns keep their own names."""
+    headers = {}
+    for col, dtype in df.schema.items():
+        if dtype == pl.Date:
+            headers[col] = (f"{col} 日期", "date")
+        elif QUANTILE_COLUMN.fullmatch(col) and dtype.is_numeric():
+            pct = int(col[1:])
+            zh = "预测中位数" if pct == 50 else f"预测 {pct}% 分位数"
+            headers[col] = (f"P{pct:02d} {zh}", "units")
+    return headers
+
+
+def write_table(df: pl.DataFrame, path: Path, report: ForecastReport | None = None) -> None:
+    """CSV, Parquet or XLSX by extension; InputError for any other.
+
+    XLSX has the planner files' layout (`bclake.core.xlsx.write_xlsx`): sheet "forecast"
+    with the bilingual headers of `forecast_headers`, dates as date cells and quantiles
+    as numbers; and, when `report` is given, sheet "report" with its lines
+    (`ForecastReport.lines`), one a row.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         df.write_parquet(path)
-    elif path.suffix.lower() == ".csv":
+    elif suffix == ".csv":
         df.write_csv(path)
+    elif suffix == ".xlsx":
+        sheets = {"forecast": df}
+        headers = forecast_headers(df)
+        if report is not None:
+            sheets["report"] = pl.DataFrame(
+                {"report": report.lines()}, schema={"report": pl.String}
+            )
+            headers["report"] = ("report 运行报告", "")
+        write_xlsx(sheets, path, headers)
     else:
-        raise InputError(f"output file {path}: use .csv or .parquet")
+        raise InputError(f"output file {path}: use .csv, .parquet or .xlsx")
