@@ -226,3 +226,74 @@ def test_the_english_switch(browser, app_url: str, shots: Path) -> None:
     assert "Overview" in nav and "Forecast and replenishment" in nav
     screenshot(page, shots / "huabei_overview_en.png")
     context.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def open_sidebar(page) -> None:
+    """On a phone the sidebar starts folded behind the » button."""
+    button = page.locator("[data-testid=stExpandSidebarButton][aria-expanded=false]")
+    if button.count() and button.is_visible():
+        button.click()
+        page.wait_for_timeout(400)
+
+
+def close_sidebar(page) -> None:
+    box = page.locator("[data-testid=stSidebar]").bounding_box()
+    if box and box["x"] >= 0 and box["width"] > 50:
+        page.locator("[data-testid=stSidebarCollapseButton] button").click(force=True)
+        page.wait_for_timeout(400)
+
+
+def phone_screenshot(page, path: Path) -> None:
+    """The whole page at phone width (the main block scrolls, so grow the window to fit)."""
+    height = page.evaluate(
+        "document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight"
+    )
+    page.set_viewport_size({"width": PHONE["width"], "height": max(PHONE["height"], height + 120)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(PHONE)
+
+
+@pytest.mark.parametrize("user", ["s000006", "dist"])
+def test_every_page_fits_a_phone(browser, app_url: str, shots: Path, user: str) -> None:
+    """390 px wide: nothing wider than the screen, sign-in and language switch in reach,
+    and the sidebar says when the data was published."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(app_url)
+    wait_for_run(page)
+    # the language switch sits above the form, not in the folded sidebar
+    assert page.locator("[data-testid=stMain]").get_by_text("English", exact=True).is_visible()
+    page.get_by_label("用户名").fill(user)
+    page.get_by_label("密码").fill(USERS[user])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_selector("[data-testid='stSidebarNav']", state="attached")
+    wait_for_run(page)
+    open_sidebar(page)
+    sidebar = page.locator("[data-testid=stSidebar]").inner_text()
+    assert "数据发布于" in sidebar and "北京时间" in sidebar, sidebar
+    assert page.locator("[data-testid=stSidebar]").get_by_text("English", exact=True).is_visible()
+    page.screenshot(path=str(shots / f"phone_{user}_sidebar.png"))
+    for slug, title in PAGES.items():
+        open_sidebar(page)
+        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+        page.wait_for_timeout(300)
+        wait_for_run(page)
+        close_sidebar(page)
+        body = page.locator("[data-testid='stMain']").inner_text()
+        assert title in body, f"{user}: {slug} did not render its title"
+        assert not page.locator("[data-testid='stException']").count(), f"{user}: {slug} raised"
+        widths = page.evaluate(
+            "(() => { const m = document.querySelector('[data-testid=stMain]');"
+            " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
+        )
+        assert widths[0] <= widths[1] + 1, f"{user}: {slug} is wider than the phone {widths}"
+        assert widths[2] <= PHONE["width"] + 1, f"{user}: {slug} scrolls sideways {widths}"
+        phone_screenshot(page, shots / f"phone_{user}_{slug}.png")
+    assert not errors, f"{user}: browser errors {errors[:3]}"
+    context.close()

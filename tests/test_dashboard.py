@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -11,7 +14,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bclake.dashboards.auth import Scope, authenticate, hash_password, load_users, verify_password
-from bclake.dashboards.data import HQ_ONLY, PUBLIC, PUBLIC_SCHEMAS, ScopedWarehouse, ScopeError
+from bclake.dashboards.data import (
+    HQ_ONLY,
+    PUBLIC,
+    PUBLIC_SCHEMAS,
+    SHANGHAI,
+    ScopedWarehouse,
+    ScopeError,
+    warehouse_status,
+)
 from bclake.dashboards.i18n import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,3 +172,50 @@ def test_the_data_layer_refuses_anything_but_a_select(tiny_home: Path) -> None:
         with pytest.raises(ScopeError):
             d.query(sql)
     assert set(d.query("select store_code from marts.dim_store").store_code) == {"S000006"}
+
+
+def test_the_sidebar_shows_when_the_data_was_published(
+    tiny_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BCLAKE_HOME", str(tiny_home))
+    mtime = (tiny_home / "warehouse" / "published.duckdb").stat().st_mtime
+    shown = f"{datetime.fromtimestamp(mtime, SHANGHAI):%Y-%m-%d %H:%M}"
+    at = signed_in("s000006")
+    captions = [c.value for c in at.sidebar.caption]
+    assert f"数据发布于 {shown}（北京时间）" in captions, captions
+    assert not any("更新" in c for c in captions), captions  # the build is older: no run
+    # a fresh session: AppTest keeps the sidebar of the first run only
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["user"] = load_users()["s000006"]
+    at.session_state["lang"] = "en"
+    at.run()
+    assert f"Data published {shown} (Beijing time)" in [c.value for c in at.sidebar.caption]
+
+
+def test_the_sidebar_says_when_a_run_is_writing(empty_home: Path) -> None:
+    warehouse = empty_home / "warehouse"
+    warehouse.mkdir()
+    (warehouse / "build.duckdb").write_bytes(b"")  # only its time is read, never its content
+    at = signed_in("hq")
+    captions = [c.value for c in at.sidebar.caption]
+    assert "尚未发布数据" in captions and any("数据更新中" in c for c in captions), captions
+
+
+def test_warehouse_status_reads_file_times_only(empty_home: Path) -> None:
+    warehouse = empty_home / "warehouse"
+    warehouse.mkdir()
+    assert warehouse_status() == warehouse_status().__class__(None, None, False)
+    published, build = warehouse / "published.duckdb", warehouse / "build.duckdb"
+    published.write_bytes(b"")
+    build.write_bytes(b"not a database: opening it would fail")
+    now = time.time()
+    os.utime(published, (now - 7200, now - 7200))
+    os.utime(build, (now - 60, now - 60))
+    status = warehouse_status(now)
+    assert status.running and status.build_at is not None
+    assert status.published_at == datetime.fromtimestamp(now - 7200, SHANGHAI)
+    assert status.published_at.utcoffset().total_seconds() == 8 * 3600
+    stopped = warehouse_status(now + 3600)  # no write for an hour: the run stopped
+    assert stopped.build_at is not None and not stopped.running
+    os.utime(build, (now - 9000, now - 9000))  # older than the published file: nothing pending
+    assert warehouse_status(now).build_at is None

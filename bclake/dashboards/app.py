@@ -25,7 +25,10 @@ def _switch_language() -> None:
     st.session_state.lang = st.session_state.lang_choice or st.session_state.lang
 
 
-st.sidebar.segmented_control(
+user = st.session_state.get("user")
+# visitors get the switch above the sign-in form: on a phone the sidebar starts folded away
+language_bar = st.sidebar if user is not None else st
+language_bar.segmented_control(
     "语言 Language",
     LANGUAGES,
     default=st.session_state.lang,
@@ -35,7 +38,6 @@ st.sidebar.segmented_control(
     label_visibility="collapsed",
 )
 
-user = st.session_state.get("user")
 if user is None:
     st.navigation([st.Page(ui.login_page, title=t("login.title"), icon=":material/login:")]).run()
     st.stop()
@@ -46,6 +48,7 @@ st.sidebar.markdown(
 if st.sidebar.button(t("login.logout")):
     ui.logout()
     st.rerun()
+ui.sidebar_status()
 if data.published_version() is not None:
     ui.sidebar_filters()
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -78,6 +79,63 @@ def published_version() -> float | None:
     """Modification time of the published warehouse, or None when nothing is published yet."""
     path = published_path()
     return path.stat().st_mtime if path.exists() else None
+
+
+# China keeps one offset all year (no daylight saving): Asia/Shanghai is UTC+8
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+# a working database untouched this long belongs to a run that stopped, not one under way
+RUN_IDLE_SECONDS = 30 * 60
+
+
+@dataclass(frozen=True)
+class WarehouseStatus:
+    """What the sidebar says about the data's age; times are Asia/Shanghai.
+
+    `published_at`: when the published file was last replaced (None: never).
+    `build_at`: the last write to the working database, set only when it is newer than
+    the published file, i.e. a run has written data readers do not see yet.
+    `running`: that write is recent (within `RUN_IDLE_SECONDS`), so a run is under way;
+    False with `build_at` set means the last run stopped before publishing.
+    """
+
+    published_at: datetime | None
+    build_at: datetime | None
+    running: bool
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def warehouse_status(now: float | None = None) -> WarehouseStatus:
+    """File times only: the working database is never opened (a run may hold its lock).
+
+    `now` is seconds since the epoch (default: the clock); the build's time is the later of
+    `build.duckdb` and its write-ahead log.
+    """
+    settings = Settings.from_env()
+    published = _mtime(settings.published_db)
+    build_times = [
+        m
+        for m in (_mtime(settings.build_db), _mtime(Path(f"{settings.build_db}.wal")))
+        if m is not None
+    ]
+    build = max(build_times) if build_times else None
+    if build is not None and published is not None and build <= published:
+        build = None
+    now = time.time() if now is None else now
+
+    def local(ts: float | None) -> datetime | None:
+        return None if ts is None else datetime.fromtimestamp(ts, SHANGHAI)
+
+    return WarehouseStatus(
+        published_at=local(published),
+        build_at=local(build),
+        running=build is not None and now - build < RUN_IDLE_SECONDS,
+    )
 
 
 @dataclass(frozen=True)

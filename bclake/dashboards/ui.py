@@ -116,6 +116,18 @@ def filters() -> Filters:
 # -- page furniture ----------------------------------------------------------------
 
 
+def sidebar_status() -> None:
+    """When the data on screen was published, and whether a run is preparing newer data."""
+    status = data.warehouse_status()
+    if status.published_at is None:
+        st.sidebar.caption(t("status.never"))
+    else:
+        st.sidebar.caption(t("status.published", time=f"{status.published_at:%Y-%m-%d %H:%M}"))
+    if status.build_at is not None:
+        key = "status.running" if status.running else "status.stopped"
+        st.sidebar.caption(t(key, time=f"{status.build_at:%m-%d %H:%M}"))
+
+
 def require_published() -> None:
     """Stop the page with a hint when no warehouse has been published yet."""
     if data.published_version() is None:
@@ -140,14 +152,42 @@ def hq_only() -> bool:
     return False
 
 
-def chart_with_table(chart: alt.TopLevelMixin | dict, frame: pd.DataFrame, key: str) -> None:
-    """Every chart has a table view of exactly what it draws (`chart` may be a built spec)."""
+def legends_below(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Legends under the plot, two entries a row: on a 390 px phone a legend at the side
+    takes half the width from the plot. A legend that sets its own `orient` keeps it.
+
+    The chart fits the container's width only ("fit-x"): its `height` stays the plot's
+    height and the legend adds to it, instead of squeezing the plot into what is left.
+    """
+    return chart.properties(
+        autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
+    ).configure_legend(
+        orient="bottom", direction="horizontal", columns=2, labelLimit=160, titleLimit=320
+    )
+
+
+def chart_with_table(
+    chart: alt.TopLevelMixin | dict | list[alt.TopLevelMixin], frame: pd.DataFrame, key: str
+) -> None:
+    """Every chart has a table view of exactly what it draws (`chart` may be a built spec).
+
+    Charts fill the container's width and put their legends below (see `legends_below`).
+    A list of charts is drawn two a row, each filling its column: small multiples that
+    fit a phone, where a facet's fixed-width panels would not.
+    """
     chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
     with chart_tab:
         if isinstance(chart, dict):
             st.vega_lite_chart(chart, width="stretch", key=f"chart_{key}")
+        elif isinstance(chart, list):
+            # two a row on a desktop; Streamlit stacks columns on a phone
+            for start in range(0, len(chart), 2):
+                for col, (i, panel) in zip(
+                    st.columns(2), list(enumerate(chart))[start : start + 2], strict=False
+                ):
+                    col.altair_chart(legends_below(panel), width="stretch", key=f"chart_{key}_{i}")
         else:
-            st.altair_chart(chart, width="stretch", key=f"chart_{key}")
+            st.altair_chart(legends_below(chart), width="stretch", key=f"chart_{key}")
     with table_tab:
         st.dataframe(frame, hide_index=True, width="stretch", key=f"table_{key}")
 
@@ -175,14 +215,26 @@ COLUMN_LABELS = {
 }
 
 
+# st.dataframe's header and row height in pixels (default theme), to size short tables
+ROW_PX = 35
+
+
+def table_height(rows: int, height: int | None) -> int | str:
+    """`height` px at most, but no taller than `rows` need: empty grid lines below a short
+    table push the rest of the page down a phone screen for nothing."""
+    if height is None:
+        return "auto"
+    return min(height, ROW_PX * (rows + 1) + 3)
+
+
 def table(frame: pd.DataFrame, height: int | None = None) -> None:
-    """A data table with the catalogue's column labels."""
+    """A data table with the catalogue's column labels; wide tables scroll inside their frame."""
     labels = {c: t(k) for c, k in COLUMN_LABELS.items() if c in frame.columns}
     st.dataframe(
         frame.rename(columns=labels),
         hide_index=True,
         width="stretch",
-        height=height if height is not None else "auto",
+        height=table_height(len(frame), height),
     )
 
 
@@ -279,16 +331,17 @@ def province_map(
                     f"{point_color}:N",
                     title=None,
                     scale=alt.Scale(scheme="set1"),
-                    legend=alt.Legend(orient="right"),
+                    legend=alt.Legend(orient="bottom-right"),
                 )
                 if point_color
                 else alt.value("#d62728"),
                 tooltip=[c for c in points.columns if c not in ("lon", "lat")],
             )
         )
+    # no fixed scale: the projection fits the outlines to the chart's width, phone or desktop
     return (
         alt.layer(*layers)
-        .project(type="mercator", center=[105, 36], scale=520)
+        .project(type="mercator")
         .properties(height=460)
         .resolve_scale(color="independent")
         .to_dict()

@@ -110,13 +110,19 @@ else:
     labels = data.query("select kpi, label_zh, label_en from reference.kpi_definitions")
     names = labels.set_index("kpi")[f"label_{lang()}"]
     trend["kpi_label"] = trend.kpi.map(names)
-    chart = (
-        alt.Chart(trend)
+    # one full-width chart per KPI, each on its own scale (a facet's panels would not fit a phone)
+    charts = [
+        alt.Chart(part, title=name)
         .mark_line(point=True)
         .encode(
             x=alt.X("period_start:T", title=t("common.month")),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("scope_id:N", title=t(f"common.{level}")),
+            # a store or distributor sees one line: no legend to name it
+            color=alt.Color(
+                "scope_id:N",
+                title=t(f"common.{level}"),
+                legend=alt.Legend() if trend.scope_id.nunique() > 1 else None,
+            ),
             tooltip=[
                 "kpi_label",
                 "scope_id",
@@ -125,8 +131,7 @@ else:
             ],
         )
         .properties(height=170)
-        .facet(facet=alt.Facet("kpi_label:N", title=None), columns=2)
-        .resolve_scale(y="independent")
-    )
-    ui.chart_with_table(chart, trend.drop(columns=["kpi"]), "channel_trends")
+        for name, part in trend.groupby("kpi_label", sort=True)
+    ]
+    ui.chart_with_table(charts, trend.drop(columns=["kpi"]), "channel_trends")
     st.caption(t("channel.diversion_note"))

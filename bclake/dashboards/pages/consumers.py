@@ -52,18 +52,23 @@ else:
     shares = kpis[kpis.unit == "share"]
     counts = kpis[kpis.unit != "share"]
     st.subheader(t("consumers.rates"))
-    chart = (
-        alt.Chart(shares)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("period_start:T", title=t("common.month")),
-            y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%")),
-            color=alt.Color("label:N", title=None, legend=alt.Legend(orient="bottom", columns=4)),
-            tooltip=["label", "period_start:T", alt.Tooltip("value:Q", format=".1%")],
+    if shares.empty:  # an empty chart would draw one meaningless axis tick
+        st.info(t("consumers.no_rates", scope=scope_id))
+    else:
+        chart = (
+            alt.Chart(shares)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("period_start:T", title=t("common.month")),
+                y=alt.Y("value:Q", title=None, axis=alt.Axis(format="%")),
+                color=alt.Color(
+                    "label:N", title=None, legend=alt.Legend(orient="bottom", columns=4)
+                ),
+                tooltip=["label", "period_start:T", alt.Tooltip("value:Q", format=".1%")],
+            )
+            .properties(height=320)
         )
-        .properties(height=320)
-    )
-    ui.chart_with_table(chart, shares[["label", "period_start", "value", "target"]], "c_rates")
+        ui.chart_with_table(chart, shares[["label", "period_start", "value", "target"]], "c_rates")
     if not counts.empty:
         cols = st.columns(len(counts.kpi.unique()))
         for col, (_kpi, series) in zip(cols, counts.groupby("kpi"), strict=False):
@@ -97,12 +102,13 @@ cohorts = data.query(
     """,
     (f.start.replace(day=1), f.end),
 )
-if cohorts.empty:
-    st.info(t("consumers.no_cohorts"))
-else:
+if not cohorts.empty:
     size = cohorts[cohorts.months_after == 0].set_index("cohort").consumers
     cohorts["cohort_size"] = cohorts.cohort.map(size)
     cohorts = cohorts[(cohorts.cohort_size >= MIN_COHORT) & (cohorts.months_after <= 12)]
+if cohorts.empty:  # no scans, or only cohorts too small to show
+    st.info(t("consumers.no_cohorts", n=MIN_COHORT))
+else:
     cohorts["retained"] = cohorts.consumers / cohorts.cohort_size
     heat = (
         alt.Chart(cohorts)
