@@ -7,6 +7,7 @@ The field cases (FC-…) are small made-up inputs in tests/data/field_cases/.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bclake.ml.any_table import (
     InputError,
     forecast_table,
     local_dates,
+    read_numbers,
     read_table,
 )
 from bclake.ml.baselines import exponential_smoothing
@@ -94,6 +96,21 @@ def test_local_dates_take_the_calendar_date_in_the_named_zone(
 ) -> None:
     out, _ = local_dates(pl.Series("d", [value, None, ""]), tz, "test")
     assert out.to_list() == [expected, None, None]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("1,5", "a comma that is not a thousands separator"),
+        ("15%", "a percent sign"),
+        ("(3)", "parentheses"),
+        ("soon", "not a number"),
+    ],
+)
+def test_refused_target_values_are_named_with_their_cause(value: str, why: str) -> None:
+    values = pl.Series("qty", ["1,200", value, None, value])
+    with pytest.raises(InputError, match=rf"row 3: qty='{re.escape(value)}' is {why}.*; 2 values"):
+        read_numbers(values, "input")
 
 
 def test_parquet_datetimes_with_a_zone_become_local_dates(tmp_path: Path) -> None:

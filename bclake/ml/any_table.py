@@ -240,24 +240,24 @@ def read_numbers(values: pl.Series, where: str) -> pl.Series:
     name = values.name
     frame = values.cast(pl.String).to_frame()
     text = parsing.clean(pl.col(name))
-    out = frame.select(
-        parsing.parse_number(text).alias("value"),
-        text.is_not_null().alias("given"),
-        parsing.ambiguous_number(text).alias("ambiguous"),
-        parsing.percent_refused(text, share=False).alias("percent"),
-        parsing.parens_refused(text, negative_parens=False).alias("parens"),
-    )
+    out = frame.select(parsing.parse_number(text).alias("value"), text.is_not_null().alias("given"))
     bad = out["given"] & out["value"].is_null()
     if bad.any():
         row = int(bad.arg_max())
-        why = (
-            "a comma that is not a thousands separator (a decimal comma?)"
-            if out["ambiguous"][row]
-            else "a percent sign"
-            if out["percent"][row]
-            else "parentheses (a negative quantity?)"
-            if out["parens"][row]
-            else "not a number"
+        why = _refusal(
+            frame.slice(row, 1),
+            [
+                (
+                    parsing.ambiguous_number(text),
+                    "a comma that is not a thousands separator (a decimal comma?)",
+                ),
+                (parsing.percent_refused(text, share=False), "a percent sign"),
+                (
+                    parsing.parens_refused(text, negative_parens=False),
+                    "parentheses (a negative quantity?)",
+                ),
+            ],
+            "not a number",
         )
         raise InputError(
             f"{where}, row {row + 2}: {name}={values[row]!r} is {why}; "
@@ -291,23 +291,24 @@ def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]
             return values.dt.date(), 0
         return values.dt.convert_time_zone(tz).dt.date(), int(values.is_not_null().sum())
     text = parsing.clean(pl.col(name))
-    out = (
-        values.cast(pl.String)
-        .to_frame()
-        .select(
-            parsing.parse_date(text, tz).alias("date"),
-            text.is_not_null().alias("given"),
-            parsing.ambiguous_day_month(text).alias("ambiguous"),
-            text.str.contains(_WITH_OFFSET).fill_null(False).alias("offset"),
-        )
+    frame = values.cast(pl.String).to_frame()
+    out = frame.select(
+        parsing.parse_date(text, tz).alias("date"),
+        text.is_not_null().alias("given"),
+        text.str.contains(_WITH_OFFSET).fill_null(False).alias("offset"),
     )
     bad = out["given"] & out["date"].is_null()
     if bad.any():
         row = int(bad.arg_max())
-        why = (
-            "ambiguous: day and month could be either way round"
-            if out["ambiguous"][row]
-            else "not a date"
+        why = _refusal(
+            frame.slice(row, 1),
+            [
+                (
+                    parsing.ambiguous_day_month(text),
+                    "ambiguous: day and month could be either way round",
+                )
+            ],
+            "not a date",
         )
         raise InputError(
             f"{where}, row {row + 2}: {name}={values[row]!r} is {why}; use YYYY-MM-DD or an "
@@ -315,6 +316,14 @@ def local_dates(values: pl.Series, tz: str, where: str) -> tuple[pl.Series, int]
             f"{parsing.DATE_FORMS}"
         )
     return out["date"].alias(name), int(out["offset"].sum())
+
+
+def _refusal(row: pl.DataFrame, causes: list[tuple[pl.Expr, str]], otherwise: str) -> str:
+    """Why the one-row frame `row`'s value was refused: the text of the first cause
+    (a `parsing` refusal test, with its reason) that holds, else `otherwise`. Evaluated on
+    the refused row only, so the clean path pays for no cause."""
+    flags = row.select(flag.alias(str(i)) for i, (flag, _) in enumerate(causes)).row(0)
+    return next((why for held, (_, why) in zip(flags, causes, strict=True) if held), otherwise)
 
 
 _WITH_OFFSET = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}:?\d{2})$"
