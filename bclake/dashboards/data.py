@@ -77,8 +77,7 @@ def published_path() -> Path:
 
 def published_version() -> float | None:
     """Modification time of the published warehouse, or None when nothing is published yet."""
-    path = published_path()
-    return path.stat().st_mtime if path.exists() else None
+    return _mtime(published_path())
 
 
 # China keeps one offset all year (no daylight saving): Asia/Shanghai is UTC+8
@@ -117,7 +116,7 @@ def warehouse_status(now: float | None = None) -> WarehouseStatus:
     `build.duckdb` and its write-ahead log.
     """
     settings = Settings.from_env()
-    published = _mtime(settings.published_db)
+    published = published_version()
     build_times = [
         m
         for m in (_mtime(settings.build_db), _mtime(Path(f"{settings.build_db}.wal")))
