@@ -38,15 +38,23 @@ st.caption(t("overview.caption", scope=scope_id if scope_type != "company" else 
 
 definitions = data.query("select * from reference.kpi_definitions").set_index("kpi")
 label = f"label_{lang()}"
-monthly = ui.complete_months(
-    data.query(
-        "select kpi, period_start, value from marts.kpi_values where grain = 'month' "
-        "and scope_type = ? and scope_id = ? and period_start between ? and ? "
-        "order by period_start",
-        (scope_type, scope_id, f.start.replace(day=1), f.end),
-    ),
-    f.end,
-)
+
+
+def monthly_values(columns: str, where: str, params: tuple) -> pd.DataFrame:
+    """Complete months of `marts.kpi_values` in the sidebar's range: `columns` plus
+    `period_start` and `value`, rows matching `where` (its `?` bound to `params`), oldest first."""
+    return ui.complete_months(
+        data.query(
+            f"select {columns}, period_start, value from marts.kpi_values "
+            f"where grain = 'month' and {where} and period_start between ? and ? "
+            "order by period_start",
+            (*params, f.start.replace(day=1), f.end),
+        ),
+        f.end,
+    )
+
+
+monthly = monthly_values("kpi", "scope_type = ? and scope_id = ?", (scope_type, scope_id))
 
 if monthly.empty:
     st.info(t("overview.no_kpis"))
@@ -105,15 +113,7 @@ else:
         format_func=lambda k: definitions[label].get(k, k),
         key=f"overview_kpi_{lang()}",
     )
-    by_part = ui.complete_months(
-        data.query(
-            "select scope_id as part, period_start, value from marts.kpi_values "
-            "where grain = 'month' and scope_type = ? and kpi = ? "
-            "and period_start between ? and ? order by period_start",
-            (part, kpi, f.start.replace(day=1), f.end),
-        ),
-        f.end,
-    )
+    by_part = monthly_values("scope_id as part", "scope_type = ? and kpi = ?", (part, kpi))
     if by_part.empty:
         st.info(t("overview.no_regions"))
     else:
