@@ -187,7 +187,7 @@ def _ingest_file(
     try:
         raw = read_file(path, contract, data)
     except UnreadableFile as error:
-        lines = _quarantine_unreadable(path, error, lineage, part, contract, settings)
+        lines = _quarantine_unreadable(data, error, lineage, part, contract, settings)
         return FileResult(
             **identity,
             status="rejected",
@@ -260,15 +260,16 @@ def _write_parts(
 
 
 def _quarantine_unreadable(
-    path: Path,
+    data: bytes,
     error: UnreadableFile,
     lineage: list[pl.Expr],
     part: str,
     contract: Contract,
     settings: Settings,
 ) -> int:
-    """Quarantine every data line of a file that could not be parsed; returns their count."""
-    lines = [redact_text(line, settings.pii_key) for line in _data_lines(path, contract)]
+    """Quarantine every data line of a file (its bytes, as hashed) that could not be parsed;
+    returns their count."""
+    lines = [redact_text(line, settings.pii_key) for line in _data_lines(data, contract)]
     first_row = 1 + (contract.format == "csv")  # a CSV's row 1 is its header
     quarantined = pl.DataFrame(
         {
@@ -290,10 +291,9 @@ def _quarantine_unreadable(
     return len(lines)
 
 
-def _data_lines(path: Path, contract: Contract) -> list[str]:
-    """The non-empty data lines of a file that could not be parsed, as text (none for a
-    workbook: its bytes are not lines)."""
-    data = path.read_bytes()
+def _data_lines(data: bytes, contract: Contract) -> list[str]:
+    """The non-empty data lines of a file's bytes that could not be parsed, as text (none
+    for a workbook: its bytes are not lines)."""
     if container(data) != "text":
         return []
     try:
