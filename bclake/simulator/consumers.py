@@ -14,6 +14,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from bclake.simulator.lookup import numbered
 from bclake.simulator.world import SCENARIO_CATEGORY, World
 
 INTERACTION_TYPES = np.array(["message", "like", "checkin", "share"])
@@ -305,7 +306,7 @@ def registered(
     idx = refs["referee"].to_numpy()
     phone = 13 * 10**9 + (unit_draw(salt, idx, 1) * 6 * 10**9).astype(np.int64)
     referees = c[refs["referrer"].to_numpy()].with_columns(
-        consumer_id=pl.format("C{}", (refs["referee"] + 1).cast(pl.String).str.zfill(9)),
+        consumer_id=numbered("C", idx + 1, 9),
         phone=pl.Series(phone).cast(pl.String),
         gender=pl.Series(np.where(unit_draw(salt, idx, 2) < 0.58, "F", "M")),
         birth_year=pl.Series(1960 + (unit_draw(salt, idx, 3) * 45).astype(np.int64)),
