@@ -176,47 +176,50 @@ def forecast_store_sku_week(
         yield from _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
 
 
-def _beats_seasonal_naive(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:
+def _read_overall_scores(lakehouse: LakehouseResource, table: str) -> pl.DataFrame:
+    """The all-horizon rows (null horizon) of `ml.<table>`: one row per method."""
     with lakehouse.build_db() as con:
-        scores = _read(con, f"ml.{table}").filter(pl.col("horizon").is_null())
-    wape = dict(zip(scores["method"], scores["wape"], strict=True))
-    beaten = [m for m in ("seasonal_naive", "moving_average", "exp_smoothing") if m in wape]
-    return dg.AssetCheckResult(
-        passed=bool(wape["lightgbm"] < wape["seasonal_naive"]),
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "wape_lightgbm": wape["lightgbm"],
-            **{f"wape_{m}": wape[m] for m in beaten},
-            "beats_every_baseline": all(wape["lightgbm"] < wape[m] for m in beaten),
-        },
+        return _read(con, f"ml.{table}").filter(pl.col("horizon").is_null())
+
+
+def _beats_seasonal_naive_check(name: str) -> dg.AssetChecksDefinition:
+    """A WARN check on `ml/<name>_scores`: LightGBM's WAPE below seasonal naive's."""
+    prefix = name.removeprefix("forecast_").split("_")[0]
+
+    @dg.asset_check(
+        asset=_ml(f"{name}_scores"),
+        name=f"{prefix}_forecast_beats_seasonal_naive",
+        description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
     )
+    def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+        scores = _read_overall_scores(lakehouse, f"{name}_scores")
+        wape = dict(zip(scores["method"], scores["wape"], strict=True))
+        beaten = [m for m in ("seasonal_naive", "moving_average", "exp_smoothing") if m in wape]
+        return dg.AssetCheckResult(
+            passed=bool(wape["lightgbm"] < wape["seasonal_naive"]),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "wape_lightgbm": wape["lightgbm"],
+                **{f"wape_{m}": wape[m] for m in beaten},
+                "beats_every_baseline": all(wape["lightgbm"] < wape[m] for m in beaten),
+            },
+        )
+
+    return _check
+
+
+region_forecast_beats_seasonal_naive = _beats_seasonal_naive_check("forecast_region_sku_week")
+store_forecast_beats_seasonal_naive = _beats_seasonal_naive_check("forecast_store_sku_week")
 
 
 @dg.asset_check(
-    asset=_ml("forecast_region_sku_week"),
-    description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
-)
-def region_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-    return _beats_seasonal_naive(lakehouse, "forecast_region_sku_week_scores")
-
-
-@dg.asset_check(
-    asset=_ml("forecast_store_sku_week"),
-    description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
-)
-def store_forecast_beats_seasonal_naive(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-    return _beats_seasonal_naive(lakehouse, "forecast_store_sku_week_scores")
-
-
-@dg.asset_check(
-    asset=_ml("forecast_region_sku_week"),
+    asset=_ml("forecast_region_sku_week_scores"),
     description="Warns when the backtest's P10-P90 coverage strays from the nominal 80% by "
     "more than 10 points: the ranges planners see would mislead them.",
 )
 def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-    with lakehouse.build_db() as con:
-        scores = _read(con, "ml.forecast_region_sku_week_scores")
-    cov = scores.filter(pl.col("horizon").is_null(), pl.col("method") == "lightgbm")["coverage"][0]
+    scores = _read_overall_scores(lakehouse, "forecast_region_sku_week_scores")
+    cov = scores.filter(pl.col("method") == "lightgbm")["coverage"][0]
     return dg.AssetCheckResult(
         passed=bool(0.7 <= cov <= 0.9),
         severity=dg.AssetCheckSeverity.WARN,
