@@ -29,6 +29,14 @@ BOMS = (  # longest first
 )
 GBK_NAMES = ("gbk", "gb2312", "gb18030", "cp936")
 DELIMITERS = (",", "\t", ";", "|")
+_DELIMITER_NAMES = dict(zip(DELIMITERS, ("comma", "tab", "semicolon", "pipe"), strict=True))
+
+
+def delimiter_name(sep: str) -> str:
+    """`comma`, `tab`, `semicolon` or `pipe` for one of `DELIMITERS`; any other as its repr."""
+    return _DELIMITER_NAMES.get(sep, repr(sep))
+
+
 _INVISIBLE = re.compile("[\ufeff\u200b\u200c\u200d\u2060]")
 _SPACES = re.compile(r"[\s\u00a0\u3000]+")
 

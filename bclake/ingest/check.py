@@ -20,7 +20,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from bclake.core.contracts import Contract, load_contracts
-from bclake.core.textio import UndecodableText, decode_bytes, normalise_header, sniff_delimiter
+from bclake.core.textio import (
+    UndecodableText,
+    decode_bytes,
+    delimiter_name,
+    normalise_header,
+    sniff_delimiter,
+)
 from bclake.ingest.pii import pseudonymise
 from bclake.ingest.read import (
     HeaderMatch,
@@ -214,11 +220,6 @@ def check_file(path: Path, table: str | None = None) -> CheckReport:
     return report
 
 
-def _delimiter_name(sep: str | None) -> str:
-    names = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
-    return "" if sep is None else names.get(sep, repr(sep))
-
-
 def render(report: CheckReport, sample: int = 10) -> RenderableType:
     """The report as Rich tables: summary, header map, quarantine sample."""
     parts: list[RenderableType] = [_summary(report)]
@@ -251,7 +252,7 @@ def _summary(report: CheckReport) -> Table:
         summary.add_row("format", f"{raw.format}{where}")
         summary.add_row("encoding", raw.encoding)
         if raw.delimiter:
-            summary.add_row("delimiter", _delimiter_name(raw.delimiter))
+            summary.add_row("delimiter", delimiter_name(raw.delimiter))
         summary.add_row("rows in", f"{report.rows_in:,}")
         summary.add_row("would load", f"{report.rows_loaded:,}")
         summary.add_row("would quarantine", f"{report.quarantined.height:,}")

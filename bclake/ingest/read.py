@@ -29,6 +29,7 @@ from bclake.core.textio import (
     UndecodableText,
     damaged_message,
     decode_bytes,
+    delimiter_name,
     find_header,
     line_of,
     sniff_delimiter,
@@ -283,8 +284,8 @@ def _read_csv_by_line(
                     "ragged_row",
                     f"line {start}: {len(record)} fields where the header has {len(header)}; "
                     + (
-                        f"an unquoted {_name(sep)} inside a value? Quote that value or remove "
-                        "the separator at the source, and resend the row"
+                        f"an unquoted {delimiter_name(sep)} inside a value? Quote that value or "
+                        "remove the separator at the source, and resend the row"
                         if more
                         else "a value or separator is missing, or the line was cut; fix the "
                         "row at the source and resend it"
@@ -309,7 +310,7 @@ def _read_csv_by_line(
         raise UnreadableFile(
             bad[0][1],
             f"{path}: no row can be trusted: none of the {len(bad)} data lines has the "
-            f"{len(header)} fields of the header, read with {_name(sep)} as the separator"
+            f"{len(header)} fields of the header, read with {delimiter_name(sep)} as the separator"
             f"{why}; first: {bad[0][2]}. Check the delimiter and quoting, or re-export it.",
             headers=header,
         )
@@ -319,10 +320,6 @@ def _read_csv_by_line(
         schema=dict.fromkeys(names, pl.String),
     ).with_columns(pl.Series("_source_row", [line for line, _ in good], dtype=pl.Int64))
     return frame.select("_source_row", *names), _rejected(bad)
-
-
-def _name(sep: str) -> str:
-    return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}.get(sep, repr(sep))
 
 
 def _dedupe(names: list[str]) -> list[str]:

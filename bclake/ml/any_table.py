@@ -227,8 +227,7 @@ def _read_text(path: Path, as_text: list[str], role: str) -> tuple[pl.DataFrame,
         ).rename(names)
     except pl.exceptions.PolarsError as error:
         raise InputError(f"{role} file {path} ({decoded.encoding}): {error}") from error
-    sep_name = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}[separator]
-    return df, f"{decoded.encoding}, {sep_name}-separated"
+    return df, f"{decoded.encoding}, {textio.delimiter_name(separator)}-separated"
 
 
 def read_numbers(values: pl.Series, where: str) -> pl.Series:
