@@ -50,16 +50,11 @@ def run_pipeline(
     partitions = job.partitions_def
     if partitions is None:  # the lake assets of dated tables are partitioned by day
         raise RuntimeError(f"{PIPELINE_JOB} has no partitions")
-    if backfill:
-        return job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config=run_config,
-            tags=backfill_tags(partitions, *backfill),
-        )
+    where: dict[str, Any] = (
+        {"tags": backfill_tags(partitions, *backfill)}
+        if backfill
+        else {"partition_key": latest_partition(partitions)}
+    )
     return job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config=run_config,
-        partition_key=latest_partition(partitions),
+        instance=instance, raise_on_error=False, run_config=run_config, **where
     )
