@@ -161,10 +161,10 @@ def _by_name_and_header(
         longest = max(len(c.table) for c in named)
         named = [c for c in named if len(c.table) == longest]
 
+    scores = {c.key: _header_score(headers, c) for c in fits}
+
     def score(c: Contract) -> tuple[int, int]:
-        plan = plan_headers(headers, c)
-        missing = sum(m.how == "missing" and m.required for m in plan)
-        return (-missing, sum(m.header is not None for m in plan))
+        return scores[c.key]
 
     complete = [c for c in fits if score(c)[0] == 0 and score(c)[1] > 0]
     by_name = [c for c in named if c in complete]
@@ -185,6 +185,13 @@ def _by_name_and_header(
         f"(headers found: {', '.join(repr(h) for h in headers[:20]) or 'none'}); "
         "name one with --table SYSTEM.TABLE",
     )
+
+
+def _header_score(headers: list[str], contract: Contract) -> tuple[int, int]:
+    """(-required columns missing, columns found) of `headers` against `contract`."""
+    plan = plan_headers(headers, contract)
+    missing = sum(m.how == "missing" and m.required for m in plan)
+    return (-missing, sum(m.header is not None for m in plan))
 
 
 def check_file(path: Path, table: str | None = None) -> CheckReport:
