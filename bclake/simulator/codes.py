@@ -3,7 +3,8 @@
 Every case a DC ships is activated to its distributor with a contiguous range
 of unit serials. Units leave each distributor first-in first-out, so the code
 on a scanned unit is the next one in its distributor's stream. Diverting
-distributors' goods turn up in another province's stores; forged codes were
+distributors order extra cases (activated to them, outside their stores'
+stream) whose units turn up in another province's stores; forged codes were
 never issued (their check value fails); cloned codes are real codes copied
 onto fakes and scanned far from where they were sold.
 """
@@ -19,8 +20,6 @@ from bclake.core.codes import code_body, make_codes
 from bclake.simulator.world import World
 
 BIG = np.int64(10**10)
-DAY_SPAN = np.int64(10**6)
-DAY_OFFSET = 1000  # activation days start before the window (opening stock)
 
 
 @dataclass
@@ -34,6 +33,7 @@ class CodeLedger:
     sold_pos: np.ndarray = field(init=False)
     units_activated: np.ndarray = field(init=False)
     cases: list[pl.DataFrame] = field(default_factory=list)
+    side: list[pl.DataFrame] = field(default_factory=list)  # extra cases not yet exported
     _index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
@@ -66,20 +66,18 @@ class CodeLedger:
         self._index = None
         return frame
 
-    def prune(self, day: int, keep_days: int = 90) -> None:
-        """Forget cases whose units were all sold and that no recent lookup can reach.
+    def prune(self) -> None:
+        """Forget cases whose units were all sold: FIFO lookups only go forward.
 
-        FIFO lookups only go forward from each stream's sold position, and
-        diversion draws from the last `keep_days` days of activations, so
-        older, fully consumed cases are dead weight (memory stays bounded).
+        Each stream's sold position only grows, so older, fully consumed cases
+        are dead weight (memory stays bounded).
         """
         if not self.cases:
             return
         allc = pl.concat(self.cases)
         d, k = allc["d"].to_numpy(), allc["k"].to_numpy()
         end = allc["stream_pos"].to_numpy() + allc["units"].to_numpy()
-        alive = (end > self.sold_pos[d, k]) | (allc["day"].to_numpy() >= day - keep_days)
-        self.cases = [allc.filter(pl.Series(alive))]
+        self.cases = [allc.filter(pl.Series(end > self.sold_pos[d, k]))]
         self._index = None
 
     def _lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -108,28 +106,72 @@ class CodeLedger:
         offset = np.clip(offset, 0, None)
         return code_body(k, first[i] + offset % np.maximum(1, self._units_of(i)))
 
+    def extra_codes(
+        self,
+        d: np.ndarray,
+        k: np.ndarray,
+        day: np.ndarray,
+        scan_share: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Code bodies for units a distributor ordered beyond its territory's needs.
+
+        A diverter orders extra stock from the brand and sells it elsewhere, so
+        diverted units are not in its stores' FIFO stream: each distributor x SKU
+        group of scans (`d`, `k`, `day`) gets fresh whole cases activated to it a
+        week before its first scan, enough for the scanned units at `scan_share`
+        of units scanned, and every scan a distinct unit of them. The new cases
+        wait in `side` (with `seconds`) until the caller exports them.
+        """
+        out = np.zeros(len(d), dtype=np.int64)
+        if len(d) == 0:
+            return out
+        key = d.astype(np.int64) * self.n_sku + k
+        order = np.argsort(key, kind="stable")
+        groups, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+        rows = []
+        for g, first, n in zip(groups, starts, counts, strict=True):
+            idx = order[first : first + n]
+            dist, sku = int(g // self.n_sku), int(g % self.n_sku)
+            pack = int(self.case_pack[sku])
+            n_cases = max(1, -(-int(np.ceil(n / scan_share)) // pack))
+            first_serial = self.next_serial[sku]
+            self.next_serial[sku] += n_cases * pack
+            units = n_cases * pack
+            per = units / n
+            rank = np.arange(n)
+            lo, hi = (
+                np.floor(rank * per).astype(np.int64),
+                np.floor((rank + 1) * per).astype(np.int64),
+            )
+            unit = lo + (rng.random(n) * (hi - lo)).astype(np.int64)
+            out[idx] = code_body(np.full(n, sku), first_serial + rng.permutation(unit))
+            rows.append(
+                pl.DataFrame(
+                    {
+                        "d": np.full(n_cases, dist, dtype=np.int32),
+                        "k": np.full(n_cases, sku, dtype=np.int32),
+                        "day": np.full(n_cases, int(day[idx].min()) - 7, dtype=np.int32),
+                        "first_serial": first_serial + pack * np.arange(n_cases, dtype=np.int64),
+                        "units": np.full(n_cases, pack, dtype=np.int64),
+                        "stream_pos": np.full(n_cases, -1, dtype=np.int64),
+                        "seconds": rng.integers(6 * 3600, 20 * 3600, n_cases).astype(np.int64),
+                    }
+                )
+            )
+        self.side.extend(rows)
+        return out
+
+    def take_side_cases(self) -> pl.DataFrame | None:
+        """The extra cases activated since the last call (None when there are none)."""
+        if not self.side:
+            return None
+        frame, self.side = pl.concat(self.side), []
+        return frame
+
     def _units_of(self, i: np.ndarray) -> np.ndarray:
         combined, _, start, _ = self._lookup()
         return combined[i] % BIG - start[i]
-
-    def recent_codes(
-        self, d: np.ndarray, k: np.ndarray, day: np.ndarray, rng: np.random.Generator
-    ) -> np.ndarray:
-        """A random unit from a case activated to `d` for `k` in the 90 days up to `day`.
-
-        Falls back to the newest case activated before `day` when none is that recent.
-        """
-        combined, first, start, act_day = self._lookup()
-        key = d.astype(np.int64) * self.n_sku + k
-        # within a key cases are in activation order, so (key, day) is sorted too
-        by_day = (combined // BIG) * DAY_SPAN + act_day + DAY_OFFSET
-        hi = np.searchsorted(by_day, key * DAY_SPAN + day + DAY_OFFSET, side="right")
-        lo = np.searchsorted(by_day, key * DAY_SPAN + day - 90 + DAY_OFFSET, side="left")
-        lo = np.minimum(lo, np.maximum(hi - 1, np.searchsorted(by_day, key * DAY_SPAN)))
-        i = lo + (rng.random(len(key)) * np.maximum(hi - lo, 1)).astype(np.int64)
-        i = np.clip(i, 0, len(combined) - 1)
-        units = combined[i] % BIG - start[i]
-        return code_body(k, first[i] + (rng.random(len(key)) * units).astype(np.int64))
 
 
 def _grouped_offsets(group: np.ndarray, size: np.ndarray, counter: np.ndarray) -> np.ndarray:
@@ -169,22 +211,43 @@ def forged_bodies(k: np.ndarray, rng: np.random.Generator) -> pl.Series:
     return printed.str.slice(0, 13) + fake_check
 
 
+EPISODE_DAYS = (42, 140)  # a diversion episode lasts six to twenty weeks
+SECOND_EPISODE_P = 0.5  # chance a diverter tries again, into another province
+
+
 @dataclass
 class Diversion:
-    """Where diverters' goods turn up: per store, the chance a scanned unit is diverted."""
+    """Where and when diverters' goods turn up: per store, the chance a scanned unit is diverted.
+
+    Diversion comes in episodes: a diverter pushes stock into one province of
+    another region from `start` to `end` (day indices, end exclusive), then
+    stops; some try again later elsewhere.
+    """
 
     prob: np.ndarray  # stores: share of scans there that are of a diverter's units
     source: np.ndarray  # stores: index of the distributor diverting into it (-1: none)
-    plan: pl.DataFrame  # distributor_code, home_province, target_province, scan_share
+    start: np.ndarray  # stores: first day of the episode that reaches the store
+    end: np.ndarray  # stores: day after its last day
+    plan: pl.DataFrame  # distributor_code, home_province, target_province, scan_share, days
+
+    def active(self, s: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Whether stores `s` receive diverted goods on days `day` (bool, same shape)."""
+        return (day >= self.start[s]) & (day < self.end[s])
 
 
 def diversion_plan(
-    world: World, dist_of_store: np.ndarray, diversion_share: float, rng: np.random.Generator
+    world: World,
+    dist_of_store: np.ndarray,
+    diversion_share: float,
+    n_days: int,
+    rng: np.random.Generator,
 ) -> Diversion:
-    """Each diverting distributor pushes stock into one province of another region.
+    """Each diverting distributor pushes stock into a province of another region, in episodes.
 
     `diversion_share` is the share of a diverter's volume that leaves its
-    territory; a target store's scan share is capped at 0.5.
+    territory during an episode; a target store's scan share is capped at 0.5.
+    Episodes start within the `n_days` window (at least four weeks in) and
+    last `EPISODE_DAYS`; a province is the target of one episode at most.
     """
     dists = world.distributors.with_row_index("d")
     diverters = dists.filter(pl.col("diverts"))
@@ -196,33 +259,49 @@ def diversion_plan(
     np.add.at(dist_vol, dist_of_store, world.stores["base_rate"].to_numpy())
     plan, prob = [], np.zeros(n_s)
     source = np.full(n_s, -1)
+    start, end = np.zeros(n_s, dtype=np.int64), np.zeros(n_s, dtype=np.int64)
     store_prov = world.stores["province"].to_numpy()
     taken: set[str] = set()
     for row in diverters.iter_rows(named=True):
-        options = provinces.filter(
-            pl.col("region") != row["region"], ~pl.col("province").is_in(list(taken))
-        )
-        if options.is_empty():
-            options = provinces.filter(pl.col("province") != row["province"])
-        if options.is_empty():
-            continue
-        target = options["province"][int(rng.integers(options.height))]
-        taken.add(target)
-        share = min(0.5, diversion_share * dist_vol[row["d"]] / vol_of[target])
-        in_target = store_prov == target
-        prob[in_target], source[in_target] = share, row["d"]
-        plan.append(
-            {
-                "distributor_code": row["distributor_code"],
-                "home_province": row["province"],
-                "target_province": target,
-                "scan_share": share,
-            }
-        )
+        first = int(rng.integers(28, max(29, n_days - EPISODE_DAYS[0])))
+        episodes = [first]
+        if rng.random() < SECOND_EPISODE_P:
+            episodes.append(first + EPISODE_DAYS[1] + int(rng.integers(28, 120)))
+        for begin in episodes:
+            if begin >= n_days - 14:
+                continue
+            options = provinces.filter(
+                pl.col("region") != row["region"], ~pl.col("province").is_in(list(taken))
+            )
+            if options.is_empty():
+                options = provinces.filter(
+                    pl.col("province") != row["province"], ~pl.col("province").is_in(list(taken))
+                )
+            if options.is_empty():
+                continue
+            target = options["province"][int(rng.integers(options.height))]
+            taken.add(target)
+            stop = min(n_days, begin + int(rng.integers(*EPISODE_DAYS)))
+            share = min(0.5, diversion_share * dist_vol[row["d"]] / vol_of[target])
+            in_target = store_prov == target
+            prob[in_target], source[in_target] = share, row["d"]
+            start[in_target], end[in_target] = begin, stop
+            plan.append(
+                {
+                    "distributor_code": row["distributor_code"],
+                    "home_province": row["province"],
+                    "target_province": target,
+                    "scan_share": share,
+                    "start_day": begin,
+                    "end_day": stop,
+                }
+            )
     schema = {
         "distributor_code": pl.String,
         "home_province": pl.String,
         "target_province": pl.String,
         "scan_share": pl.Float64,
+        "start_day": pl.Int64,
+        "end_day": pl.Int64,
     }
-    return Diversion(prob, source, pl.DataFrame(plan, schema=schema))
+    return Diversion(prob, source, start, end, pl.DataFrame(plan, schema=schema))

@@ -181,7 +181,7 @@ def _new_state(cfg: ScaleConfig, seed: int) -> SimState:
         market=market,
         share_noise=share_noise,
         diversion=diversion_plan(
-            world, lookup.dist_of_store, cfg.diversion_share, streams.diversion
+            world, lookup.dist_of_store, cfg.diversion_share, cfg.n_days, streams.diversion
         ),
         group_members=consumers.group_members(world, cfg.start, cfg.horizon_days, streams.groups),
         mini_program_day=consumers.mini_program_days(
@@ -233,7 +233,7 @@ def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
     """Everything the systems record about `days` (consecutive), in files named by `label`."""
     st, out, world = run.state, run.out, run.state.world
     first_day, last_day = days[0].day, days[-1].day
-    st.ledger.prune(first_day)
+    st.ledger.prune()
     _supply(run, label, days)
     sales = stack_days(days, "sales", ["s", "k", "qty", "price"])
     dms.sell_through(out, label, sales, world.stores["has_pos"].to_numpy())
@@ -303,7 +303,11 @@ def _product_scans(
             streams.scans,
             streams.diversion,
             streams.fakes,
+            streams.travel,
         )
+        extra = st.ledger.take_side_cases()
+        if extra is not None:  # diverters' extra stock, activated to them before it was scanned
+            code.case_activations(out, f"case_activations_{part}_extra", extra)
         written = code.product_scans(out, f"product_scans_{part}", drawn)
         truth.write_scan_labels(run.truth, part, written, out.lookup)
         genuine.append(

@@ -20,7 +20,7 @@ from bclake.simulator.codes import CodeLedger, Diversion, forged_bodies
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.consumers import ConsumerPicker
 from bclake.simulator.lookup import Lookup
-from bclake.simulator.world import World
+from bclake.simulator.world import TIER_WEIGHT, World
 
 REWARDS = np.array([0.0, 0.3, 0.5, 1.0, 2.0])  # yuan paid out per scan
 REWARD_P = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
@@ -29,6 +29,85 @@ STORE_SCAN_SHARE = 0.25  # product scans after which the consumer also scans the
 RATED_SHARE = 0.15  # store-code scans that carry a rating
 CLONE_COPIES = 4  # scans of each cloned code away from its sale
 CLONE_DAYS = 20  # a clone is scanned within this many days of the original
+# where genuine units are scanned when not at the store that sold them (legitimate, no alert)
+TRAVEL_SHARE = 0.02  # scanned on a trip, in a city drawn by its tier weight
+BORDER_KM = 120.0  # a store this close to another province's city has cross-border shoppers
+BORDER_SHARE = 0.2  # of such a store's scans, made at home across the border
+MOVER_PER_MILLE = 8  # consumers who moved away: they scan what they are sent in their new city
+REPEAT_SHARE = 0.01  # units the same consumer scans again minutes later
+FAMILY_SHARE = 0.005  # units a second person of the household scans the same day
+
+
+def _km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km (haversine, earth radius 6371 km)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where a genuine unit is scanned when it is not at its store: trips, borders, movers."""
+
+    city_lat: np.ndarray  # cities: degrees
+    city_lon: np.ndarray
+    city_p: np.ndarray  # cities: chance a trip goes there (tier weight)
+    border_lat: np.ndarray  # stores: nearest city of another province (nan: none near)
+    border_lon: np.ndarray
+    mover_city: np.ndarray  # consumers: city index they moved to (-1: did not move)
+
+    @classmethod
+    def of(cls, world: World) -> Whereabouts:
+        cities = world.cities
+        lat, lon = cities["lat"].to_numpy(), cities["lon"].to_numpy()
+        weight = cities["tier"].replace_strict(TIER_WEIGHT, return_dtype=pl.Float64).to_numpy()
+        stores = world.stores
+        s_lat, s_lon = stores["lat"].to_numpy(), stores["lon"].to_numpy()
+        km = _km(s_lat[:, None], s_lon[:, None], lat[None, :], lon[None, :])
+        other = stores["province"].to_numpy()[:, None] != cities["province"].to_numpy()[None, :]
+        km = np.where(other, km, np.inf)
+        near = km.argmin(axis=1)
+        close = km[np.arange(len(near)), near] < BORDER_KM
+        n_c = len(world.consumers)
+        # movers are fixed by the consumer's index, so the world needs no extra state
+        idx = np.arange(n_c, dtype=np.int64)
+        moved = (idx * 2654435761 % 1000) < MOVER_PER_MILLE
+        mover_city = np.where(moved, (idx * 40503 + 7) % len(lat), -1)
+        return cls(
+            lat,
+            lon,
+            weight / weight.sum(),
+            np.where(close, lat[near], np.nan),
+            np.where(close, lon[near], np.nan),
+            mover_city,
+        )
+
+    def relocate(
+        self,
+        s: np.ndarray,
+        c: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scan positions after trips, cross-border shoppers and movers (same shapes)."""
+        lat, lon = lat.copy(), lon.copy()
+        u = rng.random(len(s))
+        border = (u < BORDER_SHARE) & ~np.isnan(self.border_lat[s])
+        lat[border] = self.border_lat[s[border]] + rng.normal(0, 0.03, border.sum())
+        lon[border] = self.border_lon[s[border]] + rng.normal(0, 0.03, border.sum())
+        trip = rng.random(len(s)) < TRAVEL_SHARE
+        dest = rng.choice(len(self.city_p), size=int(trip.sum()), p=self.city_p)
+        lat[trip] = self.city_lat[dest] + rng.normal(0, 0.03, len(dest))
+        lon[trip] = self.city_lon[dest] + rng.normal(0, 0.03, len(dest))
+        mover = self.mover_city[c]
+        moved = mover >= 0
+        lat[moved] = self.city_lat[mover[moved]] + rng.normal(0, 0.03, moved.sum())
+        lon[moved] = self.city_lon[mover[moved]] + rng.normal(0, 0.03, moved.sum())
+        return lat, lon
 
 
 @dataclass(frozen=True)
@@ -38,6 +117,7 @@ class ScanModel:
     scan_p: np.ndarray  # stores: chance a sold unit is scanned, capped at 0.9
     picker: ConsumerPicker
     lookup: Lookup
+    whereabouts: Whereabouts
 
     @classmethod
     def of(cls, cfg: ScaleConfig, world: World, lookup: Lookup) -> ScanModel:
@@ -48,7 +128,7 @@ class ScanModel:
         local = np.ones(len(stores))
         local[prop["home_store"].to_numpy()] = prop["scan_propensity"].to_numpy()
         scan_p = np.clip(cfg.scan_rate * channel * local / local.mean(), 0, 0.9)
-        return cls(scan_p, ConsumerPicker(world), lookup)
+        return cls(scan_p, ConsumerPicker(world), lookup, Whereabouts.of(world))
 
 
 def product_scans(
@@ -58,12 +138,16 @@ def product_scans(
     diversion: Diversion,
     scan_rng: np.random.Generator,
     diversion_rng: np.random.Generator,
+    travel_rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Genuine scans of the units in `sales` (s, k, qty, price, day), codes from the ledger.
 
-    Advances the ledger's sold positions by every sold unit. Returns one row per
-    scan: s, k, day, seconds, product_code, lat, lon, c (consumer index),
-    label (`normal` or `diverted`), activated_d and selling_d (distributor indices).
+    Advances the ledger's sold positions by every sold unit. Most units are
+    scanned at their store; some on a trip, across a province border or in a
+    mover's new city, and a few twice (the same consumer again, or a second
+    person of the household): all legitimate. Returns one row per scan: s, k,
+    day, seconds, product_code, lat, lon, c (consumer index), label (`normal`
+    or `diverted`), activated_d and selling_d (distributor indices).
     """
     rng, look = scan_rng, model.lookup
     n = rng.binomial(sales["qty"].to_numpy(), model.scan_p[sales["s"].to_numpy()])
@@ -81,7 +165,11 @@ def product_scans(
     row = np.repeat(np.arange(sales.height), n)
     rank = np.arange(len(row)) - np.repeat(np.cumsum(n) - n, n)
     qty = sales["qty"].to_numpy()[row]
-    within = np.floor((rank + rng.random(len(row))) * qty / np.maximum(n[row], 1)).astype(np.int64)
+    # the scanned units of a sale: one per stratum [lo, hi) of its positions, so two
+    # scans of one sale never share a unit (hi - lo >= 1 because n <= qty)
+    per = qty / np.maximum(n[row], 1)
+    lo, hi = np.floor(rank * per).astype(np.int64), np.floor((rank + 1) * per).astype(np.int64)
+    within = lo + (rng.random(len(row)) * (hi - lo)).astype(np.int64)
     pos = offset[row] + start.to_numpy()[row] + within
     s = sales["s"].to_numpy()[row]
     k = sales["k"].to_numpy()[row]
@@ -90,26 +178,49 @@ def product_scans(
     bodies = ledger.fifo_codes(d, k, pos)
     label = np.full(len(row), "normal", dtype=object)
     activated = d.copy()
-    diverted = diversion_rng.random(len(row)) < diversion.prob[s]
+    diverted = (diversion_rng.random(len(row)) < diversion.prob[s]) & diversion.active(s, day)
     if diverted.any():
         src = diversion.source[s[diverted]]
-        bodies[diverted] = ledger.recent_codes(src, k[diverted], day[diverted], diversion_rng)
+        bodies[diverted] = ledger.extra_codes(
+            src, k[diverted], day[diverted], float(model.scan_p.mean()), diversion_rng
+        )
         activated[diverted] = src
         label[diverted] = "diverted"
-    return pl.DataFrame(
+    c = model.picker.pick(s, rng).astype(np.int64)
+    lat, lon = model.whereabouts.relocate(
+        s,
+        c,
+        look.store_lat[s] + rng.normal(0, 0.01, len(row)),
+        look.store_lon[s] + rng.normal(0, 0.01, len(row)),
+        travel_rng,
+    )
+    scans = pl.DataFrame(
         {
             "s": s,
             "k": k,
             "day": day.astype(np.int32),
             "seconds": (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64),
             "product_code": make_codes(bodies),
-            "lat": look.store_lat[s] + rng.normal(0, 0.01, len(row)),
-            "lon": look.store_lon[s] + rng.normal(0, 0.01, len(row)),
-            "c": model.picker.pick(s, rng).astype(np.int64),
+            "lat": lat,
+            "lon": lon,
+            "c": c,
             "label": label.astype(str),
             "activated_d": activated,
             "selling_d": d,
         }
+    )
+    return pl.concat([scans, _second_scans(scans, model, travel_rng)])
+
+
+def _second_scans(scans: pl.DataFrame, model: ScanModel, rng: np.random.Generator) -> pl.DataFrame:
+    """Legitimate second scans of a unit: the same consumer minutes later, or a housemate."""
+    u = rng.random(scans.height)
+    again = scans.filter(pl.Series(u < REPEAT_SHARE + FAMILY_SHARE))
+    family = rng.random(again.height) < FAMILY_SHARE / (REPEAT_SHARE + FAMILY_SHARE)
+    other = model.picker.pick(again["s"].to_numpy(), rng).astype(np.int64)
+    return again.with_columns(
+        seconds=pl.col("seconds") + pl.Series(rng.integers(60, 3 * 3600, again.height)),
+        c=pl.Series(np.where(family, other, again["c"].to_numpy())),
     )
 
 
@@ -165,12 +276,13 @@ def all_scans(
     scan_rng: np.random.Generator,
     diversion_rng: np.random.Generator,
     fake_rng: np.random.Generator,
+    travel_rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Genuine and fake product scans of `sales`, each with the reward paid (`reward_amount`).
 
     Columns of `product_scans` plus reward_amount (yuan); rows in no particular order.
     """
-    genuine = product_scans(sales, model, ledger, diversion, scan_rng, diversion_rng)
+    genuine = product_scans(sales, model, ledger, diversion, scan_rng, diversion_rng, travel_rng)
     scans = pl.concat([genuine, fakes(genuine, model, cfg, fake_rng)], how="vertical_relaxed")
     reward = scan_rng.choice(REWARDS, size=scans.height, p=REWARD_P)
     return scans.with_columns(reward_amount=pl.Series(reward))

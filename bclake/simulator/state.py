@@ -50,6 +50,7 @@ class Streams:
     registration: np.random.Generator  # mini-program sign-ups, per-consumer profile salt
     late: np.random.Generator  # rows that arrive a run late
     dirt: np.random.Generator  # faults injected into the exports
+    travel: np.random.Generator  # where genuine units are scanned away from their store
 
     @classmethod
     def from_seed(cls, seed: int) -> Streams:

@@ -32,7 +32,10 @@ def write_truth(state: SimState, truth: Path, end_day: int) -> None:
     world.products.write_parquet(truth / "products.parquet")
     world.stores.write_parquet(truth / "stores.parquet")
     world.distributors.write_parquet(truth / "distributors.parquet")
-    state.diversion.plan.write_parquet(truth / "diversion_plan.parquet")
+    state.diversion.plan.with_columns(
+        start_date=pl.lit(cfg.start) + pl.duration(days=pl.col("start_day")),
+        end_date=pl.lit(cfg.start) + pl.duration(days=pl.col("end_day") - 1),
+    ).write_parquet(truth / "diversion_plan.parquet")
     promos.with_columns(
         region=pl.col("region_idx").replace_strict(dict(enumerate(REGIONS))),
         sku_code=world.products["sku_code"].gather(promos["sku_idx"]),
