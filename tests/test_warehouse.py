@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from dbt_run import copy_home, dbt
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import DBT_PROJECT_DIR, Settings
@@ -23,34 +23,6 @@ BIG_FACTS = ("fct_sell_through", "fct_store_orders", "fct_product_scans")
 # and sources), never a later one. The layer is the model's first folder under models/.
 LAYERS = ("staging", "intermediate", "marts")
 LAYER_OF_PREFIX = {"stg_": "staging", "int_": "intermediate"}
-
-
-def _copy_home(source: Path, target: Path) -> Settings:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dagster"))
-    return Settings.from_env(target)
-
-
-def _dbt(settings: Settings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    """dbt with its own target and log folders, so tests never touch the project's manifest."""
-    dbt = str(Path(sys.executable).with_name("dbt"))
-    return subprocess.run(
-        [
-            dbt,
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "dbt_target"),
-            "--log-path",
-            str(tmp_path / "dbt_logs"),
-        ],
-        env={**os.environ, **settings.dbt_env()},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _manifest(tmp_path: Path) -> dict:
@@ -132,16 +104,16 @@ def _sha(path: Path) -> str:
 def test_incremental_run_equals_full_refresh(tiny_home: Path, tmp_path: Path) -> None:
     from bclake.simulator.run import continue_simulation
 
-    settings = _copy_home(tiny_home, tmp_path / "home")
+    settings = copy_home(tiny_home, tmp_path / "home")
     before = _tables(settings, BIG_FACTS)
     continue_simulation(settings.home, days=10, progress=False)
     for contract in load_contracts().values():
         ingest_table(contract, settings)
     select = ["--select", *BIG_FACTS]
-    incremental = _dbt(settings, tmp_path, "run", *select)
+    incremental = dbt(settings, tmp_path, "run", *select)
     assert incremental.returncode == 0, incremental.stdout
     after_incremental = _tables(settings, BIG_FACTS)
-    full = _dbt(settings, tmp_path, "run", "--full-refresh", *select)
+    full = dbt(settings, tmp_path, "run", "--full-refresh", *select)
     assert full.returncode == 0, full.stdout
     after_full = _tables(settings, BIG_FACTS)
     for name in BIG_FACTS:
@@ -156,7 +128,7 @@ def test_failing_blocking_check_leaves_the_published_warehouse_unchanged(
 
     from bclake.orchestration.run import run_pipeline
 
-    settings = _copy_home(tiny_home, tmp_path / "home")
+    settings = copy_home(tiny_home, tmp_path / "home")
     monkeypatch.setenv("BCLAKE_HOME", str(settings.home))
     published = _sha(settings.published_db)
     exports = {p.name: _sha(p) for p in settings.exports.rglob("*") if p.is_file()}
@@ -183,7 +155,7 @@ def test_a_reader_keeps_reading_during_a_build_and_then_sees_the_new_version(
 
     from bclake.core.publish import publish
 
-    settings = _copy_home(tiny_home, tmp_path / "home")
+    settings = copy_home(tiny_home, tmp_path / "home")
     reader = duckdb.connect(str(settings.published_db), read_only=True)
     first = reader.execute("select count(*) from marts.kpi_values").fetchone()[0]
     old_stamp = json.loads(settings.published_db.with_suffix(".json").read_text())

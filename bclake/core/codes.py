@@ -46,3 +46,21 @@ def make_codes(bodies: np.ndarray) -> pl.Series:
 
 def code_body(sku_index: np.ndarray, serial: np.ndarray) -> np.ndarray:
     return sku_index.astype(np.int64) * 10**10 + serial.astype(np.int64)
+
+
+def signature_ok(codes: pl.Series) -> pl.Series:
+    """Whether each printed code's check value matches its body under the brand's key.
+
+    `codes`: strings; a code that is not 18 digits is not a valid signature
+    (False); a null stays null. Returns a Boolean series of the same length. A
+    code that fails was never issued by the code platform: it is forged.
+    """
+    digits = codes.str.contains(rf"^\d{{{BODY_DIGITS + CHECK_DIGITS}}}$")
+    body = codes.str.slice(0, BODY_DIGITS).cast(pl.Int64, strict=False)
+    check = codes.str.slice(BODY_DIGITS, CHECK_DIGITS).cast(pl.Int64, strict=False)
+    well_formed = digits.fill_null(False).to_numpy()
+    expected = np.full(len(codes), -1, dtype=np.int64)
+    if well_formed.any():
+        expected[well_formed] = check_values(body.to_numpy()[well_formed])
+    ok = pl.Series(well_formed & (check.fill_null(-2).to_numpy() == expected))
+    return pl.select(pl.when(codes.is_null()).then(None).otherwise(ok)).to_series().alias("ok")

@@ -31,6 +31,7 @@ SYSTEM_DESCRIPTIONS = {
     "cdp": "Customer data platform: consumers (pseudonymised), groups, campaigns, coupons.",
     "code": "One-item-one-code platform: case activations, consumer and store scans.",
     "market": "Third-party market data: competitor prices and market share by province.",
+    "review": "Review decisions recorded by bclake's users (market-order alerts).",
 }
 
 

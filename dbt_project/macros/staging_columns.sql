@@ -270,6 +270,19 @@
                 'brand_share',
             ],
         },
+        'review': {
+            'alert_decisions': [
+                'decision_id',
+                'alert_id',
+                'decision',
+                'reason',
+                'penalty_amount',
+                'decided_by',
+                'decided_at',
+                'evidence_scans',
+                'decided_date',
+            ],
+        },
     } -%}
     {%- if table not in lists.get(system, {}) -%}
         {{ exceptions.raise_compiler_error('staging_columns: no contract for ' ~ system ~ '.' ~ table) }}
@@ -397,6 +410,11 @@
                 'month',
                 'province',
                 'category',
+            ],
+        },
+        'review': {
+            'alert_decisions': [
+                'decision_id',
             ],
         },
     } -%}

@@ -101,17 +101,24 @@ where o.delivery_date is not null
 
 union all
 
--- 窜货发生率: scans far from the region their case was shipped to / scans of known codes
+-- 窜货发生率: scans that are evidence of a diversion alert not dismissed by review
+-- (open, reopened, confirmed or penalised) / scans of known codes
 select
     'diversion_rate' as kpi,
-    scan_date as date_day,
-    distributor_region as region,
-    distributor_code,
+    j.scan_date as date_day,
+    j.distributor_region as region,
+    j.distributor_code,
     null as store_code,
-    case when is_cross_region then 1.0 else 0.0 end as numerator,
+    case when d.scan_id is not null then 1.0 else 0.0 end as numerator,
     1.0 as denominator
-from {{ ref('int_scan_journeys') }}
-where code_known and scan_region is not null
+from {{ ref('int_scan_journeys') }} as j
+left join (
+    select distinct e.scan_id
+    from {{ ref('fct_market_order_alert_scans') }} as e
+    inner join {{ ref('fct_market_order_alerts') }} as a on e.alert_id = a.alert_id
+    where a.kind = 'diversion' and a.status <> 'dismissed'
+) as d on j.scan_id = d.scan_id
+where j.code_known and j.signature_ok
 
 union all
 
