@@ -298,6 +298,7 @@ def evaluate(
 ) -> None:
     """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
     from bclake.evaluation.forecast import evaluate_forecasts
+    from bclake.evaluation.market_order import evaluate_market_order
     from bclake.evaluation.replenishment import evaluate_replenishment
     from bclake.evaluation.tags import evaluate_tags
     from bclake.ml.metrics import METRICS
@@ -315,6 +316,7 @@ def evaluate(
         "tags": evaluate_tags(settings.truth, settings.published_db),
         "forecast": evaluate_forecasts(settings.truth, settings.published_db),
         "replenishment": evaluate_replenishment(settings.truth, settings.published_db),
+        "market_order": evaluate_market_order(settings.truth, settings.published_db),
     }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
@@ -341,6 +343,24 @@ def evaluate(
     console.print(
         f"turnover engine / min-max at equal fill rate: {r['turnover_ratio_vs_matched']} "
         f"(target {r['target_ratio']})"
+    )
+    m = report["market_order"]
+    kinds = ("diversion", "forged_code", "cloned_code")
+    _print_table(
+        "market order alerts vs planted events",
+        ("kind", "alerts", "precision", "true_events", "recall"),
+        [(k, m[k]) for k in kinds],
+    )
+    _print_table(
+        "per scan: alerts vs today's rules (cross-region, unknown code, scanned twice)",
+        ("rule", "scans", "precision", "recall"),
+        [(f"alerts {k}", m["scan_level"][k]) for k in kinds]
+        + [(f"today {k}", m["baseline_scan_level"][k]) for k in kinds],
+    )
+    console.print(
+        f"diversion episodes: {m['diversion']['episodes']}, missed "
+        f"{m['diversion']['episodes_missed']}, median weeks to detect "
+        f"{m['diversion']['median_weeks_to_detect']}"
     )
 
 

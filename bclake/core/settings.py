@@ -25,13 +25,16 @@ class Settings:
     pii_key: str = DEMO_PII_KEY
     pii_key_from_env: bool = False
     partition_start: str = "2023-01-01"
+    alert_webhook: str | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
-        """Read `BCLAKE_HOME` (unless `home` is given), `_PII_KEY` and `_PARTITION_START`.
+        """Read `BCLAKE_HOME` (unless `home` is given) and the other `BCLAKE_` settings.
 
+        `BCLAKE_PII_KEY` is the pseudonymisation key (see `require_pii_key`).
         `BCLAKE_PARTITION_START` is the first day of the lake's daily partitions in
         Dagster; rows dated earlier still load, they just have no partition to show.
+        `BCLAKE_ALERT_WEBHOOK` is a URL new market-order alerts are posted to (off if unset).
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
@@ -39,6 +42,7 @@ class Settings:
             pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
             partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
+            alert_webhook=os.environ.get("BCLAKE_ALERT_WEBHOOK") or None,
         )
 
     # --- the layers, in the order data flows through them -------------------

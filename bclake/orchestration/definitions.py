@@ -12,7 +12,11 @@ from dagster_dbt import DbtCliResource
 from bclake.core.settings import Settings
 from bclake.orchestration.assets.lake import lake_assets, lake_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
-from bclake.orchestration.assets.publish import planner_files, published_warehouse
+from bclake.orchestration.assets.publish import (
+    market_order_alert_delivery,
+    planner_files,
+    published_warehouse,
+)
 from bclake.orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
 from bclake.orchestration.jobs import PIPELINE_JOB, pipeline_job
 from bclake.orchestration.partitions import lake_partitions
@@ -43,6 +47,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
             *built,
             published_warehouse(built),
             planner_files,
+            market_order_alert_delivery,
         ],
         asset_checks=[*lake_checks, *model_checks],
         jobs=[pipeline_job],

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from bclake.core.publish import publish
+from bclake.exports.alerts import deliver_alerts
 from bclake.exports.planner import write_planner_files
 from bclake.ingest.report import lake_audit
 from bclake.orchestration.resources import LakehouseResource
@@ -112,5 +113,30 @@ def planner_files(lakehouse: LakehouseResource) -> dg.MaterializeResult:
         metadata={
             "directory": dg.MetadataValue.path(str(s.exports)),
             **{f"rows {name}": n for name, n in rows.items()},
+        }
+    )
+
+
+@dg.asset(
+    key=["exports", "market_order_alert_delivery"],
+    deps=[PUBLISHED],
+    group_name="exports",
+    kinds={"webhook"},
+    description="New market-order alerts posted to the chat bot webhook in "
+    "BCLAKE_ALERT_WEBHOOK (off when unset); a failed post is retried next run.",
+)
+def market_order_alert_delivery(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    s = lakehouse.settings
+    result = deliver_alerts(s.published_db, s.exports, s.alert_webhook)
+    if result.error:
+        context.log.warning(f"alert delivery failed, retried next run: {result.error}")
+    return dg.MaterializeResult(
+        metadata={
+            "enabled": s.alert_webhook is not None,
+            "alerts due": result.due,
+            "alerts posted": result.posted,
+            "error": result.error or "",
         }
     )
