@@ -213,6 +213,8 @@ def forged_bodies(k: np.ndarray, rng: np.random.Generator) -> pl.Series:
 
 EPISODE_DAYS = (42, 140)  # a diversion episode lasts six to twenty weeks
 SECOND_EPISODE_P = 0.5  # chance a diverter tries again, into another province
+RAMP_DAYS = 21  # an episode reaches its full volume after three weeks
+INTENSITY = (0.2, 1.4)  # an episode moves this multiple of the configured diversion share
 
 
 @dataclass
@@ -230,9 +232,14 @@ class Diversion:
     end: np.ndarray  # stores: day after its last day
     plan: pl.DataFrame  # distributor_code, home_province, target_province, scan_share, days
 
-    def active(self, s: np.ndarray, day: np.ndarray) -> np.ndarray:
-        """Whether stores `s` receive diverted goods on days `day` (bool, same shape)."""
-        return (day >= self.start[s]) & (day < self.end[s])
+    def share(self, s: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Share of the scans at stores `s` on days `day` that are of diverted units.
+
+        Zero outside an episode; an episode ramps up over its first `RAMP_DAYS`
+        (a diverter tests the market before it ships in volume).
+        """
+        ramp = np.clip((day - self.start[s] + 1) / RAMP_DAYS, 0.0, 1.0)
+        return np.where((day >= self.start[s]) & (day < self.end[s]), self.prob[s] * ramp, 0.0)
 
 
 def diversion_plan(
@@ -244,8 +251,9 @@ def diversion_plan(
 ) -> Diversion:
     """Each diverting distributor pushes stock into a province of another region, in episodes.
 
-    `diversion_share` is the share of a diverter's volume that leaves its
-    territory during an episode; a target store's scan share is capped at 0.5.
+    An episode moves `INTENSITY` times `diversion_share` of the diverter's volume
+    out of its territory (some diverters are cautious, some blatant); a target
+    store's scan share is capped at 0.5.
     Episodes start within the `n_days` window (at least four weeks in) and
     last `EPISODE_DAYS`; a province is the target of one episode at most.
     """
@@ -282,7 +290,8 @@ def diversion_plan(
             target = options["province"][int(rng.integers(options.height))]
             taken.add(target)
             stop = min(n_days, begin + int(rng.integers(*EPISODE_DAYS)))
-            share = min(0.5, diversion_share * dist_vol[row["d"]] / vol_of[target])
+            intensity = float(rng.uniform(*INTENSITY))
+            share = min(0.5, intensity * diversion_share * dist_vol[row["d"]] / vol_of[target])
             in_target = store_prov == target
             prob[in_target], source[in_target] = share, row["d"]
             start[in_target], end[in_target] = begin, stop

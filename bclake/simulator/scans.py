@@ -178,7 +178,7 @@ def product_scans(
     bodies = ledger.fifo_codes(d, k, pos)
     label = np.full(len(row), "normal", dtype=object)
     activated = d.copy()
-    diverted = (diversion_rng.random(len(row)) < diversion.prob[s]) & diversion.active(s, day)
+    diverted = diversion_rng.random(len(row)) < diversion.share(s, day)
     if diverted.any():
         src = diversion.source[s[diverted]]
         bodies[diverted] = ledger.extra_codes(
