@@ -1,0 +1,101 @@
+"""Market-order detection benchmark: what detection adds to a full warehouse build.
+
+On a data root whose lake is loaded (the ingest benchmark leaves one), time a full
+`dbt build` (peak RSS of the dbt process from `getrusage`), then take from dbt's
+run_results.json the seconds of the detection models and their tests
+(`int_code_repeat_scans`, `marts/market_order/`), and time the two signals the
+detection added to `int_scan_journeys` on their own, on the same database: the
+keyed code check over every scan and the distance from each scan cell to the
+distributor's nearest store. Prints scans/s and the detection share of the build
+(target: detection adds at most 25% at `large`, under 4 GiB).
+
+    python -m bench.market_order_bench --root DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from bclake.core.contracts import load_contracts
+from bclake.core.duckdb_functions import register
+from bclake.core.settings import Settings
+from bclake.ingest.loader import ingest_table
+from bench.warehouse_bench import dbt
+
+DETECTION = ("int_code_repeat_scans", "fct_market_order")
+
+SIGNALS = {
+    "keyed code check": """
+        select count(*) filter (where bclake_code_signature_ok(product_code))
+        from staging.stg_code__product_scans
+    """,
+    "distance to territory": """
+        with p as (
+            select distinct distributor_code, round(lat, 1) as la, round(lon, 1) as lo
+            from intermediate.int_scan_journeys
+            where distributor_code is not null and lat is not null
+        )
+        select count(*) from (
+            select p.distributor_code, la, lo,
+                   min(2 * 6371 * asin(sqrt(power(sin(radians(s.lat - la) / 2), 2)
+                       + cos(radians(la)) * cos(radians(s.lat))
+                       * power(sin(radians(s.lon - lo) / 2), 2)))) as km
+            from p join staging.stg_dms__stores as s using (distributor_code)
+            group by all
+        )
+    """,
+}
+
+
+def _detection_seconds(target: Path) -> dict[str, float]:
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    out: dict[str, float] = {}
+    for r in results:
+        if any(name in r["unique_id"] for name in DETECTION):
+            kind = "tests" if r["unique_id"].startswith("test.") else "models"
+            out[kind] = out.get(kind, 0.0) + r["execution_time"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, required=True)
+    args = parser.parse_args()
+    settings = Settings.from_env(args.root)
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    for contract in load_contracts().values():  # whatever is not in the lake yet
+        ingest_table(contract, settings)
+    console = Console()
+    full = dbt(settings, "build", "--full-refresh")
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    parts = _detection_seconds(settings.home / "bench_dbt_target")
+    signals = {}
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        register(con)
+        scans = con.execute("select count(*) from staging.stg_code__product_scans").fetchone()[0]
+        for name, sql in SIGNALS.items():
+            started = time.perf_counter()
+            con.execute(sql).fetchall()
+            signals[name] = time.perf_counter() - started
+    detection = sum(parts.values()) + sum(signals.values())
+    table = Table(title=f"market-order detection over {settings.home.name} ({scans:,} scans)")
+    for col in ("part", "seconds", "share of full build", "scans/s"):
+        table.add_column(col, justify="left" if col == "part" else "right")
+    table.add_row("full dbt build", f"{full:.1f}", "1.00", f"{scans / full:,.0f}")
+    rows = [(f"detection {k}", v) for k, v in parts.items()] + list(signals.items())
+    for name, sec in [*rows, ("detection, all", detection)]:
+        table.add_row(name, f"{sec:.1f}", f"{sec / full:.3f}", f"{scans / max(sec, 1e-9):,.0f}")
+    console.print(table)
+    console.print(f"peak RSS of dbt: {peak_gib:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
