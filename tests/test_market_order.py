@@ -28,8 +28,16 @@ SKU = "SKU0001"
 BASE = 9_000_000_000  # serials far above anything the world activated
 MONDAY = datetime(2025, 6, 2)
 FAR = (39.9042, 116.4074)  # Beijing city seat
-TRAVEL = (31.2304, 121.4737)  # Shanghai city seat
-MARKET_ORDER_MODELS = ("int_scan_journeys", "int_code_repeat_scans", "path:models/marts/market_order")
+TRIPS = (
+    (31.2304, 121.4737),
+    (30.5728, 104.0668),
+    (23.1291, 113.2644),
+)  # Shanghai, Chengdu, Guangzhou
+MARKET_ORDER_MODELS = (
+    "int_scan_journeys",
+    "int_code_repeat_scans",
+    "path:models/marts/market_order",
+)
 
 
 def _code(serial: int, forged: bool = False) -> str:
@@ -55,7 +63,7 @@ def _setting(settings: Settings) -> tuple[str, tuple[float, float], tuple[float,
     """
     cities = pl.read_csv(DBT_PROJECT_DIR / "seeds/geo_cities.csv", schema_overrides={"adcode": str})
     with duckdb.connect(str(settings.published_db), read_only=True) as con:
-        stores = con.execute(
+        stores = con.sql(
             "select s.distributor_code, d.province, s.lat, s.lon from marts.dim_store s "
             "join marts.dim_distributor d using (distributor_code) order by s.store_code"
         ).pl()
@@ -89,7 +97,8 @@ def _scan_rows(dist_store: tuple[float, float], border: tuple[float, float]) -> 
 
     for i in range(10):  # diversion: 10 units, 8 consumers, 1,900 km from home, one week
         add(BASE + i, MONDAY + timedelta(hours=10 + 9 * i), (FAR[0] + 0.01 * i, FAR[1]), i % 8)
-    add(BASE + 20, MONDAY + timedelta(days=1), TRAVEL, 20)  # a traveller
+    trip = next(c for c in TRIPS if _km(c, dist_store) > 500)
+    add(BASE + 20, MONDAY + timedelta(days=1), trip, 20)  # a traveller
     for i in range(5):  # a border city next to one of the distributor's stores
         add(BASE + 30 + i, MONDAY + timedelta(days=2, hours=i), border, 30 + i)
     add(BASE + 40, MONDAY + timedelta(days=1, hours=10), dist_store, 40)  # impossible travel:
@@ -129,15 +138,19 @@ def _land(settings: Settings, table: str, name: str, frame: pl.DataFrame) -> Non
 
 
 def _build(settings: Settings, tmp_path: Path) -> pl.DataFrame:
+    # staging views hold the lake path they were built with: rebuild everything upstream
+    # in the copy, then build (models and tests) what market order control owns
+    upstream = dbt(settings, tmp_path, "run", "--select", "+path:models/marts/market_order")
+    assert upstream.returncode == 0, upstream.stdout[-3000:]
     run = dbt(settings, tmp_path, "build", "--select", *MARKET_ORDER_MODELS)
     assert run.returncode == 0, run.stdout[-3000:]
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
-        return con.execute("select * from marts.fct_market_order_alerts").pl()
+        return con.sql("select * from marts.fct_market_order_alerts").pl()
 
 
 def _journeys(settings: Settings) -> pl.DataFrame:
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
-        return con.execute(
+        return con.sql(
             "select * from intermediate.int_scan_journeys where scan_id like 'SCX%'"
         ).pl()
 
@@ -152,7 +165,9 @@ def world(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         settings,
         "code.case_activations",
         "handmade_cases.csv",
-        _cases(dist, (BASE, BASE + 99, week), (BASE + 100, BASE + 199, MONDAY + timedelta(days=20))),
+        _cases(
+            dist, (BASE, BASE + 99, week), (BASE + 100, BASE + 199, MONDAY + timedelta(days=20))
+        ),
     )
     _land(
         settings,
