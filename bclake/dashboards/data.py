@@ -8,6 +8,12 @@ for them to reach. The rules, most specific column first:
 
 - `store_code` in the user's stores, else `distributor_code` in their distributors,
   else `region` in their regions (`kpi_values` and the tag tables by scope/entity);
+- market-order alerts (`fct_market_order_alerts`) concern two places, where the goods
+  belong and where they turned up: a region sees an alert whose `origin_region` or
+  `destination_region` is its region, a distributor one about its own goods
+  (`distributor_code`) or whose `destination_distributors` (comma list) names it, a
+  store none; an alert's evidence scans (`fct_market_order_alert_scans`) follow their
+  alert (`alert_id` among the alerts that scope sees);
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
 - consumer-level tables, intermediates and the audit schema are HQ only, and any
@@ -22,6 +28,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -33,6 +40,7 @@ import polars as pl
 import streamlit as st
 
 from bclake.core.settings import Settings
+from bclake.core.xlsx import write_xlsx
 from bclake.dashboards.auth import Scope
 from bclake.exports.planner import QUERIES as PLANNER_QUERIES
 
@@ -55,6 +63,8 @@ HQ_ONLY = {
     "marts.kpi_components",
     "marts.kpi_monthly",
     "marts.fct_store_weeks",
+    # every consumer scan behind each alert candidate; readers get the raised alerts' scans
+    "marts.fct_market_order_evidence",
 }
 HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
 # (role, column) -> the scope table holding the ids that role may see in that column
@@ -65,6 +75,10 @@ _FORBIDDEN_SQL = re.compile(
     r"|drop|alter|call|read_\w+|glob)\b|_published_",
     re.IGNORECASE,
 )
+
+
+ALERTS = "marts.fct_market_order_alerts"
+ALERT_SCANS = "marts.fct_market_order_alert_scans"
 
 
 class ScopeError(PermissionError):
@@ -176,13 +190,51 @@ def _in(column: str, ids: tuple[str, ...] | None) -> str:
     return f"{column} in ({quoted})"
 
 
-def row_filter(qualified: str, columns: list[str], scope: Scope, m: ScopeMembers) -> str:
-    """The WHERE clause one table gets for one scope (see the module docstring)."""
+def _listed(column: str, ids: tuple[str, ...] | None) -> str:
+    """`column`, a comma-separated list, names one of `ids` (None: any)."""
+    if ids is None:
+        return "true"
+    if not ids:
+        return "false"
+    quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+    return f"list_has_any(string_split(coalesce({column}, ''), ','), [{quoted}])"
+
+
+def alert_filter(scope: Scope, m: ScopeMembers) -> str:
+    """The WHERE clause of `marts.fct_market_order_alerts` for one scope: origin or
+    destination region for a region, own goods or own territory for a distributor."""
+    if scope.role == "hq":
+        return "true"
+    if scope.role == "region":
+        return f"({_in('origin_region', m.regions)} or {_in('destination_region', m.regions)})"
+    if scope.role == "distributor":
+        return (
+            f"({_in('distributor_code', m.distributors)} "
+            f"or {_listed('destination_distributors', m.distributors)})"
+        )
+    return "false"
+
+
+def row_filter(
+    qualified: str, columns: list[str], scope: Scope, m: ScopeMembers, source: str = ""
+) -> str:
+    """The WHERE clause one table gets for one scope (see the module docstring).
+
+    `source` is the catalog the published file is attached as: a table scoped through
+    another one (an alert's scans through their alert) reads that table there.
+    """
     schema = qualified.split(".", 1)[0]
     if scope.role == "hq" or qualified in PUBLIC or schema in PUBLIC_SCHEMAS:
         return "true"
     if qualified in HQ_ONLY or schema in HQ_ONLY_SCHEMAS:
         return "false"
+    if qualified == ALERTS:
+        return alert_filter(scope, m) if "destination_distributors" in columns else "false"
+    if qualified == ALERT_SCANS:
+        if scope.role == "store" or "alert_id" not in columns:
+            return "false"
+        prefix = f"{source}." if source else ""
+        return f"alert_id in (select alert_id from {prefix}{ALERTS} where {alert_filter(scope, m)})"
     by_type = {"region": m.regions, "distributor": m.distributors, "store": m.stores}
     for type_col, id_col in (("scope_type", "scope_id"), ("entity_type", "entity_id")):
         if type_col in columns and id_col in columns:
@@ -224,7 +276,7 @@ class ScopedWarehouse:
         for schema, table, columns in tables:
             if schema not in SCHEMAS:
                 continue
-            where = row_filter(f"{schema}.{table}", columns, scope, self.members)
+            where = row_filter(f"{schema}.{table}", columns, scope, self.members, self.alias)
             self.con.execute(
                 f'create view {schema}."{table}" as '
                 f'select * from {self.alias}.{schema}."{table}" where {where}'
@@ -353,3 +405,138 @@ def store_orders_csv() -> bytes:
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_bom=True)
     return buffer.getvalue()
+
+
+# -- market-order case files ---------------------------------------------------------
+
+# text a spreadsheet would run as a formula: a cell that starts with one of these
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CASE_SCAN_COLUMNS = (
+    "scan_id",
+    "scan_time",
+    "product_code",
+    "case_code",
+    "batch_no",
+    "consumer_id",
+    "scan_city",
+    "scan_province",
+    "scan_region",
+    "lat",
+    "lon",
+    "km_to_territory",
+    "before_activation",
+)
+# the alert's columns repeated on every scan row of the CSV case file
+CASE_ALERT_KEYS = (
+    "alert_id",
+    "kind",
+    "distributor_code",
+    "distributor_name",
+    "sku_code",
+    "sku_name",
+    "week_start",
+    "status",
+    "score",
+)
+CASE_HEADERS: dict[str, tuple[str, str]] = {
+    "field": ("field 字段", ""),
+    "value": ("value 值", ""),
+    "alert_id": ("alert_id 预警编号", ""),
+    "kind": ("kind 类型", ""),
+    "distributor_code": ("distributor_code 经销商", ""),
+    "distributor_name": ("distributor_name 经销商名称", ""),
+    "sku_code": ("sku_code 产品编码", ""),
+    "sku_name": ("sku_name 产品名称", ""),
+    "week_start": ("week_start 周一", "date"),
+    "status": ("status 状态", ""),
+    "score": ("score 得分", "0-1"),
+    "scan_id": ("scan_id 扫码编号", ""),
+    "scan_time": ("scan_time 扫码时间", ""),
+    "product_code": ("product_code 产品码", ""),
+    "case_code": ("case_code 箱码", ""),
+    "batch_no": ("batch_no 批次", ""),
+    "consumer_id": ("consumer_id 消费者（假名）", ""),
+    "scan_city": ("scan_city 扫码城市", ""),
+    "scan_province": ("scan_province 扫码省份", ""),
+    "scan_region": ("scan_region 扫码大区", ""),
+    "lat": ("lat 纬度", "°"),
+    "lon": ("lon 经度", "°"),
+    "km_to_territory": ("km_to_territory 距辖区", "km"),
+    "before_activation": ("before_activation 激活前扫码", ""),
+}
+
+
+def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would evaluate (starting with = + - @, a tab or a carriage
+    return) get a leading apostrophe, so Excel shows them as text instead of running them.
+    Non-text columns are returned unchanged."""
+    starts = "^[" + re.escape("".join(_FORMULA_START)) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(starts))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """One alert's verification case file: `alert` its one row (every column of
+    `marts.fct_market_order_alerts`), `scans` its evidence scans (`CASE_SCAN_COLUMNS`,
+    consumers by pseudonymous id only), oldest first. Both already scoped."""
+
+    alert_id: str
+    alert: pl.DataFrame
+    scans: pl.DataFrame
+
+    def csv(self) -> bytes:
+        """The scans with the alert's key columns (`CASE_ALERT_KEYS`) on every row, UTF-8
+        with a BOM for Excel, formula-like text defused. One row per scan; an alert with no
+        visible scans gives its one row with empty scan columns."""
+        keys = self.alert.select([c for c in CASE_ALERT_KEYS if c in self.alert.columns])
+        if self.scans.height:
+            frame = keys.join(self.scans, how="cross")
+        else:
+            frame = pl.concat([keys, self.scans.clear(1)], how="horizontal")
+        buffer = io.BytesIO()
+        defuse_formulas(frame).write_csv(buffer, include_bom=True)
+        return buffer.getvalue()
+
+    def xlsx(self) -> bytes:
+        """A workbook with sheet "alert" (one field a row: field, value as text) and sheet
+        "scans", in the planner workbooks' layout, formula-like text defused."""
+        row = self.alert.row(0, named=True) if self.alert.height else {}
+        fields = pl.DataFrame(
+            {
+                "field": list(row),
+                "value": ["" if v is None else str(v) for v in row.values()],
+            },
+            schema={"field": pl.String, "value": pl.String},
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{self.alert_id}.xlsx"
+            write_xlsx(
+                {"alert": defuse_formulas(fields), "scans": defuse_formulas(self.scans)},
+                path,
+                CASE_HEADERS,
+            )
+            return path.read_bytes()
+
+
+def case_file(alert_id: str) -> CaseFile | None:
+    """The case file of one alert the signed-in user may see (None: not in their scope,
+    or no alerts published). A distributor's copy leaves out `destination_distributors`:
+    which other distributors share the destination territory is not its business."""
+    alert = query("select * from marts.fct_market_order_alerts where alert_id = ?", (alert_id,))
+    if alert.empty:
+        return None
+    if current_scope().role == "distributor":
+        alert = alert.drop(columns=["destination_distributors"], errors="ignore")
+    scans = query(
+        f"select {', '.join(CASE_SCAN_COLUMNS)} from marts.fct_market_order_alert_scans "
+        "where alert_id = ? order by scan_time, scan_id",
+        (alert_id,),
+    )
+    return CaseFile(alert_id, pl.from_pandas(alert), pl.from_pandas(scans))
