@@ -132,6 +132,6 @@ left join {{ ref('stg_dms__distributors') }} as d on j.distributor_code = d.dist
 left join nearest as n on j.cell_lat = n.cell_lat and j.cell_lon = n.cell_lon
 left join territory as t
     on
-        j.distributor_code = t.distributor_code
-        and j.cell_lat = t.cell_lat
-        and j.cell_lon = t.cell_lon
+    j.distributor_code = t.distributor_code
+    and j.cell_lat = t.cell_lat
+    and j.cell_lon = t.cell_lon

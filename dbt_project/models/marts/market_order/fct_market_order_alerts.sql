@@ -113,14 +113,21 @@ scored as (
         case r.kind
             when 'forged_code' then least(1.0, 0.7 + 0.1 * r.scans)
             when 'cloned_code' then least(1.0, 0.6 + 0.1 * (r.consumers - 1) / greatest(r.codes, 1))
-            else least(1.0,
-                0.5 * least(1.0, r.flow_consumers / (4.0 * {{ var('diversion_min_consumers') }}))
-                + 0.5 * least(1.0, r.flow_share / (4.0 * {{ var('diversion_min_share') }})))
+            else least(
+                    1.0,
+                    0.5 * least(1.0, r.flow_consumers / (4.0 * {{ var('diversion_min_consumers') }}))
+                    + 0.5 * least(1.0, r.flow_share / (4.0 * {{ var('diversion_min_share') }}))
+                )
         end as score
     from raised as r
     left join {{ ref('dim_distributor') }} as dist on r.distributor_code = dist.distributor_code
     left join {{ ref('dim_product') }} as p on r.sku_code = p.sku_code
-    left join (select distinct province, region from {{ ref('geo_cities') }}) as g
+    left join (
+        select distinct
+            province,
+            region
+        from {{ ref('geo_cities') }}
+    ) as g
         on r.destination_province = g.province
     left join scan_share as sh on r.distributor_code = sh.distributor_code
 )
@@ -168,37 +175,41 @@ select
     coalesce(h.decisions, 0) as decisions,
     h.decision_history,
     case s.kind
-        when 'diversion' then
-            s.distributor_code || ' 的 ' || s.sku_code || ' ' || coalesce(s.sku_name, '')
-            || ' (' || s.cases_seen || ' 箱) 本周在 ' || s.destination_province
-            || ' 被 ' || s.consumers || ' 位消费者扫码 ' || s.scans || ' 次, 距其经销区域 ('
-            || coalesce(s.origin_province, '?') || ') 约 '
-            || cast(round(s.km_from_territory, 0) as bigint) || ' km; 该经销商本周 '
-            || cast(round(100 * s.flow_share, 1) as varchar) || '% 的扫码流向 '
-            || s.destination_province || ', 估计窜货 ' || cast(s.estimated_units as bigint)
-            || ' 件'
-        when 'forged_code' then
-            s.destination_province || ' 发现 ' || s.scans || ' 次 ' || s.sku_code
-            || ' 扫码的防伪码校验失败 (从未发放的码, 疑似假货), 涉及 ' || s.consumers || ' 位消费者'
+        when 'diversion'
+            then
+                s.distributor_code || ' 的 ' || s.sku_code || ' ' || coalesce(s.sku_name, '')
+                || ' (' || s.cases_seen || ' 箱) 本周在 ' || s.destination_province
+                || ' 被 ' || s.consumers || ' 位消费者扫码 ' || s.scans || ' 次, 距其经销区域 ('
+                || coalesce(s.origin_province, '?') || ') 约 '
+                || cast(round(s.km_from_territory, 0) as bigint) || ' km; 该经销商本周 '
+                || cast(round(100 * s.flow_share, 1) as varchar) || '% 的扫码流向 '
+                || s.destination_province || ', 估计窜货 ' || cast(s.estimated_units as bigint)
+                || ' 件'
+        when 'forged_code'
+            then
+                s.destination_province || ' 发现 ' || s.scans || ' 次 ' || s.sku_code
+                || ' 扫码的防伪码校验失败 (从未发放的码, 疑似假货), 涉及 ' || s.consumers || ' 位消费者'
         else
             s.codes || ' 个 ' || coalesce(s.distributor_code, '未激活') || ' 的 ' || s.sku_code
             || ' 单品码被 ' || s.consumers || ' 位消费者在 ' || s.provinces
             || ' 个省份扫码 ' || s.scans || ' 次 (一物一码被复制, 疑似假货)'
     end as reason_zh,
     case s.kind
-        when 'diversion' then
-            s.sku_code || ' of ' || s.distributor_code || ' (' || s.cases_seen
-            || ' cases) scanned ' || s.scans || ' times by ' || s.consumers
-            || ' consumers in ' || s.destination_province || ' this week, about '
-            || cast(round(s.km_from_territory, 0) as bigint) || ' km from its territory ('
-            || coalesce(s.origin_province, '?') || '); '
-            || cast(round(100 * s.flow_share, 1) as varchar) || '% of the distributor''s scans '
-            || 'this week were there; about ' || cast(s.estimated_units as bigint)
-            || ' units diverted'
-        when 'forged_code' then
-            s.scans || ' scans of ' || s.sku_code || ' in ' || s.destination_province
-            || ' carry codes whose keyed check fails (never issued: counterfeit), '
-            || s.consumers || ' consumers'
+        when 'diversion'
+            then
+                s.sku_code || ' of ' || s.distributor_code || ' (' || s.cases_seen
+                || ' cases) scanned ' || s.scans || ' times by ' || s.consumers
+                || ' consumers in ' || s.destination_province || ' this week, about '
+                || cast(round(s.km_from_territory, 0) as bigint) || ' km from its territory ('
+                || coalesce(s.origin_province, '?') || '); '
+                || cast(round(100 * s.flow_share, 1) as varchar) || '% of the distributor''s scans '
+                || 'this week were there; about ' || cast(s.estimated_units as bigint)
+                || ' units diverted'
+        when 'forged_code'
+            then
+                s.scans || ' scans of ' || s.sku_code || ' in ' || s.destination_province
+                || ' carry codes whose keyed check fails (never issued: counterfeit), '
+                || s.consumers || ' consumers'
         else
             s.codes || ' unit codes of ' || s.sku_code || ' ('
             || coalesce(s.distributor_code, 'not activated') || ') scanned ' || s.scans

@@ -86,9 +86,9 @@ diverted as (
     from away as a
     inner join flows as f
         on
-            a.distributor_code = f.distributor_code
-            and a.scan_province = f.scan_province
-            and a.week_start = f.week_start
+        a.distributor_code = f.distributor_code
+        and a.scan_province = f.scan_province
+        and a.week_start = f.week_start
     where
         f.flow_consumers >= {{ var('diversion_min_consumers') }}
         and f.flow_share >= {{ var('diversion_min_share') }}
@@ -114,9 +114,9 @@ evidence as (
         destination_province,
         week_start,
         scan_id,
-        null,
-        null,
-        null
+        null as flow_scans,
+        null as flow_consumers,
+        null as flow_share
     from cloned
     union all
     select * from diverted
