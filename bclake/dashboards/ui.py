@@ -311,7 +311,7 @@ def province_map(
                 f"{value}:Q",
                 title=title,
                 scale=alt.Scale(scheme="blues"),
-                legend=alt.Legend(orient="bottom-left"),
+                legend=alt.Legend(orient="bottom-left", format=",.0f"),
             ),
             tooltip=[
                 alt.Tooltip("properties.name:N", title=t("common.province")),

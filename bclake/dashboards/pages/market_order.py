@@ -183,7 +183,7 @@ def diversion_trend() -> None:
         alt.Chart(trend)
         .mark_line(point=True)
         .encode(
-            x=alt.X("period_start:T", title=t("common.month")),
+            x=alt.X("period_start:T", title=t("common.month"), axis=alt.Axis(format="%Y-%m")),
             y=alt.Y("value:Q", title=t("market_order.rate"), axis=alt.Axis(format="%")),
             tooltip=[
                 alt.Tooltip("period_start:T", title=t("common.month"), format="%Y-%m"),
@@ -296,7 +296,7 @@ def timeline(scans: pd.DataFrame) -> None:
     )
     daily = (
         scans.assign(
-            day=pd.to_datetime(scans.scan_time).dt.normalize(),
+            day=pd.to_datetime(scans.scan_time).dt.strftime("%Y-%m-%d"),
             when=before.map({True: before_label, False: after_label}),
         )
         .groupby(["day", "when"], as_index=False)
@@ -307,8 +307,13 @@ def timeline(scans: pd.DataFrame) -> None:
         alt.Chart(daily)
         .mark_bar()
         .encode(
-            x=alt.X("yearmonthdate(day):T", title=t("market_order.day")),
-            y=alt.Y("scans:Q", title=t("market_order.scans")),
+            # days as categories: one bar a day, however few days there are
+            x=alt.X("day:O", title=t("market_order.day"), axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y(
+                "scans:Q",
+                title=t("market_order.scans"),
+                axis=alt.Axis(tickMinStep=1, format="d"),
+            ),
             color=alt.Color(
                 "when:N",
                 title=None,
@@ -318,7 +323,7 @@ def timeline(scans: pd.DataFrame) -> None:
                 ),
             ),
             tooltip=[
-                alt.Tooltip("day:T", title=t("market_order.day")),
+                alt.Tooltip("day:O", title=t("market_order.day")),
                 "when",
                 alt.Tooltip("scans:Q", title=t("market_order.scans")),
             ],
@@ -367,12 +372,15 @@ def evidence(shown: pd.DataFrame) -> str | None:
     alert = shown.set_index("alert_id").loc[alert_id].copy()
     alert["alert_id"] = alert_id
     st.markdown(alert.reason_zh if lang() == "zh" else alert.reason_en)
-    cols = st.columns(4)
-    cols[0].metric(t("market_order.scans"), f"{int(alert.scans):,}")
-    cols[1].metric(t("market_order.consumers"), f"{int(alert.consumers):,}")
-    cols[2].metric(t("market_order.cases"), f"{alert.estimated_cases:,.0f}")
+    # one line, not four cards: on a phone cards would push the map a screen down
     km = alert.km_from_territory
-    cols[3].metric(t("market_order.km"), "–" if pd.isna(km) else f"{km:,.0f}")
+    facts = (
+        (t("market_order.scans"), f"{int(alert.scans):,}"),
+        (t("market_order.consumers"), f"{int(alert.consumers):,}"),
+        (t("market_order.cases"), f"{alert.estimated_cases:,.0f}"),
+        (t("market_order.km"), "–" if pd.isna(km) else f"{km:,.0f}"),
+    )
+    st.markdown(" · ".join(f"{name} **{value}**" for name, value in facts))
     scans = data.query(
         "select * from marts.fct_market_order_alert_scans where alert_id = ? order by scan_time",
         (alert_id,),
