@@ -62,7 +62,8 @@ class Contract:
     line_columns: tuple[Column, ...] = ()
     derived: tuple[Derived, ...] = field(default_factory=tuple)
     # how long a source may go without a new file before its freshness check warns
-    freshness_hours: int = 36
+    # (None: no cadence, files arrive when people act, e.g. review decisions)
+    freshness_hours: int | None = 36
     # zone whose wall time timestamps are stored in and whose calendar dates are taken
     timezone: str = DEFAULT_ZONE
     null_tokens: tuple[str, ...] | None = None  # None: parsing.NULL_TOKENS
@@ -138,7 +139,9 @@ def load_contract(path: Path) -> Contract:
             Derived(name=d["name"], source=d["from"], type=d["type"])
             for d in raw.get("derived", ())
         ),
-        freshness_hours=int(raw.get("freshness_hours", 36)),
+        freshness_hours=(
+            None if raw.get("freshness_hours", 36) is None else int(raw.get("freshness_hours", 36))
+        ),
         timezone=str(raw.get("timezone", DEFAULT_ZONE)),
         null_tokens=_tokens(raw.get("null_tokens")),
         date_order=_date_order(raw.get("date_order")),
@@ -171,8 +174,14 @@ def _rule(col: Column) -> str:
     return "; ".join(parts)
 
 
-def _cadence(hours: int) -> str:
-    return f"{hours} hours" if hours < 72 else f"{hours // 24} days"
+def _cadence(hours: int | None) -> str:
+    if hours is None:
+        return "none (files arrive when people act; no freshness check)"
+    return (
+        f"a new file at least every {hours} hours"
+        if hours < 72
+        else (f"a new file at least every {hours // 24} days")
+    )
 
 
 def render_markdown(contracts: dict[str, Contract]) -> str:
@@ -229,7 +238,7 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                     else []
                 ),
                 f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
-                f"- expected cadence: a new file at least every {_cadence(c.freshness_hours)}",
+                f"- expected cadence: {_cadence(c.freshness_hours)}",
             ]
             if c.lines_source:
                 out.append(f"- nested lines: array `{c.lines_source}`")

@@ -125,9 +125,11 @@ def render_sources_yml(contracts: list[Contract]) -> str:
                         "name": c.table,
                         "description": c.description,
                         "config": {
-                            "freshness": {
-                                "warn_after": {"count": c.freshness_hours, "period": "hour"}
-                            }
+                            "freshness": (
+                                None
+                                if c.freshness_hours is None
+                                else {"warn_after": {"count": c.freshness_hours, "period": "hour"}}
+                            )
                         },
                     }
                     for c in tables

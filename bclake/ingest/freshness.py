@@ -21,7 +21,7 @@ class Freshness:
     fresh: bool  # a new file arrived within `allowed_hours`
     last_arrival: datetime | None  # when the newest file was first seen (UTC); None: no file
     hours_since: float | None  # hours from `last_arrival` to the check
-    allowed_hours: int  # the contract's cadence
+    allowed_hours: int | None  # the contract's cadence (None: none expected)
     newest_event_date: str | None  # the latest day in the lake (ISO), for partitioned tables
     message: str  # says what is wrong and where to look
 
@@ -44,6 +44,15 @@ def source_freshness(
         ]
         newest_day = max(days) if days else None
     allowed = contract.freshness_hours
+    if allowed is None:  # files arrive when people act: never stale
+        return Freshness(
+            fresh=True,
+            last_arrival=ledger["first_seen"].max() if not ledger.is_empty() else None,
+            hours_since=None,
+            allowed_hours=None,
+            newest_event_date=newest_day,
+            message="no expected cadence: files arrive when people act",
+        )
     if ledger.is_empty():
         return Freshness(
             fresh=False,

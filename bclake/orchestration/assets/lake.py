@@ -176,5 +176,5 @@ def lake_assets(partitions: dg.DailyPartitionsDefinition) -> list[dg.AssetsDefin
 
 lake_checks = [
     *(_bronze_check(c) for c in load_contracts().values()),
-    *(_freshness_check(c) for c in load_contracts().values()),
+    *(_freshness_check(c) for c in load_contracts().values() if c.freshness_hours is not None),
 ]
