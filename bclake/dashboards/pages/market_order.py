@@ -126,9 +126,9 @@ def queue_table(shown: pd.DataFrame) -> None:
                 shown.distributor_code.fillna("–") + " " + shown.distributor_name.fillna("")
             ).str.strip(),
             t("common.sku_name"): shown.sku_name,
-            t("market_order.route"): shown.origin_province.fillna("?")
+            t("market_order.route"): shown.origin_province.fillna("–")
             + " → "
-            + shown.destination_provinces.fillna("?"),
+            + shown.destination_provinces.fillna("–"),
             t("market_order.scans"): shown.scans,
             t("market_order.cases"): shown.estimated_cases,
             t("market_order.reason"): shown[reason],
