@@ -17,22 +17,26 @@ def copy_home(source: Path, target: Path) -> Settings:
     return Settings.from_env(target)
 
 
+def dbt_command(tmp_path: Path, *args: str) -> list[str]:
+    """The dbt command line, with target and log folders under `tmp_path`."""
+    return [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(tmp_path / "dbt_target"),
+        "--log-path",
+        str(tmp_path / "dbt_logs"),
+    ]
+
+
 def dbt(settings: Settings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """dbt with its own target and log folders, so tests never touch the project's manifest."""
-    exe = str(Path(sys.executable).with_name("dbt"))
     return subprocess.run(
-        [
-            exe,
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "dbt_target"),
-            "--log-path",
-            str(tmp_path / "dbt_logs"),
-        ],
+        dbt_command(tmp_path, *args),
         env={**os.environ, **settings.dbt_env()},
         capture_output=True,
         text=True,

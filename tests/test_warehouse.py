@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from dbt_run import copy_home, dbt
+from dbt_run import copy_home, dbt, dbt_command
 
 from bclake.core.contracts import load_contracts
 from bclake.core.settings import DBT_PROJECT_DIR, Settings
@@ -159,23 +159,8 @@ def test_a_reader_keeps_reading_during_a_build_and_then_sees_the_new_version(
     reader = duckdb.connect(str(settings.published_db), read_only=True)
     first = reader.execute("select count(*) from marts.kpi_values").fetchone()[0]
     old_stamp = json.loads(settings.published_db.with_suffix(".json").read_text())
-    dbt = str(Path(sys.executable).with_name("dbt"))
     build = subprocess.Popen(
-        [
-            dbt,
-            "build",
-            "--full-refresh",
-            "--select",
-            "marts",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(tmp_path / "dbt_target"),
-            "--log-path",
-            str(tmp_path / "dbt_logs"),
-        ],
+        dbt_command(tmp_path, "build", "--full-refresh", "--select", "marts"),
         env={**os.environ, **settings.dbt_env()},
         stdout=subprocess.DEVNULL,
     )
