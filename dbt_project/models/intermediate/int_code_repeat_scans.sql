@@ -36,28 +36,27 @@ legs as (
             {{ dbt.datediff('prev_time', 'scan_time', 'second') }} / 3600.0, 1.0 / 60
         ) as leg_hours
     from scans
+),
+
+codes as (
+    select
+        product_code,
+        count(*) as scans,
+        count(distinct consumer_id) as consumers,
+        min(scan_time) as first_scan_time,
+        max(scan_time) as last_scan_time,
+        {{ km_between('min(lat)', 'min(lon)', 'max(lat)', 'max(lon)') }} as spread_km,
+        max(case when leg_km > {{ var('clone_min_km') }} then leg_km / leg_hours end)
+            as max_kmh
+    from legs
+    group by product_code
 )
 
 select
-    product_code,
-    count(*) as scans,
-    count(distinct consumer_id) as consumers,
-    min(scan_time) as first_scan_time,
-    max(scan_time) as last_scan_time,
-    {{ km_between('min(lat)', 'min(lon)', 'max(lat)', 'max(lon)') }} as spread_km,
-    max(case when leg_km > {{ var('clone_min_km') }} then leg_km / leg_hours end) as max_kmh,
+    *,
     (
-        count(distinct consumer_id) >= {{ var('clone_min_consumers') }}
-        or (
-            count(distinct consumer_id) >= 2
-            and {{ km_between('min(lat)', 'min(lon)', 'max(lat)', 'max(lon)') }}
-            > {{ var('clone_min_km') }}
-        )
-        or coalesce(
-            max(case when leg_km > {{ var('clone_min_km') }} then leg_km / leg_hours end)
-            > {{ var('clone_max_kmh') }},
-            false
-        )
+        consumers >= {{ var('clone_min_consumers') }}
+        or (consumers >= 2 and spread_km > {{ var('clone_min_km') }})
+        or coalesce(max_kmh > {{ var('clone_max_kmh') }}, false)
     ) as is_cloned
-from legs
-group by product_code
+from codes

@@ -10,7 +10,9 @@ with scans as (
     select
         j.*,
         cast({{ dbt.date_trunc('week', 'j.scan_date') }} as date) as week_start,
-        coalesce(r.is_cloned, false) as code_cloned
+        coalesce(r.is_cloned, false) as code_cloned,
+        cast({{ dbt.date_trunc('week', 'cast(r.first_scan_time as date)') }} as date)
+            as code_first_week
     from {{ ref('int_scan_journeys') }} as j
     left join {{ ref('int_code_repeat_scans') }} as r on j.product_code = r.product_code
 ),
@@ -22,7 +24,10 @@ forged as (
         sku_code,
         scan_province as destination_province,
         week_start,
-        scan_id
+        scan_id,
+        cast(null as bigint) as flow_scans,
+        cast(null as bigint) as flow_consumers,
+        cast(null as double) as flow_share
     from scans
     where not signature_ok
 ),
@@ -30,14 +35,16 @@ forged as (
 cloned as (
     select
         'cloned_code' as kind,
-        s.distributor_code,
-        s.sku_code,
+        distributor_code,
+        sku_code,
         cast(null as varchar) as destination_province,
-        cast({{ dbt.date_trunc('week', 'cast(r.first_scan_time as date)') }} as date) as week_start,
-        s.scan_id
-    from scans as s
-    inner join {{ ref('int_code_repeat_scans') }} as r on s.product_code = r.product_code
-    where s.signature_ok and r.is_cloned
+        code_first_week as week_start,
+        scan_id,
+        cast(null as bigint) as flow_scans,
+        cast(null as bigint) as flow_consumers,
+        cast(null as double) as flow_share
+    from scans
+    where signature_ok and code_cloned
 ),
 
 -- out-of-territory scans of genuine, uncloned codes
@@ -95,29 +102,9 @@ diverted as (
 ),
 
 evidence as (
-    select
-        kind,
-        distributor_code,
-        sku_code,
-        destination_province,
-        week_start,
-        scan_id,
-        cast(null as bigint) as flow_scans,
-        cast(null as bigint) as flow_consumers,
-        cast(null as double) as flow_share
-    from forged
+    select * from forged
     union all
-    select
-        kind,
-        distributor_code,
-        sku_code,
-        destination_province,
-        week_start,
-        scan_id,
-        null as flow_scans,
-        null as flow_consumers,
-        null as flow_share
-    from cloned
+    select * from cloned
     union all
     select * from diverted
 )
