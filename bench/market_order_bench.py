@@ -24,11 +24,8 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from bclake.core.contracts import load_contracts
 from bclake.core.duckdb_functions import register
-from bclake.core.settings import Settings
-from bclake.ingest.loader import ingest_table
-from bench.warehouse_bench import dbt
+from bench.warehouse_bench import dbt, load_lake
 
 DETECTION = ("int_code_repeat_scans", "fct_market_order")
 
@@ -69,10 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, required=True)
     args = parser.parse_args()
-    settings = Settings.from_env(args.root)
-    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    for contract in load_contracts().values():  # whatever is not in the lake yet
-        ingest_table(contract, settings)
+    settings = load_lake(args.root)
     console = Console()
     full = dbt(settings, "build", "--full-refresh")
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20

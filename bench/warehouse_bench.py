@@ -52,15 +52,21 @@ def dbt(settings: Settings, *args: str) -> float:
     return time.perf_counter() - started
 
 
+def load_lake(root: Path) -> Settings:
+    """Settings of `root`, its warehouse folder made and whatever is not in the lake ingested."""
+    settings = Settings.from_env(root)
+    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    for contract in load_contracts().values():
+        ingest_table(contract, settings)
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--full-only", action="store_true", help="time the full build only")
     args = parser.parse_args()
-    settings = Settings.from_env(args.root)
-    settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    for contract in load_contracts().values():  # whatever is not in the lake yet
-        ingest_table(contract, settings)
+    settings = load_lake(args.root)
     console = Console()
     full = dbt(settings, "build", "--full-refresh")
     full_facts = dbt(settings, "run", "--full-refresh", "--select", *BIG_FACTS)
