@@ -12,6 +12,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+DEFAULT_INCENTIVES = PROJECT_ROOT / "config" / "incentives.yaml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DEMO_PII_KEY = "bclake-demo-key-not-for-production"
@@ -26,6 +27,7 @@ class Settings:
     pii_key_from_env: bool = False
     partition_start: str = "2023-01-01"
     alert_webhook: str | None = None
+    incentives_file: Path = DEFAULT_INCENTIVES
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -35,6 +37,7 @@ class Settings:
         `BCLAKE_PARTITION_START` is the first day of the lake's daily partitions in
         Dagster; rows dated earlier still load, they just have no partition to show.
         `BCLAKE_ALERT_WEBHOOK` is a URL new market-order alerts are posted to (off if unset).
+        `BCLAKE_INCENTIVES` is the incentive programme file (default config/incentives.yaml).
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
@@ -43,6 +46,7 @@ class Settings:
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
             partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
             alert_webhook=os.environ.get("BCLAKE_ALERT_WEBHOOK") or None,
+            incentives_file=Path(os.environ.get("BCLAKE_INCENTIVES") or DEFAULT_INCENTIVES),
         )
 
     # --- the layers, in the order data flows through them -------------------

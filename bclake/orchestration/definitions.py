@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from bclake.core.settings import Settings
-from bclake.orchestration.assets.lake import lake_assets, lake_checks
+from bclake.orchestration.assets.lake import incentive_programmes, lake_assets, lake_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
 from bclake.orchestration.assets.publish import (
     market_order_alert_delivery,
@@ -44,6 +44,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *lake_assets(partitions),
+            incentive_programmes,
             *built,
             published_warehouse(built),
             planner_files,

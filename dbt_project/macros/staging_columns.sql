@@ -116,6 +116,7 @@
                 'compliant',
                 'score',
                 'photo_count',
+                'photo_hash',
             ],
             'distributors': [
                 'distributor_code',
@@ -141,12 +142,12 @@
             ],
             'rebates': [
                 'rebate_id',
-                'distributor_code',
-                'quarter',
-                'settle_date',
-                'purchase_amount',
-                'rate',
-                'rebate_amount',
+                'payee_type',
+                'payee_code',
+                'programme_id',
+                'period_start',
+                'paid_date',
+                'amount',
             ],
             'sell_through': [
                 'report_id',

@@ -4,12 +4,14 @@
 """
 
 import warnings
+from collections.abc import Iterator
 
 import dagster as dg
 
 from bclake.core.contracts import Contract, load_contracts
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.loader import ingest_table, reingest_days
+from bclake.ingest.programmes import CONFIG_TABLES, publish_programmes
 from bclake.orchestration.partitions import is_reingest
 from bclake.orchestration.resources import LakehouseResource
 
@@ -178,3 +180,33 @@ lake_checks = [
     *(_bronze_check(c) for c in load_contracts().values()),
     *(_freshness_check(c) for c in load_contracts().values() if c.freshness_hours is not None),
 ]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            lake_key("config", table),
+            group_name="lake",
+            kinds={"parquet", "yaml"},
+            description=(
+                "The brand's incentive programmes (BCLAKE_INCENTIVES, default "
+                "config/incentives.yaml), validated and written to lake/config/"
+                f"{table}.parquet; an invalid file fails here, naming the field, and the "
+                "programmes last written stay in force."
+            ),
+        )
+        for table in CONFIG_TABLES
+    ]
+)
+def incentive_programmes(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    settings = lakehouse.settings
+    programmes = publish_programmes(settings)
+    context.log.info(f"{len(programmes.programmes)} programmes from {settings.incentives_file}")
+    tiers = sum(len(p.tiers or []) for p in programmes.programmes)
+    for table, rows in zip(CONFIG_TABLES, (len(programmes.programmes), tiers), strict=True):
+        yield dg.MaterializeResult(
+            asset_key=lake_key("config", table),
+            metadata={"rows": rows, "file": str(settings.incentives_file)},
+        )
