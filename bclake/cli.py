@@ -298,6 +298,7 @@ def evaluate(
 ) -> None:
     """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
     from bclake.evaluation.forecast import evaluate_forecasts
+    from bclake.evaluation.incentives import evaluate_incentives
     from bclake.evaluation.market_order import evaluate_market_order
     from bclake.evaluation.replenishment import evaluate_replenishment
     from bclake.evaluation.tags import evaluate_tags
@@ -317,6 +318,7 @@ def evaluate(
         "forecast": evaluate_forecasts(settings.truth, settings.published_db),
         "replenishment": evaluate_replenishment(settings.truth, settings.published_db),
         "market_order": evaluate_market_order(settings.truth, settings.published_db),
+        "incentives": evaluate_incentives(settings.truth, settings.published_db),
     }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
@@ -362,6 +364,70 @@ def evaluate(
         f"{m['diversion']['episodes_missed']}, median weeks to detect "
         f"{m['diversion']['median_weeks_to_detect']}"
     )
+    _print_incentives(report["incentives"])
+
+
+def _print_incentives(inc: dict) -> None:
+    _print_table(
+        "incentive statements vs true earned rewards (relative absolute error)",
+        (
+            "programme",
+            "true_earned",
+            "payable",
+            "statement_error",
+            "dms_paid",
+            "baseline_dms_error",
+        ),
+        [("all", inc), *inc["per_programme"].items()],
+    )
+    f = inc["fraud"]
+    _print_table(
+        "reward fraud: held events vs planted fraud",
+        ("kind", "alerts", "flagged_events", "fraud_events", "precision", "recall"),
+        [(k, f[k]) for k in ("scan_farming", "photo_reuse", "all")]
+        + [("today: daily cap", f["baseline_daily_cap"])],
+    )
+    rec = inc["reconciliation"]
+    console.print(
+        f"withheld rightly CNY {f['withheld_rightly']}, wrongly CNY {f['withheld_wrongly']}; "
+        f"reconciliation found {rec['recall']} of {rec['planted_errors']} planted payment errors, "
+        f"{rec['differences_without_planted_cause']} differences with no planted cause"
+    )
+
+
+@app.command("incentives")
+def incentives_command(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Programme file (default: BCLAKE_INCENTIVES or config/incentives.yaml)."
+        ),
+    ] = None,
+) -> None:
+    """Validate an incentive programme file and print its programmes."""
+    from bclake.core.incentives import ProgrammeError, load_programmes
+
+    path = file or Settings.from_env().incentives_file
+    try:
+        programmes = load_programmes(path)
+    except ProgrammeError as exc:
+        console.print(f"[red]{exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"incentive programmes in {path}")
+    for col in ("id", "name", "payee", "evidence", "period", "pays"):
+        table.add_column(col)
+    for p in programmes.programmes:
+        if p.calculation == "per_event":
+            pays = f"CNY {p.amount:g} per event"
+            pays += f", at most {p.max_events}" if p.max_events else ""
+        else:
+            tiers = ", ".join(f"{t.rate:.2%} from {t.start:,.0f}" for t in p.tiers or [])
+            pays = f"{p.tier_mode}: {tiers}"
+        pays += f", cap CNY {p.cap:,.0f}" if p.cap else ""
+        if p.compliance:
+            pays += f", x{p.compliance.diversion_factor:g} with diversion"
+        table.add_row(p.id, p.name_zh, p.payee, p.evidence, p.period, pays)
+    console.print(table)
 
 
 @app.command("hash-password")

@@ -1,0 +1,144 @@
+-- Reward-fraud evidence (激励作弊): one row per event behind a fraud alert.
+-- scan_farming: a consumer account whose store-linked scans at one store come in bursts
+--   (>= farming_burst_scans distinct codes within farming_burst_minutes) on
+--   >= farming_min_days days of a month, or one burst of >= farming_burst_alone scans:
+--   staff scanning their own stock for the traffic reward. Every linked scan of that
+--   account at that store in that month is evidence (and withheld until reviewed).
+-- photo_reuse: a display check whose photo (perceptual hash) was first submitted for
+--   another store: the check, and the original it copies.
+-- The alert id hashes the alert's grain, so a review decision follows it across runs.
+with links as (
+    select * from {{ ref('int_incentive_scan_links') }}
+),
+
+windowed as (
+    select
+        *,
+        count(*) over (
+            partition by store_code, consumer_id
+            order by scan_time
+            range between to_minutes({{ var('farming_burst_minutes') }}) preceding and current row
+        ) as window_scans
+    from links
+),
+
+accounts as (
+    select
+        store_code,
+        consumer_id,
+        cast({{ dbt.date_trunc('month', 'scan_date') }} as date) as period_start,
+        count(distinct case
+            when window_scans >= {{ var('farming_burst_scans') }} then scan_date
+        end) as burst_days,
+        max(window_scans) as max_burst_scans
+    from windowed
+    group by store_code, consumer_id, cast({{ dbt.date_trunc('month', 'scan_date') }} as date)
+),
+
+farming as (
+    select *
+    from accounts
+    where
+        burst_days >= {{ var('farming_min_days') }}
+        or max_burst_scans >= {{ var('farming_burst_alone') }}
+),
+
+checks as (
+    select
+        check_id,
+        store_code,
+        check_date,
+        score,
+        compliant,
+        photo_hash,
+        first_value(check_id) over (
+            partition by photo_hash order by check_date, check_id
+        ) as origin_check_id,
+        first_value(store_code) over (
+            partition by photo_hash order by check_date, check_id
+        ) as origin_store_code
+    from {{ ref('stg_dms__display_checks') }}
+    where photo_hash is not null
+),
+
+reused as (
+    select *
+    from checks
+    where store_code <> origin_store_code
+)
+
+select
+    'IF' || upper(substring(md5(
+        'scan_farming|' || f.store_code || '|' || f.consumer_id || '|' || cast(f.period_start as varchar)
+    ), 1, 12)) as alert_id,
+    'scan_farming' as kind,
+    'verified_scan' as evidence,
+    f.store_code,
+    f.consumer_id,
+    f.period_start,
+    w.scan_id as event_id,
+    w.scan_time as event_time,
+    w.product_code,
+    w.window_scans,
+    w.lat,
+    w.lon,
+    f.burst_days,
+    f.max_burst_scans,
+    cast(null as varchar) as photo_hash,
+    cast(null as varchar) as origin_check_id,
+    cast(null as varchar) as origin_store_code,
+    true as withholds
+from farming as f
+inner join windowed as w
+    on
+        f.store_code = w.store_code
+        and f.consumer_id = w.consumer_id
+        and f.period_start = cast({{ dbt.date_trunc('month', 'w.scan_date') }} as date)
+
+union all
+
+select
+    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)) as alert_id,
+    'photo_reuse',
+    'display_pass',
+    r.store_code,
+    null,
+    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date),
+    r.check_id,
+    cast(r.check_date as timestamp),
+    null,
+    null,
+    null,
+    null,
+    null,
+    null,
+    r.photo_hash,
+    r.origin_check_id,
+    r.origin_store_code,
+    true
+from reused as r
+
+union all
+
+-- the original check, shown beside the copy; its own reward is not held
+select
+    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)),
+    'photo_reuse',
+    'display_pass',
+    r.origin_store_code,
+    null,
+    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date),
+    r.origin_check_id,
+    cast(o.check_date as timestamp),
+    null,
+    null,
+    null,
+    null,
+    null,
+    null,
+    r.photo_hash,
+    r.origin_check_id,
+    r.origin_store_code,
+    false
+from reused as r
+inner join checks as o on r.origin_check_id = o.check_id
