@@ -254,6 +254,34 @@ campaign_lift as (
         sum(case when c.redeemed_coupon then c.coupon_value else 0 end) as coupon_cost
     from {{ ref('fct_campaign_responses') }} as c
     group by 1, 2
+),
+
+rewarded as (  -- stores paid by a store incentive programme in the month (门店激励参与)
+    select distinct
+        statement_month as month_start,
+        payee_code as store_code
+    from {{ ref('fct_incentive_statement_lines') }}
+    where payee_type = 'store' and amount_payable > 0
+),
+
+store_incentive as (
+    select
+        a.month_start,
+        a.region,
+        a.distributor_code,
+        case when r.store_code is not null then 1 else 0 end as is_rewarded
+    from active_stores as a
+    left join rewarded as r on a.month_start = r.month_start and a.store_code = r.store_code
+),
+
+incentive_effect as (  -- by the month a programme period ends
+    select
+        {{ month_of.format('period_end') }} as month_start,
+        sum(cost) as cost,
+        sum(case when incremental_units > 0 then incremental_units else 0 end) as incremental_units,
+        sum(case when incremental_units > 0 then cost * roi else 0 end) as incremental_value
+    from {{ ref('fct_incentive_programme_effect') }}
+    group by 1
 )
 
 {% set scopes = [('company', "'all'"), ('region', 'region'), ('distributor', 'distributor_code')] %}
@@ -279,7 +307,39 @@ from coverage as c
 inner join active_skus as k on c.month_start = k.month_start
 group by 4, 5, 3
 union all
+select
+    'incentive_participation' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    '{{ scope }}' as scope_type,
+    {{ column }} as scope_id,
+    avg(is_rewarded * 1.0) as value
+from store_incentive
+group by 4, 5, 3
+union all
 {% endfor %}
+
+select
+    'incentive_cost_per_incremental_unit' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    cost / nullif(incremental_units, 0) as value
+from incentive_effect
+
+union all
+
+select
+    'incentive_roi' as kpi,
+    'month' as grain,
+    month_start as period_start,
+    'company' as scope_type,
+    'all' as scope_id,
+    incremental_value / nullif(cost, 0) as value
+from incentive_effect
+
+union all
 
 select
     kpi,
