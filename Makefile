@@ -90,8 +90,8 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.ingest_bench --scale large --root $(BENCH_HOME)/large
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/large --full-only
-	$(BIN)/python -m bench.market_order_bench --root $(BENCH_HOME)/demo
-	$(BIN)/python -m bench.market_order_bench --root $(BENCH_HOME)/large
+	$(BIN)/python -m bench.engines_bench --root $(BENCH_HOME)/demo
+	$(BIN)/python -m bench.engines_bench --root $(BENCH_HOME)/large
 	$(BIN)/python -m bench.forecast_bench --root $(BENCH_HOME)/demo
 	BCLAKE_HOME=$(BENCH_HOME)/demo $(BIN)/bclake pipeline
 	$(BIN)/python -m bench.dashboard_bench --root $(BENCH_HOME)/demo

@@ -1,15 +1,16 @@
-"""Market-order detection benchmark: what detection adds to a full warehouse build.
+"""Decision-engine benchmark: what market-order detection and incentives add to a build.
 
 On a data root whose lake is loaded (the ingest benchmark leaves one), time a full
 `dbt build` (peak RSS of the dbt process from `getrusage`), then take from dbt's
-run_results.json the seconds of the detection models and their tests
-(`int_code_repeat_scans`, `marts/market_order/`), and time the two signals the
-detection added to `int_scan_journeys` on their own, on the same database: the
-keyed code check over every scan and the distance from each scan cell to the
-distributor's nearest store. Prints scans/s and the detection share of the build
-(target: detection adds at most 25% at `large`, under 4 GiB).
+run_results.json the seconds of each engine's models and their tests (market order:
+`int_code_repeat_scans`, `marts/market_order/`; incentives: `int_incentive_*`,
+`marts/incentives/`), and time the two signals detection added to
+`int_scan_journeys` on their own, on the same database: the keyed code check over
+every scan and the distance from each scan cell to the distributor's nearest store.
+Prints scans/s and each engine's share of the build (target: detection adds at most
+25% at `large`, under 4 GiB).
 
-    python -m bench.market_order_bench --root DIR
+    python -m bench.engines_bench --root DIR
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ from rich.table import Table
 from bclake.core.duckdb_functions import register
 from bench.warehouse_bench import dbt, load_lake
 
-DETECTION = ("int_code_repeat_scans", "fct_market_order")
+ENGINES = {
+    "detection": ("int_code_repeat_scans", "fct_market_order"),
+    "incentives": ("int_incentive_", "fct_incentive_"),
+}
 
 SIGNALS = {
     "keyed code check": """
@@ -52,12 +56,13 @@ SIGNALS = {
 }
 
 
-def _detection_seconds(target: Path) -> dict[str, float]:
+def _engine_seconds(target: Path, names: tuple[str, ...]) -> dict[str, float]:
+    """Seconds of the models and of the tests (unit tests included) whose id holds a name."""
     results = json.loads((target / "run_results.json").read_text())["results"]
     out: dict[str, float] = {}
     for r in results:
-        if any(name in r["unique_id"] for name in DETECTION):
-            kind = "tests" if r["unique_id"].startswith("test.") else "models"
+        if any(name in r["unique_id"] for name in names):
+            kind = "models" if r["unique_id"].startswith("model.") else "tests"
             out[kind] = out.get(kind, 0.0) + r["execution_time"]
     return out
 
@@ -70,7 +75,8 @@ def main() -> None:
     console = Console()
     full = dbt(settings, "build", "--full-refresh")
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    parts = _detection_seconds(settings.home / "bench_dbt_target")
+    target = settings.home / "bench_dbt_target"
+    parts = {engine: _engine_seconds(target, names) for engine, names in ENGINES.items()}
     signals = {}
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         register(con)
@@ -79,13 +85,17 @@ def main() -> None:
             started = time.perf_counter()
             con.execute(sql).fetchall()
             signals[name] = time.perf_counter() - started
-    detection = sum(parts.values()) + sum(signals.values())
-    table = Table(title=f"market-order detection over {settings.home.name} ({scans:,} scans)")
+    detection = sum(parts["detection"].values()) + sum(signals.values())
+    incentives = sum(parts["incentives"].values())
+    table = Table(title=f"decision engines over {settings.home.name} ({scans:,} scans)")
     for col in ("part", "seconds", "share of full build", "scans/s"):
         table.add_column(col, justify="left" if col == "part" else "right")
     table.add_row("full dbt build", f"{full:.1f}", "1.00", f"{scans / full:,.0f}")
-    rows = [(f"detection {k}", v) for k, v in parts.items()] + list(signals.items())
-    for name, sec in [*rows, ("detection, all", detection)]:
+    rows = [(f"detection {k}", v) for k, v in parts["detection"].items()]
+    rows += [*signals.items(), ("detection, all", detection)]
+    rows += [(f"incentives {k}", v) for k, v in parts["incentives"].items()]
+    rows += [("incentives, all", incentives)]
+    for name, sec in rows:
         table.add_row(name, f"{sec:.1f}", f"{sec / full:.3f}", f"{scans / max(sec, 1e-9):,.0f}")
     console.print(table)
     console.print(f"peak RSS of dbt: {peak_gib:.2f} GiB")
