@@ -19,57 +19,15 @@ as_of as (
     where evidence in ('verified_scan', 'display_pass', 'distributor_purchases')
 ),
 
-holds as (
-    -- 1: an open alert withholds the event's reward, 2: a confirmed one forfeits it
-    select
-        ev.evidence,
-        ev.event_id,
-        max(case
-            when a.status in ('confirmed', 'penalised') then 2
-            when a.status in ('open', 'reopened') then 1
-            else 0
-        end) as hold
-    from {{ ref('fct_incentive_fraud_evidence') }} as ev
-    inner join {{ ref('fct_incentive_fraud_alerts') }} as a on ev.alert_id = a.alert_id
-    where ev.withholds
-    group by ev.evidence, ev.event_id
-),
-
 counted as (
     select
-        p.programme_id,
-        e.payee_type,
-        e.payee_code,
-        e.basis,
-        coalesce(h.hold, 0) as hold,
-        case p.period
-            when 'month' then cast({{ dbt.date_trunc('month', 'e.event_date') }} as date)
-            when 'quarter' then cast({{ dbt.date_trunc('quarter', 'e.event_date') }} as date)
-            else cast({{ dbt.date_trunc('year', 'e.event_date') }} as date)
-        end as period_start
-    from programmes as p
-    inner join events as e on p.evidence = e.evidence
-    left join holds as h on e.evidence = h.evidence and e.event_id = h.event_id
-    where
-        case p.evidence
-            when 'display_pass'
-                then coalesce(e.passed, false) and coalesce(e.score, 0) >= coalesce(p.min_score, 0)
-            when 'verified_scan'
-                then
-                    e.first_scan
-                    and e.code_valid
-                    and (not p.authorised_goods or e.authorised)
-                    and (not p.consumer_consent or e.consented)
-            when 'new_store_first_order'
-                then
-                    p.onboarded_within_days is null
-                    or (
-                        e.onboard_date is not null
-                        and {{ dbt.datediff('e.onboard_date', 'e.event_date', 'day') }}
-                        <= p.onboarded_within_days
-                    )
-            else true
-        end
+        programme_id,
+        payee_type,
+        payee_code,
+        period_start,
+        basis,
+        case hold when 'withheld' then 1 when 'forfeited' then 2 else 0 end as hold
+    from {{ ref('fct_incentive_line_evidence') }}
 ),
 
 lines as (
