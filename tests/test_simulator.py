@@ -227,3 +227,274 @@ def test_the_saved_state_alone_decides_a_continued_run(tmp_path: Path) -> None:
     continue_simulation(tmp_path / "b", 3, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert SimState.load(tmp_path / "a/truth" / STATE).next_day == state.cfg.n_days + 3
+
+
+# --- incentive programmes: evidence, planted reward fraud, the DMS's payments --------------
+
+
+@pytest.fixture(scope="module")
+def clean_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny world without dirt, so its exports read back as written."""
+    home = tmp_path_factory.mktemp("incentives")
+    simulate(home, "tiny", seed=7, progress=False, dirt=0)
+    return home
+
+
+def _landing(home: Path, folder: str) -> pl.DataFrame:
+    files = sorted((home / "landing" / folder).glob("*"))
+    frames = [
+        pl.read_ndjson(p) if p.suffix == ".ndjson" else pl.read_csv(p, infer_schema=False)
+        for p in files
+        if p.stat().st_size
+    ]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def test_reused_photos_are_planted_and_labelled(clean_tiny: Path) -> None:
+    checks = _landing(clean_tiny, "dms/display_checks")
+    assert checks["photoHash"].str.contains(r"^[0-9a-f]{16}$").all()
+    fraud = pl.read_parquet(clean_tiny / "truth/reward_fraud/*.parquet")
+    reused = fraud.filter(pl.col("kind") == "photo_reuse")
+    assert reused.height >= 2 and reused["consumer_id"].is_null().all()
+    stores = pl.read_parquet(clean_tiny / "truth/stores.parquet").select(
+        "store_code", "distributor_code"
+    )
+    pairs = (
+        reused.join(checks, left_on="event_id", right_on="checkId")
+        .join(checks, left_on="source_check_id", right_on="checkId", suffix="_src")
+        .join(stores, left_on="storeCode", right_on="store_code")
+        .join(stores, left_on="storeCode_src", right_on="store_code", suffix="_src")
+    )
+    assert pairs.height == reused.height
+    # the same photo, at another store of the same distributor, taken earlier
+    assert (pairs["photoHash"] == pairs["photoHash_src"]).all()
+    assert (pairs["storeCode"] != pairs["storeCode_src"]).all()
+    assert (pairs["distributor_code"] == pairs["distributor_code_src"]).all()
+    assert (pairs["checkDate_src"] < pairs["checkDate"]).all()
+    # reported as a pass; every other photo hash is the check's own
+    assert pairs["compliant"].all() and (pairs["score"] >= 75).all()
+    shared = checks.filter(pl.col("photoHash").is_duplicated())
+    assert shared.height == 2 * reused.height
+
+
+def test_farmed_scans_are_labelled_and_bursty(clean_tiny: Path) -> None:
+    fraud = pl.read_parquet(clean_tiny / "truth/reward_fraud/*.parquet")
+    farmed = fraud.filter(pl.col("kind") == "scan_farming")
+    assert farmed.height > 0 and farmed["source_check_id"].is_null().all()
+    labels = pl.read_parquet(clean_tiny / "truth/scan_labels/*.parquet")
+    lab = labels.filter(pl.col("label") == "farmed")
+    assert set(lab["scan_id"]) == set(farmed["event_id"])
+    assert (lab["activated_distributor"] == lab["selling_distributor"]).all()
+    scans = _landing(clean_tiny, "code/product_scans").with_columns(
+        pl.col("scan_time").str.to_datetime()
+    )
+    bursts = (
+        scans.join(farmed, left_on="scan_id", right_on="event_id")
+        .group_by("consumer_id", "event_date")
+        .agg(
+            n=pl.len(),
+            minutes=(pl.col("scan_time").max() - pl.col("scan_time").min()).dt.total_minutes(),
+            spread=pl.max_horizontal(
+                pl.col("lat").cast(pl.Float64).max() - pl.col("lat").cast(pl.Float64).min(),
+                pl.col("lon").cast(pl.Float64).max() - pl.col("lon").cast(pl.Float64).min(),
+            ),
+        )
+    )
+    assert bursts["n"].min() >= 8 and bursts["minutes"].max() <= 60
+    assert bursts["spread"].max() < 0.005
+    # every farmed unit is scanned once only: codes nobody else scanned
+    codes = scans.filter(pl.col("scan_id").is_in(farmed["event_id"].implode()))["code"]
+    assert scans.filter(pl.col("code").is_in(codes.implode())).height == codes.len()
+    # each product scan is followed 20-90 s later by the account scanning the store's code
+    visits = _landing(clean_tiny, "code/store_scans").with_columns(
+        pl.col("scan_time").str.to_datetime()
+    )
+    farm = scans.join(farmed, left_on="scan_id", right_on="event_id").sort("scan_time")
+    linked = farm.join_asof(
+        visits.sort("scan_time").select("consumer_id", "store_code", t="scan_time"),
+        left_on="scan_time",
+        right_on="t",
+        by="consumer_id",
+        strategy="forward",
+        check_sortedness=False,
+    )
+    lag = (linked["t"] - linked["scan_time"]).dt.total_seconds()
+    assert (lag >= 0).all() and (lag <= 90).all()
+    assert (linked["store_code"] == linked["store_code_right"]).all()
+
+
+def _programmes():
+    from bclake.core.incentives import load_programmes
+    from bclake.core.settings import DEFAULT_INCENTIVES
+
+    return load_programmes(DEFAULT_INCENTIVES)
+
+
+def _dms_evidence(home: Path) -> pl.DataFrame:
+    """The DMS view's evidence rebuilt from the exports alone (the YAML header's definitions)."""
+    from bclake.core.codes import signature_ok
+
+    invoices = _landing(home, "erp/invoices")
+    purchases = invoices.select(
+        evidence=pl.lit("distributor_purchases"),
+        payee_code=pl.col("经销商编码"),
+        day=pl.col("开票日期").str.to_date(),
+        events=pl.lit(0),
+        basis=pl.col("金额").cast(pl.Float64),
+    )
+    lines = (
+        _landing(home, "dms/store_orders")
+        .explode("lines")
+        .unnest("lines")
+        .filter(pl.col("qtyDelivered") > 0)
+    )
+    store_purchases = lines.select(
+        evidence=pl.lit("store_purchases"),
+        payee_code="storeCode",
+        day=pl.col("deliveryDate").str.to_date(),
+        events=pl.lit(0),
+        basis="amount",
+    )
+    stores = _landing(home, "dms/stores")
+    first = (
+        lines.group_by("storeCode")
+        .agg(day=pl.col("deliveryDate").str.to_date().min(), dist=pl.col("distributorCode").first())
+        .join(stores, on="storeCode")
+        .filter((pl.col("day") - pl.col("onboardDate").str.to_date()).dt.total_days() <= 90)
+        .select(
+            evidence=pl.lit("new_store_first_order"),
+            payee_code="dist",
+            day="day",
+            events=pl.lit(1),
+            basis=pl.lit(0.0),
+        )
+    )
+    checks = _landing(home, "dms/display_checks").filter("compliant", pl.col("score") >= 75)
+    display = checks.select(
+        evidence=pl.lit("display_pass"),
+        payee_code="storeCode",
+        day=pl.col("checkDate").str.to_date(),
+        events=pl.lit(1),
+        basis=pl.lit(0.0),
+    )
+    scans = _landing(home, "code/product_scans").with_columns(
+        t=pl.col("scan_time").str.to_datetime(),
+        body=pl.col("code").str.slice(0, 13).cast(pl.Int64),
+    )
+    firsts = (
+        scans.filter(signature_ok(scans["code"]))
+        .sort("t", "scan_id")
+        .unique("code", keep="first", maintain_order=True)
+        .with_columns(serial=pl.col("body") % 10**10)
+    )
+    cases = _landing(home, "code/case_activations").select(
+        "sku_code",
+        serial=pl.col("first_serial").cast(pl.Int64),
+        last=pl.col("last_serial").cast(pl.Int64),
+        activated="distributor_code",
+    )
+    firsts = (
+        firsts.sort("serial")
+        .join_asof(cases.sort("serial"), on="serial", by="sku_code", check_sortedness=False)
+        .filter(pl.col("serial") <= pl.col("last"))
+    )
+    visits = _landing(home, "code/store_scans").select(
+        "consumer_id", "store_code", t_store=pl.col("scan_time").str.to_datetime()
+    )
+    linked = (
+        firsts.sort("t")
+        .join_asof(
+            visits.sort("t_store", "store_code"),
+            left_on="t",
+            right_on="t_store",
+            by="consumer_id",
+            strategy="forward",
+            tolerance=timedelta(seconds=600),
+            check_sortedness=False,
+        )
+        .filter(pl.col("store_code").is_not_null())
+    )
+    consent = _landing(home, "cdp/consumers").select(
+        consumer_id="consumerId", consent=pl.col("consents").struct.field("marketing")
+    )
+    verified = (
+        linked.join(stores.select(store_code="storeCode", dist="distributorCode"), on="store_code")
+        .join(consent.unique("consumer_id"), on="consumer_id")
+        .filter(pl.col("activated") == pl.col("dist"), "consent")
+        .select(
+            evidence=pl.lit("verified_scan"),
+            payee_code="store_code",
+            day=pl.col("t").dt.date(),
+            events=pl.lit(1),
+            basis=pl.lit(0.0),
+        )
+    )
+    frames = [purchases, store_purchases, first, display, verified]
+    schema = {"events": pl.Int64, "basis": pl.Float64}
+    return pl.concat([f.cast(schema) for f in frames])
+
+
+def test_rebates_reconcile_with_the_dms_view_but_for_labelled_errors(clean_tiny: Path) -> None:
+    from bclake.core.incentives import earned
+    from bclake.simulator.incentives import period_end, periods
+
+    programmes = _programmes()
+    paid = _landing(clean_tiny, "dms/rebates")
+    assert paid["rebateId"].str.contains(r"^RB\d{6,}$").all() and paid["rebateId"].is_unique().all()
+    assert (paid["amount"] > 0).all()
+    errors = pl.read_parquet(clean_tiny / "truth/rebate_payment_errors/*.parquet")
+    assert set(errors["kind"]) == {"wrong_amount", "not_paid", "unexplained"}
+    end = date(2024, 1, 1) + timedelta(days=get_scale("tiny").n_days - 1)
+    due = earned(programmes, _dms_evidence(clean_tiny))
+    pay = {
+        (p.id, q): period_end(q, p.period) + timedelta(days=p.pay_after_days)
+        for p in programmes.programmes
+        for q in periods(date(2024, 1, 1), end, p.period)
+    }
+    due = due.with_columns(
+        paid_date=pl.struct("programme_id", "period_start").map_elements(
+            lambda r: pay[(r["programme_id"], r["period_start"])], return_dtype=pl.Date
+        )
+    ).filter(pl.col("amount") > 0, pl.col("paid_date") <= end)
+    key = ["programme_id", "payee_code", "period_start"]
+    rebates = paid.select(
+        rebate_id="rebateId",
+        programme_id="programmeId",
+        payee_code="payeeCode",
+        period_start=pl.col("periodStart").str.to_date(),
+        paid_date=pl.col("paidDate").str.to_date(),
+        amount="amount",
+    )
+    explained = rebates.join(
+        errors.filter(pl.col("kind") == "unexplained").select("rebate_id"),
+        on="rebate_id",
+        how="anti",
+    )
+    assert explained.select(key).is_unique().all()
+    both = due.join(explained, on=key, how="full", suffix="_paid", coalesce=True)
+    missing = both.filter(pl.col("rebate_id").is_null())
+    assert set(missing.select(key).iter_rows()) == set(
+        errors.filter(pl.col("kind") == "not_paid").select(key).iter_rows()
+    )
+    assert both.filter(pl.col("amount").is_null()).is_empty()  # nothing paid that was not due
+    matched = both.filter(pl.col("rebate_id").is_not_null())
+    assert (matched["paid_date"] == matched["paid_date_paid"]).all()
+    off = matched.filter((pl.col("amount") - pl.col("amount_paid")).abs() > 0.011)
+    wrong = errors.filter(pl.col("kind") == "wrong_amount")
+    assert set(off["rebate_id"]) == set(wrong["rebate_id"])
+    ratio = wrong["paid_amount"] / wrong["due_amount"]
+    assert ((ratio >= 0.49) & (ratio <= 1.51) & ((ratio - 1).abs() >= 0.04)).all()
+
+
+def test_truth_earns_less_than_the_dms_pays_for_fraud(clean_tiny: Path) -> None:
+    programmes = _programmes()
+    truth = pl.read_parquet(clean_tiny / "truth/incentive_earned/*.parquet")
+    assert set(truth["programme_id"]) == {p.id for p in programmes.programmes}
+    assert truth.select("programme_id", "payee_code", "period_start").is_unique().all()
+    end = date(2024, 1, 1) + timedelta(days=get_scale("tiny").n_days - 1)
+    assert truth["period_start"].max() <= end
+    paid = _landing(clean_tiny, "dms/rebates").group_by("programmeId").agg(pl.col("amount").sum())
+    paid = dict(paid.iter_rows())
+    got = dict(truth.group_by("programme_id").agg(pl.col("amount").sum()).iter_rows())
+    # farmed scans and reused photos are paid by the DMS, not earned in truth
+    assert got["SS"] < paid["SS"] and got["SD"] < paid["SD"]

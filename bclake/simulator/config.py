@@ -28,6 +28,8 @@ class ScaleConfig:
     forged_rate: float = 0.003  # scans of codes that were never issued
     cloned_codes: float = 0.0005  # share of scanned codes copied onto fakes
     dirt: float = 1.0  # multiplier on every fault rate (0 turns dirt off)
+    photo_reuse_rate: float = 0.01  # display checks submitted with another store's photo
+    farming_store_share: float = 0.02  # stores whose staff farm the consumer-scan reward
     continue_days: int = 366  # how far `simulate --continue` may extend the window
 
     @property

@@ -89,6 +89,11 @@ def consumer_id(index: str) -> pl.Expr:
     return pl.format("C{}", (pl.col(index) + 1).cast(pl.String).str.zfill(9))
 
 
+def check_id(m: pl.Expr, s: pl.Expr) -> pl.Expr:
+    """Id of a display check (`DC` + month index + store index) of month `m` at store `s`."""
+    return pl.format("DC{}{}", m.cast(pl.String).str.zfill(3), s.cast(pl.String).str.zfill(6))
+
+
 def daily_id(prefix: str) -> pl.Expr:
     """Id of a store's document for a day (one sell-through report, inventory report, order)."""
     return pl.concat_str(pl.lit(prefix), pl.col("store_code"), pl.col("date").dt.strftime("%Y%m%d"))

@@ -6,7 +6,9 @@ runs the B side (`trade`), the consumers (`scans`, `consumers`) and hands the
 records to one emitter per source system (`emitters.erp`, `.dms`, `.code`,
 `.cdp`, `.market`). Masters and snapshots (products, stores, consumers, ...)
 are written when their content is known; dirt is injected last and listed in
-`truth/fault_manifest.parquet`.
+`truth/fault_manifest.parquet`. Each flush also records the evidence of the
+incentive programmes (`incentives.EvidenceBook`); each snapshot has the DMS pay
+the programme periods that fell due and writes what they truly earned.
 
 All mutable state lives in one `state.SimState`, saved as `truth/_state.pkl`,
 so `continue_simulation` can append the next days as daily export files,
@@ -27,7 +29,9 @@ import polars as pl
 from rich.progress import Progress
 
 from bclake.core.calendar import build_calendar
-from bclake.simulator import consumers, scans, trade, truth
+from bclake.core.incentives import Programmes, load_programmes
+from bclake.core.settings import Settings
+from bclake.simulator import consumers, incentives, scans, trade, truth
 from bclake.simulator.codes import CodeLedger, diversion_plan
 from bclake.simulator.config import ScaleConfig, get_scale
 from bclake.simulator.dirt import inject_dirt
@@ -137,16 +141,20 @@ class _Run:
     out: Out
     model: scans.ScanModel
     truth: Path
+    programmes: Programmes  # the brand's incentive programmes (`Settings.incentives_file`)
 
     @classmethod
     def open(cls, state: SimState, root: Path) -> _Run:
         lookup = Lookup.of(state.cfg.start, state.world)
         landing = Landing(root / "landing", state.late, state.streams.late)
+        if state.book is None:
+            state.book = incentives.EvidenceBook(len(state.world.stores), len(lookup.sku_codes))
         return cls(
             state=state,
             out=Out(landing, lookup, state.serials),
             model=scans.ScanModel.of(state.cfg, state.world, lookup),
             truth=root / "truth",
+            programmes=load_programmes(Settings.from_env().incentives_file),
         )
 
 
@@ -167,6 +175,16 @@ def _new_state(cfg: ScaleConfig, seed: int) -> SimState:
     channel = Channel(cfg, world, calendar, promos, signups, display, market, streams.channel)
     lookup = Lookup.of(cfg.start, world)
     n_consumers = len(world.consumers)
+    photo_reuse = trade.photo_reuse_plan(
+        check_day,
+        check_done,
+        display,
+        channel.onboard_day,
+        lookup.dist_of_store,
+        cfg.n_days,
+        cfg.photo_reuse_rate,
+        streams.photos,
+    )
     return SimState(
         cfg=cfg,
         seed=seed,
@@ -191,6 +209,10 @@ def _new_state(cfg: ScaleConfig, seed: int) -> SimState:
         channel=channel,
         ledger=CodeLedger(len(lookup.dist_codes), len(lookup.sku_codes), lookup.case_pack),
         first_scan=np.full(n_consumers, consumers.NEVER, dtype=np.int64),
+        photo_reuse=photo_reuse,
+        farming=scans.farming_plan(cfg, world, channel.onboard_day, streams.farming),
+        book=incentives.EvidenceBook(len(world.stores), len(lookup.sku_codes)),
+        photo_salt=int(streams.photos.integers(2**62)),
     )
 
 
@@ -237,7 +259,10 @@ def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
     _supply(run, label, days)
     sales = stack_days(days, "sales", ["s", "k", "qty", "price"])
     dms.sell_through(out, label, sales, world.stores["has_pos"].to_numpy())
-    dms.store_orders(out, label, days)
+    orders = dms.store_orders(out, label, days)
+    st.book.add_store_orders(
+        orders.filter(pl.col("qty_delivered") > 0).select("s", "day", "amount"), out.lookup
+    )
     dms.store_inventory(out, label, days, world.stores["mini_program_active"].to_numpy())
     checks = trade.display_checks(
         st.check_day,
@@ -248,9 +273,20 @@ def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
         last_day,
         st.streams.display,
     )
-    dms.display_checks(out, label, checks)
-    genuine = _product_scans(run, label, sales, first_day, last_day)
-    _consumer_side(run, label, first_day, last_day, genuine)
+    reported, reused = trade.reported_checks(
+        checks, st.photo_reuse, len(world.stores), st.photo_salt
+    )
+    dms.display_checks(out, label, reported)
+    st.book.add_checks(checks, reported)
+    genuine, firsts, farm_visits, farmed = _product_scans(run, label, sales, first_day, last_day)
+    truth.write_reward_fraud(
+        run.truth,
+        label,
+        reused.join(checks.select("m", "s", "day"), on=["m", "s"]),
+        farmed,
+        out.lookup,
+    )
+    _consumer_side(run, label, first_day, last_day, genuine, firsts, farm_visits)
     truth.write_demand(run.truth, label, days, out.lookup)
 
 
@@ -274,24 +310,26 @@ def _supply(run: _Run, label: str, days: list[DayRecord]) -> None:
         invoices = trade.invoices(lines, st.world, st.streams.payment)
         erp.invoices(out, label, invoices)
         st.unpaid.append(invoices)
-        st.invoice_totals.append(invoices.select("distributor_code", "invoice_date", "amount"))
+        st.book.add_invoices(invoices, out.lookup)
     erp.dc_inventory(out, label, days)
     erp.plants(out, label, days, st.world, st.channel.capacity)
 
 
 def _product_scans(
     run: _Run, label: str, sales: pl.DataFrame, first_day: int, last_day: int
-) -> pl.DataFrame:
-    """Product scans of `sales` with their labels in truth; returns the genuine scans.
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Product scans of `sales` and the farming bursts, with their labels in truth.
 
     The largest log is produced in parts of whole days, so memory stays
-    bounded. Returns s, k, c, day, seconds, label of the non-forged scans.
+    bounded. Returns (s, k, c, day, seconds, label of the non-forged scans;
+    the first scans ever of genuine codes, from `EvidenceBook.first_scans`;
+    the farming accounts' store-code scans; the farmed product scans written).
     """
     st, out, streams = run.state, run.out, run.state.streams
     days_of = sales["day"].to_numpy()
     n_parts = max(1, -(-sales.height // SCAN_PART_SALES_ROWS))
     bounds = [b for b in np.array_split(np.arange(first_day, last_day + 1), n_parts) if len(b)]
-    genuine = []
+    genuine, firsts, visits, farmed = [], [], [], []
     for i, b in enumerate(bounds):
         part = label if n_parts == 1 else f"{label}_p{i + 1}"
         drawn = scans.all_scans(
@@ -304,27 +342,55 @@ def _product_scans(
             streams.diversion,
             streams.fakes,
             streams.travel,
+            streams.bulk,
         )
+        farm, farm_visits = scans.farmed_scans(
+            st.farming, int(b[0]), int(b[-1]), st.world, run.model, st.ledger, streams.farming
+        )
+        if farm.height:
+            drawn = pl.concat([drawn, farm], how="vertical_relaxed")
+            visits.append(farm_visits)
         extra = st.ledger.take_side_cases()
         if extra is not None:  # diverters' extra stock, activated to them before it was scanned
             code.case_activations(out, f"case_activations_{part}_extra", extra)
         written = code.product_scans(out, f"product_scans_{part}", drawn)
         truth.write_scan_labels(run.truth, part, written, out.lookup)
+        firsts.append(st.book.first_scans(written))
+        farmed.append(
+            written.filter(pl.col("label") == "farmed").select("scan_id", "s", "c", "scan_date")
+        )
         genuine.append(
             written.filter(pl.col("label") != "forged").select(
                 "s", "k", "c", "day", "seconds", "label"
             )
         )
-    return pl.concat(genuine)
+    schema = consumers.no_visits().schema
+    return (
+        pl.concat(genuine),
+        pl.concat(firsts),
+        pl.concat([v.cast(schema) for v in visits]) if visits else consumers.no_visits(),
+        pl.concat(farmed),
+    )
 
 
 def _consumer_side(
-    run: _Run, label: str, first_day: int, last_day: int, genuine: pl.DataFrame
+    run: _Run,
+    label: str,
+    first_day: int,
+    last_day: int,
+    genuine: pl.DataFrame,
+    firsts: pl.DataFrame,
+    farm_visits: pl.DataFrame,
 ) -> None:
-    """Registrations, store-code scans, campaigns and coupons, group activity, referrals."""
+    """Registrations, store-code scans, campaigns and coupons, group activity, referrals.
+
+    Also links the first scans of genuine codes (`firsts`) to the store-code
+    scans after them: the verified-scan evidence of the incentive programmes.
+    """
     st, out, world, streams = run.state, run.out, run.state.world, run.state.streams
     consumers.first_scans(st.first_scan, genuine)
-    visits = scans.store_code_scans(genuine, world, out.lookup.retail_price, streams.store_scans)
+    shoppers = genuine.filter(pl.col("label") != "farmed")
+    visits = scans.store_code_scans(shoppers, world, out.lookup.retail_price, streams.store_scans)
     # a coupon campaign on the first of every month after the first
     for day in range(first_day, last_day + 1):
         if day > 0 and (st.cfg.start + timedelta(days=day)).day == 1:
@@ -332,14 +398,21 @@ def _consumer_side(
     due = st.scheduled.filter(pl.col("day") <= last_day)
     st.scheduled = st.scheduled.filter(pl.col("day") > last_day)
     schema = consumers.no_visits().schema
-    code.store_scans(out, label, pl.concat([visits.cast(schema), due.cast(schema)]))
+    every = pl.concat([visits.cast(schema), due.cast(schema), farm_visits.cast(schema)])
+    code.store_scans(out, label, every)
+    st.book.add_scans(
+        firsts,
+        every,
+        out.lookup.dist_of_store,
+        world.consumers["consent_marketing"].to_numpy(),
+    )
     expired = [c for c in st.pending_coupons if c["expire_day"][0] <= last_day]
     st.pending_coupons = [c for c in st.pending_coupons if c["expire_day"][0] > last_day]
     cdp.coupons(out, label, expired)
     acts = consumers.interactions(st.group_members, world, first_day, last_day, streams.groups)
     cdp.interactions(out, label, acts, world)
     refs = consumers.referrals(
-        genuine["c"].to_numpy(), world, first_day, last_day, streams.referrals
+        shoppers["c"].to_numpy(), world, first_day, last_day, streams.referrals
     )
     if refs.height:
         st.referrals.append(refs)
@@ -367,7 +440,7 @@ def _snapshots(run: _Run, label: str, end_day: int) -> None:
     since = st.written_until
     paid, st.unpaid = trade.due_payments(st.unpaid, st.cfg.start, end_day)
     erp.payments(out, label, paid)
-    dms.rebates(out, label, trade.rebates(st.invoice_totals, st.cfg.start, since, end_day))
+    _incentives(run, label, since, end_day)
     share = brand_share(st.market, st.share_noise)
     market_exports.closed_months(out, label, st.market, share, world, since, end_day)
     cdp.campaigns(out, label, st.campaigns[st.campaigns_written :])
@@ -380,3 +453,27 @@ def _snapshots(run: _Run, label: str, end_day: int) -> None:
     cdp.referrals(out, label, refs, len(world.consumers), since)
     truth.write_consumers(run.truth, everyone)
     st.written_until = end_day
+
+
+def _incentives(run: _Run, label: str, since: int, end_day: int) -> None:
+    """The DMS pays the programme periods due in (since, end_day]; the truth of ended periods.
+
+    Writes `dms.rebates`, `truth/rebate_payment_errors/<label>` and
+    `truth/incentive_earned/<label>` (both possibly empty), then drops
+    evidence no open period needs.
+    """
+    st, out, look = run.state, run.out, run.out.lookup
+    onboard = st.channel.onboard_day
+    due = incentives.dms_due(st.book, run.programmes, look, onboard, since, end_day)
+    payees = {
+        "distributor": list(look.dist_codes),
+        "store": [str(c) for c in look.store_codes],
+    }
+    paid, errors = incentives.pay(
+        due, payees, lambda n: st.serials.take("rebate", n), st.streams.rebates
+    )
+    dms.rebates(out, label, paid)
+    truth.write_part(run.truth, "rebate_payment_errors", label, errors)
+    earned = incentives.true_earned(st.book, run.programmes, look, onboard, end_day)
+    truth.write_part(run.truth, "incentive_earned", label, earned)
+    st.book.prune(run.programmes, look.start, end_day)

@@ -19,7 +19,7 @@ from bclake.core.codes import make_codes
 from bclake.simulator.codes import CodeLedger, Diversion, forged_bodies
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.consumers import ConsumerPicker
-from bclake.simulator.lookup import Lookup
+from bclake.simulator.lookup import Lookup, add_months
 from bclake.simulator.world import TIER_WEIGHT, World
 
 REWARDS = np.array([0.0, 0.3, 0.5, 1.0, 2.0])  # yuan paid out per scan
@@ -36,6 +36,19 @@ BORDER_SHARE = 0.2  # of such a store's scans, made at home across the border
 MOVER_PER_MILLE = 8  # consumers who moved away: they scan what they are sent in their new city
 REPEAT_SHARE = 0.01  # units the same consumer scans again minutes later
 FAMILY_SHARE = 0.005  # units a second person of the household scans the same day
+# legitimate look-alike of scan farming: one shopper scans every unit of a multi-unit purchase
+BULK_MIN_UNITS = 4  # sales rows of at least this many units
+BULK_SHARE = 0.005  # of which this share is scanned unit by unit by the buyer
+BULK_SECONDS = 840  # spread of one buyer's scans (plus up to a minute): within 15 minutes
+# scan farming: a store's staff scan units of the store's own stock for the scan reward
+FARM_EPISODES = (1, 2)  # episodes per farming store
+FARM_EPISODE_MONTHS = (2, 6)
+FARM_ACCOUNTS = (1, 2)  # staff accounts: consumers whose home store is the store
+FARM_DAYS_PER_MONTH = (2, 6)
+FARM_BURST_SCANS = (8, 40)  # product scans per burst
+FARM_BURST_MINUTES = (20, 60)  # how long a burst lasts
+FARM_STORE_SCAN_LAG = (20, 90)  # seconds from a product scan to the store-code scan after it
+FARM_JITTER_DEG = 0.0003  # positions scatter this little around the store
 
 
 def _km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -139,18 +152,25 @@ def product_scans(
     scan_rng: np.random.Generator,
     diversion_rng: np.random.Generator,
     travel_rng: np.random.Generator,
+    bulk_rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Genuine scans of the units in `sales` (s, k, qty, price, day), codes from the ledger.
 
     Advances the ledger's sold positions by every sold unit. Most units are
     scanned at their store; some on a trip, across a province border or in a
     mover's new city, and a few twice (the same consumer again, or a second
-    person of the household): all legitimate. Returns one row per scan: s, k,
-    day, seconds, product_code, lat, lon, c (consumer index), label (`normal`
-    or `diverted`), activated_d and selling_d (distributor indices).
+    person of the household): all legitimate. `BULK_SHARE` of the sales of
+    `BULK_MIN_UNITS` units or more are scanned unit by unit by one buyer within
+    15 minutes at one spot (legitimate, and bursty like scan farming). Returns
+    one row per scan: s, k, day, seconds, product_code, lat, lon, c (consumer
+    index), label (`normal` or `diverted`), activated_d and selling_d
+    (distributor indices).
     """
     rng, look = scan_rng, model.lookup
-    n = rng.binomial(sales["qty"].to_numpy(), model.scan_p[sales["s"].to_numpy()])
+    qty_all = sales["qty"].to_numpy()
+    n = rng.binomial(qty_all, model.scan_p[sales["s"].to_numpy()])
+    bulk_sale = (qty_all >= BULK_MIN_UNITS) & (bulk_rng.random(len(qty_all)) < BULK_SHARE)
+    n = np.where(bulk_sale, qty_all, n)
     sales = sales.with_columns(
         d=pl.lit(pl.Series(look.dist_of_store)).gather(pl.col("s")).cast(pl.Int64),
         k=pl.col("k").cast(pl.Int64),
@@ -194,12 +214,25 @@ def product_scans(
         look.store_lon[s] + rng.normal(0, 0.01, len(row)),
         travel_rng,
     )
+    seconds = (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64)
+    bulk = bulk_sale[row]
+    if bulk.any():  # the buyer scans every unit in one go, where the first scan was
+        first = np.repeat(np.cumsum(n) - n, n)[bulk]
+        n_of = n[row][bulk]
+        c[bulk] = c[first]
+        seconds[bulk] = (
+            seconds[first]
+            + (rank[bulk] * BULK_SECONDS // np.maximum(n_of, 1))
+            + bulk_rng.integers(0, 60, int(bulk.sum()))
+        )
+        lat[bulk] = lat[first] + bulk_rng.normal(0, FARM_JITTER_DEG, int(bulk.sum()))
+        lon[bulk] = lon[first] + bulk_rng.normal(0, FARM_JITTER_DEG, int(bulk.sum()))
     scans = pl.DataFrame(
         {
             "s": s,
             "k": k,
             "day": day.astype(np.int32),
-            "seconds": (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64),
+            "seconds": seconds,
             "product_code": make_codes(bodies),
             "lat": lat,
             "lon": lon,
@@ -277,12 +310,15 @@ def all_scans(
     diversion_rng: np.random.Generator,
     fake_rng: np.random.Generator,
     travel_rng: np.random.Generator,
+    bulk_rng: np.random.Generator,
 ) -> pl.DataFrame:
     """Genuine and fake product scans of `sales`, each with the reward paid (`reward_amount`).
 
     Columns of `product_scans` plus reward_amount (yuan); rows in no particular order.
     """
-    genuine = product_scans(sales, model, ledger, diversion, scan_rng, diversion_rng, travel_rng)
+    genuine = product_scans(
+        sales, model, ledger, diversion, scan_rng, diversion_rng, travel_rng, bulk_rng
+    )
     scans = pl.concat([genuine, fakes(genuine, model, cfg, fake_rng)], how="vertical_relaxed")
     reward = scan_rng.choice(REWARDS, size=scans.height, p=REWARD_P)
     return scans.with_columns(reward_amount=pl.Series(reward))
@@ -316,3 +352,132 @@ def store_code_scans(
         coupon_id=pl.lit(None, pl.String),
         rating=pl.Series(np.where(rated, rating, np.nan)).cast(pl.Int64, strict=False),
     )
+
+
+def farming_plan(
+    cfg: ScaleConfig, world: World, onboard_day: np.ndarray, rng: np.random.Generator
+) -> pl.DataFrame:
+    """The bursts in which stores' staff farm the consumer-scan reward, planned up front.
+
+    `cfg.farming_store_share` of the stores (at least one) farm in one or two
+    episodes of two to six months starting inside the window: on two to six
+    days a month, one of the store's one or two staff accounts (consumers whose
+    home store it is) scans 8-40 units within 20-60 minutes. Returns s, c, day,
+    seconds (start of the burst), n (product scans) and minutes, one row per burst.
+    """
+    schema = {
+        "s": pl.Int64,
+        "c": pl.Int64,
+        "day": pl.Int32,
+        "seconds": pl.Int64,
+        "n": pl.Int64,
+        "minutes": pl.Int64,
+    }
+    n_s = len(world.stores)
+    if cfg.farming_store_share <= 0 or n_s == 0:
+        return pl.DataFrame(schema=schema)
+    n_farm = min(n_s, max(1, int(rng.binomial(n_s, cfg.farming_store_share))))
+    home = world.consumers["home_store"].to_numpy()
+    lo = np.searchsorted(home, np.arange(n_s), side="left")
+    hi = np.searchsorted(home, np.arange(n_s), side="right")
+    bounds = []  # month m covers days [bounds[m], bounds[m + 1])
+    m = 0
+    while not bounds or bounds[-1] < cfg.horizon_days:
+        bounds.append((add_months(cfg.start, m) - cfg.start).days)
+        m += 1
+    bounds = np.array(bounds)
+    window_months = int(np.searchsorted(bounds, cfg.n_days, side="left"))
+    rows = []
+    for s in rng.choice(n_s, size=n_farm, replace=False):
+        s = int(s)
+        if hi[s] <= lo[s]:
+            continue
+        n_acc = min(hi[s] - lo[s], int(rng.integers(FARM_ACCOUNTS[0], FARM_ACCOUNTS[1] + 1)))
+        accounts = rng.choice(np.arange(lo[s], hi[s]), size=n_acc, replace=False)
+        first_month = int(np.searchsorted(bounds, max(onboard_day[s], 0), side="right")) - 1
+        month = first_month + int(rng.integers(0, max(1, window_months - first_month - 1)))
+        for _ in range(int(rng.integers(FARM_EPISODES[0], FARM_EPISODES[1] + 1))):
+            length = int(rng.integers(FARM_EPISODE_MONTHS[0], FARM_EPISODE_MONTHS[1] + 1))
+            for mm in range(month, min(month + length, len(bounds) - 1)):
+                span = bounds[mm + 1] - bounds[mm]
+                n_days = int(rng.integers(FARM_DAYS_PER_MONTH[0], FARM_DAYS_PER_MONTH[1] + 1))
+                for day in np.sort(rng.choice(span, size=min(n_days, span), replace=False)):
+                    rows.append(
+                        (
+                            s,
+                            int(accounts[int(rng.integers(n_acc))]),
+                            int(bounds[mm] + day),
+                            int(rng.integers(9 * 3600, 21 * 3600)),
+                            int(rng.integers(FARM_BURST_SCANS[0], FARM_BURST_SCANS[1] + 1)),
+                            int(rng.integers(FARM_BURST_MINUTES[0], FARM_BURST_MINUTES[1] + 1)),
+                        )
+                    )
+            month += length + int(rng.integers(1, 6))  # a pause before the next episode
+    plan = pl.DataFrame(rows, schema=schema, orient="row")
+    return plan.filter(pl.col("day") < cfg.horizon_days).sort("day", "s", "seconds")
+
+
+def farmed_scans(
+    plan: pl.DataFrame,
+    first_day: int,
+    last_day: int,
+    world: World,
+    model: ScanModel,
+    ledger: CodeLedger,
+    rng: np.random.Generator,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The farming bursts of [first_day, last_day]: product scans and the store-code scans after.
+
+    Each product scan is of a distinct unit of the store's own distributor that
+    no consumer scanned (extra cases activated to that distributor through
+    `ledger.extra_codes`, exported with the diverters' extra cases), at the
+    store's position within `FARM_JITTER_DEG`; 20-90 s later the same account
+    scans the store's code (no order, coupon or rating). Returns (product scans
+    in the columns of `all_scans`, label `farmed`; store visits in the shape
+    of `consumers.no_visits()`).
+    """
+    bursts = plan.filter(pl.col("day").is_between(first_day, last_day))
+    if bursts.is_empty():
+        return pl.DataFrame(), pl.DataFrame()
+    look = model.lookup
+    n = bursts["n"].to_numpy()
+    rep = np.repeat(np.arange(bursts.height), n)
+    s = bursts["s"].to_numpy()[rep]
+    day = bursts["day"].to_numpy()[rep]
+    spread = rng.random(len(rep)) * bursts["minutes"].to_numpy()[rep] * 60
+    spread = spread[np.lexsort((spread, rep))]  # increasing within each burst
+    seconds = bursts["seconds"].to_numpy()[rep] + spread.astype(np.int64)
+    pop = world.products["popularity"].to_numpy()
+    k = rng.choice(len(pop), size=len(rep), p=pop / pop.sum()).astype(np.int64)
+    d = look.dist_of_store[s]
+    bodies = ledger.extra_codes(d, k, day, 1.0, rng)
+    c = bursts["c"].to_numpy()[rep]
+    scans = pl.DataFrame(
+        {
+            "s": s.astype(np.int64),
+            "k": k,
+            "day": day.astype(np.int32),
+            "seconds": seconds,
+            "product_code": make_codes(bodies),
+            "lat": look.store_lat[s] + rng.normal(0, FARM_JITTER_DEG, len(rep)),
+            "lon": look.store_lon[s] + rng.normal(0, FARM_JITTER_DEG, len(rep)),
+            "c": c.astype(np.int64),
+            "label": "farmed",
+            "activated_d": d,
+            "selling_d": d,
+            "reward_amount": rng.choice(REWARDS, size=len(rep), p=REWARD_P),
+        }
+    )
+    lag = rng.integers(FARM_STORE_SCAN_LAG[0], FARM_STORE_SCAN_LAG[1] + 1, len(rep))
+    visits = pl.DataFrame(
+        {
+            "s": s.astype(np.int64),
+            "c": c.astype(np.int64),
+            "day": day.astype(np.int32),
+            "seconds": seconds + lag,
+            "order_amount": pl.Series([None] * len(rep), dtype=pl.Float64),
+            "coupon_id": pl.Series([None] * len(rep), dtype=pl.String),
+            "rating": pl.Series([None] * len(rep), dtype=pl.Int64),
+        }
+    )
+    return scans, visits

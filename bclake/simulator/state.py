@@ -20,6 +20,7 @@ from bclake.simulator.config import ScaleConfig
 from bclake.simulator.consumers import no_visits
 from bclake.simulator.dynamics import Channel
 from bclake.simulator.export import LateRows
+from bclake.simulator.incentives import EvidenceBook
 from bclake.simulator.market import Market
 from bclake.simulator.world import World
 
@@ -51,6 +52,10 @@ class Streams:
     late: np.random.Generator  # rows that arrive a run late
     dirt: np.random.Generator  # faults injected into the exports
     travel: np.random.Generator  # where genuine units are scanned away from their store
+    photos: np.random.Generator  # display photo hashes and photo-reuse fraud
+    farming: np.random.Generator  # stores farming the consumer-scan reward: who, when, what
+    bulk: np.random.Generator  # consumers scanning every unit of a multi-unit purchase
+    rebates: np.random.Generator  # the DMS's clerical errors in paying the programmes
 
     @classmethod
     def from_seed(cls, seed: int) -> Streams:
@@ -68,6 +73,7 @@ class Serials:
     coupon: int = 0
     interaction: int = 0
     payment: int = 0
+    rebate: int = 0
 
     def take(self, kind: str, n: int) -> np.ndarray:
         """The next `n` numbers of `kind` (int64, consecutive from the last one + 1)."""
@@ -106,7 +112,6 @@ class SimState:
     next_day: int = 0  # first day not simulated yet
     # documents and events not yet due
     unpaid: list[pl.DataFrame] = field(default_factory=list)  # invoices with their pay_date
-    invoice_totals: list[pl.DataFrame] = field(default_factory=list)  # for quarterly rebates
     campaigns: list[dict[str, object]] = field(default_factory=list)  # one row per campaign
     campaigns_written: int = 0  # campaigns already in a `cdp.campaigns` export
     pending_coupons: list[pl.DataFrame] = field(default_factory=list)  # exported on expiry
@@ -114,6 +119,11 @@ class SimState:
     referrals: list[pl.DataFrame] = field(default_factory=list)  # referrer, day
     late: LateRows = field(default_factory=LateRows)  # export rows held back a run
     written_until: int = -1  # last day whose snapshots (payments, market, ...) are out
+    # incentive programmes: planted reward fraud and the evidence the programmes pay for
+    photo_reuse: pl.DataFrame | None = None  # m, s, src_m, src_s, score: reused photos
+    farming: pl.DataFrame | None = None  # s, c, day, seconds, n, minutes: farming bursts
+    book: EvidenceBook | None = None  # evidence per payee and day, DMS view and truth
+    photo_salt: int = 0  # seeds the genuine checks' photo hashes
 
     def save(self, path: Path) -> None:
         """Pickle atomically to `path`, streamed (never the whole pickle in memory)."""

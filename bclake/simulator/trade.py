@@ -1,9 +1,11 @@
-"""B side beyond the daily stock flow: case activation, invoices and payment, rebates, rep visits.
+"""B side beyond the daily stock flow: case activation, invoices and payment, rep visits.
 
 `dynamics.Channel` moves the stock; here are the documents and habits around
 it that the systems record: the DC scanning whole cases out to a distributor,
-distributors paying their invoices late by their own habit, the quarterly
-purchase rebate, and sales reps' monthly display checks.
+distributors paying their invoices late by their own habit, and sales reps'
+monthly display checks with their photos, a few of them another store's photo
+submitted again (photo-reuse fraud). The DMS's rebate payments are in
+`incentives`.
 """
 
 from __future__ import annotations
@@ -73,48 +75,6 @@ def due_payments(
     return now, [pays.filter(day > end_day)]
 
 
-def rebates(
-    invoice_totals: list[pl.DataFrame], start: date, since: int, end_day: int
-) -> pl.DataFrame:
-    """Quarterly purchase rebates settled in days (since, end_day].
-
-    A distributor earns 1% of its quarter's purchases, 2% above the median
-    distributor and 3% above twice the median; settled on the 15th day after
-    the quarter ends. Returns distributor_code, quarter (`2024Q1`),
-    purchase_amount, settle_date, rate, rebate_amount (yuan), rebate_id.
-    """
-    if not invoice_totals:
-        return pl.DataFrame()
-    inv = pl.concat(invoice_totals).with_columns(
-        quarter=pl.format(
-            "{}Q{}", pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter()
-        ),
-        settle_date=pl.date(
-            pl.col("invoice_date").dt.year(), pl.col("invoice_date").dt.quarter() * 3, 1
-        ).dt.month_end()
-        + pl.duration(days=15),
-    )
-    q = inv.group_by("distributor_code", "quarter").agg(
-        pl.col("amount").sum().round(2).alias("purchase_amount"), pl.col("settle_date").max()
-    )
-    settle = (pl.col("settle_date") - pl.lit(start)).dt.total_days()
-    q = q.filter(settle > since, settle <= end_day)
-    if q.is_empty():
-        return q
-    median = q["purchase_amount"].median() or 0
-    q = q.with_columns(
-        rate=pl.when(pl.col("purchase_amount") > 2 * median)
-        .then(0.03)
-        .when(pl.col("purchase_amount") > median)
-        .then(0.02)
-        .otherwise(0.01)
-    )
-    return q.with_columns(
-        rebate_amount=(pl.col("purchase_amount") * pl.col("rate")).round(2),
-        rebate_id=pl.format("RB{}{}", pl.col("quarter"), pl.col("distributor_code")),
-    ).sort("rebate_id")
-
-
 def check_visits(
     start: date, n_months: int, n_stores: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +101,8 @@ def display_checks(
     """The reps' display checks in [first_day, last_day] at stores already onboarded.
 
     A compliant display scores 75-100, otherwise 30-74. Returns m (month
-    index), s, day, compliant, score and photo_count; empty when no check fell due.
+    index), s, day, compliant, score and photo_count (the true check, before
+    any photo reuse); empty when no check fell due.
     """
     m, s = np.nonzero(
         (check_day >= first_day)
@@ -161,3 +122,113 @@ def display_checks(
             "photo_count": rng.integers(1, 6, len(s)).astype(np.int64),
         }
     )
+
+
+def checks_held(
+    check_day: np.ndarray, check_done: np.ndarray, onboard_day: np.ndarray
+) -> np.ndarray:
+    """Months x stores: a rep checks the store's display that month (as `display_checks`)."""
+    return check_done & (onboard_day[None, :] <= check_day)
+
+
+def photo_reuse_plan(
+    check_day: np.ndarray,
+    check_done: np.ndarray,
+    display: np.ndarray,
+    onboard_day: np.ndarray,
+    dist_of_store: np.ndarray,
+    n_days: int,
+    rate: float,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Which checks are submitted with another store's photo (photo-reuse fraud), planned up front.
+
+    Of the checks in the window (`n_days`) about `rate` (binomial, at least 2
+    when the world has checks) are reused: a check whose display truly failed
+    is submitted with the photo of a compliant check at another store of the
+    same distributor, held earlier in the same or the previous month, and
+    reported compliant with a score of 75-100. Checks after the window are
+    planned at the same rate, so a continued world keeps planting them.
+    Returns m, s (the reused check), src_m, src_s (the check whose photo was
+    reused) and score (reported), one row per reused check.
+    """
+    held = checks_held(check_day, check_done, onboard_day)
+    rows = []
+    for in_window in (True, False):
+        span = (check_day < n_days) if in_window else (check_day >= n_days)
+        n_checks = int((held & span).sum())
+        if n_checks == 0:
+            continue
+        n = int(rng.binomial(n_checks, rate))
+        if in_window:
+            n = max(2, n)
+        failed = np.argwhere(held & span & ~display)
+        for i in rng.permutation(len(failed)):
+            if n == 0:
+                break
+            m, s = (int(x) for x in failed[i])
+            months = [x for x in (m - 1, m) if x >= 0]
+            cand = [
+                (mm, int(ss))
+                for mm in months
+                for ss in np.nonzero(
+                    held[mm]
+                    & display[mm]
+                    & (dist_of_store == dist_of_store[s])
+                    & (check_day[mm] < check_day[m, s])
+                )[0]
+                if ss != s
+            ]
+            if not cand:
+                continue
+            src_m, src_s = cand[int(rng.integers(len(cand)))]
+            rows.append((m, s, src_m, src_s, int(rng.integers(75, 101))))
+            n -= 1
+    schema = {"m": pl.Int64, "s": pl.Int64, "src_m": pl.Int64, "src_s": pl.Int64, "score": pl.Int64}
+    return pl.DataFrame(rows, schema=schema, orient="row").sort("m", "s")
+
+
+def photo_hashes(m: np.ndarray, s: np.ndarray, n_stores: int, salt: int) -> pl.Series:
+    """The 64-bit perceptual hash (16 lowercase hex digits) of a genuine check's main photo.
+
+    A fixed random value per check (month `m`, store `s`), so a reused photo's
+    hash is known whenever the reused check is written.
+    """
+    key = m.astype(np.uint64) * np.uint64(n_stores) + s.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = key * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return pl.Series("photo_hash", [f"{int(v):016x}" for v in z], dtype=pl.String)
+
+
+def reported_checks(
+    checks: pl.DataFrame, plan: pl.DataFrame, n_stores: int, salt: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The checks as the DMS records them, and which of them reused another store's photo.
+
+    `checks` from `display_checks`; `plan` from `photo_reuse_plan`. Returns
+    (the checks with photo_hash and, where reused, the source's photo hash,
+    compliant true and the planned score; the reused checks: m, s, src_m, src_s).
+    """
+    reused = checks.select("m", "s").join(plan, on=["m", "s"], how="inner")
+    own = photo_hashes(checks["m"].to_numpy(), checks["s"].to_numpy(), n_stores, salt)
+    out = checks.with_columns(photo_hash=own).join(
+        reused.with_columns(
+            src_hash=photo_hashes(
+                reused["src_m"].to_numpy(), reused["src_s"].to_numpy(), n_stores, salt
+            ),
+            src_score=pl.col("score"),
+        ).select("m", "s", "src_hash", "src_score"),
+        on=["m", "s"],
+        how="left",
+        maintain_order="left",
+    )
+    hit = pl.col("src_hash").is_not_null()
+    out = out.with_columns(
+        photo_hash=pl.coalesce("src_hash", "photo_hash"),
+        compliant=pl.col("compliant") | hit,
+        score=pl.when(hit).then(pl.col("src_score")).otherwise(pl.col("score")),
+    ).drop("src_hash", "src_score")
+    return out, reused.select("m", "s", "src_m", "src_s")

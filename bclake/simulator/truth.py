@@ -1,8 +1,9 @@
 """The hidden truth of a simulated world, written apart from the exports.
 
 Only evaluation reads `truth/`; the pipeline never does. It holds the latent
-traits, the labels of every planted event (diverted, forged and cloned scans),
-campaign potential outcomes and the tag each entity deserves.
+traits, the labels of every planted event (diverted, forged, cloned and farmed
+scans, reused display photos, the DMS's payment errors), what the incentive
+programmes truly earn, campaign potential outcomes and the tag each entity deserves.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import polars as pl
 
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.dynamics import DayRecord, stack_days
-from bclake.simulator.lookup import Lookup, consumer_id
+from bclake.simulator.lookup import Lookup, check_id, consumer_id
 from bclake.simulator.state import SimState
 from bclake.simulator.world import REGIONS, World
 
@@ -74,7 +75,7 @@ def write_demand(truth: Path, label: str, days: list[DayRecord], lookup: Lookup)
 
 
 def write_scan_labels(truth: Path, label: str, scans: pl.DataFrame, lookup: Lookup) -> None:
-    """Each scan's label (normal, diverted, forged, cloned) and its distributors."""
+    """Each scan's label (normal, diverted, forged, cloned, farmed) and its distributors."""
     dist = pl.lit(pl.Series(lookup.dist_codes))
     write_part(
         truth,
@@ -201,3 +202,53 @@ def deserved_tags(cfg: ScaleConfig, world: World, truth: Path, end_day: int) -> 
         .select("entity_type", "entity_id", "tag", "as_of_date")
         .sort("entity_type", "tag", "entity_id")
     )
+
+
+REWARD_FRAUD_SCHEMA = {
+    "kind": pl.String,
+    "event_id": pl.String,
+    "store_code": pl.String,
+    "event_date": pl.Date,
+    "consumer_id": pl.String,
+    "source_check_id": pl.String,
+}
+
+
+def write_reward_fraud(
+    truth: Path, label: str, reused: pl.DataFrame, farmed: pl.DataFrame, lookup: Lookup
+) -> None:
+    """Planted reward fraud (`reward_fraud`): reused display photos and farmed product scans.
+
+    `reused` has m, s, src_m, src_s and the check's day; `farmed` the written
+    product scans labelled `farmed` (scan_id, s, scan_date, c). Columns: kind
+    (`photo_reuse` | `scan_farming`), event_id (check_id | scan_id), store_code,
+    event_date, consumer_id (the farming account; null for photo reuse),
+    source_check_id (the check whose photo was reused; null for farming).
+    """
+    stores = pl.Series(lookup.store_codes, dtype=pl.String)
+    parts = []
+    if reused.height:
+        parts.append(
+            reused.select(
+                kind=pl.lit("photo_reuse"),
+                event_id=check_id(pl.col("m"), pl.col("s")),
+                store_code=stores.gather(reused["s"]),
+                event_date=lookup.date_of("day"),
+                consumer_id=pl.lit(None, pl.String),
+                source_check_id=check_id(pl.col("src_m"), pl.col("src_s")),
+            )
+        )
+    if farmed.height:
+        parts.append(
+            farmed.select(
+                kind=pl.lit("scan_farming"),
+                event_id="scan_id",
+                store_code=stores.gather(farmed["s"]),
+                event_date="scan_date",
+                consumer_id=consumer_id("c"),
+                source_check_id=pl.lit(None, pl.String),
+            )
+        )
+    if parts:
+        frame = pl.concat([p.cast(REWARD_FRAUD_SCHEMA) for p in parts])
+        write_part(truth, "reward_fraud", label, frame)

@@ -8,7 +8,7 @@ import polars as pl
 
 from bclake.simulator.dynamics import STORE_LEAD_DAYS, DayRecord, stack_days
 from bclake.simulator.emitters.out import Out
-from bclake.simulator.lookup import daily_id
+from bclake.simulator.lookup import check_id, daily_id
 from bclake.simulator.world import REGIONS, World
 
 STORE_MARKUP = 1.12  # distributors sell to stores at list price plus 12%
@@ -68,8 +68,12 @@ def sell_through(out: Out, month: str, sales: pl.DataFrame, has_pos: np.ndarray)
     out.landing.write("dms.sell_through", pos, f"sell_through_{month}")
 
 
-def store_orders(out: Out, month: str, days: list[DayRecord]) -> None:
-    """Stores' orders to their distributor and what was delivered (amount in yuan)."""
+def store_orders(out: Out, month: str, days: list[DayRecord]) -> pl.DataFrame:
+    """Stores' orders to their distributor and what was delivered (amount in yuan).
+
+    Returns the rows written (s, k, day, qty_ordered, qty_delivered, amount, ...):
+    the store-purchase evidence of the incentive programmes.
+    """
     look = out.lookup
     orders = look.with_keys(
         stack_days(days, "store_orders", ["s", "k", "qty_ordered", "qty_delivered"])
@@ -88,6 +92,7 @@ def store_orders(out: Out, month: str, days: list[DayRecord]) -> None:
         ).round(2),
     ).sort("day", "s", "k")
     out.landing.write("dms.store_orders", orders, f"store_orders_{month}")
+    return orders
 
 
 def store_inventory(out: Out, month: str, days: list[DayRecord], reporting: np.ndarray) -> None:
@@ -110,16 +115,13 @@ def store_inventory(out: Out, month: str, days: list[DayRecord], reporting: np.n
 
 
 def display_checks(out: Out, label: str, checks: pl.DataFrame) -> None:
-    """The reps' checks (m, s, day, compliant, score, photo_count from `trade.display_checks`)."""
+    """The reps' checks as reported (m, s, day, compliant, score, photo_count, photo_hash
+    from `trade.reported_checks`)."""
     if checks.is_empty():
         return
     look = out.lookup
     checks = checks.with_columns(
-        check_id=pl.format(
-            "DC{}{}",
-            pl.col("m").cast(pl.String).str.zfill(3),
-            pl.col("s").cast(pl.String).str.zfill(6),
-        ),
+        check_id=check_id(pl.col("m"), pl.col("s")),
         store_code=pl.Series(look.store_codes).gather(checks["s"]),
         check_date=look.date_of("day"),
     ).sort("day", "store_code")
@@ -127,4 +129,5 @@ def display_checks(out: Out, label: str, checks: pl.DataFrame) -> None:
 
 
 def rebates(out: Out, label: str, rebates: pl.DataFrame) -> None:
+    """The DMS's programme payments (from `incentives.pay`): per payee, programme and period."""
     out.landing.write("dms.rebates", rebates, f"rebates_{label}")
