@@ -28,110 +28,130 @@ first_orders as (
             partition by store_code order by delivery_date, order_id, sku_code
         ) as nth
     from delivered
+),
+
+invoices as (
+    select
+        'distributor_purchases' as evidence,
+        'distributor' as payee_type,
+        i.distributor_code as payee_code,
+        i.invoice_id as event_id,
+        i.invoice_date as event_date,
+        cast(null as varchar) as store_code,
+        i.distributor_code,
+        cast(null as varchar) as consumer_id,
+        i.amount as basis,
+        cast(null as integer) as score,
+        cast(null as boolean) as passed,
+        cast(null as boolean) as first_scan,
+        cast(null as boolean) as code_valid,
+        cast(null as boolean) as authorised,
+        cast(null as boolean) as consented,
+        cast(null as date) as onboard_date
+    from {{ ref('stg_erp__invoices') }} as i
+),
+
+store_purchases as (
+    select
+        'store_purchases' as evidence,
+        'store' as payee_type,
+        d.store_code as payee_code,
+        d.order_id || '/' || d.sku_code as event_id,
+        d.delivery_date as event_date,
+        d.store_code,
+        d.distributor_code,
+        cast(null as varchar) as consumer_id,
+        d.amount as basis,
+        cast(null as integer) as score,
+        cast(null as boolean) as passed,
+        cast(null as boolean) as first_scan,
+        cast(null as boolean) as code_valid,
+        cast(null as boolean) as authorised,
+        cast(null as boolean) as consented,
+        cast(null as date) as onboard_date
+    from delivered as d
+),
+
+new_stores as (
+    select
+        'new_store_first_order' as evidence,
+        'distributor' as payee_type,
+        f.distributor_code as payee_code,
+        f.order_id || '/' || f.sku_code as event_id,
+        f.delivery_date as event_date,
+        f.store_code,
+        f.distributor_code,
+        cast(null as varchar) as consumer_id,
+        f.amount as basis,
+        cast(null as integer) as score,
+        cast(null as boolean) as passed,
+        cast(null as boolean) as first_scan,
+        cast(null as boolean) as code_valid,
+        cast(null as boolean) as authorised,
+        cast(null as boolean) as consented,
+        s.onboard_date
+    from first_orders as f
+    left join stores as s on f.store_code = s.store_code
+    where f.nth = 1
+),
+
+display_checks as (
+    select
+        'display_pass' as evidence,
+        'store' as payee_type,
+        c.store_code as payee_code,
+        c.check_id as event_id,
+        c.check_date as event_date,
+        c.store_code,
+        s.distributor_code,
+        cast(null as varchar) as consumer_id,
+        cast(null as double) as basis,
+        c.score,
+        c.compliant as passed,
+        cast(null as boolean) as first_scan,
+        cast(null as boolean) as code_valid,
+        cast(null as boolean) as authorised,
+        cast(null as boolean) as consented,
+        cast(null as date) as onboard_date
+    from {{ ref('stg_dms__display_checks') }} as c
+    left join stores as s on c.store_code = s.store_code
+),
+
+scans as (
+    select
+        'verified_scan' as evidence,
+        'store' as payee_type,
+        l.store_code as payee_code,
+        l.scan_id as event_id,
+        l.scan_date as event_date,
+        l.store_code,
+        l.store_distributor_code as distributor_code,
+        l.consumer_id,
+        cast(null as double) as basis,
+        cast(null as integer) as score,
+        cast(null as boolean) as passed,
+        l.first_scan,
+        l.code_valid,
+        l.authorised,
+        l.consented,
+        cast(null as date) as onboard_date
+    from {{ ref('int_incentive_scan_links') }} as l
 )
 
-select
-    'distributor_purchases' as evidence,
-    'distributor' as payee_type,
-    i.distributor_code as payee_code,
-    i.invoice_id as event_id,
-    i.invoice_date as event_date,
-    cast(null as varchar) as store_code,
-    i.distributor_code,
-    cast(null as varchar) as consumer_id,
-    i.amount as basis,
-    cast(null as integer) as score,
-    cast(null as boolean) as passed,
-    cast(null as boolean) as first_scan,
-    cast(null as boolean) as code_valid,
-    cast(null as boolean) as authorised,
-    cast(null as boolean) as consented,
-    cast(null as date) as onboard_date
-from {{ ref('stg_erp__invoices') }} as i
+select * from invoices
 
 union all
 
-select
-    'store_purchases',
-    'store',
-    d.store_code,
-    d.order_id || '/' || d.sku_code,
-    d.delivery_date,
-    d.store_code,
-    d.distributor_code,
-    null,
-    d.amount,
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
-    null
-from delivered as d
+select * from store_purchases
 
 union all
 
-select
-    'new_store_first_order',
-    'distributor',
-    f.distributor_code,
-    f.order_id || '/' || f.sku_code,
-    f.delivery_date,
-    f.store_code,
-    f.distributor_code,
-    null,
-    f.amount,
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
-    s.onboard_date
-from first_orders as f
-left join stores as s on f.store_code = s.store_code
-where f.nth = 1
+select * from new_stores
 
 union all
 
-select
-    'display_pass',
-    'store',
-    c.store_code,
-    c.check_id,
-    c.check_date,
-    c.store_code,
-    s.distributor_code,
-    null,
-    null,
-    c.score,
-    c.compliant,
-    null,
-    null,
-    null,
-    null,
-    null
-from {{ ref('stg_dms__display_checks') }} as c
-left join stores as s on c.store_code = s.store_code
+select * from display_checks
 
 union all
 
-select
-    'verified_scan',
-    'store',
-    l.store_code,
-    l.scan_id,
-    l.scan_date,
-    l.store_code,
-    l.store_distributor_code,
-    l.consumer_id,
-    null,
-    null,
-    null,
-    l.first_scan,
-    l.code_valid,
-    l.authorised,
-    l.consented,
-    null
-from {{ ref('int_incentive_scan_links') }} as l
+select * from scans

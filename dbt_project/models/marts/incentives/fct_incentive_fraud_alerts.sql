@@ -63,10 +63,10 @@ scored as (
         case g.kind
             when 'scan_farming'
                 then least(
-                    1.0,
-                    0.5 + 0.1 * g.burst_days
-                    + 0.2 * least(1.0, g.max_burst_scans / (2.0 * {{ var('farming_burst_alone') }}))
-                )
+                        1.0,
+                        0.5 + 0.1 * g.burst_days
+                        + 0.2 * least(1.0, g.max_burst_scans / (2.0 * {{ var('farming_burst_alone') }}))
+                    )
             else 0.9
         end as score
     from grouped as g

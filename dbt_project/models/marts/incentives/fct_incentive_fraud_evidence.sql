@@ -17,7 +17,7 @@ windowed as (
         count(*) over (
             partition by store_code, consumer_id
             order by scan_time
-            range between to_minutes({{ var('farming_burst_minutes') }}) preceding and current row
+            range between interval '{{ var("farming_burst_minutes") }} minutes' preceding and current row
         ) as window_scans
     from links
 ),
@@ -91,54 +91,54 @@ select
 from farming as f
 inner join windowed as w
     on
-        f.store_code = w.store_code
-        and f.consumer_id = w.consumer_id
-        and f.period_start = cast({{ dbt.date_trunc('month', 'w.scan_date') }} as date)
+    f.store_code = w.store_code
+    and f.consumer_id = w.consumer_id
+    and f.period_start = cast({{ dbt.date_trunc('month', 'w.scan_date') }} as date)
 
 union all
 
 select
     'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)) as alert_id,
-    'photo_reuse',
-    'display_pass',
+    'photo_reuse' as kind,
+    'display_pass' as evidence,
     r.store_code,
-    null,
-    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date),
-    r.check_id,
-    cast(r.check_date as timestamp),
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
+    cast(null as varchar) as consumer_id,
+    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date) as period_start,
+    r.check_id as event_id,
+    cast(r.check_date as timestamp) as event_time,
+    cast(null as varchar) as product_code,
+    cast(null as bigint) as window_scans,
+    cast(null as double) as lat,
+    cast(null as double) as lon,
+    cast(null as bigint) as burst_days,
+    cast(null as bigint) as max_burst_scans,
     r.photo_hash,
     r.origin_check_id,
     r.origin_store_code,
-    true
+    true as withholds
 from reused as r
 
 union all
 
 -- the original check, shown beside the copy; its own reward is not held
 select
-    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)),
-    'photo_reuse',
-    'display_pass',
-    r.origin_store_code,
-    null,
-    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date),
-    r.origin_check_id,
-    cast(o.check_date as timestamp),
-    null,
-    null,
-    null,
-    null,
-    null,
-    null,
+    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)) as alert_id,
+    'photo_reuse' as kind,
+    'display_pass' as evidence,
+    r.origin_store_code as store_code,
+    cast(null as varchar) as consumer_id,
+    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date) as period_start,
+    r.origin_check_id as event_id,
+    cast(o.check_date as timestamp) as event_time,
+    cast(null as varchar) as product_code,
+    cast(null as bigint) as window_scans,
+    cast(null as double) as lat,
+    cast(null as double) as lon,
+    cast(null as bigint) as burst_days,
+    cast(null as bigint) as max_burst_scans,
     r.photo_hash,
     r.origin_check_id,
     r.origin_store_code,
-    false
+    false as withholds
 from reused as r
 inner join checks as o on r.origin_check_id = o.check_id

@@ -51,11 +51,11 @@ payee_months as (
     from store_months
     union all
     select
-        'distributor',
-        distributor_code,
+        'distributor' as payee_type,
+        distributor_code as payee_code,
         month_start,
-        sum(units),
-        sum(amount)
+        sum(units) as units,
+        sum(amount) as amount
     from store_months
     group by distributor_code, month_start
 ),
@@ -78,8 +78,8 @@ payee_units as (
     from periods as p
     inner join payee_months as m
         on
-            p.payee_type = m.payee_type
-            and m.month_start between {{ dbt.dateadd('year', -1, 'p.period_start') }} and p.period_end
+        p.payee_type = m.payee_type
+        and m.month_start between {{ dbt.dateadd('year', -1, 'p.period_start') }} and p.period_end
     group by p.programme_id, p.period_start, m.payee_code
 ),
 
@@ -90,9 +90,9 @@ marked as (
     from payee_units as u
     left join lines as l
         on
-            u.programme_id = l.programme_id
-            and u.period_start = l.period_start
-            and u.payee_code = l.payee_code
+        u.programme_id = l.programme_id
+        and u.period_start = l.period_start
+        and u.payee_code = l.payee_code
 ),
 
 growth as (

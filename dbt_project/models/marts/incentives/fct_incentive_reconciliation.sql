@@ -48,9 +48,9 @@ joined as (
     from lines as l
     full outer join paid as p
         on
-            l.payee_code = p.payee_code
-            and l.programme_id = p.programme_id
-            and l.period_start = p.period_start
+        l.payee_code = p.payee_code
+        and l.programme_id = p.programme_id
+        and l.period_start = p.period_start
 ),
 
 classified as (
@@ -98,14 +98,18 @@ select
         when 'matched' then '已核对一致'
         when 'not_yet_due' then '未到付款日 (' || cast(c.pay_due_date as varchar) || ')'
         when 'not_paid' then 'DMS 未支付, 应付 ¥' || {{ yuan('c.amount_payable') }}
-        when 'unexplained' then 'DMS 支付 ¥' || {{ yuan('c.paid_amount') }} || ' ('
-            || c.rebate_ids || '), 但规则下本期无应得'
-        when 'over_paid' then 'DMS 多付 ¥' || {{ yuan('c.difference') }} || ' (已付 ¥'
-            || {{ yuan('c.paid_amount') }} || ', 应付 ¥' || {{ yuan('c.amount_payable') }} || ')'
-            || case when c.payments > 1 then ', 重复支付 ' || c.payments || ' 笔' else '' end
-            || case when c.amount_withheld + c.amount_forfeited > 0
-                then ', 其中 ¥' || {{ yuan('c.amount_withheld + c.amount_forfeited') }}
-                || ' 因预警暂扣或扣除' else '' end
+        when 'unexplained'
+            then 'DMS 支付 ¥' || {{ yuan('c.paid_amount') }} || ' ('
+                || c.rebate_ids || '), 但规则下本期无应得'
+        when 'over_paid'
+            then 'DMS 多付 ¥' || {{ yuan('c.difference') }} || ' (已付 ¥'
+                || {{ yuan('c.paid_amount') }} || ', 应付 ¥' || {{ yuan('c.amount_payable') }} || ')'
+                || case when c.payments > 1 then ', 重复支付 ' || c.payments || ' 笔' else '' end
+                || case when c.amount_withheld + c.amount_forfeited > 0
+                        then ', 其中 ¥' || {{ yuan('c.amount_withheld + c.amount_forfeited') }}
+                            || ' 因预警暂扣或扣除'
+                    else ''
+                end
         else 'DMS 少付 ¥' || {{ yuan('-c.difference') }} || ' (已付 ¥'
             || {{ yuan('c.paid_amount') }} || ', 应付 ¥' || {{ yuan('c.amount_payable') }} || ')'
     end as reason_zh,
@@ -113,14 +117,18 @@ select
         when 'matched' then 'matches the statement'
         when 'not_yet_due' then 'not due until ' || cast(c.pay_due_date as varchar)
         when 'not_paid' then 'the DMS paid nothing; CNY ' || {{ yuan('c.amount_payable') }} || ' is due'
-        when 'unexplained' then 'the DMS paid CNY ' || {{ yuan('c.paid_amount') }} || ' ('
-            || c.rebate_ids || ') but the rules earn nothing for this period'
-        when 'over_paid' then 'over-paid by CNY ' || {{ yuan('c.difference') }} || ' (paid CNY '
-            || {{ yuan('c.paid_amount') }} || ', payable CNY ' || {{ yuan('c.amount_payable') }} || ')'
-            || case when c.payments > 1 then ', ' || c.payments || ' payments' else '' end
-            || case when c.amount_withheld + c.amount_forfeited > 0
-                then ', CNY ' || {{ yuan('c.amount_withheld + c.amount_forfeited') }}
-                || ' of it withheld or forfeited on alerts' else '' end
+        when 'unexplained'
+            then 'the DMS paid CNY ' || {{ yuan('c.paid_amount') }} || ' ('
+                || c.rebate_ids || ') but the rules earn nothing for this period'
+        when 'over_paid'
+            then 'over-paid by CNY ' || {{ yuan('c.difference') }} || ' (paid CNY '
+                || {{ yuan('c.paid_amount') }} || ', payable CNY ' || {{ yuan('c.amount_payable') }} || ')'
+                || case when c.payments > 1 then ', ' || c.payments || ' payments' else '' end
+                || case when c.amount_withheld + c.amount_forfeited > 0
+                        then ', CNY ' || {{ yuan('c.amount_withheld + c.amount_forfeited') }}
+                            || ' of it withheld or forfeited on alerts'
+                    else ''
+                end
         else 'under-paid by CNY ' || {{ yuan('-c.difference') }} || ' (paid CNY '
             || {{ yuan('c.paid_amount') }} || ', payable CNY ' || {{ yuan('c.amount_payable') }} || ')'
     end as reason_en

@@ -105,9 +105,9 @@ framed as (
     inner join programmes as p on l.programme_id = p.programme_id
     left join tiered as t
         on
-            l.programme_id = t.programme_id
-            and l.payee_code = t.payee_code
-            and l.period_start = t.period_start
+        l.programme_id = t.programme_id
+        and l.payee_code = t.payee_code
+        and l.period_start = t.period_start
     left join {{ ref('stg_config__incentive_tiers') }} as tr
         on l.programme_id = tr.programme_id and t.tier_reached = tr.tier
 ),
@@ -128,15 +128,15 @@ with_findings as (
         from framed as fr
         inner join findings as x
             on
-                fr.payee_code = x.distributor_code
-                and x.week_start between fr.period_start and fr.period_end
+            fr.payee_code = x.distributor_code
+            and x.week_start between fr.period_start and fr.period_end
         where fr.diversion_factor is not null
         group by fr.programme_id, fr.payee_code, fr.period_start
     ) as d
         on
-            f.programme_id = d.programme_id
-            and f.payee_code = d.payee_code
-            and f.period_start = d.period_start
+        f.programme_id = d.programme_id
+        and f.payee_code = d.payee_code
+        and f.period_start = d.period_start
 ),
 
 amounts as (
@@ -223,25 +223,33 @@ select
                 || case when s.cap is not null then ' (封顶 ¥' || {{ yuan('s.cap') }} || ')' else '' end
                 || ' = ¥' || {{ yuan('s.amount_earned') }}
                 || case when s.events_withheld > 0
-                    then '; ' || s.events_withheld || ' 条因作弊预警待审核, 暂扣 ¥'
-                    || {{ yuan('s.amount_withheld') }} else '' end
+                        then '; ' || s.events_withheld || ' 条因作弊预警待审核, 暂扣 ¥'
+                            || {{ yuan('s.amount_withheld') }}
+                    else ''
+                end
                 || case when s.events_forfeited > 0
-                    then '; ' || s.events_forfeited || ' 条经审核确认作弊, 扣除 ¥'
-                    || {{ yuan('s.amount_forfeited') }} else '' end
+                        then '; ' || s.events_forfeited || ' 条经审核确认作弊, 扣除 ¥'
+                            || {{ yuan('s.amount_forfeited') }}
+                    else ''
+                end
         else
             s.name_zh || ': 基数 ¥' || {{ yuan('s.basis') }}
             || case when s.tier_reached is null then ', 未达最低阶梯'
                 else ', 达到第 ' || s.tier_reached || ' 档 (' || {{ percent('s.tier_rate') }}
-                || '%' || case when s.tier_mode = 'marginal' then ', 分段累进' else '' end || ')' end
+                    || '%' || case when s.tier_mode = 'marginal' then ', 分段累进' else '' end || ')'
+            end
             || ' = ¥' || {{ yuan('s.amount_earned') }}
             || case when s.cap is not null then ' (封顶 ¥' || {{ yuan('s.cap') }} || ')' else '' end
             || case when s.amount_withheld > 0
-                then '; 本期有 ' || s.diversion_alerts || ' 条窜货预警待审核, 按合规系数 '
-                || cast(s.diversion_factor as varchar) || ' 暂扣 ¥' || {{ yuan('s.amount_withheld') }}
-                else '' end
+                    then '; 本期有 ' || s.diversion_alerts || ' 条窜货预警待审核, 按合规系数 '
+                        || cast(s.diversion_factor as varchar) || ' 暂扣 ¥' || {{ yuan('s.amount_withheld') }}
+                else ''
+            end
             || case when s.amount_forfeited > 0
-                then '; 窜货经审核确认, 按合规系数 ' || cast(s.diversion_factor as varchar) || ' 扣除 ¥'
-                || {{ yuan('s.amount_forfeited') }} else '' end
+                    then '; 窜货经审核确认, 按合规系数 ' || cast(s.diversion_factor as varchar) || ' 扣除 ¥'
+                        || {{ yuan('s.amount_forfeited') }}
+                else ''
+            end
     end as reason_zh,
     case
         when s.calculation = 'per_event'
@@ -255,25 +263,34 @@ select
                 || case when s.cap is not null then ' (cap CNY ' || {{ yuan('s.cap') }} || ')' else '' end
                 || ' = CNY ' || {{ yuan('s.amount_earned') }}
                 || case when s.events_withheld > 0
-                    then '; ' || s.events_withheld || ' under a fraud alert pending review, CNY '
-                    || {{ yuan('s.amount_withheld') }} || ' withheld' else '' end
+                        then '; ' || s.events_withheld || ' under a fraud alert pending review, CNY '
+                            || {{ yuan('s.amount_withheld') }} || ' withheld'
+                    else ''
+                end
                 || case when s.events_forfeited > 0
-                    then '; ' || s.events_forfeited || ' confirmed as fraud, CNY '
-                    || {{ yuan('s.amount_forfeited') }} || ' forfeited' else '' end
+                        then '; ' || s.events_forfeited || ' confirmed as fraud, CNY '
+                            || {{ yuan('s.amount_forfeited') }} || ' forfeited'
+                    else ''
+                end
         else
             s.name_en || ': basis CNY ' || {{ yuan('s.basis') }}
             || case when s.tier_reached is null then ', below the first tier'
                 else ', tier ' || s.tier_reached || ' (' || {{ percent('s.tier_rate') }}
-                || '%' || case when s.tier_mode = 'marginal' then ', marginal' else '' end || ')' end
+                    || '%' || case when s.tier_mode = 'marginal' then ', marginal' else '' end || ')'
+            end
             || ' = CNY ' || {{ yuan('s.amount_earned') }}
             || case when s.cap is not null then ' (cap CNY ' || {{ yuan('s.cap') }} || ')' else '' end
             || case when s.amount_withheld > 0
-                then '; ' || s.diversion_alerts || ' diversion alerts pending review: CNY '
-                || {{ yuan('s.amount_withheld') }} || ' withheld at compliance factor '
-                || cast(s.diversion_factor as varchar) else '' end
+                    then '; ' || s.diversion_alerts || ' diversion alerts pending review: CNY '
+                        || {{ yuan('s.amount_withheld') }} || ' withheld at compliance factor '
+                        || cast(s.diversion_factor as varchar)
+                else ''
+            end
             || case when s.amount_forfeited > 0
-                then '; diversion confirmed: CNY ' || {{ yuan('s.amount_forfeited') }}
-                || ' forfeited at compliance factor ' || cast(s.diversion_factor as varchar) else '' end
+                    then '; diversion confirmed: CNY ' || {{ yuan('s.amount_forfeited') }}
+                        || ' forfeited at compliance factor ' || cast(s.diversion_factor as varchar)
+                else ''
+            end
     end as reason_en
 from settled as s
 cross join as_of as o
