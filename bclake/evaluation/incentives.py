@@ -158,8 +158,8 @@ def evaluate_incentives(truth_dir: Path, published_db: Path) -> dict:
             " group by all"
         ).pl()
         paid = con.sql(
-            "select programme_id, payee_code, period_start, sum(amount) as paid_amount"
-            " from staging.stg_dms__rebates group by all"
+            "select programme_id, payee_code, period_start, sum(paid_amount) as paid_amount"
+            " from marts.fct_incentive_reconciliation group by all"
         ).pl()
         flagged = con.sql(
             "select alert_id, kind, evidence, event_id from marts.fct_incentive_fraud_evidence"
@@ -168,8 +168,9 @@ def evaluate_incentives(truth_dir: Path, published_db: Path) -> dict:
         recon = con.sql("select * from marts.fct_incentive_reconciliation").pl()
         unit = dict(
             con.sql(
-                "select evidence, max(amount) from staging.stg_config__incentive_programmes"
-                " where calculation = 'per_event' group by evidence"
+                "select case kind when 'scan_farming' then 'verified_scan' else 'display_pass' end,"
+                " max(reward_at_stake / events) from marts.fct_incentive_fraud_alerts"
+                " where events > 0 group by 1"
             ).fetchall()
         )
         baseline = con.sql(
