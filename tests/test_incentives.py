@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 import yaml
+from dbt_run import copy_home, dbt
 from typer.testing import CliRunner
 
+from bclake.core.contracts import load_contracts
 from bclake.core.incentives import (
     ProgrammeError,
     load_programmes,
@@ -20,6 +23,7 @@ from bclake.core.incentives import (
     earned as earned_by_rules,
 )
 from bclake.core.settings import DEFAULT_INCENTIVES, Settings
+from bclake.ingest.loader import ingest_table
 from bclake.ingest.programmes import config_path, publish_programmes
 
 
@@ -175,3 +179,111 @@ def test_the_cli_checks_a_file(tmp_path: Path) -> None:
     assert ok.exit_code == 0 and "扫码引流奖励" in ok.output
     bad = CliRunner().invoke(app, ["incentives", str(_write(tmp_path, _broken("tiers_order")))])
     assert bad.exit_code == 1 and "tiers must rise" in bad.output
+
+
+# --- on the tiny world -------------------------------------------------------------
+
+
+def _published(settings: Settings, sql: str) -> pl.DataFrame:
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        return con.sql(sql).pl()
+
+
+def test_statements_reconciliation_and_alerts_build_in_the_pipeline(
+    tiny_settings: Settings,
+) -> None:
+    lines = _published(tiny_settings, "select * from marts.fct_incentive_statement_lines")
+    programmes = {p.id for p in load_programmes(DEFAULT_INCENTIVES).programmes}
+    assert set(lines["programme_id"]) == programmes
+    assert lines.filter(pl.col("reason_zh").is_null() | pl.col("reason_en").is_null()).is_empty()
+    parts = lines["amount_earned"] - lines["amount_withheld"] - lines["amount_forfeited"]
+    assert ((parts - lines["amount_payable"]).abs() < 0.005).all()
+    assert (lines["amount_payable"] >= 0).all()
+    assert set(lines["period_status"]) == {"accruing", "closed"}
+    recon = _published(tiny_settings, "select * from marts.fct_incentive_reconciliation")
+    # the simulated DMS pays most lines right and makes a few planted mistakes
+    status = dict(recon.group_by("status").len().iter_rows())
+    assert status["matched"] > recon.height / 2, status
+    assert {"over_paid", "under_paid", "not_paid", "unexplained"} <= set(status), status
+    alerts = _published(tiny_settings, "select * from marts.fct_incentive_fraud_alerts")
+    assert set(alerts["kind"]) == {"scan_farming", "photo_reuse"}
+    assert (alerts["status"] == "open").all() and (alerts["reward_at_stake"] > 0).all()
+    held = lines.filter(pl.col("programme_id") == "SS")["amount_withheld"].sum()
+    assert held > 0, "open scan-farming alerts hold back scan rewards"
+
+
+def test_evaluation_scores_statements_and_fraud(tiny_settings: Settings) -> None:
+    from bclake.evaluation.incentives import evaluate_incentives
+
+    report = evaluate_incentives(tiny_settings.truth, tiny_settings.published_db)
+    # the statements pay what the rules earn on the true evidence far more exactly than the DMS
+    assert report["statement_error"] is not None and report["baseline_dms_error"] is not None
+    assert report["statement_error"] < 0.02, report
+    assert report["statement_error"] < report["baseline_dms_error"], report
+    fraud = report["fraud"]
+    assert fraud["photo_reuse"]["recall"] == 1.0 and fraud["photo_reuse"]["precision"] == 1.0
+    assert fraud["scan_farming"]["recall"] >= 0.8 and fraud["scan_farming"]["precision"] >= 0.9
+    assert fraud["withheld_rightly"] > fraud["withheld_wrongly"]
+    assert report["reconciliation"]["recall"] >= 0.9, report["reconciliation"]
+
+
+def test_a_confirmed_alert_forfeits_and_a_dismissed_one_releases(
+    tiny_home: Path, tmp_path: Path
+) -> None:
+    settings = copy_home(tiny_home, tmp_path / "home")
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        alerts = con.sql(
+            "select alert_id, kind, store_code, period_start, events"
+            " from marts.fct_incentive_fraud_alerts where kind = 'scan_farming'"
+            " order by alert_id"
+        ).pl()
+        before = con.sql(
+            "select payee_code, period_start, events_withheld"
+            " from marts.fct_incentive_statement_lines where programme_id = 'SS'"
+        ).pl()
+    assert alerts.height >= 2, "the tiny world plants scan farming"
+    confirmed, dismissed = alerts.row(0, named=True), alerts.row(1, named=True)
+    decisions = pl.DataFrame(
+        [
+            {
+                "decision_id": f"RV20250701120000abc12{i}",
+                "alert_id": a["alert_id"],
+                "decision": decision,
+                "reason": "店员自扫 staff scans" if decision == "confirmed" else "团购 group buy",
+                "penalty_amount": "",
+                "decided_by": "hq",
+                "decided_at": "2025-07-01 12:00:00",
+                "evidence_scans": str(a["events"]),
+            }
+            for i, (a, decision) in enumerate([(confirmed, "confirmed"), (dismissed, "dismissed")])
+        ]
+    )
+    contract = load_contracts()["review.alert_decisions"]
+    folder = settings.landing / contract.system / contract.table
+    folder.mkdir(parents=True, exist_ok=True)
+    decisions.write_csv(folder / "decisions_incentives.csv")
+    ingest_table(contract, settings)
+    # staging views hold the lake path they were built with: rebuild upstream in the copy
+    run = dbt(settings, tmp_path, "run", "--select", "+path:models/marts/incentives")
+    assert run.returncode == 0, run.stdout[-3000:]
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        status = dict(
+            con.sql("select alert_id, status from marts.fct_incentive_fraud_alerts").fetchall()
+        )
+        lines = con.sql(
+            "select payee_code, period_start, events_withheld, events_forfeited"
+            " from marts.fct_incentive_statement_lines where programme_id = 'SS'"
+        ).pl()
+    assert status[confirmed["alert_id"]] == "confirmed"
+    assert status[dismissed["alert_id"]] == "dismissed"
+
+    def line(frame: pl.DataFrame, alert: dict) -> dict:
+        return frame.filter(
+            (pl.col("payee_code") == alert["store_code"])
+            & (pl.col("period_start") == alert["period_start"])
+        ).row(0, named=True)
+
+    # held before; confirmed: forfeited now; dismissed: released (no longer held)
+    assert line(before, confirmed)["events_withheld"] > 0
+    assert line(lines, confirmed)["events_forfeited"] > 0
+    assert line(lines, dismissed)["events_withheld"] < line(before, dismissed)["events_withheld"]
