@@ -14,6 +14,13 @@ for them to reach. The rules, most specific column first:
   (`distributor_code`) or whose `destination_distributors` (comma list) names it, a
   store none; an alert's evidence scans (`fct_market_order_alert_scans`) follow their
   alert (`alert_id` among the alerts that scope sees);
+- incentive statements, their lines and their reconciliation with the DMS
+  (`INCENTIVE_PAYEE_TABLES`) are scoped by the payee's `distributor_code` and `region`,
+  so a distributor sees itself and its stores; a store sees only the rows whose payee
+  it is (`payee_type = 'store'`, `payee_code` its own);
+- reward-fraud alerts and their evidence (`FRAUD_TABLES`) follow the store they concern
+  (`store_code`); a store sees none: an alert about it is a reviewer's business until
+  it is decided, and its statement lines already say what is withheld and why;
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
 - consumer-level tables, intermediates and the audit schema are HQ only, and any
@@ -79,6 +86,12 @@ _FORBIDDEN_SQL = re.compile(
 
 ALERTS = "marts.fct_market_order_alerts"
 ALERT_SCANS = "marts.fct_market_order_alert_scans"
+INCENTIVE_PAYEE_TABLES = {
+    "marts.fct_incentive_statement_lines",
+    "marts.fct_incentive_statements",
+    "marts.fct_incentive_reconciliation",
+}
+FRAUD_TABLES = {"marts.fct_incentive_fraud_alerts", "marts.fct_incentive_fraud_evidence"}
 
 
 class ScopeError(PermissionError):
@@ -215,6 +228,28 @@ def alert_filter(scope: Scope, m: ScopeMembers) -> str:
     return "false"
 
 
+def table_rule(
+    qualified: str, columns: list[str], scope: Scope, m: ScopeMembers, source: str = ""
+) -> str | None:
+    """The WHERE clause of a table with a rule of its own for a scoped (not HQ) reader:
+    market-order alerts and their scans, and a store's incentive rows (see the module
+    docstring); None for a table the column rules of `row_filter` cover."""
+    if qualified == ALERTS:
+        return alert_filter(scope, m) if "destination_distributors" in columns else "false"
+    if qualified == ALERT_SCANS:
+        if scope.role == "store" or "alert_id" not in columns:
+            return "false"
+        prefix = f"{source}." if source else ""
+        return f"alert_id in (select alert_id from {prefix}{ALERTS} where {alert_filter(scope, m)})"
+    if scope.role == "store" and qualified in INCENTIVE_PAYEE_TABLES:
+        if not {"payee_type", "payee_code"} <= set(columns):
+            return "false"
+        return f"(payee_type = 'store' and {_in('payee_code', m.stores)})"
+    if scope.role == "store" and qualified in FRAUD_TABLES:
+        return "false"
+    return None
+
+
 def row_filter(
     qualified: str, columns: list[str], scope: Scope, m: ScopeMembers, source: str = ""
 ) -> str:
@@ -228,13 +263,9 @@ def row_filter(
         return "true"
     if qualified in HQ_ONLY or schema in HQ_ONLY_SCHEMAS:
         return "false"
-    if qualified == ALERTS:
-        return alert_filter(scope, m) if "destination_distributors" in columns else "false"
-    if qualified == ALERT_SCANS:
-        if scope.role == "store" or "alert_id" not in columns:
-            return "false"
-        prefix = f"{source}." if source else ""
-        return f"alert_id in (select alert_id from {prefix}{ALERTS} where {alert_filter(scope, m)})"
+    own_rule = table_rule(qualified, columns, scope, m, source)
+    if own_rule is not None:
+        return own_rule
     by_type = {"region": m.regions, "distributor": m.distributors, "store": m.stores}
     for type_col, id_col in (("scope_type", "scope_id"), ("entity_type", "entity_id")):
         if type_col in columns and id_col in columns:
@@ -481,6 +512,24 @@ def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def safe_csv(frame: pl.DataFrame) -> bytes:
+    """`frame` as UTF-8 CSV with a BOM (Excel reads the Chinese right), formula-like text
+    defused (`defuse_formulas`)."""
+    buffer = io.BytesIO()
+    defuse_formulas(frame).write_csv(buffer, include_bom=True)
+    return buffer.getvalue()
+
+
+def safe_xlsx(sheets: dict[str, pl.DataFrame], headers: dict[str, tuple[str, str]]) -> bytes:
+    """The bytes of one workbook (sheet name -> table, in order) in the planner workbooks'
+    layout (`core.xlsx.write_xlsx`, `headers` naming the columns), formula-like text
+    defused in every sheet."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "book.xlsx"
+        write_xlsx({name: defuse_formulas(frame) for name, frame in sheets.items()}, path, headers)
+        return path.read_bytes()
+
+
 @dataclass(frozen=True)
 class CaseFile:
     """One alert's verification case file: `alert` its one row (every column of
@@ -500,9 +549,7 @@ class CaseFile:
             frame = keys.join(self.scans, how="cross")
         else:
             frame = pl.concat([keys, self.scans.clear(1)], how="horizontal")
-        buffer = io.BytesIO()
-        defuse_formulas(frame).write_csv(buffer, include_bom=True)
-        return buffer.getvalue()
+        return safe_csv(frame)
 
     def xlsx(self) -> bytes:
         """A workbook with sheet "alert" (one field a row: field, value as text) and sheet
@@ -515,14 +562,7 @@ class CaseFile:
             },
             schema={"field": pl.String, "value": pl.String},
         )
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"{self.alert_id}.xlsx"
-            write_xlsx(
-                {"alert": defuse_formulas(fields), "scans": defuse_formulas(self.scans)},
-                path,
-                CASE_HEADERS,
-            )
-            return path.read_bytes()
+        return safe_xlsx({"alert": fields, "scans": self.scans}, CASE_HEADERS)
 
 
 def case_file(alert_id: str) -> CaseFile | None:
@@ -540,3 +580,127 @@ def case_file(alert_id: str) -> CaseFile | None:
         (alert_id,),
     )
     return CaseFile(alert_id, pl.from_pandas(alert), pl.from_pandas(scans))
+
+
+# -- incentive statements ------------------------------------------------------------
+
+STATEMENT_LINE_COLUMNS = (
+    "statement_month",
+    "payee_type",
+    "payee_code",
+    "payee_name",
+    "distributor_code",
+    "region",
+    "programme_id",
+    "programme_zh",
+    "programme_en",
+    "period_start",
+    "period_end",
+    "period_status",
+    "pay_due_date",
+    "events",
+    "events_withheld",
+    "events_forfeited",
+    "basis",
+    "tier_reached",
+    "amount_earned",
+    "amount_withheld",
+    "amount_forfeited",
+    "amount_payable",
+    "reason_zh",
+    "reason_en",
+)
+STATEMENT_DATES = ("statement_month", "period_start", "period_end", "pay_due_date")
+STATEMENT_AMOUNTS = ("amount_earned", "amount_withheld", "amount_forfeited", "amount_payable")
+# the payee's columns the totals sheet keeps, before its sums
+STATEMENT_PAYEE_KEYS = (
+    "statement_month",
+    "payee_type",
+    "payee_code",
+    "payee_name",
+    "distributor_code",
+    "region",
+)
+STATEMENT_HEADERS: dict[str, tuple[str, str]] = {
+    "statement_month": ("statement_month 结算月", "date"),
+    "payee_type": ("payee_type 收款方类型", ""),
+    "payee_code": ("payee_code 收款方编码", ""),
+    "payee_name": ("payee_name 收款方名称", ""),
+    "distributor_code": ("distributor_code 经销商", ""),
+    "region": ("region 大区", ""),
+    "programme_id": ("programme_id 激励项目", ""),
+    "programme_zh": ("programme_zh 项目名称", ""),
+    "programme_en": ("programme_en programme", ""),
+    "period_start": ("period_start 期间开始", "date"),
+    "period_end": ("period_end 期间结束", "date"),
+    "period_status": ("period_status 期间状态", ""),
+    "pay_due_date": ("pay_due_date 应付日期", "date"),
+    "events": ("events 凭证数", ""),
+    "events_withheld": ("events_withheld 暂扣凭证", ""),
+    "events_forfeited": ("events_forfeited 扣除凭证", ""),
+    "basis": ("basis 计奖基数", "CNY"),
+    "tier_reached": ("tier_reached 达到档位", ""),
+    "lines": ("lines 明细行数", ""),
+    "amount_earned": ("amount_earned 应得", "CNY"),
+    "amount_withheld": ("amount_withheld 暂扣", "CNY"),
+    "amount_forfeited": ("amount_forfeited 扣除", "CNY"),
+    "amount_payable": ("amount_payable 应付", "CNY"),
+    "reason_zh": ("reason_zh 说明", ""),
+    "reason_en": ("reason_en reason", ""),
+}
+
+
+@dataclass(frozen=True)
+class StatementFile:
+    """Incentive statements (返利结算单) of one statement month as the signed-in user may
+    see them: `lines` one row per payee, programme and period (`STATEMENT_LINE_COLUMNS`,
+    dates as dates, amounts in yuan), by payee then programme."""
+
+    month: date
+    lines: pl.DataFrame
+
+    def totals(self) -> pl.DataFrame:
+        """One row per payee: `STATEMENT_PAYEE_KEYS`, lines, and the sums of the amounts."""
+        return (
+            self.lines.group_by(STATEMENT_PAYEE_KEYS, maintain_order=True)
+            .agg(pl.len().alias("lines"), *(pl.col(c).sum().round(2) for c in STATEMENT_AMOUNTS))
+            .sort("payee_code")
+        )
+
+    def csv(self) -> bytes:
+        """The lines, UTF-8 with a BOM for Excel, formula-like text defused."""
+        return safe_csv(self.lines)
+
+    def xlsx(self) -> bytes:
+        """A workbook with sheet "statements" (`totals`, one row per payee) and sheet
+        "lines", bilingual headers with units, formula-like text defused."""
+        return safe_xlsx({"statements": self.totals(), "lines": self.lines}, STATEMENT_HEADERS)
+
+
+def incentive_statement(
+    month: date, payee_code: str | None = None, region: str | None = None
+) -> StatementFile:
+    """The statement lines of `month` (its first day) in the signed-in user's scope, of one
+    payee when `payee_code` is given and of one region when `region` is; `lines` is empty
+    when there are none (or no table)."""
+    where, params = ["statement_month = ?"], [month]
+    if payee_code is not None:
+        where.append("payee_code = ?")
+        params.append(payee_code)
+    if region is not None:
+        where.append("region = ?")
+        params.append(region)
+    frame = query(
+        f"select {', '.join(STATEMENT_LINE_COLUMNS)} from marts.fct_incentive_statement_lines "
+        f"where {' and '.join(where)} order by payee_type, payee_code, programme_id, period_start",
+        tuple(params),
+    )
+    lines = pl.from_pandas(frame) if not frame.empty else pl.DataFrame()
+    if lines.is_empty():
+        return StatementFile(month, lines)
+    return StatementFile(
+        month,
+        lines.with_columns(
+            pl.col(c).cast(pl.Date) for c in STATEMENT_DATES if lines.schema[c] != pl.Date
+        ),
+    )

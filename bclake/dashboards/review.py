@@ -1,9 +1,12 @@
-"""Review decisions on market-order alerts, recorded from the dashboard as landing files.
+"""Review decisions on market-order and reward-fraud alerts, recorded from the dashboard as
+landing files.
 
 The dashboards never write into the warehouse. A reviewer's decision becomes one CSV in
 `<BCLAKE_HOME>/landing/review/alert_decisions/`, laid out exactly as the contract
 `contracts/review/alert_decisions.yaml` reads it; the next pipeline run ingests it like
-any other source file and the alert's status in `marts.fct_market_order_alerts` follows.
+any other source file and the alert's status follows: in `marts.fct_market_order_alerts`
+for a market-order alert (id `MO...`), in `marts.fct_incentive_fraud_alerts` for a
+reward-fraud alert (id `IF...`), whose open rewards are then paid or forfeited.
 
 One submission (one decision applied to one or more alerts) is one file, written to a
 hidden temporary file in the same folder and renamed into place, so ingest never reads
@@ -37,7 +40,8 @@ COLUMNS = (
     "evidence_scans",
 )
 DECISIONS = ("confirmed", "dismissed", "penalised")
-ALERT_ID = re.compile(r"MO[0-9A-F]{12}")
+# MO: market-order alerts, IF: incentive (reward-fraud) alerts
+ALERT_ID = re.compile(r"(MO|IF)[0-9A-F]{12}")
 DECIDED_BY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # decided_at is written in China time with its offset, the wall time the warehouse keeps
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -57,7 +61,8 @@ class DecisionError(ValueError):
 @dataclass(frozen=True)
 class Decision:
     """One alert's decision. `penalty_amount` in yuan (penalised only); `evidence_scans`
-    the alert's evidence scans when it was decided (its current `scans`)."""
+    the alert's evidence rows when it was decided: its current `scans` for a market-order
+    alert, its `events` (scans or display checks) for a reward-fraud alert."""
 
     alert_id: str
     decision: str

@@ -1,7 +1,9 @@
-"""Shared building blocks of the pages: login, sidebar filters, charts with tables, maps."""
+"""Shared building blocks of the pages: login, sidebar filters, charts with tables, maps,
+and the alert review form the market-order and incentive pages share."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -9,7 +11,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from bclake.dashboards import data
+from bclake.core.settings import Settings
+from bclake.dashboards import data, review
 from bclake.dashboards.auth import UsersFileError, authenticate
 from bclake.dashboards.geometry import provinces
 from bclake.dashboards.i18n import t
@@ -47,6 +50,107 @@ def logout() -> None:
     for key in list(st.session_state):
         if key != "lang":
             del st.session_state[key]
+
+
+# -- alert review (market-order and reward-fraud alerts) ----------------------------
+
+ALERT_STATUSES = ("open", "reopened", "confirmed", "penalised", "dismissed")
+
+
+def alert_status(status: str) -> str:
+    """An alert's review status in the UI language (unknown values as they are)."""
+    return t(f"mo_status.{status}") if status in ALERT_STATUSES else str(status)
+
+
+def decision_history(alert: pd.Series, evidence: str) -> None:
+    """The alert's last decision (who, when, penalty, reason), its earlier ones when the
+    model keeps them, and a warning when evidence grew since; `evidence` names the
+    alert's evidence-count column (`scans`, `events`)."""
+    st.markdown(f"**{t('review.history')}**")
+    if pd.isna(alert.get("last_decision")) or not alert.get("last_decision"):
+        st.caption(t("review.no_history"))
+        return
+    decided_at = pd.Timestamp(alert.decided_at).strftime("%Y-%m-%d %H:%M")
+    text = t(
+        "review.decided",
+        decision=alert_status(alert.last_decision),
+        by=alert.decided_by,
+        at=decided_at,
+    )
+    if pd.notna(alert.get("penalty_amount")) and alert.get("penalty_amount"):
+        text += " · " + t("review.penalty", amount=f"{alert.penalty_amount:,.0f}")
+    if pd.notna(alert.get("decision_reason")) and alert.decision_reason:
+        text += f" · {alert.decision_reason}"
+    st.markdown(text)
+    if pd.notna(alert.get("decision_history")):
+        for entry in str(alert.decision_history).split("; "):
+            st.caption(entry)
+    then = alert.get("scans_at_decision")
+    if pd.notna(then) and int(then) < int(alert[evidence]):
+        st.warning(t("review.new_evidence", then=int(then), now=int(alert[evidence])))
+
+
+def review_form(
+    key: str,
+    alerts: pd.DataFrame,
+    evidence: str,
+    option: Callable[[str], str],
+    picked: str | None,
+) -> None:
+    """One decision (confirm, dismiss, penalise) for one or more of `alerts` (`alert_id`
+    and the evidence-count column `evidence`), written as a landing file for the next run
+    (`review.write_decisions`); `option` labels an alert id, `picked` is preselected.
+    `key` names the form (one per page). Only `review.REVIEW_ROLES` may call it."""
+    st.subheader(t("review.title"))
+    st.caption(t("review.note"))
+    settings = Settings.from_env()
+    waiting = review.pending_decisions(settings, data.published_version())
+    if waiting:
+        st.info(t("review.pending", n=len(waiting)))
+    with st.form(key):
+        chosen = st.multiselect(
+            t("review.alerts"),
+            alerts.alert_id.tolist(),
+            default=[picked] if picked else [],
+            format_func=option,
+            placeholder=t("common.choose"),
+        )
+        decision = st.radio(
+            t("review.decision"),
+            review.DECISIONS,
+            format_func={d: t(f"mo_decision.{d}") for d in review.DECISIONS}.get,
+            horizontal=True,
+        )
+        reason = st.text_area(t("review.reason"), max_chars=500)
+        amount = st.number_input(
+            t("review.amount"), min_value=0.0, value=0.0, step=1000.0, format="%.2f"
+        )
+        submitted = st.form_submit_button(t("review.submit"), type="primary")
+    if not submitted:
+        return
+    counts = alerts.set_index("alert_id")[evidence]
+    rows = [
+        review.Decision(
+            alert_id=a,
+            decision=decision,
+            reason=reason.strip() or None,
+            penalty_amount=amount if decision == "penalised" else None,
+            evidence_scans=int(counts[a]),
+        )
+        for a in chosen
+    ]
+    try:
+        path = review.write_decisions(settings, st.session_state.user, rows)
+    except review.DecisionError as error:
+        known = ("reason_required", "amount_required", "no_alerts")
+        st.error(
+            t(f"review.{error.code}") if error.code in known else t("review.not_saved", error=error)
+        )
+        return
+    except OSError as error:
+        st.error(t("review.not_saved", error=error))
+        return
+    st.success(t("review.saved", n=len(rows), file=path.name))
 
 
 # -- filters -----------------------------------------------------------------------

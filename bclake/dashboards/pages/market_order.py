@@ -15,12 +15,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from bclake.core.settings import Settings
 from bclake.dashboards import data, review, ui
 from bclake.dashboards.i18n import lang, t
 
 KINDS = ("diversion", "forged_code", "cloned_code")
-STATUSES = ("open", "reopened", "confirmed", "penalised", "dismissed")
+STATUSES = ui.ALERT_STATUSES
 DIVERSION_TARGET = 0.05  # dbt_project/kpis.yml; read from reference.kpi_definitions when there
 
 
@@ -28,8 +27,7 @@ def kind_label(kind: str) -> str:
     return t(f"mo_kind.{kind}") if kind in KINDS else str(kind)
 
 
-def status_label(status: str) -> str:
-    return t(f"mo_status.{status}") if status in STATUSES else str(status)
+status_label = ui.alert_status
 
 
 def load_alerts() -> pd.DataFrame:
@@ -333,31 +331,6 @@ def timeline(scans: pd.DataFrame) -> None:
     ui.chart_with_table(chart, daily, "mo_timeline")
 
 
-def history(alert: pd.Series) -> None:
-    st.markdown(f"**{t('market_order.history')}**")
-    if pd.isna(alert.get("last_decision")) or not alert.get("last_decision"):
-        st.caption(t("market_order.no_history"))
-        return
-    decided_at = pd.Timestamp(alert.decided_at).strftime("%Y-%m-%d %H:%M")
-    text = t(
-        "market_order.decided",
-        decision=status_label(alert.last_decision),
-        by=alert.decided_by,
-        at=decided_at,
-    )
-    if pd.notna(alert.get("penalty_amount")) and alert.penalty_amount:
-        text += " · " + t("market_order.penalty", amount=f"{alert.penalty_amount:,.0f}")
-    if pd.notna(alert.get("decision_reason")) and alert.decision_reason:
-        text += f" · {alert.decision_reason}"
-    st.markdown(text)
-    if pd.notna(alert.get("decision_history")):
-        for entry in str(alert.decision_history).split("; "):
-            st.caption(entry)
-    then = alert.get("scans_at_decision")
-    if pd.notna(then) and int(then) < int(alert.scans):
-        st.warning(t("market_order.new_evidence", then=int(then), now=int(alert.scans)))
-
-
 def evidence(shown: pd.DataFrame) -> str | None:
     """The drill-down of one alert picked from the filtered queue; returns its id."""
     st.subheader(t("market_order.evidence"))
@@ -394,61 +367,8 @@ def evidence(shown: pd.DataFrame) -> str | None:
             case_codes(alert, scans)
         with right:
             timeline(scans)
-    history(alert)
+    ui.decision_history(alert, "scans")
     return alert_id
-
-
-def review_form(shown: pd.DataFrame, picked: str | None) -> None:
-    """One decision for one or more alerts, written as a landing file for the next run."""
-    st.subheader(t("market_order.review"))
-    st.caption(t("market_order.review_note"))
-    settings = Settings.from_env()
-    waiting = review.pending_decisions(settings, data.published_version())
-    if waiting:
-        st.info(t("market_order.pending", n=len(waiting)))
-    with st.form("mo_review"):
-        chosen = st.multiselect(
-            t("market_order.review_alerts"),
-            shown.alert_id.tolist(),
-            default=[picked] if picked else [],
-            format_func=alert_option(shown),
-            placeholder=t("common.choose"),
-        )
-        decision = st.radio(
-            t("market_order.decision"),
-            review.DECISIONS,
-            format_func={d: t(f"mo_decision.{d}") for d in review.DECISIONS}.get,
-            horizontal=True,
-        )
-        reason = st.text_area(t("market_order.decision_reason"), max_chars=500)
-        amount = st.number_input(
-            t("market_order.amount"), min_value=0.0, value=0.0, step=1000.0, format="%.2f"
-        )
-        submitted = st.form_submit_button(t("market_order.submit"), type="primary")
-    if not submitted:
-        return
-    scans = shown.set_index("alert_id").scans
-    rows = [
-        review.Decision(
-            alert_id=a,
-            decision=decision,
-            reason=reason.strip() or None,
-            penalty_amount=amount if decision == "penalised" else None,
-            evidence_scans=int(scans[a]),
-        )
-        for a in chosen
-    ]
-    try:
-        path = review.write_decisions(settings, st.session_state.user, rows)
-    except review.DecisionError as error:
-        key = f"market_order.{error.code}"
-        known = ("reason_required", "amount_required", "no_alerts")
-        st.error(t(key) if error.code in known else t("market_order.not_saved", error=error))
-        return
-    except OSError as error:
-        st.error(t("market_order.not_saved", error=error))
-        return
-    st.success(t("market_order.saved", n=len(rows), file=path.name))
 
 
 st.title(t("page.market_order"))
@@ -478,4 +398,4 @@ diversion_trend()
 if not shown.empty:
     picked = evidence(shown)
     if data.current_scope().role in review.REVIEW_ROLES:
-        review_form(shown, picked)
+        ui.review_form("mo_review", shown, "scans", alert_option(shown), picked)
