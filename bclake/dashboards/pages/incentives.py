@@ -154,9 +154,12 @@ def period_label(lines: pd.DataFrame) -> pd.Series:
 
 
 def lines_table(lines: pd.DataFrame, names: dict[str, str]) -> None:
-    """The month's lines; the payee columns only when there is more than one payee (a
-    store's own statement does not repeat its name on every line of a phone screen)."""
+    """The month's lines: programme, period, payable and the reason (the arithmetic) first,
+    where they are in view without scrolling, then the evidence and the other amounts. The
+    payee columns only when there is more than one payee (a store's own statement does not
+    repeat its name on every line of a phone screen)."""
     amounts = [t(f"incentives.{c}") for c in AMOUNTS]
+    payable = amounts.pop()
     payees = (
         {t("incentives.payee_code"): lines.payee_code, t("incentives.payee"): lines.payee_name}
         if lines.payee_code.nunique() > 1
@@ -167,10 +170,11 @@ def lines_table(lines: pd.DataFrame, names: dict[str, str]) -> None:
             **payees,
             t("incentives.programme"): lines.programme_id.map(lambda p: names.get(p, p)),
             t("incentives.period"): period_label(lines),
+            payable: lines.amount_payable,
+            t("incentives.reason"): lines[reason_column()],
             t("incentives.events"): lines.events,
             t("incentives.basis"): lines.basis,
-            **{label: lines[c] for label, c in zip(amounts, AMOUNTS, strict=True)},
-            t("incentives.reason"): lines[reason_column()],
+            **{label: lines[c] for label, c in zip(amounts, AMOUNTS[:-1], strict=True)},
         }
     )
     st.dataframe(
@@ -179,7 +183,7 @@ def lines_table(lines: pd.DataFrame, names: dict[str, str]) -> None:
         width="stretch",
         height=ui.table_height(len(frame), 420),
         column_config={
-            **amount_columns(t("incentives.basis"), *amounts),
+            **amount_columns(t("incentives.basis"), payable, *amounts),
             t("incentives.reason"): st.column_config.TextColumn(width="large"),
         },
         key="inc_lines",
