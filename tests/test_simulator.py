@@ -33,6 +33,10 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
     simulate(tmp_path / "c", "tiny", seed=4, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+    # the planted fraud, the payment errors and what the programmes truly earn too
+    for part in ("incentive_earned", "reward_fraud", "rebate_payment_errors", "scan_labels"):
+        a, b = (pl.read_parquet(tmp_path / w / "truth" / part / "*.parquet") for w in "ab")
+        assert a.height and a.equals(b), part
 
 
 # sources bclake's own users write (review decisions from the dashboards), not a system

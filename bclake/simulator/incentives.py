@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core.codes import BODY_DIGITS
-from bclake.core.incentives import Programme, Programmes, earned
+from bclake.core.incentives import Programme, Programmes, earned, period_start
 from bclake.simulator.lookup import Lookup, add_months
 
 NEVER = np.iinfo(np.int32).max
@@ -58,7 +58,7 @@ class EvidenceBook:
     n_stores: int
     n_skus: int
     first_delivery: np.ndarray = field(init=False)  # stores: day of the first delivered line
-    purchases: list[pl.DataFrame] = field(default_factory=list)  # evidence, payee, day, basis
+    purchases: list[pl.DataFrame] = field(default_factory=list)  # evidence, payee, day, fen
     checks: list[pl.DataFrame] = field(default_factory=list)  # s, day, reported and true result
     scans: list[pl.DataFrame] = field(default_factory=list)  # s, day, authorised, consent, n
     diverted: list[pl.DataFrame] = field(default_factory=list)  # d, day, n diverted scans
@@ -77,7 +77,7 @@ class EvidenceBook:
             invoices.group_by(
                 payee_code=pl.col("distributor_code"), day=look.day_of("invoice_date")
             )
-            .agg(basis=pl.col("amount").sum())
+            .agg(fen=_fen("amount"))
             .with_columns(evidence=pl.lit("distributor_purchases"))
         )
 
@@ -90,7 +90,7 @@ class EvidenceBook:
         lines = lines.with_columns(day=(pl.col("day") + STORE_LEAD_DAYS).cast(pl.Int64))
         self.purchases.append(
             lines.group_by("s", "day")
-            .agg(basis=pl.col("amount").sum())
+            .agg(fen=_fen("amount"))
             .with_columns(
                 payee_code=pl.lit(pl.Series(look.store_codes, dtype=pl.String)).gather(pl.col("s")),
                 evidence=pl.lit("store_purchases"),
@@ -216,7 +216,7 @@ class EvidenceBook:
             self.purchases = [
                 pl.concat(self.purchases, how="diagonal_relaxed")
                 .group_by("evidence", "payee_code", "day")
-                .agg(pl.col("basis").sum())
+                .agg(pl.col("fen").sum())
             ]
         if self.checks:
             self.checks = [pl.concat(self.checks, how="diagonal_relaxed")]
@@ -239,7 +239,8 @@ class EvidenceBook:
         """Evidence of programme `p`'s kind, its eligibility applied, in the shape `earned` reads.
 
         Returns evidence, payee_code, day (date), events, basis; `truth` picks
-        the true view (reused photos fail, farmed scans do not count).
+        the true view (reused photos fail, farmed scans do not count). Amount
+        kinds come as one row per payee and period (day = the period's first day).
         """
         self.compact()
         kind = p.evidence
@@ -248,10 +249,15 @@ class EvidenceBook:
             frame = (
                 self.purchases[0].filter(pl.col("evidence") == kind)
                 if self.purchases
-                else pl.DataFrame(schema={"payee_code": pl.String, "day": pl.Int64})
+                else pl.DataFrame(
+                    schema={"payee_code": pl.String, "day": pl.Int64, "fen": pl.Int64}
+                )
             )
-            out = frame.select(
-                "payee_code", day=date_of, events=pl.lit(0, pl.Int64), basis=pl.col("basis")
+            # one row per payee and period, summed in whole fen: the same basis in any order
+            out = (
+                frame.group_by("payee_code", day=period_start(date_of, p.period))
+                .agg(pl.col("fen").sum())
+                .select("payee_code", "day", events=pl.lit(0, pl.Int64), basis=pl.col("fen") / 100)
             )
         elif kind == "new_store_first_order":
             s = np.nonzero(self.first_delivery < NEVER)[0]
@@ -336,6 +342,11 @@ class EvidenceBook:
         self.checks = cut(self.checks, keep.get("display_pass", NEVER))
         self.scans = cut(self.scans, keep.get("verified_scan", NEVER))
         self.diverted = cut(self.diverted, oldest)
+
+
+def _fen(column: str) -> pl.Expr:
+    """Sum of a yuan column with two decimals, in whole fen (exact, in any summation order)."""
+    return (pl.col(column) * 100).round().cast(pl.Int64).sum()
 
 
 def _no_checks() -> pl.DataFrame:
