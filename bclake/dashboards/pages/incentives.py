@@ -209,7 +209,9 @@ def totals(lines: pd.DataFrame, region: str | None) -> None:
         .sort_values("amount_payable", ascending=False)
     )
     total = pd.DataFrame([{"group": total_label, "n": len(lines), **lines[list(AMOUNTS)].sum()}])
-    frame = pd.concat([summed, total], ignore_index=True).rename(
+    # payable first: on a phone the columns after the second scroll out of view
+    order = ["group", "n", "amount_payable", "amount_withheld", "amount_forfeited", "amount_earned"]
+    frame = pd.concat([summed, total], ignore_index=True)[order].rename(
         columns={
             "group": t("common.region" if by_region else "common.distributor"),
             "n": t("incentives.lines"),
