@@ -44,6 +44,19 @@ decisions as (
         row_number() over (partition by alert_id order by decided_at desc, decision_id desc)
             as recency
     from {{ ref('stg_review__alert_decisions') }}
+    where alert_id like 'IF%'
+),
+
+history as (
+    select
+        alert_id,
+        count(*) as decisions,
+        string_agg(
+            strftime(decided_at, '%Y-%m-%d') || ' ' || decision || ' (' || decided_by || ')',
+            '; ' order by decided_at
+        ) as decision_history
+    from decisions
+    group by alert_id
 ),
 
 scored as (
@@ -86,11 +99,11 @@ select
     s.province,
     s.consumer_id,
     s.period_start,
-    s.events,
-    s.days,
-    s.burst_days,
-    s.max_burst_scans,
-    s.positions,
+    cast(s.events as bigint) as events,
+    cast(s.days as bigint) as days,
+    cast(s.burst_days as bigint) as burst_days,
+    cast(s.max_burst_scans as bigint) as max_burst_scans,
+    cast(s.positions as bigint) as positions,
     s.photo_hash,
     s.origin_check_id,
     s.origin_store_code,
@@ -108,6 +121,10 @@ select
     d.decided_at,
     d.decided_by,
     d.reason as decision_reason,
+    d.penalty_amount,
+    d.evidence_scans as events_at_decision,
+    coalesce(h.decisions, 0) as decisions,
+    h.decision_history,
     case s.kind
         when 'scan_farming'
             then
@@ -142,3 +159,4 @@ select
     end as reason_en
 from scored as s
 left join decisions as d on s.alert_id = d.alert_id and d.recency = 1
+left join history as h on s.alert_id = h.alert_id

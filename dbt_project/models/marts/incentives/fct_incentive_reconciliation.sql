@@ -15,6 +15,15 @@ as_of as (
     where period_status = 'closed'
 ),
 
+programmes as (
+    select
+        programme_id,
+        name_zh,
+        name_en,
+        period
+    from {{ ref('stg_config__incentive_programmes') }}
+),
+
 paid as (
     select
         payee_type,
@@ -81,7 +90,14 @@ select
     coalesce(st.distributor_code, d.distributor_code) as distributor_code,
     coalesce(st.region, d.region) as region,
     c.programme_id,
+    g.name_zh as programme_zh,
+    g.name_en as programme_en,
     c.period_start,
+    case g.period
+        when 'month' then c.period_start
+        when 'quarter' then cast(c.period_start + interval 2 month as date)
+        else cast(c.period_start + interval 11 month as date)
+    end as statement_month,
     c.line_id,
     c.pay_due_date,
     c.amount_earned,
@@ -89,7 +105,7 @@ select
     c.amount_forfeited,
     c.amount_payable,
     c.paid_amount,
-    c.payments,
+    cast(c.payments as bigint) as payments,
     c.rebate_ids,
     c.last_paid_date,
     c.difference,
@@ -133,6 +149,7 @@ select
             || {{ yuan('c.paid_amount') }} || ', payable CNY ' || {{ yuan('c.amount_payable') }} || ')'
     end as reason_en
 from classified as c
+left join programmes as g on c.programme_id = g.programme_id
 left join {{ ref('stg_dms__stores') }} as st
     on c.payee_type = 'store' and c.payee_code = st.store_code
 left join {{ ref('dim_distributor') }} as d
