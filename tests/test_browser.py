@@ -30,6 +30,7 @@ PAGES = {  # url path -> title in the Chinese navigation
     "overview": "总览",
     "channel": "渠道",
     "market_order": "市场秩序",
+    "incentives": "激励",
     "consumers": "消费者",
     "products": "产品",
     "forecast": "预测与补货",

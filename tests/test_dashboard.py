@@ -31,6 +31,7 @@ PAGES = (
     "overview",
     "channel",
     "market_order",
+    "incentives",
     "consumers",
     "products",
     "forecast",
