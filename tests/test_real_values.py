@@ -317,7 +317,8 @@ def test_int_columns_take_formatted_whole_numbers_only() -> None:
 def test_contract_shares_and_accounting_columns() -> None:
     contracts = load_contracts()
     shares = {(k, c.name) for k, con in contracts.items() for c in con.all_columns if c.share}
-    assert ("dms.promotions", "discount") in shares and ("market.market_share", "brand_share") in shares
+    assert ("dms.promotions", "discount") in shares
+    assert ("market.market_share", "brand_share") in shares
     for key, column in shares:  # a share is bounded to 0..1
         col = next(c for c in contracts[key].all_columns if c.name == column)
         assert (col.min, col.max) == (0, 1), (key, column)

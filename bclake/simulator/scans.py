@@ -38,7 +38,8 @@ REPEAT_SHARE = 0.01  # units the same consumer scans again minutes later
 FAMILY_SHARE = 0.005  # units a second person of the household scans the same day
 # legitimate look-alike of scan farming: one shopper scans every unit of a multi-unit purchase
 BULK_MIN_UNITS = 4  # sales rows of at least this many units
-BULK_SHARE = 0.005  # of which this share is scanned unit by unit by the buyer
+BULK_MAX_UNITS = 12  # a multi-unit buyer takes 4-12 units (a multi-pack, a case of a drink)
+BULK_SHARE = 0.005  # of which this share has such a buyer, who scans every unit bought
 BULK_SECONDS = 840  # spread of one buyer's scans (plus up to a minute): within 15 minutes
 # scan farming: a store's staff scan units of the store's own stock for the scan reward
 FARM_EPISODES = (1, 2)  # episodes per farming store
@@ -159,9 +160,10 @@ def product_scans(
     Advances the ledger's sold positions by every sold unit. Most units are
     scanned at their store; some on a trip, across a province border or in a
     mover's new city, and a few twice (the same consumer again, or a second
-    person of the household): all legitimate. `BULK_SHARE` of the sales of
-    `BULK_MIN_UNITS` units or more are scanned unit by unit by one buyer within
-    15 minutes at one spot (legitimate, and bursty like scan farming). Returns
+    person of the household): all legitimate. In `BULK_SHARE` of the sales of
+    `BULK_MIN_UNITS` units or more, one buyer takes 4-`BULK_MAX_UNITS` of the units
+    and scans each within 15 minutes at one spot (legitimate, and bursty like scan
+    farming); the sale's other units are scanned as usual. Returns
     one row per scan: s, k, day, seconds, product_code, lat, lon, c (consumer
     index), label (`normal` or `diverted`), activated_d and selling_d
     (distributor indices).
@@ -170,7 +172,12 @@ def product_scans(
     qty_all = sales["qty"].to_numpy()
     n = rng.binomial(qty_all, model.scan_p[sales["s"].to_numpy()])
     bulk_sale = (qty_all >= BULK_MIN_UNITS) & (bulk_rng.random(len(qty_all)) < BULK_SHARE)
-    n = np.where(bulk_sale, qty_all, n)
+    # the buyer's units, all scanned, plus the usual share of the sale's other units
+    bought = np.minimum(
+        qty_all, bulk_rng.integers(BULK_MIN_UNITS, BULK_MAX_UNITS + 1, len(qty_all))
+    )
+    rest = bulk_rng.binomial(np.maximum(qty_all - bought, 0), model.scan_p[sales["s"].to_numpy()])
+    n = np.where(bulk_sale, bought + rest, n)
     sales = sales.with_columns(
         d=pl.lit(pl.Series(look.dist_of_store)).gather(pl.col("s")).cast(pl.Int64),
         k=pl.col("k").cast(pl.Int64),
@@ -215,10 +222,10 @@ def product_scans(
         travel_rng,
     )
     seconds = (rng.beta(2.5, 2.0, size=len(row)) * 14 * 3600 + 8 * 3600).astype(np.int64)
-    bulk = bulk_sale[row]
+    bulk = bulk_sale[row] & (rank < bought[row])
     if bulk.any():  # the buyer scans every unit in one go, where the first scan was
         first = np.repeat(np.cumsum(n) - n, n)[bulk]
-        n_of = n[row][bulk]
+        n_of = bought[row][bulk]
         c[bulk] = c[first]
         seconds[bulk] = (
             seconds[first]
