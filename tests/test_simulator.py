@@ -304,7 +304,7 @@ def test_farmed_scans_are_labelled_and_bursty(clean_tiny: Path) -> None:
             ),
         )
     )
-    assert bursts["n"].min() >= 8 and bursts["minutes"].max() <= 60
+    assert bursts["n"].min() >= 3 and bursts["minutes"].max() <= 60  # careful ones: 3-10
     assert bursts["spread"].max() < 0.005
     # every farmed unit is scanned once only: codes nobody else scanned
     codes = scans.filter(pl.col("scan_id").is_in(farmed["event_id"].implode()))["code"]

@@ -47,6 +47,10 @@ FARM_EPISODE_MONTHS = (2, 6)
 FARM_ACCOUNTS = (1, 2)  # staff accounts: consumers whose home store is the store
 FARM_DAYS_PER_MONTH = (2, 6)
 FARM_BURST_SCANS = (8, 40)  # product scans per burst
+# careful farmers stay under a daily cap a brand might set (10 a day), on more days
+FARM_CAREFUL_SHARE = 0.5
+FARM_CAREFUL_BURST_SCANS = (3, 10)
+FARM_CAREFUL_DAYS_PER_MONTH = (3, 8)
 FARM_BURST_MINUTES = (20, 60)  # how long a burst lasts
 FARM_STORE_SCAN_LAG = (20, 90)  # seconds from a product scan to the store-code scan after it
 FARM_JITTER_DEG = 0.0003  # positions scatter this little around the store
@@ -369,7 +373,9 @@ def farming_plan(
     `cfg.farming_store_share` of the stores (at least one) farm in one or two
     episodes of two to six months starting inside the window: on two to six
     days a month, one of the store's one or two staff accounts (consumers whose
-    home store it is) scans 8-40 units within 20-60 minutes. Returns s, c, day,
+    home store it is) scans 8-40 units within 20-60 minutes; half the stores are
+    careful, staying under a daily cap (3-10 units a burst, on three to eight
+    days a month). Returns s, c, day,
     seconds (start of the burst), n (product scans) and minutes, one row per burst.
     """
     schema = {
@@ -400,6 +406,9 @@ def farming_plan(
         if hi[s] <= lo[s]:
             continue
         n_acc = min(hi[s] - lo[s], int(rng.integers(FARM_ACCOUNTS[0], FARM_ACCOUNTS[1] + 1)))
+        careful = rng.random() < FARM_CAREFUL_SHARE
+        burst = FARM_CAREFUL_BURST_SCANS if careful else FARM_BURST_SCANS
+        per_month = FARM_CAREFUL_DAYS_PER_MONTH if careful else FARM_DAYS_PER_MONTH
         accounts = rng.choice(np.arange(lo[s], hi[s]), size=n_acc, replace=False)
         first_month = int(np.searchsorted(bounds, max(onboard_day[s], 0), side="right")) - 1
         month = first_month + int(rng.integers(0, max(1, window_months - first_month - 1)))
@@ -407,7 +416,7 @@ def farming_plan(
             length = int(rng.integers(FARM_EPISODE_MONTHS[0], FARM_EPISODE_MONTHS[1] + 1))
             for mm in range(month, min(month + length, len(bounds) - 1)):
                 span = bounds[mm + 1] - bounds[mm]
-                n_days = int(rng.integers(FARM_DAYS_PER_MONTH[0], FARM_DAYS_PER_MONTH[1] + 1))
+                n_days = int(rng.integers(per_month[0], per_month[1] + 1))
                 for day in np.sort(rng.choice(span, size=min(n_days, span), replace=False)):
                     rows.append(
                         (
@@ -415,7 +424,7 @@ def farming_plan(
                             int(accounts[int(rng.integers(n_acc))]),
                             int(bounds[mm] + day),
                             int(rng.integers(9 * 3600, 21 * 3600)),
-                            int(rng.integers(FARM_BURST_SCANS[0], FARM_BURST_SCANS[1] + 1)),
+                            int(rng.integers(burst[0], burst[1] + 1)),
                             int(rng.integers(FARM_BURST_MINUTES[0], FARM_BURST_MINUTES[1] + 1)),
                         )
                     )
