@@ -1,9 +1,12 @@
 -- Reward-fraud evidence (激励作弊): one row per event behind a fraud alert.
 -- scan_farming: a consumer account whose store-linked scans at one store come in bursts
---   (>= farming_burst_scans distinct codes within farming_burst_minutes) on
---   >= farming_min_days days of a month, or one burst of >= farming_burst_alone scans:
---   staff scanning their own stock for the traffic reward. Every linked scan of that
---   account at that store in that month is evidence (and withheld until reviewed).
+--   (>= farming_burst_scans within farming_burst_minutes) on >= farming_min_days days of
+--   a month with at least farming_min_burst_share of its scans there in bursts, or one
+--   burst of >= farming_burst_alone scans: staff scanning their own stock for the
+--   traffic reward. A shopper's scans spread over the month; a farming account's come
+--   in bursts. Every linked scan of that account at that store in that month is
+--   evidence (and withheld until reviewed). A scan is in a burst when the window of
+--   farming_burst_minutes ending or starting at it holds farming_burst_scans scans.
 -- photo_reuse: a display check whose photo (perceptual hash) was first submitted for
 --   another store: the check, and the original it copies.
 -- The alert id hashes the alert's grain, so a review decision follows it across runs.
@@ -18,7 +21,12 @@ windowed as (
             partition by store_code, consumer_id
             order by scan_time
             range between interval '{{ var("farming_burst_minutes") }} minutes' preceding and current row
-        ) as window_scans
+        ) as window_scans,
+        count(*) over (
+            partition by store_code, consumer_id
+            order by scan_time
+            range between current row and interval '{{ var("farming_burst_minutes") }} minutes' following
+        ) as window_scans_ahead
     from links
 ),
 
@@ -30,7 +38,14 @@ accounts as (
         count(distinct case
             when window_scans >= {{ var('farming_burst_scans') }} then scan_date
         end) as burst_days,
-        max(window_scans) as max_burst_scans
+        max(window_scans) as max_burst_scans,
+        avg(case
+            when
+                window_scans >= {{ var('farming_burst_scans') }}
+                or window_scans_ahead >= {{ var('farming_burst_scans') }}
+                then 1.0
+            else 0.0
+        end) as burst_share
     from windowed
     group by store_code, consumer_id, cast({{ dbt.date_trunc('month', 'scan_date') }} as date)
 ),
@@ -39,7 +54,10 @@ farming as (
     select *
     from accounts
     where
-        burst_days >= {{ var('farming_min_days') }}
+        (
+            burst_days >= {{ var('farming_min_days') }}
+            and burst_share >= {{ var('farming_min_burst_share') }}
+        )
         or max_burst_scans >= {{ var('farming_burst_alone') }}
 ),
 
