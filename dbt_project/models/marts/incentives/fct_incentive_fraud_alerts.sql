@@ -38,27 +38,6 @@ rates as (
     group by evidence
 ),
 
-decisions as (
-    select
-        *,
-        row_number() over (partition by alert_id order by decided_at desc, decision_id desc)
-            as recency
-    from {{ ref('stg_review__alert_decisions') }}
-    where alert_id like 'IF%'
-),
-
-history as (
-    select
-        alert_id,
-        count(*) as decisions,
-        string_agg(
-            strftime(decided_at, '%Y-%m-%d') || ' ' || decision || ' (' || decided_by || ')',
-            '; ' order by decided_at
-        ) as decision_history
-    from decisions
-    group by alert_id
-),
-
 scored as (
     select
         g.*,
@@ -123,8 +102,8 @@ select
     d.reason as decision_reason,
     d.penalty_amount,
     d.evidence_scans as events_at_decision,
-    coalesce(h.decisions, 0) as decisions,
-    h.decision_history,
+    coalesce(d.decisions, 0) as decisions,
+    d.decision_history,
     case s.kind
         when 'scan_farming'
             then
@@ -158,5 +137,4 @@ select
             || {{ yuan('s.reward_at_stake') }} || ' withheld'
     end as reason_en
 from scored as s
-left join decisions as d on s.alert_id = d.alert_id and d.recency = 1
-left join history as h on s.alert_id = h.alert_id
+left join {{ ref('int_alert_reviews') }} as d on s.alert_id = d.alert_id

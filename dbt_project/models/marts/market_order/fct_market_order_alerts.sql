@@ -75,26 +75,6 @@ local_distributors as (
     group by province
 ),
 
-decisions as (
-    select
-        *,
-        row_number() over (partition by alert_id order by decided_at desc, decision_id desc)
-            as recency
-    from {{ ref('stg_review__alert_decisions') }}
-),
-
-history as (
-    select
-        alert_id,
-        count(*) as decisions,
-        string_agg(
-            strftime(decided_at, '%Y-%m-%d') || ' ' || decision || ' (' || decided_by || ')',
-            '; ' order by decided_at
-        ) as decision_history
-    from decisions
-    group by alert_id
-),
-
 scored as (
     select
         r.*,
@@ -172,8 +152,8 @@ select
     d.reason as decision_reason,
     d.penalty_amount,
     d.evidence_scans as scans_at_decision,
-    coalesce(h.decisions, 0) as decisions,
-    h.decision_history,
+    coalesce(d.decisions, 0) as decisions,
+    d.decision_history,
     case s.kind
         when 'diversion'
             then
@@ -217,6 +197,5 @@ select
             || ' provinces (copied codes: counterfeit)'
     end as reason_en
 from scored as s
-left join decisions as d on s.alert_id = d.alert_id and d.recency = 1
-left join history as h on s.alert_id = h.alert_id
+left join {{ ref('int_alert_reviews') }} as d on s.alert_id = d.alert_id
 left join local_distributors as l on s.destination_province = l.province
