@@ -91,19 +91,7 @@ select
     s.last_seen,
     s.reward_at_stake,
     round(s.score, 3) as score,
-    case
-        when d.decision is null then 'open'
-        when d.decision = 'dismissed' and s.events > d.evidence_scans then 'reopened'
-        else d.decision
-    end as status,
-    d.decision as last_decision,
-    d.decided_at,
-    d.decided_by,
-    d.reason as decision_reason,
-    d.penalty_amount,
-    d.evidence_scans as events_at_decision,
-    coalesce(d.decisions, 0) as decisions,
-    d.decision_history,
+    {{ review_columns('s.events', 'events_at_decision') }},
     case s.kind
         when 'scan_farming'
             then

@@ -74,7 +74,10 @@ checks as (
         ) as origin_check_id,
         first_value(store_code) over (
             partition by photo_hash order by check_date, check_id
-        ) as origin_store_code
+        ) as origin_store_code,
+        first_value(check_date) over (
+            partition by photo_hash order by check_date, check_id
+        ) as origin_check_date
     from {{ ref('stg_dms__display_checks') }}
     where photo_hash is not null
 ),
@@ -83,6 +86,32 @@ reused as (
     select *
     from checks
     where store_code <> origin_store_code
+),
+
+photo_events as (  -- the copy, held, and the original it copies, shown beside it
+    select
+        check_id as reuse_check_id,
+        check_date as reuse_date,
+        check_id as event_id,
+        check_date as event_date,
+        store_code,
+        photo_hash,
+        origin_check_id,
+        origin_store_code,
+        true as withholds
+    from reused
+    union all
+    select
+        check_id as reuse_check_id,
+        check_date as reuse_date,
+        origin_check_id as event_id,
+        origin_check_date as event_date,
+        origin_store_code as store_code,
+        photo_hash,
+        origin_check_id,
+        origin_store_code,
+        false as withholds
+    from reused
 )
 
 select
@@ -116,47 +145,22 @@ inner join windowed as w
 union all
 
 select
-    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)) as alert_id,
+    'IF' || upper(substring(md5('photo_reuse|' || p.reuse_check_id), 1, 12)) as alert_id,
     'photo_reuse' as kind,
     'display_pass' as evidence,
-    r.store_code,
+    p.store_code,
     cast(null as varchar) as consumer_id,
-    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date) as period_start,
-    r.check_id as event_id,
-    cast(r.check_date as timestamp) as event_time,
+    cast({{ dbt.date_trunc('month', 'p.reuse_date') }} as date) as period_start,
+    p.event_id,
+    cast(p.event_date as timestamp) as event_time,
     cast(null as varchar) as product_code,
     cast(null as bigint) as window_scans,
     cast(null as double) as lat,
     cast(null as double) as lon,
     cast(null as bigint) as burst_days,
     cast(null as bigint) as max_burst_scans,
-    r.photo_hash,
-    r.origin_check_id,
-    r.origin_store_code,
-    true as withholds
-from reused as r
-
-union all
-
--- the original check, shown beside the copy; its own reward is not held
-select
-    'IF' || upper(substring(md5('photo_reuse|' || r.check_id), 1, 12)) as alert_id,
-    'photo_reuse' as kind,
-    'display_pass' as evidence,
-    r.origin_store_code as store_code,
-    cast(null as varchar) as consumer_id,
-    cast({{ dbt.date_trunc('month', 'r.check_date') }} as date) as period_start,
-    r.origin_check_id as event_id,
-    cast(o.check_date as timestamp) as event_time,
-    cast(null as varchar) as product_code,
-    cast(null as bigint) as window_scans,
-    cast(null as double) as lat,
-    cast(null as double) as lon,
-    cast(null as bigint) as burst_days,
-    cast(null as bigint) as max_burst_scans,
-    r.photo_hash,
-    r.origin_check_id,
-    r.origin_store_code,
-    false as withholds
-from reused as r
-inner join checks as o on r.origin_check_id = o.check_id
+    p.photo_hash,
+    p.origin_check_id,
+    p.origin_store_code,
+    p.withholds
+from photo_events as p
