@@ -35,6 +35,17 @@ EVIDENCE_PAYEE = {
     "verified_scan": "store",
 }
 TIERED_EVIDENCE = {"distributor_purchases", "store_purchases"}
+# what `earned` returns
+EARNED_SCHEMA = {
+    "programme_id": pl.String,
+    "payee_type": pl.String,
+    "payee_code": pl.String,
+    "period_start": pl.Date,
+    "events": pl.Int64,
+    "basis": pl.Float64,
+    "diversion_finding": pl.Boolean,
+    "amount": pl.Float64,
+}
 
 
 class ProgrammeError(ValueError):
@@ -305,27 +316,7 @@ def earned(
                 amount=pl.Series(amounts, dtype=pl.Float64),
             )
         )
-    cols = [
-        "programme_id",
-        "payee_type",
-        "payee_code",
-        "period_start",
-        "events",
-        "basis",
-        "diversion_finding",
-        "amount",
-    ]
+    cols = list(EARNED_SCHEMA)
     if not out:
-        return pl.DataFrame(
-            schema={
-                "programme_id": pl.String,
-                "payee_type": pl.String,
-                "payee_code": pl.String,
-                "period_start": pl.Date,
-                "events": pl.Int64,
-                "basis": pl.Float64,
-                "diversion_finding": pl.Boolean,
-                "amount": pl.Float64,
-            }
-        )
+        return pl.DataFrame(schema=EARNED_SCHEMA)
     return pl.concat([f.select(cols) for f in out]).sort(cols[:4])

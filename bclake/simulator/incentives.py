@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core.codes import BODY_DIGITS
-from bclake.core.incentives import Programme, Programmes, earned, period_start
+from bclake.core.incentives import EARNED_SCHEMA, Programme, Programmes, earned, period_start
 from bclake.simulator.lookup import Lookup, add_months
 
 NEVER = np.iinfo(np.int32).max
@@ -397,22 +397,6 @@ def periods(first: date, last: date, period: str) -> list[date]:
     return out
 
 
-def no_earned() -> pl.DataFrame:
-    """An empty frame in the columns `earned` returns."""
-    return pl.DataFrame(
-        schema={
-            "programme_id": pl.String,
-            "payee_type": pl.String,
-            "payee_code": pl.String,
-            "period_start": pl.Date,
-            "events": pl.Int64,
-            "basis": pl.Float64,
-            "diversion_finding": pl.Boolean,
-            "amount": pl.Float64,
-        }
-    )
-
-
 def _only(p: Programme) -> Programmes:
     return Programmes(version=1, programmes=[p])
 
@@ -439,7 +423,7 @@ def true_earned(
         got = earned(_only(p), ev, findings).filter(pl.col("period_start").is_in(done))
         out.append(got)
         book.truth_from[p.id] = add_months(done[-1], PERIOD_MONTHS[p.period])
-    return pl.concat(out) if out else no_earned()
+    return pl.concat(out) if out else pl.DataFrame(schema=EARNED_SCHEMA)
 
 
 def dms_due(
@@ -481,7 +465,7 @@ def dms_due(
             )
         )
     if not out:
-        return no_earned().with_columns(paid_date=pl.lit(None, pl.Date))
+        return pl.DataFrame(schema=EARNED_SCHEMA).with_columns(paid_date=pl.lit(None, pl.Date))
     return pl.concat(out)
 
 
