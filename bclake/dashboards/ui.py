@@ -450,3 +450,16 @@ def province_map(
         .resolve_scale(color="independent")
         .to_dict()
     )
+
+
+def pick_alert(
+    shown: pd.DataFrame, label: str, format_func: Callable[[str], str], key: str
+) -> pd.Series | None:
+    """The alert a reviewer picks from the filtered queue `shown` (one row per alert_id),
+    as a row that keeps its `alert_id`; None when the queue is empty."""
+    alert_id = st.selectbox(label, shown.alert_id.tolist(), format_func=format_func, key=key)
+    if alert_id is None:
+        return None
+    alert = shown.set_index("alert_id").loc[alert_id].copy()
+    alert["alert_id"] = alert_id
+    return alert

@@ -63,6 +63,21 @@ def amount_columns(*labels: str) -> dict[str, st.column_config.NumberColumn]:
     return {label: st.column_config.NumberColumn(format="%.2f") for label in labels}
 
 
+def money_table(frame: pd.DataFrame, money: list[str], height: int, key: str) -> None:
+    """A table whose `money` columns show yuan to the fen and whose reason column is wide."""
+    config: dict = amount_columns(*money)
+    if t("incentives.reason") in frame.columns:
+        config[t("incentives.reason")] = st.column_config.TextColumn(width="large")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=ui.table_height(len(frame), height),
+        column_config=config,
+        key=key,
+    )
+
+
 # -- month and headline --------------------------------------------------------------
 
 
@@ -177,17 +192,7 @@ def lines_table(lines: pd.DataFrame, names: dict[str, str]) -> None:
             **{label: lines[c] for label, c in zip(amounts, AMOUNTS[:-1], strict=True)},
         }
     )
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(frame), 420),
-        column_config={
-            **amount_columns(t("incentives.basis"), payable, *amounts),
-            t("incentives.reason"): st.column_config.TextColumn(width="large"),
-        },
-        key="inc_lines",
-    )
+    money_table(frame, [t("incentives.basis"), payable, *amounts], 420, "inc_lines")
 
 
 def totals(lines: pd.DataFrame, region: str | None) -> None:
@@ -219,14 +224,7 @@ def totals(lines: pd.DataFrame, region: str | None) -> None:
         }
     )
     st.markdown(f"**{t('incentives.totals')}**")
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(frame), 320),
-        column_config=amount_columns(*(t(f"incentives.{c}") for c in AMOUNTS)),
-        key="inc_totals",
-    )
+    money_table(frame, [t(f"incentives.{c}") for c in AMOUNTS], 320, "inc_totals")
 
 
 def downloads(lines: pd.DataFrame, month: date, region: str | None) -> None:
@@ -388,17 +386,7 @@ def reconciliation(month: date, region: str | None) -> None:
             t("incentives.rebate_ids"): differences.rebate_ids,
         }
     )
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(frame), 360),
-        column_config={
-            **amount_columns(*money_cols),
-            t("incentives.reason"): st.column_config.TextColumn(width="large"),
-        },
-        key="inc_rec_differences",
-    )
+    money_table(frame, list(money_cols), 360, "inc_rec_differences")
     st.download_button(
         t("incentives.download_differences"),
         lambda: data.safe_csv(differences_file(differences)),
@@ -517,16 +505,12 @@ def fraud_queue(alerts: pd.DataFrame) -> pd.DataFrame:
 def fraud_evidence(shown: pd.DataFrame) -> str | None:
     """The drill-down of one alert: its reason, facts, evidence events and decisions."""
     st.markdown(f"**{t('incentives.fraud_evidence')}**")
-    alert_id = st.selectbox(
-        t("incentives.pick_alert"),
-        shown.alert_id.tolist(),
-        format_func=fraud_option(shown),
-        key=f"inc_fraud_alert_{lang()}",
+    alert = ui.pick_alert(
+        shown, t("incentives.pick_alert"), fraud_option(shown), f"inc_fraud_alert_{lang()}"
     )
-    if alert_id is None:
+    if alert is None:
         return None
-    alert = shown.set_index("alert_id").loc[alert_id].copy()
-    alert["alert_id"] = alert_id
+    alert_id = alert["alert_id"]
     st.markdown(alert[reason_column()])
     facts = [
         (t("incentives.events"), f"{int(alert.events):,}"),

@@ -334,16 +334,12 @@ def timeline(scans: pd.DataFrame) -> None:
 def evidence(shown: pd.DataFrame) -> str | None:
     """The drill-down of one alert picked from the filtered queue; returns its id."""
     st.subheader(t("market_order.evidence"))
-    alert_id = st.selectbox(
-        t("market_order.pick_alert"),
-        shown.alert_id.tolist(),
-        format_func=alert_option(shown),
-        key=f"mo_alert_{lang()}",
+    alert = ui.pick_alert(
+        shown, t("market_order.pick_alert"), alert_option(shown), f"mo_alert_{lang()}"
     )
-    if alert_id is None:
+    if alert is None:
         return None
-    alert = shown.set_index("alert_id").loc[alert_id].copy()
-    alert["alert_id"] = alert_id
+    alert_id = alert["alert_id"]
     st.markdown(alert.reason_zh if lang() == "zh" else alert.reason_en)
     # one line, not four cards: on a phone cards would push the map a screen down
     km = alert.km_from_territory
