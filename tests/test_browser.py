@@ -12,19 +12,14 @@ import io
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from streamlit_server import serve
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("BCLAKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = {  # url path -> title in the Chinese navigation
     "overview": "总览",
@@ -52,12 +47,6 @@ if not Path(CHROMIUM).exists():
         "fonts-noto-cjk) or set BCLAKE_CHROMIUM",
         allow_module_level=True,
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -106,44 +95,8 @@ def users_file(busiest_distributor: str, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def app_url(tiny_home: Path, users_file: Path) -> Iterator[str]:
     """`streamlit run` over the tiny world, as `make serve` starts it."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "BCLAKE_HOME": str(tiny_home),
-        "BCLAKE_USERS": str(users_file),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "bclake" / "dashboards" / "app.py"),
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--browser.gatherUsageStats=false",
-            "--client.toolbarMode=minimal",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serve({"BCLAKE_HOME": str(tiny_home), "BCLAKE_USERS": str(users_file)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -28,6 +22,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit_server import serve
 
 from bclake.core.settings import Settings
 from bclake.dashboards import data, review
@@ -404,49 +399,11 @@ except pytest.skip.Exception as skipped:
     NO_BROWSER = str(skipped)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def inc_url(inc_home: Path) -> Iterator[str]:
     """`streamlit run` over the hand-made world, with the demo users."""
-    port = _free_port()
-    env = {**os.environ, "BCLAKE_HOME": str(inc_home), "PYTHONPATH": str(ROOT)}
-    env.pop("BCLAKE_USERS", None)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            APP,
-            "--server.headless=true",
-            f"--server.port={port}",
-            "--browser.gatherUsageStats=false",
-            "--client.toolbarMode=minimal",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with serve({"BCLAKE_HOME": str(inc_home)}, unset=("BCLAKE_USERS",)) as url:
+        yield url
 
 
 def desktop_screenshot(page, path: Path, width: int) -> None:
