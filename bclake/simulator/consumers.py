@@ -28,24 +28,77 @@ REGISTER_CHANNELS = np.array(["扫码", "社群", "小程序"])  # first scan, g
 # register channel -> (share without gender, share without birth year) in the CDP profile
 PROFILE_GAPS = {"扫码": (0.25, 0.4), "社群": (0.1, 0.15), "小程序": (0.05, 0.1), "裂变": (0.2, 0.3)}
 NEVER = np.iinfo(np.int32).max  # day index of something that does not happen
+PROMO_BASE, PROMO_SLOPE = 0.2, 2.0  # promotion units: pick weight x (base + slope * sensitivity)
 
 
 class ConsumerPicker:
-    """Draws which of a store's local consumers made a scan, weighted by scan propensity."""
+    """Draws which of a store's local consumers made a scan, weighted by scan propensity.
+
+    Units sold at a promotion price go more often to price-sensitive shoppers
+    (weight times `PROMO_BASE + PROMO_SLOPE * price_sensitivity`): deal-seekers
+    stock up when the price is down, which is how their sensitivity shows in
+    the scans a brand sees.
+    """
 
     def __init__(self, world: World) -> None:
-        weights = world.consumers["scan_propensity"].to_numpy()
-        self.cum = np.cumsum(weights)
+        propensity = world.consumers["scan_propensity"].to_numpy()
+        sens = world.consumers["price_sensitivity"].to_numpy()
         home = world.consumers["home_store"].to_numpy()
         n_stores = len(world.stores)
         starts = np.searchsorted(home, np.arange(n_stores), side="left")
         ends = np.searchsorted(home, np.arange(n_stores), side="right")
-        before = np.concatenate([[0.0], self.cum])
-        self.lo, self.hi = before[starts], before[ends]
+        self.cum, self.lo, self.hi = self._ranges(propensity, starts, ends)
+        promo = propensity * (PROMO_BASE + PROMO_SLOPE * sens)
+        self.promo_cum, self.promo_lo, self.promo_hi = self._ranges(promo, starts, ends)
 
-    def pick(self, stores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        u = self.lo[stores] + rng.random(len(stores)) * (self.hi[stores] - self.lo[stores])
-        return np.minimum(np.searchsorted(self.cum, u, side="right"), len(self.cum) - 1)
+    @staticmethod
+    def _ranges(
+        weights: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cum = np.cumsum(weights)
+        before = np.concatenate([[0.0], cum])
+        return cum, before[starts], before[ends]
+
+    def pick(
+        self, stores: np.ndarray, rng: np.random.Generator, promo: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One consumer index per store in `stores`; `promo` marks units sold on promotion."""
+        u = rng.random(len(stores))
+        picked = self._pick(stores, u, self.cum, self.lo, self.hi)
+        if promo is not None and promo.any():
+            picked[promo] = self._pick(
+                stores[promo], u[promo], self.promo_cum, self.promo_lo, self.promo_hi
+            )
+        return picked
+
+    @staticmethod
+    def _pick(
+        stores: np.ndarray, u: np.ndarray, cum: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> np.ndarray:
+        at = lo[stores] + u * (hi[stores] - lo[stores])
+        return np.minimum(np.searchsorted(cum, at, side="right"), len(cum) - 1)
+
+
+def response_probabilities(
+    value: np.ndarray, sensitivity: np.ndarray, match: np.ndarray, coupon_value: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chance of buying the campaign's category within its 14 days without / with a coupon.
+
+    value, sensitivity, match (1.0 where the consumer's scenario over-indexes on
+    the category, else 0.0): arrays of one length; coupon_value in yuan.
+    Returns (p0, p1). Loyal heavy buyers would mostly buy anyway (p0 up to
+    about 0.55: the "sure things" whose coupons are pure cost); the coupon
+    persuades a share of the others that grows with price sensitivity and,
+    with diminishing returns, with the coupon's value, so incremental response
+    (p1 - p0) and response (p1) rank consumers differently.
+    """
+    loyal = np.minimum(value, 3.0) / 3.0
+    p0 = 0.02 + 0.45 * loyal**1.5 + 0.08 * match
+    persuaded = np.minimum(
+        0.9,
+        0.55 * sensitivity**2 * np.sqrt(coupon_value / 5.0) + 0.06 * match * sensitivity,
+    )
+    return p0, p0 + (1.0 - p0) * persuaded
 
 
 def group_members(world: World, start: date, n_days: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -127,16 +180,18 @@ def campaign(
     size = min(len(eligible), max(20, int(0.04 * len(eligible))))
     drawn = rng.choice(eligible, size=size, replace=False) if size else np.array([], dtype=int)
     treated = rng.random(size) >= HOLDOUT_SHARE
-    value = np.minimum(consumers["value"].to_numpy()[drawn], 3.0) / 3.0
-    sens = consumers["price_sensitivity"].to_numpy()[drawn]
     match = np.array(
         [SCENARIO_CATEGORY.get(s) == category for s in consumers["scenario"].to_numpy()[drawn]],
         dtype=float,
     )
-    p0 = 0.03 + 0.10 * value
-    p1 = np.minimum(0.95, p0 + 0.30 * sens**1.5 + 0.10 * match)
     u = rng.random(size)
     coupon_value = float(rng.choice([2.0, 3.0, 5.0]))
+    p0, p1 = response_probabilities(
+        consumers["value"].to_numpy()[drawn],
+        consumers["price_sensitivity"].to_numpy()[drawn],
+        match,
+        coupon_value,
+    )
     day = first_day + rng.integers(0, CAMPAIGN_DAYS, size=size)
     row = {
         "campaign_id": f"CP{no:04d}",

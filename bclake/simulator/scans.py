@@ -217,7 +217,8 @@ def product_scans(
         )
         activated[diverted] = src
         label[diverted] = "diverted"
-    c = model.picker.pick(s, rng).astype(np.int64)
+    promo = sales["price"].to_numpy()[row] < 1.0
+    c = model.picker.pick(s, rng, promo).astype(np.int64)
     lat, lon = model.whereabouts.relocate(
         s,
         c,
