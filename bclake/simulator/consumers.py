@@ -28,6 +28,8 @@ REGISTER_CHANNELS = np.array(["扫码", "社群", "小程序"])  # first scan, g
 # register channel -> (share without gender, share without birth year) in the CDP profile
 PROFILE_GAPS = {"扫码": (0.25, 0.4), "社群": (0.1, 0.15), "小程序": (0.05, 0.1), "裂变": (0.2, 0.3)}
 NEVER = np.iinfo(np.int32).max  # day index of something that does not happen
+CONSENT_WITHDRAW_SHARE = 0.04  # consented consumers who later withdraw marketing consent
+CONSENT_WITHDRAW_DAYS = 730  # ... on a day drawn uniformly from [0, this)
 PROMO_BASE, PROMO_SLOPE = 0.2, 2.0  # promotion units: pick weight x (base + slope * sensitivity)
 
 
@@ -160,15 +162,31 @@ def interactions(
     )
 
 
+def marketing_consent(consent: np.ndarray, index: np.ndarray, salt: int, day: int) -> np.ndarray:
+    """Marketing consent as of `day`: given (or not) at registration, later withdrawn by a few.
+
+    consent: the consent each consumer gave, index: their 0-based indices (one
+    length). A share `CONSENT_WITHDRAW_SHARE` withdraw on a stable day of their
+    own (`unit_draw`), so every later CDP snapshot shows the withdrawal.
+    """
+    withdraws = unit_draw(salt, index, 11) < CONSENT_WITHDRAW_SHARE
+    on = (unit_draw(salt, index, 12) * CONSENT_WITHDRAW_DAYS).astype(np.int64)
+    return consent & ~(withdraws & (on <= day))
+
+
 def campaign(
     no: int,
     world: World,
     registered_before: np.ndarray,
+    consented: np.ndarray,
     first_day: int,
     start: date,
     rng: np.random.Generator,
 ) -> tuple[dict, pl.DataFrame]:
     """One coupon campaign: a random draw of consented registered consumers, 20% held out.
+
+    `registered_before` and `consented` (marketing consent on the first day) are
+    boolean arrays over the world's consumers.
 
     Returns the campaign row and one row per drawn consumer with both
     potential outcomes (bought within 14 days without / with the coupon).
@@ -176,7 +194,7 @@ def campaign(
     cats = world.categories
     category = cats[no % len(cats)]
     consumers = world.consumers
-    eligible = np.nonzero(registered_before & consumers["consent_marketing"].to_numpy())[0]
+    eligible = np.nonzero(registered_before & consented)[0]
     size = min(len(eligible), max(20, int(0.04 * len(eligible))))
     drawn = rng.choice(eligible, size=size, replace=False) if size else np.array([], dtype=int)
     treated = rng.random(size) >= HOLDOUT_SHARE
@@ -348,7 +366,12 @@ def registered(
     channels = np.stack([first_scan, join, mini_program_day])
     reg_day = channels.min(axis=0)
     how = REGISTER_CHANNELS[channels.argmin(axis=0)]
-    pool = c.with_columns(register_day=pl.Series(reg_day), register_channel=pl.Series(how))
+    consent = marketing_consent(c["consent_marketing"].to_numpy(), np.arange(n), salt, end_day)
+    pool = c.with_columns(
+        register_day=pl.Series(reg_day),
+        register_channel=pl.Series(how),
+        consent_marketing=pl.Series(consent),
+    )
     pool = pool.filter(pl.Series(reg_day <= end_day))
     refs = (
         pl.concat(referrals)
@@ -367,6 +390,11 @@ def registered(
         birth_year=pl.Series(1960 + (unit_draw(salt, idx, 3) * 45).astype(np.int64)),
         register_day=refs["day"].cast(pl.Int64),
         register_channel=pl.lit("裂变"),
+        consent_marketing=pl.Series(
+            marketing_consent(
+                c["consent_marketing"].to_numpy()[refs["referrer"].to_numpy()], idx, salt, end_day
+            )
+        ),
     )
     return pl.concat([pool, referees.select(pool.columns)]), refs
 

@@ -422,8 +422,14 @@ def _campaign(run: _Run, label: str, day: int) -> None:
     """Draw a campaign; coupons are exported when they expire, purchases on their day."""
     st, world = run.state, run.state.world
     no = len(st.campaigns) + 1
+    consented = consumers.marketing_consent(
+        world.consumers["consent_marketing"].to_numpy(),
+        np.arange(len(world.consumers)),
+        st.salt,
+        day,
+    )
     row, drawn = consumers.campaign(
-        no, world, st.first_scan < day, day, st.cfg.start, st.streams.campaigns
+        no, world, st.first_scan < day, consented, day, st.cfg.start, st.streams.campaigns
     )
     st.campaigns.append(row)
     truth.write_campaign_outcomes(run.truth, label, row, drawn)

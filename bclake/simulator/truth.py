@@ -104,7 +104,8 @@ def write_campaign_outcomes(truth: Path, label: str, row: dict, drawn: pl.DataFr
 
 
 def write_consumers(truth: Path, consumers: pl.DataFrame) -> None:
-    """Latent traits and registration of every registered consumer, referees included."""
+    """Latent traits, registration and marketing consent (as of the snapshot) of every
+    registered consumer, referees included."""
     truth.mkdir(parents=True, exist_ok=True)
     consumers.select(
         "consumer_id",
@@ -115,6 +116,7 @@ def write_consumers(truth: Path, consumers: pl.DataFrame) -> None:
         "scan_propensity",
         "register_channel",
         "register_day",
+        "consent_marketing",
     ).write_parquet(truth / "consumers.parquet")
 
 
