@@ -31,6 +31,7 @@ NEVER = np.iinfo(np.int32).max  # day index of something that does not happen
 CONSENT_WITHDRAW_SHARE = 0.04  # consented consumers who later withdraw marketing consent
 CONSENT_WITHDRAW_DAYS = 730  # ... on a day drawn uniformly from [0, this)
 PROMO_BASE, PROMO_SLOPE = 0.2, 2.0  # promotion units: pick weight x (base + slope * sensitivity)
+BASKET_GAMMA = (3.0, 12.0)  # a campaign purchase: gamma(shape, scale) yuan plus the coupon value
 
 
 class ConsumerPicker:
@@ -162,6 +163,11 @@ def interactions(
     )
 
 
+def expected_basket(coupon_value: float) -> float:
+    """Mean yuan of a campaign purchase (the gamma basket plus the coupon's value)."""
+    return BASKET_GAMMA[0] * BASKET_GAMMA[1] + coupon_value
+
+
 def marketing_consent(consent: np.ndarray, index: np.ndarray, salt: int, day: int) -> np.ndarray:
     """Marketing consent as of `day`: given (or not) at registration, later withdrawn by a few.
 
@@ -231,7 +237,7 @@ def campaign(
             "y1": u < p1,
             "day": day.astype(np.int32),
             "seconds": rng.integers(9 * 3600, 22 * 3600, size=size),
-            "basket": np.round(rng.gamma(3.0, 12.0, size=size) + coupon_value, 2),
+            "basket": np.round(rng.gamma(*BASKET_GAMMA, size=size) + coupon_value, 2),
         }
     )
     return row, members
