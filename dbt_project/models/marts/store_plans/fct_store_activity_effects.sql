@@ -398,7 +398,7 @@ per_store as (
 segment_stores as (
     select
         activity,
-        channel_type || ' T' || cast(city_tier as varchar) as segment,
+        channel_type || ' T' || coalesce(cast(city_tier as varchar), '?') as segment,
         channel_type,
         city_tier,
         store_code,

@@ -28,7 +28,7 @@ stores as (
         s.distributor_code,
         s.channel_type,
         g.tier as city_tier,
-        s.channel_type || ' T' || cast(g.tier as varchar) as segment
+        s.channel_type || ' T' || coalesce(cast(g.tier as varchar), '?') as segment
     from {{ ref('dim_store') }} as s
     left join {{ ref('geo_cities') }} as g on s.adcode = g.adcode
 ),
