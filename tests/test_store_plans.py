@@ -142,8 +142,10 @@ def test_true_effects_apply_the_mechanism(tmp_path: Path) -> None:
 
 
 def test_store_plan_marts_on_the_tiny_world(tiny_home: Path) -> None:
-    """Both marts are published; plans rank 1..n per store by expected units, use only
-    significant effects, never re-propose what a store runs, and score against truth."""
+    """Both marts are published; plans rank 1..n per store by expected units (trials last),
+    use only significant effects, never re-propose what a store runs, and score against
+    truth: recommended activities truly bring more than the rest, and the promotion lift's
+    interval holds the world's."""
     published = tiny_home / "warehouse" / "published.duckdb"
     with duckdb.connect(str(published), read_only=True) as con:
         effects = con.sql("select * from marts.fct_store_activity_effects").pl()
@@ -164,13 +166,19 @@ def test_store_plan_marts_on_the_tiny_world(tiny_home: Path) -> None:
     ranks = plans.group_by("store_code").agg(pl.col("rank").sort(), pl.len())
     for r in ranks.iter_rows(named=True):
         assert r["rank"] == list(range(1, r["len"] + 1))
+    # measured activities by expected units, then a trial (a sales forecast, not a lift)
     ordered = (
         plans.sort("store_code", "rank")
         .group_by("store_code", maintain_order=True)
-        .agg(pl.col("expected_incremental_units"))
+        .agg(
+            pl.col("expected_incremental_units").filter(pl.col("activity") != "new_product_trial"),
+            pl.col("activity"),
+        )
     )
-    for units in ordered["expected_incremental_units"]:
+    for units, activities in ordered.select("expected_incremental_units", "activity").rows():
         assert units == sorted(units, reverse=True)
+        trials = [a == "new_product_trial" for a in activities]
+        assert trials == sorted(trials)
     measured = plans.filter(pl.col("activity") != "new_product_trial")
     assert (measured["evidence_ci_low"] > 0).all()
     assert plans["reason_zh"].str.len_chars().min() > 0

@@ -14,7 +14,8 @@
 --                     the top store_plan_core_store_share of stores by those units; the
 --                     matching consumer segment is the scenario tag of the SKU's category.
 -- An activity is proposed only where its effect is significant (lower bound > 0); trials
--- have no history to estimate from, so their units are expected sales, not a measured lift.
+-- have no history to estimate from, so their units are expected sales of the new SKU, not
+-- a measured lift, and they rank after the measured activities.
 {% set horizon_days = 7 * var('store_plan_horizon_weeks') %}
 {% set scenarios = var('scenario_by_category') %}
 with as_of as (
@@ -400,7 +401,11 @@ ranked as (
     select
         p.*,
         row_number() over (
-            partition by p.store_code order by p.expected_units desc, p.activity
+            partition by p.store_code
+            order by
+                case when p.activity = 'new_product_trial' then 1 else 0 end,
+                p.expected_units desc,
+                p.activity
         ) as activity_rank
     from proposals as p
 )
