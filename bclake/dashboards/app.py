@@ -63,6 +63,7 @@ navigation = st.navigation(
         st.Page(PAGES / "channel.py", title=t("page.channel"), icon=":material/storefront:"),
         st.Page(PAGES / "market_order.py", title=t("page.market_order"), icon=":material/gavel:"),
         st.Page(PAGES / "incentives.py", title=t("page.incentives"), icon=":material/redeem:"),
+        st.Page(PAGES / "marketing.py", title=t("page.marketing"), icon=":material/campaign:"),
         st.Page(PAGES / "consumers.py", title=t("page.consumers"), icon=":material/groups:"),
         st.Page(PAGES / "products.py", title=t("page.products"), icon=":material/inventory_2:"),
         st.Page(PAGES / "forecast.py", title=t("page.forecast"), icon=":material/trending_up:"),

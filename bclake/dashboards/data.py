@@ -21,6 +21,15 @@ for them to reach. The rules, most specific column first:
 - reward-fraud alerts and their evidence (`FRAUD_TABLES`) follow the store they concern
   (`store_code`); a store sees none: an alert about it is a reviewer's business until
   it is decided, and its statement lines already say what is withheld and why;
+- precision marketing: the plans' totals, the learners' scores and Qini curves, the
+  campaigns' quality and the activity effects (`MARKETING_BRAND_TABLES`: no consumer and
+  no store in them) are visible to everyone; the target lists, the scores and the
+  features they come from are consumer-level and HQ's only (`MARKETING_CONSUMER_TABLES`).
+  Every reader gets the lists' segments instead (`LIST_SEGMENTS`, a view made here, not
+  a table): the listed consumers whose home store is in their scope, counted and summed
+  per plan, arm and one segment dimension at a time (region, city tier, scenario tag,
+  age band), a segment of fewer than `MIN_SEGMENT_CONSUMERS` pooled as null. Store plans
+  (`fct_store_activity_plans`) follow their `store_code` like any store table;
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
 - consumer-level tables, intermediates and the audit schema are HQ only, and any
@@ -49,6 +58,7 @@ import streamlit as st
 from bclake.core.settings import Settings
 from bclake.core.xlsx import write_xlsx
 from bclake.dashboards.auth import Scope
+from bclake.exports.planner import MARKETING_QUERIES, defuse_formulas
 from bclake.exports.planner import QUERIES as PLANNER_QUERIES
 
 SCHEMAS = ("marts", "ml", "reference", "audit")
@@ -58,6 +68,26 @@ PUBLIC = {
     "marts.product_tags",
     "ml.forecast_region_sku_week_scores",
     "ml.forecast_store_sku_week_scores",
+}
+# the marketing model's evaluation and plans, brand-wide and consumer-free
+MARKETING_BRAND_TABLES = {
+    "marts.fct_campaign_quality",
+    "marts.fct_store_activity_effects",
+    "ml.marketing_learner_scores",
+    "ml.marketing_qini_curves",
+    "ml.marketing_model_campaigns",
+    "ml.marketing_plans",
+}
+PUBLIC |= MARKETING_BRAND_TABLES
+# one row per consumer (and snapshot, campaign or plan): HQ only, whatever columns they carry
+MARKETING_CONSUMER_TABLES = {
+    "marts.fct_marketing_snapshots",
+    "marts.fct_marketing_features",
+    "marts.fct_marketing_category_features",
+    "marts.fct_campaign_uplift_training",
+    "marts.fct_marketing_candidates",
+    "ml.marketing_scores",
+    "ml.marketing_target_lists",
 }
 PUBLIC_SCHEMAS = {"reference"}
 HQ_ONLY = {
@@ -72,6 +102,7 @@ HQ_ONLY = {
     "marts.fct_store_weeks",
     # every consumer scan behind each alert candidate; readers get the raised alerts' scans
     "marts.fct_market_order_evidence",
+    *MARKETING_CONSUMER_TABLES,
 }
 HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
 # (role, column) -> the scope table holding the ids that role may see in that column
@@ -282,6 +313,74 @@ def row_filter(
     return "false"
 
 
+# the lists' segments, a view every scope gets over the target lists it may not read
+TARGET_LISTS = "ml.marketing_target_lists"
+LIST_SEGMENTS = "ml.marketing_list_segments"
+SEGMENT_DIMENSIONS = ("region", "city_tier", "scenario", "age_band")
+# a segment of fewer listed consumers is pooled (segment null): no cell narrows to a person
+MIN_SEGMENT_CONSUMERS = 5
+SCENARIO_TAG = "scenario_user:"
+
+
+def list_segments_sql(source: str, where: str, columns: list[str], tagged: bool) -> str:
+    """The SELECT of `LIST_SEGMENTS` over `source`'s target lists, rows filtered by `where`.
+
+    One row per (plan_id, dimension, segment), `dimension` one of `SEGMENT_DIMENSIONS`
+    (each dimension partitions the same listed consumers, so each sums to the scope's
+    list): consumers listed, targets (coupon) and holdout, expected incremental responses,
+    expected cost and expected incremental revenue (yuan) of the target arm, and the most
+    frequent reason (reason_zh, reason_en). `segment` is the region, city tier, scenario
+    tag (marts.user_tags `scenario_user:*`, when `tagged`) or age band; null for a
+    segment of fewer than `MIN_SEGMENT_CONSUMERS` and for an unknown value. `columns` are
+    the list's columns: a dimension the list lacks has one null segment.
+    """
+
+    def col(name: str) -> str:
+        return f"l.{name}" if name in columns else "null"
+
+    scenario = (
+        f"(select arg_max(substr(u.tag, {len(SCENARIO_TAG) + 1}), u.score) "
+        f"from {source}.marts.user_tags as u where u.entity_type = 'user' "
+        f"and u.entity_id = l.consumer_id and u.tag like '{SCENARIO_TAG}%')"
+        if tagged
+        else "null"
+    )
+    long = " union all ".join(
+        f"select *, '{name}' as dimension, cast({name} as varchar) as segment from listed"
+        for name in SEGMENT_DIMENSIONS
+    )
+    return f"""
+        with listed as (
+            select l.plan_id, l.consumer_id, l.arm = 'target' as is_target,
+                   l.expected_uplift, l.expected_cost, l.expected_incremental_revenue,
+                   l.reason_zh, l.reason_en, {col("region_code")} as region,
+                   {col("city_tier")} as city_tier, {col("age_band")} as age_band,
+                   {scenario} as scenario
+            from {source}.{TARGET_LISTS} as l
+            where {where}
+        ),
+        long as ({long}),
+        sized as (
+            select *, count(*) over (partition by plan_id, dimension, segment) as cell
+            from long
+        )
+        select plan_id, dimension,
+               case when cell >= {MIN_SEGMENT_CONSUMERS} then segment end as segment,
+               count(*) as consumers,
+               count(*) filter (where is_target) as targets,
+               count(*) filter (where not is_target) as holdout,
+               coalesce(sum(expected_uplift) filter (where is_target), 0)
+                   as expected_incremental_responses,
+               coalesce(sum(expected_cost) filter (where is_target), 0) as expected_cost,
+               coalesce(sum(expected_incremental_revenue) filter (where is_target), 0)
+                   as expected_incremental_revenue,
+               mode(reason_zh) as reason_zh,
+               mode(reason_en) as reason_en
+        from sized
+        group by all
+    """
+
+
 class ScopedWarehouse:
     """An in-memory database of views over the published file, filtered to one scope."""
 
@@ -312,6 +411,22 @@ class ScopedWarehouse:
                 f'create view {schema}."{table}" as '
                 f'select * from {self.alias}.{schema}."{table}" where {where}'
             )
+        self._list_segments({f"{schema}.{table}": columns for schema, table, columns in tables})
+
+    def _list_segments(self, columns: dict[str, list[str]]) -> None:
+        """`LIST_SEGMENTS` over the target lists, their rows cut to the scope's stores by the
+        listed consumer's home store (HQ: every row); no view when there are no lists."""
+        listed = columns.get(TARGET_LISTS)
+        if not listed or not {"plan_id", "consumer_id", "arm", "store_code"} <= set(listed):
+            return
+        where = "true" if self.scope.role == "hq" else _in("l.store_code", self.members.stores)
+        tagged = {"entity_type", "entity_id", "tag", "score"} <= set(
+            columns.get("marts.user_tags", [])
+        )
+        self.con.execute(
+            f"create view {LIST_SEGMENTS} as "
+            + list_segments_sql(self.alias, where, listed, tagged)
+        )
 
     def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
         if not _ALLOWED_SQL.match(sql) or _FORBIDDEN_SQL.search(sql):
@@ -438,10 +553,33 @@ def store_orders_csv() -> bytes:
     return buffer.getvalue()
 
 
+# the marketing files' row order, by their own columns
+MARKETING_FILE_ORDER = {
+    "marketing_plans": "plan_id",
+    "target_lists": "plan_id, rank",
+    "store_plans": "region, distributor_code, store_code, rank",
+}
+
+
+def marketing_file(name: str, where: str = "true", params: tuple = ()) -> pl.DataFrame:
+    """The rows of the marketing planner file `name` (`exports.planner.MARKETING_QUERIES`:
+    `target_lists`, `store_plans`, `marketing_plans`) the signed-in user may see, those
+    matching `where` (SQL over the file's columns, `?` for `params`), in the file's order,
+    dates as dates; empty when the warehouse lacks the table. A scoped reader gets no
+    target list rows (consumer-level, HQ only)."""
+    frame = query(
+        f"select * from ({MARKETING_QUERIES[name]}) where {where} "
+        f"order by {MARKETING_FILE_ORDER[name]}",
+        params,
+    )
+    out = pl.from_pandas(frame) if not frame.empty else pl.DataFrame()
+    return out.with_columns(
+        pl.col(c).cast(pl.Date) for c, dtype in out.schema.items() if dtype == pl.Datetime
+    )
+
+
 # -- market-order case files ---------------------------------------------------------
 
-# text a spreadsheet would run as a formula: a cell that starts with one of these
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CASE_SCAN_COLUMNS = (
     "scan_id",
     "scan_time",
@@ -495,21 +633,6 @@ CASE_HEADERS: dict[str, tuple[str, str]] = {
     "km_to_territory": ("km_to_territory 距辖区", "km"),
     "before_activation": ("before_activation 激活前扫码", ""),
 }
-
-
-def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells a spreadsheet would evaluate (starting with = + - @, a tab or a carriage
-    return) get a leading apostrophe, so Excel shows them as text instead of running them.
-    Non-text columns are returned unchanged."""
-    starts = "^[" + re.escape("".join(_FORMULA_START)) + "]"
-    return frame.with_columns(
-        pl.when(pl.col(c).str.contains(starts))
-        .then(pl.lit("'") + pl.col(c))
-        .otherwise(pl.col(c))
-        .alias(c)
-        for c, dtype in frame.schema.items()
-        if dtype == pl.String
-    )
 
 
 def safe_csv(frame: pl.DataFrame) -> bytes:

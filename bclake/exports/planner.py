@@ -1,4 +1,6 @@
-"""Planner files: forecasts and replenishment suggestions as CSV, Parquet and XLSX.
+"""Planner files: forecasts and replenishment suggestions as CSV, Parquet and XLSX, and
+the precision-marketing files: the next campaigns' target lists (HQ's folder only) and
+the store plans (一店一策) of every folder's stores.
 
 Reads only the published warehouse, so files always match what dashboards show.
 """
@@ -6,6 +8,7 @@ Reads only the published warehouse, so files always match what dashboards show.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -52,6 +55,58 @@ QUERIES = {
         order by r.distributor_code, r.sku_code
     """,
 }
+# the precision-marketing files: sheet -> query; a table the warehouse lacks is left out
+MARKETING_QUERIES = {
+    "marketing_plans": """
+        select plan_id, name_zh, name_en, category, coupon_value, budget_yuan, holdout_share,
+               cast(valid_from as date) as valid_from, cast(valid_to as date) as valid_to,
+               learner, eligible, list_size, targets, holdout,
+               round(expected_cost, 2) as expected_cost,
+               round(expected_incremental_revenue, 2) as expected_incremental_revenue,
+               round(expected_roi, 3) as expected_roi,
+               round(expected_roi_random, 3) as expected_roi_random
+        from ml.marketing_plans
+        order by plan_id
+    """,
+    "target_lists": """
+        select plan_id, rank, consumer_id, arm, offer_category, coupon_value,
+               cast(valid_from as date) as valid_from, cast(valid_to as date) as valid_to,
+               round(expected_uplift, 4) as expected_uplift,
+               round(expected_incremental_revenue, 2) as expected_incremental_revenue,
+               round(expected_cost, 2) as expected_cost,
+               reason_zh, reason_en, region_code as region, distributor_code, store_code,
+               city_tier, age_band
+        from ml.marketing_target_lists
+        order by plan_id, rank
+    """,
+    "store_plans": """
+        select p.region_code as region, p.distributor_code, p.store_code, s.store_name,
+               p.channel_type, p.city_tier, cast(p.plan_start as date) as plan_start,
+               cast(p.plan_end as date) as plan_end, p.rank, p.activity,
+               round(p.expected_incremental_units, 1) as expected_incremental_units,
+               round(p.expected_incremental_yuan, 2) as expected_incremental_yuan,
+               p.promo_ids, p.trial_sku_code, p.trial_consumer_segment, p.evidence,
+               p.reason_zh, p.reason_en
+        from marts.fct_store_activity_plans as p
+        left join marts.dim_store as s using (store_code)
+        order by p.region_code, p.distributor_code, p.store_code, p.rank
+    """,
+}
+# the warehouse tables each marketing file reads (all must exist for it to be written)
+MARKETING_SOURCES = {
+    "marketing_plans": ("ml.marketing_plans",),
+    "target_lists": ("ml.marketing_target_lists",),
+    "store_plans": ("marts.fct_store_activity_plans", "marts.dim_store"),
+}
+# which marketing files each scope gets: consumer-level lists go to HQ's folder only
+MARKETING_SHEETS = {
+    "company": ("marketing_plans", "target_lists", "store_plans"),
+    "region": ("store_plans",),
+    "distributor": ("store_plans",),
+}
+MARKETING_BOOK = "marketing.xlsx"
+# text a spreadsheet would run as a formula: a cell that starts with one of these
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # which sheets each scope gets: a distributor sees its own rows only, never a region's
 SCOPE_SHEETS = {
     "company": ("forecast", "distributor_forecast", "store_orders", "distributor_orders"),
@@ -85,13 +140,65 @@ HEADERS: Headers = {
     "order_multiple": ("order_multiple 包装倍数", "units"),
     "reason_zh": ("reason_zh 原因", ""),
     "reason_en": ("reason_en reason", ""),
+    # precision marketing
+    "plan_id": ("plan_id 营销计划", ""),
+    "name_zh": ("name_zh 计划名称", ""),
+    "name_en": ("name_en plan", ""),
+    "coupon_value": ("coupon_value 券面额", "CNY"),
+    "budget_yuan": ("budget_yuan 预算", "CNY"),
+    "holdout_share": ("holdout_share 对照组比例", "0-1"),
+    "valid_from": ("valid_from 券生效", "date"),
+    "valid_to": ("valid_to 券失效", "date"),
+    "learner": ("learner 增量模型", ""),
+    "eligible": ("eligible 可营销人数", "consumers"),
+    "list_size": ("list_size 名单人数", "consumers"),
+    "targets": ("targets 发券人数", "consumers"),
+    "holdout": ("holdout 对照组人数", "consumers"),
+    "expected_cost": ("expected_cost 预期券成本", "CNY"),
+    "expected_incremental_revenue": ("expected_incremental_revenue 预期增量销售额", "CNY"),
+    "expected_roi": ("expected_roi 预期ROI", "CNY/CNY"),
+    "expected_roi_random": ("expected_roi_random 随机发券ROI", "CNY/CNY"),
+    "rank": ("rank 排名", ""),
+    "consumer_id": ("consumer_id 消费者（假名）", ""),
+    "arm": ("arm 组别 target/holdout", ""),
+    "offer_category": ("offer_category 券品类", ""),
+    "expected_uplift": ("expected_uplift 预期增量购买概率", "0-1"),
+    "city_tier": ("city_tier 城市等级", ""),
+    "age_band": ("age_band 年龄段", ""),
+    "channel_type": ("channel_type 渠道", ""),
+    "plan_start": ("plan_start 计划开始", "date"),
+    "plan_end": ("plan_end 计划结束", "date"),
+    "activity": ("activity 活动", ""),
+    "expected_incremental_units": ("expected_incremental_units 预期增量件数", "units"),
+    "expected_incremental_yuan": ("expected_incremental_yuan 预期增量金额", "CNY"),
+    "promo_ids": ("promo_ids 可报名促销", ""),
+    "trial_sku_code": ("trial_sku_code 试销新品", ""),
+    "trial_consumer_segment": ("trial_consumer_segment 试销人群", ""),
+    "evidence": ("evidence 依据", ""),
 }
 
 
-def _write_table(frame: pl.DataFrame, folder: Path, name: str) -> None:
-    """CSV (UTF-8 with BOM, which Excel needs) and Parquet, each replaced atomically."""
+def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would evaluate (starting with = + - @, a tab or a carriage
+    return) get a leading apostrophe, so Excel shows them as text instead of running them.
+    Non-text columns are returned unchanged."""
+    starts = "^[" + re.escape("".join(FORMULA_START)) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(starts))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+def _write_table(frame: pl.DataFrame, folder: Path, name: str, defuse: bool = False) -> None:
+    """CSV (UTF-8 with BOM, which Excel needs) and Parquet, each replaced atomically;
+    `defuse`: the CSV's formula-like text defused (`defuse_formulas`), the Parquet as is."""
+    spreadsheet = defuse_formulas(frame) if defuse else frame
     for suffix, write in (
-        (".csv", lambda p: frame.write_csv(p, include_bom=True)),
+        (".csv", lambda p: spreadsheet.write_csv(p, include_bom=True)),
         (".parquet", frame.write_parquet),
     ):
         path = folder / f"{name}{suffix}"
@@ -109,23 +216,72 @@ def _write_scope(tables: dict[str, pl.DataFrame], folder: Path, scope: str) -> i
     return sum(f.height for f in sheets.values())
 
 
+def _write_marketing(
+    tables: dict[str, pl.DataFrame], folder: Path, scope: str, rows: pl.Expr | None = None
+) -> int:
+    """The scope's marketing files (`MARKETING_SHEETS`) in `folder`, each table cut to
+    `rows` (None: whole): CSV and Parquet per table and `MARKETING_BOOK` with each as a
+    sheet, the CSV and the workbook with formula-like text defused. A table the warehouse
+    lacks (an older build) is not written and a stale file of it is removed."""
+    sheets = {
+        name: tables[name] if rows is None else tables[name].filter(rows)
+        for name in MARKETING_SHEETS[scope]
+        if name in tables
+    }
+    for name in MARKETING_SHEETS[scope]:
+        if name not in sheets:
+            for suffix in (".csv", ".parquet"):
+                (folder / f"{name}{suffix}").unlink(missing_ok=True)
+    if not sheets:
+        (folder / MARKETING_BOOK).unlink(missing_ok=True)
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in sheets.items():
+        _write_table(frame, folder, name, defuse=True)
+    write_xlsx({n: defuse_formulas(f) for n, f in sheets.items()}, folder / MARKETING_BOOK, HEADERS)
+    return sum(f.height for f in sheets.values())
+
+
+def _marketing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
+    """The marketing files' tables (`MARKETING_QUERIES`) the warehouse has the sources of."""
+    present = {
+        f"{schema}.{table}"
+        for schema, table in con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+    }
+    return {
+        name: con.sql(query).pl()
+        for name, query in MARKETING_QUERIES.items()
+        if set(MARKETING_SOURCES[name]) <= present
+    }
+
+
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
     """Planner files for the whole company and for every region and distributor.
 
     Layout: `company/`, `region/<region>/`, `distributor/<code>/`, each with one CSV and
-    one Parquet per table and `plan.xlsx` holding every table as a sheet. A region or
-    distributor folder holds only its own rows. Returns rows written per folder.
+    one Parquet per table and `plan.xlsx` holding every table as a sheet, and beside them
+    the marketing files (`MARKETING_SHEETS`: the target lists in `company/` only, store
+    plans everywhere) with `marketing.xlsx`. A region or distributor folder holds only its
+    own rows. Returns rows written per folder.
     """
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         tables = {name: con.sql(q).pl() for name, q in QUERIES.items()}
+        marketing = _marketing_tables(con)
     finally:
         con.close()
-    written = {"company": _write_scope(tables, exports_dir / "company", "company")}
+    company = exports_dir / "company"
+    written = {
+        "company": _write_scope(tables, company, "company")
+        + _write_marketing(marketing, company, "company")
+    }
     for (region,), _ in tables["distributor_orders"].group_by("region"):
         scoped = {n: t.filter(pl.col("region") == region) for n, t in tables.items()}
-        written[f"region/{region}"] = _write_scope(
-            scoped, exports_dir / "region" / region, "region"
+        folder = exports_dir / "region" / region
+        written[f"region/{region}"] = _write_scope(scoped, folder, "region") + _write_marketing(
+            marketing, folder, "region", pl.col("region") == region
         )
     for (code,), _ in tables["distributor_orders"].group_by("distributor_code"):
         scoped = {
@@ -133,7 +289,8 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             for n, t in tables.items()
             if "distributor_code" in t.columns
         }
+        folder = exports_dir / "distributor" / code
         written[f"distributor/{code}"] = _write_scope(
-            scoped, exports_dir / "distributor" / code, "distributor"
-        )
+            scoped, folder, "distributor"
+        ) + _write_marketing(marketing, folder, "distributor", pl.col("distributor_code") == code)
     return written
