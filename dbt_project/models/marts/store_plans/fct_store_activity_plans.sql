@@ -61,9 +61,20 @@ effects as (
         and e.std_error is not null
 ),
 
+-- proposed only where the activity's pooled lift is significant (one test per activity,
+-- not one per segment: twenty segments would give a false positive by chance) and the
+-- estimate used is positive
 chosen as (
-    select * from effects
-    where pick = 1 and ci_low > 0
+    select e.*
+    from effects as e
+    where
+        e.pick = 1
+        and e.relative_lift > 0
+        and e.activity in (
+            select p.activity
+            from {{ ref('fct_store_activity_effects') }} as p
+            where p.segment = 'all' and p.ci_low > 0
+        )
 ),
 
 -- trailing units bought per day, per store x SKU
@@ -130,16 +141,33 @@ promo_candidates as (
     group by 1
 ),
 
-display_room as (
+display_checks as (
     select
         c.store_code,
-        count(*) as checks,
-        sum(case when c.compliant then 1 else 0 end) as compliant
+        c.compliant
     from {{ ref('stg_dms__display_checks') }} as c
     cross join as_of as a
     where
         c.check_date > {{ dbt.dateadd('month', -var('store_plan_display_months'), 'a.as_of_date') }}
         and c.check_date <= a.as_of_date
+),
+
+-- a store's failed share of checks, shrunk towards every store's by a few pseudo-checks
+-- (a handful of checks is a noisy rate)
+display_room as (
+    select
+        c.store_code,
+        count(*) as checks,
+        sum(case when c.compliant then 1 else 0 end) as compliant,
+        (
+            sum(case when c.compliant then 0 else 1 end)
+            + {{ var('store_plan_display_prior_checks') }} * max(f.failed_share)
+        ) / (count(*) + {{ var('store_plan_display_prior_checks') }}) as room
+    from display_checks as c
+    cross join (
+        select avg(case when compliant then 0.0 else 1.0 end) as failed_share
+        from display_checks
+    ) as f
     group by 1
 ),
 
@@ -147,13 +175,11 @@ display_candidates as (
     select
         b.store_code,
         'display_upgrade' as activity,
-        b.units_per_day * {{ horizon_days }} * (1.0 - 1.0 * d.compliant / d.checks)
-            as exposed_units,
-        b.units_per_day * b.price * {{ horizon_days }} * (1.0 - 1.0 * d.compliant / d.checks)
-            as exposed_yuan,
+        b.units_per_day * {{ horizon_days }} * d.room as exposed_units,
+        b.units_per_day * b.price * {{ horizon_days }} * d.room as exposed_yuan,
         d.checks,
         d.compliant,
-        1.0 - 1.0 * d.compliant / d.checks as room
+        d.room
     from baseline as b
     inner join display_room as d on b.store_code = d.store_code
     where d.compliant < d.checks
@@ -252,7 +278,7 @@ measured as (
         from group_candidates
     ) as c
     inner join chosen as e on c.store_code = e.store_code and c.activity = e.activity
-    where c.exposed_units > 0
+    where c.exposed_units > 0 and e.relative_lift > 0
 ),
 
 -- new products: the SKU's share of its category's units since launch, all stores
