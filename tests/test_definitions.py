@@ -39,6 +39,12 @@ ML_TABLES = {
     "forecast_distributor_sku_week",
     "replenishment_store_sku",
     "replenishment_distributor_sku",
+    "marketing_learner_scores",
+    "marketing_qini_curves",
+    "marketing_model_campaigns",
+    "marketing_scores",
+    "marketing_target_lists",
+    "marketing_plans",
 }
 
 

@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource
 
 from bclake.core.settings import Settings
 from bclake.orchestration.assets.lake import incentive_programmes, lake_assets, lake_checks
+from bclake.orchestration.assets.marketing import marketing_assets, marketing_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
 from bclake.orchestration.assets.publish import (
     market_order_alert_delivery,
@@ -40,7 +41,8 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
     """
     settings = Settings.from_env(home)
     partitions = lake_partitions(settings.partition_start)
-    built = [warehouse_dbt_assets, *model_assets]  # everything the working database holds
+    # everything the working database holds
+    built = [warehouse_dbt_assets, *model_assets, *marketing_assets]
     return dg.Definitions(
         assets=[
             *lake_assets(partitions),
@@ -50,7 +52,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
             planner_files,
             market_order_alert_delivery,
         ],
-        asset_checks=[*lake_checks, *model_checks],
+        asset_checks=[*lake_checks, *model_checks, *marketing_checks],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
         sensors=[landing_sensor(partitions)],

@@ -1,0 +1,153 @@
+"""Precision-marketing plans (精准营销, 一人一推): load and validate the next coupon campaigns.
+
+The plans live in one YAML file (`config/marketing.yaml`, or the file
+`BCLAKE_MARKETING` names). `load_marketing` validates it and raises
+`MarketingConfigError` naming the file, the plan and the field at fault, e.g.
+``config/marketing.yaml: plan NEXT (#1) holdout_share: Input should be greater than 0``.
+`expand_plans` turns the plans into one row per campaign to build, with
+``category: each`` expanded to one plan per product category.
+
+It is configuration, not data: the marketing assets read it when they run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bclake.core.settings import PROJECT_ROOT
+
+DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
+EACH = "each"
+
+
+class MarketingConfigError(ValueError):
+    """A marketing plan file that cannot be used, with what to fix."""
+
+
+class Plan(BaseModel):
+    """One coupon campaign to plan: the offer, its budget and its hold-out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,23}$")
+    name_zh: str = Field(min_length=1)
+    name_en: str = Field(min_length=1)
+    category: str = Field(min_length=1, description="a dim_product category, or `each`")
+    coupon_value: float = Field(gt=0, le=1000, description="yuan off per coupon")
+    budget_yuan: float = Field(gt=0, description="expected coupon cost allowed per plan, yuan")
+    holdout_share: float = Field(0.1, gt=0, lt=1, description="random share of the list held out")
+    valid_days: int = Field(14, ge=1, le=366, description="days the coupon is valid")
+
+
+class MarketingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1]
+    margin_rate: float = Field(
+        0.35, gt=0, le=1, description="share of an incremental sale (yuan) the brand keeps"
+    )
+    plans: list[Plan] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> MarketingConfig:
+        ids = [p.id for p in self.plans]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"plan ids must be unique, repeated: {', '.join(dup)}")
+        return self
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """One campaign to build a list for: a plan with its category resolved."""
+
+    plan_id: str
+    name_zh: str
+    name_en: str
+    category: str
+    coupon_value: float
+    budget_yuan: float
+    holdout_share: float
+    valid_days: int
+
+
+def marketing_file() -> Path:
+    """The plan file: `BCLAKE_MARKETING` when set, else config/marketing.yaml."""
+    return Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING)
+
+
+def load_marketing(path: Path | None = None) -> MarketingConfig:
+    """Read and validate a plan file (default: `marketing_file()`).
+
+    Raises `MarketingConfigError` with the file, the plan id (or position) and
+    the field, e.g. ``marketing.yaml: plan NEXT (#1) budget_yuan: ...``.
+    """
+    path = Path(path) if path is not None else marketing_file()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MarketingConfigError(f"{path}: cannot read the marketing plan file ({exc})") from exc
+    except yaml.YAMLError as exc:
+        raise MarketingConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise MarketingConfigError(f"{path}: expected a mapping with `version` and `plans`")
+    try:
+        return MarketingConfig.model_validate(raw)
+    except ValidationError as exc:
+        reasons = "; ".join(_describe(e, raw) for e in exc.errors())
+        raise MarketingConfigError(f"{path}: {reasons}") from None
+
+
+def _describe(error: dict, raw: dict) -> str:
+    loc = list(error["loc"])
+    where = ".".join(str(x) for x in loc)
+    if len(loc) >= 2 and loc[0] == "plans" and isinstance(loc[1], int):
+        items = raw.get("plans") or []
+        item = items[loc[1]] if loc[1] < len(items) else None
+        pid = item.get("id") if isinstance(item, dict) else None
+        field = ".".join(str(x) for x in loc[2:]) or "(plan)"
+        where = f"plan {pid or '?'} (#{loc[1] + 1}) {field}"
+    msg = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}"
+
+
+def expand_plans(config: MarketingConfig, categories: list[str]) -> list[CampaignPlan]:
+    """One `CampaignPlan` per plan and category.
+
+    `categories`: the product categories the warehouse knows (dim_product). A plan
+    with ``category: each`` becomes one plan per category, id ``<id>-<category>``;
+    any other category must be one of `categories`, else `MarketingConfigError`
+    names the plan and the categories it could use.
+    """
+    known = sorted(set(categories))
+    out: list[CampaignPlan] = []
+    for p in config.plans:
+        if p.category == EACH:
+            cats = [(f"{p.id}-{c}", c) for c in known]
+        elif p.category in known:
+            cats = [(p.id, p.category)]
+        else:
+            raise MarketingConfigError(
+                f"plan {p.id} category: {p.category!r} is not a product category; "
+                f"use one of {', '.join(known) or '(none)'} or `each`"
+            )
+        for plan_id, category in cats:
+            out.append(
+                CampaignPlan(
+                    plan_id=plan_id,
+                    name_zh=p.name_zh,
+                    name_en=p.name_en,
+                    category=category,
+                    coupon_value=p.coupon_value,
+                    budget_yuan=p.budget_yuan,
+                    holdout_share=p.holdout_share,
+                    valid_days=p.valid_days,
+                )
+            )
+    return out

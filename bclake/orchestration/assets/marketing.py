@@ -1,0 +1,247 @@
+"""Precision-marketing assets (精准营销, 一人一推): the uplift model's comparison of learners,
+the scores of every consented consumer and the budgeted target lists of the next
+campaigns, written to the working warehouse (schema `ml`). Checks sit beside them.
+
+The asset reads the marketing marts whole, the plans from config/marketing.yaml
+(`BCLAKE_MARKETING`), calls `bclake.ml.uplift.plan_campaigns` and writes its frames.
+"""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from bclake.core.marketing import expand_plans, load_marketing, marketing_file
+from bclake.core.warehouse import write_tables
+from bclake.ml.uplift import LEARNERS, RESPONSE, plan_campaigns
+from bclake.orchestration.resources import LakehouseResource
+
+GROUP = "marketing"
+TABLES = {
+    "marketing_learner_scores": "Each learner (t_learner, x_learner, dr_learner and the "
+    "response-only model) scored on the last learnable campaigns held out in time: Qini "
+    "coefficient, AUUC, which campaigns, fit seconds; `chosen` marks the uplift learner "
+    "with the best Qini, the one that scores the lists.",
+    "marketing_qini_curves": "Qini curves of every learner on the held-out campaigns: "
+    "incremental responses against the share targeted (0-1, 101 points), with the random "
+    "line.",
+    "marketing_model_campaigns": "Every past campaign and its role in the model: train, "
+    "heldout (scored for the learner comparison) or skipped (not learnable, with the "
+    "fault from marts.fct_campaign_quality).",
+    "marketing_scores": "One row per plan x consented consumer: expected uplift (chosen "
+    "learner, probability points), the response model's P(buy | coupon), P(redeem | "
+    "coupon), expected basket, expected cost and incremental revenue (yuan).",
+    "marketing_target_lists": "The target list of each plan (一人一推): rank, arm "
+    "('target' gets the coupon, 'holdout' is the stable random hold-out), expected "
+    "uplift, incremental revenue and cost (yuan), reason in Chinese and English, home "
+    "store's region, distributor and store for aggregation. Pseudonymous ids only.",
+    "marketing_plans": "One row per plan (config/marketing.yaml, `each` expanded per "
+    "category): list size, targets and hold-out, expected cost, incremental revenue, "
+    "expected ROI and the ROI a random list would expect.",
+}
+MARTS = [
+    "fct_campaign_uplift_training",
+    "fct_marketing_candidates",
+    "fct_campaign_quality",
+    "dim_product",
+    "dim_consumer",
+]
+
+
+def _ml(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["ml", name])
+
+
+def _marts(name: str) -> dg.AssetKey:
+    return dg.AssetKey(["marts", name])
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    """A whole warehouse table (`schema.name`) as a frame."""
+    return con.sql(f"select * from {table}").pl()
+
+
+def _md(frame: pl.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.to_pandas().to_markdown(index=False))
+
+
+@dg.multi_asset(
+    name="marketing_targeting",
+    specs=[
+        dg.AssetSpec(
+            _ml(name),
+            description=description,
+            deps=[_marts(m) for m in MARTS],
+            group_name=GROUP,
+            kinds={"lightgbm", "duckdb"},
+        )
+        for name, description in TABLES.items()
+    ],
+)
+def marketing_targeting(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    config = load_marketing()
+    with lakehouse.build_db() as con:
+        categories = _read(con, "marts.dim_product")["category"].unique().to_list()
+        plans = expand_plans(config, categories)
+        result = plan_campaigns(
+            _read(con, "marts.fct_campaign_uplift_training"),
+            _read(con, "marts.fct_marketing_candidates"),
+            plans,
+            margin_rate=config.margin_rate,
+        )
+        write_tables(
+            con,
+            "ml",
+            {
+                "marketing_learner_scores": result.learner_scores,
+                "marketing_qini_curves": result.qini_curves,
+                "marketing_model_campaigns": result.model_campaigns,
+                "marketing_scores": result.scores,
+                "marketing_target_lists": result.target_lists,
+                "marketing_plans": result.plans,
+            },
+        )
+    scores = result.learner_scores
+    context.log.info(f"learners on the held-out campaigns:\n{scores}")
+    roles = result.model_campaigns
+    skipped = roles.filter(pl.col("role") == "skipped")
+    qini = {r["learner"]: r["qini"] for r in scores.iter_rows(named=True)}
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_learner_scores"),
+        metadata={
+            "chosen_learner": result.chosen,
+            **{f"qini_{name}": qini.get(name) for name in (*LEARNERS, RESPONSE)},
+            "heldout_campaigns": scores["heldout_campaigns"][0] if scores.height else "",
+            "campaigns_used": roles.filter(pl.col("role") != "skipped").height,
+            "campaigns_skipped": ", ".join(
+                f"{r['campaign_id']} ({r['fault']})" for r in skipped.iter_rows(named=True)
+            ),
+            "fit_seconds": result.fit_seconds,
+            "file": str(marketing_file()),
+            "scores": _md(scores),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_qini_curves"), metadata={"rows": result.qini_curves.height}
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_model_campaigns"),
+        metadata={
+            "rows": roles.height,
+            "by_role": _md(roles.group_by("role").len().sort("role")),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_scores"), metadata={"rows": result.scores.height}
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_target_lists"),
+        metadata={"rows": result.target_lists.height, "plans": result.plans.height},
+    )
+    yield dg.MaterializeResult(
+        asset_key=_ml("marketing_plans"),
+        metadata={
+            "plans": _md(
+                result.plans.select(
+                    "plan_id",
+                    "list_size",
+                    "holdout",
+                    "expected_cost",
+                    "expected_incremental_revenue",
+                    "expected_roi",
+                    "expected_roi_random",
+                )
+            )
+        },
+    )
+
+
+@dg.asset_check(
+    asset=_ml("marketing_target_lists"),
+    description="No consumer in a target list lacks marketing consent (their latest consent "
+    "in dim_consumer): a withdrawal removes them from every list.",
+)
+def target_lists_honour_consent(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+    with lakehouse.build_db() as con:
+        bad = con.sql(
+            "select count(*) as n from ml.marketing_target_lists as t "
+            "left join marts.dim_consumer as c on t.consumer_id = c.consumer_id "
+            "where not coalesce(c.consent_marketing, false)"
+        ).fetchall()[0][0]
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"listed_without_consent": bad})
+
+
+@dg.asset_check(
+    asset=_ml("marketing_plans"),
+    description="Every plan's expected coupon cost (target arm) is within its budget.",
+)
+def plans_within_budget(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+    with lakehouse.build_db() as con:
+        plans = _read(con, "ml.marketing_plans")
+    over = plans.filter(pl.col("expected_cost") > pl.col("budget_yuan") + 1e-6)
+    return dg.AssetCheckResult(
+        passed=over.is_empty(),
+        metadata={
+            "plans": plans.height,
+            "over_budget": ", ".join(over["plan_id"].to_list()),
+            "budget_bound": int(plans["budget_bound"].sum()) if plans.height else 0,
+        },
+    )
+
+
+@dg.asset_check(
+    asset=_ml("marketing_target_lists"),
+    description="Every list of two or more consumers keeps a random hold-out that gets no "
+    "coupon, so the campaign's real uplift can be measured.",
+)
+def target_lists_keep_a_holdout(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+    with lakehouse.build_db() as con:
+        plans = _read(con, "ml.marketing_plans")
+    missing = plans.filter((pl.col("list_size") >= 2) & (pl.col("holdout") == 0))
+    return dg.AssetCheckResult(
+        passed=missing.is_empty(),
+        metadata={
+            "plans_without_holdout": ", ".join(missing["plan_id"].to_list()),
+            "holdout_share": float(plans["holdout"].sum() / max(plans["list_size"].sum(), 1)),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=_ml("marketing_learner_scores"),
+    description="The chosen learner is the uplift learner with the highest Qini coefficient "
+    "on the held-out campaigns (warns when the response-only model ranks better).",
+)
+def learner_chosen_by_qini(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
+    with lakehouse.build_db() as con:
+        scores = _read(con, "ml.marketing_learner_scores")
+    uplift = scores.filter(pl.col("learner").is_in(list(LEARNERS)))
+    chosen = scores.filter("chosen")
+    best = uplift.with_columns(pl.col("qini").fill_nan(None))["qini"].max()
+    chosen_qini = chosen["qini"][0] if chosen.height == 1 else None
+    response = scores.filter(pl.col("learner") == RESPONSE)["qini"]
+    ok = chosen.height == 1 and (best is None or chosen_qini == best)
+    return dg.AssetCheckResult(
+        passed=bool(ok),
+        metadata={
+            "chosen": chosen["learner"][0] if chosen.height else "",
+            "chosen_qini": chosen_qini,
+            "best_uplift_qini": best,
+            "response_model_qini": response[0] if response.len() else None,
+            "beats_response_model": bool(
+                chosen_qini is not None and response.len() and chosen_qini > response[0]
+            ),
+        },
+    )
+
+
+marketing_assets = [marketing_targeting]
+marketing_checks = [
+    target_lists_honour_consent,
+    plans_within_budget,
+    target_lists_keep_a_holdout,
+    learner_chosen_by_qini,
+]
