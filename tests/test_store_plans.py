@@ -76,7 +76,8 @@ def test_score_choices_against_uniform_random_and_oracle() -> None:
 
 def test_score_trials_compares_chosen_stores_with_all() -> None:
     """Ten stores sell the new SKU at 1..10 a day; the plan trials it at the two best
-    (10, 9) and one poor store (1): ratio (20 / 3) / 5.5, two of three in the true top 20%."""
+    (10, 9) and one poor store (1): ratio (20 / 3) / 5.5, two of three in the true top 20%.
+    The biggest stores by what they bought are poor sellers of this SKU."""
     rates = pl.DataFrame(
         {"store_code": [f"S{i}" for i in range(1, 11)], "sku_code": "N", "rate": range(1, 11)}
     ).cast({"rate": pl.Float64})
@@ -87,10 +88,14 @@ def test_score_trials_compares_chosen_stores_with_all() -> None:
             "trial_sku_code": ["N", "N", "N", None],
         }
     )
-    got = ev.score_trials(plans, rates, core_share=0.2)
+    # the biggest stores by units bought are S1, S2, S3: true rates 1, 2, 3
+    sizes = pl.DataFrame({"store_code": ["S1", "S2", "S3", "S4"], "units": [100, 90, 80, 70]})
+    got = ev.score_trials(plans, rates, sizes, core_share=0.2)
     assert got["skus"] == 1 and got["stores"] == 3
     assert got["demand_ratio"] == round((20 / 3) / 5.5, 3)
     assert got["precision"] == round(2 / 3, 3)
+    assert got["baseline_demand_ratio"] == round(2 / 5.5, 3)
+    assert got["baseline_precision"] == 0.0
     assert (
         ev.score_trials(plans.filter(pl.col("activity") != "new_product_trial"), rates)[
             "demand_ratio"

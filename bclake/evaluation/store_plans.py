@@ -42,6 +42,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 
 # the world's mechanism (bclake/simulator/dynamics.py; tests/test_store_plans.py pins them)
@@ -251,32 +252,74 @@ def _calibration(plans: pl.DataFrame, effects: pl.DataFrame) -> dict:
     }
 
 
-def score_trials(plans: pl.DataFrame, rates: pl.DataFrame, core_share: float = 0.2) -> dict:
+def score_trials(
+    plans: pl.DataFrame,
+    rates: pl.DataFrame,
+    store_units: pl.DataFrame | None = None,
+    core_share: float = 0.2,
+) -> dict:
     """Core stores of the new-product trials against the trial SKUs' true demand.
 
-    `rates`: store_code, sku_code, rate (true daily demand). Returns the number of
-    trial SKUs and stores, `demand_ratio` (mean true rate of the SKU at the chosen
-    stores / at every store: 1.0 is what a random choice gets) and `precision` (share
-    of chosen stores in the SKU's true top `core_share` of stores).
+    `rates`: store_code, sku_code, rate (true daily demand; a store absent for a SKU
+    sold none of it); `store_units`: store_code, units (what each store bought lately),
+    for the baseline a brand uses today: per SKU, as many of the biggest stores as the
+    plan chose, among those the plan gave no other SKU's trial. Returns the number of
+    trial SKUs and stores, `demand_ratio` (mean true rate of the SKU at the chosen stores
+    / over every store: a random choice gets 1.0), `precision` (share of chosen stores in
+    the SKU's true top `core_share` of stores), the same two for the biggest-stores
+    baseline (`baseline_*`), and all of them per SKU (`per_sku`).
     """
     trials = plans.filter(pl.col("activity") == "new_product_trial").select(
         "store_code", sku_code="trial_sku_code"
     )
+    empty = {"demand_ratio": None, "precision": None}
     if trials.is_empty():
-        return {"skus": 0, "stores": 0, "demand_ratio": None, "precision": None}
+        return {"skus": 0, "stores": 0, **empty, **{f"baseline_{k}": v for k, v in empty.items()}}
+    n_stores = rates["store_code"].n_unique()
     sku_rates = rates.join(trials.select("sku_code").unique(), on="sku_code").with_columns(
-        top=pl.col("rate").rank(descending=True).over("sku_code")
-        <= (pl.len().over("sku_code") * core_share).ceil()
+        top=pl.col("rate").rank(descending=True, method="ordinal").over("sku_code")
+        <= int(np.ceil(n_stores * core_share))
     )
-    chosen = trials.join(sku_rates, on=["store_code", "sku_code"], how="left").with_columns(
-        pl.col("rate").fill_null(0.0), pl.col("top").fill_null(False)
-    )
-    mean_all = float(sku_rates["rate"].mean() or 0.0)
+    mean_all = sku_rates.group_by("sku_code").agg((pl.col("rate").sum() / n_stores).alias("mean"))
+
+    def _score(chosen: pl.DataFrame) -> dict:
+        scored = (
+            chosen.join(sku_rates, on=["store_code", "sku_code"], how="left")
+            .with_columns(pl.col("rate").fill_null(0.0), pl.col("top").fill_null(False))
+            .join(mean_all, on="sku_code")
+        )
+        ratio = (scored["rate"] / scored["mean"]).mean() if scored.height else None
+        return {
+            "demand_ratio": round(float(ratio), 3) if ratio is not None else None,
+            "precision": round(float(scored["top"].mean()), 3) if scored.height else None,
+        }
+
+    baseline = dict(empty)
+    picks = None
+    if store_units is not None:
+        # the same number of stores per SKU, from the stores the plan did not give another
+        # SKU's trial (one trial per store, as in the plan)
+        biggest = store_units.sort("units", descending=True)["store_code"].to_list()
+        rows = []
+        for sku, n in trials.group_by("sku_code").len().sort("sku_code").iter_rows():
+            taken = set(trials.filter(pl.col("sku_code") != sku)["store_code"])
+            rows += [(store, sku) for store in [b for b in biggest if b not in taken][:n]]
+        picks = pl.DataFrame(rows, schema=["store_code", "sku_code"], orient="row")
+        baseline = _score(picks)
+    per_sku = []
+    for sku in sorted(trials["sku_code"].unique()):
+        row = {"sku_code": sku, "stores": trials.filter(pl.col("sku_code") == sku).height}
+        row.update(_score(trials.filter(pl.col("sku_code") == sku)))
+        if picks is not None:
+            got = _score(picks.filter(pl.col("sku_code") == sku))
+            row.update({f"baseline_{k}": v for k, v in got.items()})
+        per_sku.append(row)
     return {
         "skus": trials["sku_code"].n_unique(),
         "stores": trials.height,
-        "demand_ratio": round(float(chosen["rate"].mean()) / mean_all, 3) if mean_all else None,
-        "precision": round(float(chosen["top"].mean()), 3),
+        **_score(trials),
+        **{f"baseline_{k}": v for k, v in baseline.items()},
+        "per_sku": per_sku,
     }
 
 
@@ -295,6 +338,10 @@ def evaluate_store_plans(truth: Path, warehouse: Path) -> dict:
         plan_end = plans["plan_end"].max() if plans.height else as_of + timedelta(days=28)
         effects = true_effects(truth, con, as_of, plan_start, plan_end)
         estimates = _effects(con, truth)
+        store_units = con.sql(
+            "select store_code, sum(qty_delivered) as units from marts.fct_store_orders"
+            f" where order_date > date '{as_of - timedelta(days=BASELINE_DAYS)}' group by 1"
+        ).pl()
     trial_rates = demand_rates(truth, as_of, TRIAL_DAYS)
     return {
         "as_of_date": str(as_of),
@@ -303,7 +350,7 @@ def evaluate_store_plans(truth: Path, warehouse: Path) -> dict:
         "choices": score_choices(plans, effects),
         "calibration": _calibration(plans, effects),
         "effects": estimates,
-        "trials": score_trials(plans, trial_rates),
+        "trials": score_trials(plans, trial_rates, store_units),
         "not_judged": [
             "new_product_trial incremental units (the world has no trial effect)",
             "coupon_redemption_point and community_group_push beyond sell-through "

@@ -1,21 +1,10 @@
--- Store plans (一店一策): per store, the activities to run in the next
--- store_plan_horizon_weeks weeks, ranked by expected incremental units, with the evidence
--- (the fct_store_activity_effects row used) and the reason in Chinese and English.
--- Expected units = the effect's relative lift x the store's own baseline units (bought in
--- the trailing store_plan_baseline_weeks weeks) x the exposure the activity would add:
---   promotion_signup  the region's promotions in the horizon the store has not signed up
---                     to (their SKUs' baselines x promotion days in the horizon);
---   display_upgrade   the share of its display checks that failed in the trailing months;
---   coupon_redemption_point  stores without a redeemed coupon lately: a campaign category's
---                     units on the days a campaign runs;
---   community_group_push  stores without a community group;
---   new_product_trial the store's expected units of a new SKU (its category's units here x
---                     the SKU's share of its category since launch), for core stores only:
---                     the top store_plan_core_store_share of stores by those units; the
---                     matching consumer segment is the scenario tag of the SKU's category.
--- An activity is proposed only where its effect is significant (lower bound > 0); trials
--- have no history to estimate from, so their units are expected sales of the new SKU, not
--- a measured lift, and they rank after the measured activities.
+-- Store plans (一店一策): per store, the activities for the next store_plan_horizon_weeks
+-- weeks, ranked by expected incremental units = the lift of the store's segment (from
+-- fct_store_activity_effects) x its own baseline units x the exposure the activity adds:
+-- promotions of its region it has not signed up to, its failed display checks, no coupon
+-- redeemed lately, no community group. Only activities whose pooled lift is significant.
+-- New-product trials go to core stores only and rank after the measured activities (their
+-- units are expected sales, not a measured lift). docs/store_plans.md explains each rule.
 {% set horizon_days = 7 * var('store_plan_horizon_weeks') %}
 {% set scenarios = var('scenario_by_category') %}
 with as_of as (
@@ -308,14 +297,33 @@ new_product_share as (
     group by 1
 ),
 
+-- a store's units in a category: its own total x the category's share in its region (a
+-- store's own per-category units are a noisier estimate of the same)
 category_baseline as (
     select
         b.store_code,
-        p.category,
-        sum(b.units_per_day) as units_per_day
-    from baseline_sku as b
-    inner join {{ ref('dim_product') }} as p on b.sku_code = p.sku_code
-    group by 1, 2
+        rc.category,
+        b.units_per_day * rc.units_per_day / r.units_per_day as units_per_day
+    from baseline as b
+    inner join stores as st on b.store_code = st.store_code
+    inner join (
+        select
+            st2.region,
+            p.category,
+            sum(bs.units_per_day) as units_per_day
+        from baseline_sku as bs
+        inner join stores as st2 on bs.store_code = st2.store_code
+        inner join {{ ref('dim_product') }} as p on bs.sku_code = p.sku_code
+        group by 1, 2
+    ) as rc on st.region = rc.region
+    inner join (
+        select
+            st3.region,
+            sum(bs.units_per_day) as units_per_day
+        from baseline_sku as bs
+        inner join stores as st3 on bs.store_code = st3.store_code
+        group by 1
+    ) as r on st.region = r.region
 ),
 
 trial_scores as (
@@ -465,7 +473,7 @@ select
     r.segment_consumers as trial_segment_consumers,
     case
         when r.activity = 'new_product_trial'
-            then 'new-product units of the category here x the SKU''s category share; top '
+            then 'store units x region category share x the SKU''s category share; top '
                 || cast(greatest(1, cast(ceiling((1 - r.store_rank) * 100) as integer)) as varchar)
                 || '% of stores'
         else 'DiD ' || r.activity || ' [' || r.segment || ']: lift '
