@@ -213,3 +213,42 @@ def test_store_plan_marts_on_the_tiny_world(tiny_home: Path) -> None:
     assert rec["recommended_mean_units"] > rec["not_recommended_mean_units"]
     promo = next(e for e in report["effects"] if e["activity"] == "promotion_signup")
     assert promo["covered"] is True
+
+
+def test_promotion_fill_ratio_counts_signed_promotion_days(tmp_path: Path) -> None:
+    """S1 is signed up to a promotion of A on 2025-02-03..09 and sells half its demand on
+    those days; every other store-day (S1's week before, S2, in the region but not signed)
+    sells all of it: fill ratio 0.5 / 1."""
+    as_of = date(2025, 2, 9)
+    truth = tmp_path / "truth"
+    (truth / "demand_daily").mkdir(parents=True)
+    days = [date(2025, 1, 27) + timedelta(days=i) for i in range(14)]
+    promo = [d >= date(2025, 2, 3) for d in days]
+    pl.DataFrame(
+        {
+            "date": days * 2,
+            "store_code": ["S1"] * 14 + ["S2"] * 14,
+            "sku_code": "A",
+            "demand": [2] * 28,
+            "sales": [1 if p else 2 for p in promo] + [2] * 14,
+        }
+    ).write_parquet(truth / "demand_daily" / "2025-02.parquet")
+    pl.DataFrame(
+        {
+            "region": ["R"],
+            "sku_code": ["A"],
+            "start_date": [date(2025, 2, 3)],
+            "end_date": [date(2025, 2, 9)],
+        }
+    ).write_parquet(truth / "promotions.parquet")
+    with duckdb.connect() as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.dim_store as select * from (values ('S1', 'R'), ('S2', 'R'))"
+            " as t(store_code, region)"
+        )
+        con.execute(
+            "create table marts.fct_promotions_store_sku_week as select 'S1' as store_code,"
+            " 'A' as sku_code, date '2025-02-03' as week_start, 7 as promo_days"
+        )
+        assert ev.promotion_fill_ratio(truth, con, as_of) == pytest.approx(0.5)

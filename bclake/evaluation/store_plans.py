@@ -33,7 +33,12 @@ Definitions (fixed here, not tuned to the plans):
 - `recommended_vs_not`: mean true units of the recommended (rank-1 measured)
   activity against the mean of the other measured activities, same stores.
 - `effects`: each pooled estimate of `marts.fct_store_activity_effects` next to
-  the true relative lift (promotions: mean over the signed promotions' discounts).
+  the true relative lift of demand (promotions: mean over the signed promotions'
+  discounts) and `covered` (the estimate's 95% interval holds it). Sales are censored
+  by stock, and more so on promotion: for promotions `true_sell_through_lift` = (1 +
+  demand lift) x the fill rate (sales / demand) of signed promotion days / that of the
+  other days (truth, last `FILL_DAYS`) - 1 approximates what sell-through can show
+  (`covered_sell_through`).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ ELASTICITY = 2.0
 DISPLAY_UPLIFT = 1.08
 DISPLAY_P0, DISPLAY_P1 = 0.3, 0.6
 BASELINE_DAYS = 91
+FILL_DAYS = 182
 TRIAL_DAYS = 28
 MEASURED = (
     "promotion_signup",
@@ -163,7 +169,46 @@ def true_relative_lifts(truth: Path) -> dict[str, float]:
     }
 
 
-def _effects(con: duckdb.DuckDBPyConnection, truth: Path) -> list[dict]:
+def promotion_fill_ratio(truth: Path, con: duckdb.DuckDBPyConnection, as_of: date) -> float:
+    """Fill rate (sales / demand, truth) of store-SKU-days on a signed promotion over that of
+    the other days, in the `FILL_DAYS` up to `as_of`: stock-outs during promotions make the
+    sell-through lift smaller than the demand lift by this factor (1.0 without data)."""
+    since = as_of - timedelta(days=FILL_DAYS)
+    stores = con.sql("select store_code, region from marts.dim_store").pl()
+    signed = con.sql(
+        "select distinct store_code, sku_code, week_start"
+        " from marts.fct_promotions_store_sku_week where promo_days > 0"
+    ).pl()
+    days = (
+        pl.read_parquet(truth / "promotions.parquet")
+        .filter((pl.col("end_date") > since) & (pl.col("start_date") <= as_of))
+        .select("region", "sku_code", date=pl.date_ranges("start_date", "end_date"))
+        .explode("date")
+        .join(stores, on="region")
+        .with_columns(week_start=pl.col("date").dt.truncate("1w"))
+        .join(signed, on=["store_code", "sku_code", "week_start"], how="semi")
+        .select("store_code", "sku_code", "date", promo=pl.lit(True))
+        .unique()
+    )
+    fill = (
+        pl.scan_parquet(truth / "demand_daily" / "*.parquet")
+        .filter((pl.col("date") > since) & (pl.col("date") <= as_of))
+        .join(days.lazy(), on=["store_code", "sku_code", "date"], how="left")
+        .group_by(pl.col("promo").fill_null(False))
+        .agg(pl.col("sales").sum() / pl.col("demand").sum())
+        .collect()
+    )
+    rates = dict(fill.iter_rows())
+    return rates[True] / rates[False] if rates.get(True) and rates.get(False) else 1.0
+
+
+def _covered(estimate: dict, true: float | None) -> bool | None:
+    if true is None or estimate["ci_low"] is None:
+        return None
+    return bool(estimate["ci_low"] <= true <= estimate["ci_high"])
+
+
+def _effects(con: duckdb.DuckDBPyConnection, truth: Path, as_of: date) -> list[dict]:
     pooled = con.sql(
         """
         select activity, relative_lift, ci_low, ci_high, treated_stores, control_stores
@@ -171,15 +216,17 @@ def _effects(con: duckdb.DuckDBPyConnection, truth: Path) -> list[dict]:
         """
     ).pl()
     lifts = true_relative_lifts(truth)
+    fill = promotion_fill_ratio(truth, con, as_of)
     rows = []
     for r in pooled.iter_rows(named=True):
         true = lifts.get(r["activity"])
-        covered = (
-            None
-            if true is None or r["ci_low"] is None
-            else bool(r["ci_low"] <= true <= r["ci_high"])
-        )
-        rows.append({**r, "true_relative_lift": round(true, 4), "covered": covered})
+        row = {**r, "true_relative_lift": None if true is None else round(true, 4)}
+        row["covered"] = _covered(r, true)
+        if true is not None and r["activity"] == "promotion_signup":
+            # what sell-through can show: the demand lift after the extra stock-outs
+            row["true_sell_through_lift"] = round((1 + true) * fill - 1, 4)
+            row["covered_sell_through"] = _covered(r, row["true_sell_through_lift"])
+        rows.append(row)
     return rows
 
 
@@ -337,7 +384,7 @@ def evaluate_store_plans(truth: Path, warehouse: Path) -> dict:
         plan_start = plans["plan_start"].min() if plans.height else as_of + timedelta(days=1)
         plan_end = plans["plan_end"].max() if plans.height else as_of + timedelta(days=28)
         effects = true_effects(truth, con, as_of, plan_start, plan_end)
-        estimates = _effects(con, truth)
+        estimates = _effects(con, truth, as_of)
         store_units = con.sql(
             "select store_code, sum(qty_delivered) as units from marts.fct_store_orders"
             f" where order_date > date '{as_of - timedelta(days=BASELINE_DAYS)}' group by 1"
