@@ -10,16 +10,26 @@ starts like a spreadsheet formula (the shared world is never touched).
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import shutil
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import openpyxl
 import pandas as pd
+import polars as pl
 import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit_server import serve
 
-from bclake.dashboards.auth import Scope
+from bclake.dashboards import data
+from bclake.dashboards.auth import Scope, load_users
 from bclake.dashboards.data import (
+    HQ_ONLY,
     LIST_SEGMENTS,
     MARKETING_BRAND_TABLES,
     MARKETING_CONSUMER_TABLES,
@@ -27,6 +37,7 @@ from bclake.dashboards.data import (
     SEGMENT_DIMENSIONS,
     ScopedWarehouse,
 )
+from bclake.exports.planner import HEADERS, MARKETING_BOOK, write_planner_files
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "bclake" / "dashboards" / "app.py")
@@ -34,6 +45,7 @@ PAGE = "pages/marketing.py"
 DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
 LISTS = "ml.marketing_target_lists"
 STORE_PLANS = "marts.fct_store_activity_plans"
+STORE = "S000006"  # the demo store, of D0004 in 华北
 CONSUMER_ID = re.compile(r"\bC\d{9}\b")  # the simulator's pseudonymous consumer ids
 FORMULA_REASON = '=HYPERLINK("http://example.com","x") 手工样例'
 
@@ -263,3 +275,244 @@ def test_no_segments_view_without_lists(tmp_path: Path) -> None:
         (LIST_SEGMENTS.split(".")[1],),
     )
     assert int(found.n.iloc[0]) == 0
+
+
+# -- the page and the files, on the tiny world ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mk_home(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny world's published warehouse whose first listed consumer and
+    S000006's first activity have a reason that starts like a formula, with the planner
+    files written from it."""
+    home = tmp_path_factory.mktemp("mk_home")
+    (home / "warehouse").mkdir()
+    path = home / "warehouse" / "published.duckdb"
+    shutil.copy(tiny_home / "warehouse" / "published.duckdb", path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            f"update {LISTS} set reason_zh = ?, reason_en = ? "
+            f"where rank = 1 and plan_id = (select min(plan_id) from {LISTS})",
+            [FORMULA_REASON, FORMULA_REASON],
+        )
+        con.execute(
+            f"update {STORE_PLANS} set reason_zh = ?, reason_en = ? "
+            "where store_code = ? and rank = 1",
+            [FORMULA_REASON, FORMULA_REASON, STORE],
+        )
+    write_planner_files(path, home / "exports")
+    return home
+
+
+def _published(home: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(home / "warehouse" / "published.duckdb"), read_only=True)
+
+
+def test_the_tiny_world_has_lists_and_store_plans(mk_home: Path) -> None:
+    """The fixtures below mean something only if the world lists someone and plans S000006."""
+    with _published(mk_home) as con:
+        assert con.execute(f"select count(*) from {LISTS}").fetchone()[0] > 0
+        assert con.execute(
+            f"select count(*) from {STORE_PLANS} where store_code = ?", [STORE]
+        ).fetchone()[0]
+
+
+def test_every_consumer_level_marketing_table_is_hq_only(mk_home: Path) -> None:
+    """A marketing table with a row per consumer is HQ's whatever store columns it has: a
+    new one must be named in `MARKETING_CONSUMER_TABLES` before a region can read it."""
+    with _published(mk_home) as con:
+        tables = con.execute(
+            "select table_schema || '.' || table_name, list(column_name) "
+            "from information_schema.columns where table_schema in ('marts', 'ml') "
+            "and (table_name like '%marketing%' or table_name like '%campaign%') group by 1"
+        ).fetchall()
+    consumer_level = {name for name, columns in tables if "consumer_id" in columns}
+    assert LISTS in consumer_level
+    assert consumer_level <= HQ_ONLY, consumer_level - HQ_ONLY
+    region = ScopedWarehouse(mk_home / "warehouse" / "published.duckdb", Scope("region", "华北"))
+    for name in consumer_level:
+        assert region.query(f"select * from {name}").empty, name
+
+
+def test_planner_files_list_consumers_in_the_company_folder_only(mk_home: Path) -> None:
+    exports = mk_home / "exports"
+    with _published(mk_home) as con:
+        listed = con.execute(f"select count(*) from {LISTS}").fetchone()[0]
+        plans = con.execute(
+            f"select region_code, distributor_code, store_code from {STORE_PLANS}"
+        ).df()
+        consent = dict(
+            con.execute("select consumer_id, consent_marketing from marts.dim_consumer").fetchall()
+        )
+    company = exports / "company"
+    lists = pl.read_csv(company / "target_lists.csv", infer_schema_length=0)
+    assert lists.height == listed == pl.read_parquet(company / "target_lists.parquet").height
+    assert (company / "target_lists.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert all(CONSUMER_ID.fullmatch(c) for c in lists["consumer_id"]), "pseudonymous ids only"
+    assert all(consent.get(c) for c in lists["consumer_id"]), "consented consumers only"
+    assert not {"name", "phone", "mobile", "openid", "unionid"} & set(lists.columns)
+    # formula-like text defused in the CSV, kept as is in the Parquet
+    assert "'" + FORMULA_REASON in set(lists["reason_zh"])
+    raw = pl.read_parquet(company / "target_lists.parquet")
+    assert FORMULA_REASON in set(raw["reason_zh"])
+
+    book = openpyxl.load_workbook(company / MARKETING_BOOK)
+    assert book.sheetnames == ["marketing_plans", "target_lists", "store_plans"]
+    sheet = book["target_lists"]
+    header = [c.value for c in sheet[1]]
+    assert sheet.freeze_panes == "A2" and header[:3] == [
+        "plan_id 营销计划",
+        "rank 排名",
+        "consumer_id 消费者（假名）",
+    ]
+    assert all(c.data_type != "f" for ws in book for row in ws for c in row), "no formula cell"
+    first = [c.value for c in sheet[2]]
+    assert first[header.index("reason_zh 原因")] == "'" + FORMULA_REASON
+    assert isinstance(first[header.index("valid_from 券生效")], date)
+    assert isinstance(first[header.index("expected_cost 预期券成本 (CNY)")], float)
+
+    for folder in (*(exports / "region").iterdir(), *(exports / "distributor").iterdir()):
+        assert not (folder / "target_lists.csv").exists(), folder
+        assert not (folder / "target_lists.parquet").exists(), folder
+        names = openpyxl.load_workbook(folder / MARKETING_BOOK, read_only=True).sheetnames
+        assert names == ["store_plans"], folder
+        rows = pl.read_parquet(folder / "store_plans.parquet")
+        column = "region" if folder.parent.name == "region" else "distributor_code"
+        assert set(rows[column]) <= {folder.name}, folder
+        own = plans.region_code if column == "region" else plans.distributor_code
+        assert rows.height == int((own == folder.name).sum()), folder
+    assert pl.read_csv(company / "store_plans.csv").height == len(plans)
+
+
+def _signed_in(username: str, lang: str = "zh") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["user"] = load_users()[username]
+    at.session_state["lang"] = lang
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _texts(at: AppTest) -> list[str]:
+    """Every text on screen: tables' cells and headers, markdown, captions, titles."""
+    out = [str(v) for d in at.dataframe for v in d.value.astype(str).to_numpy().ravel()]
+    out += [str(c) for d in at.dataframe for c in d.value.columns]
+    out += [e.value for e in (*at.markdown, *at.caption, *at.subheader, *at.info)]
+    return out
+
+
+@pytest.mark.parametrize("username", DEMO_USERS)
+def test_the_page_renders_for_every_demo_user(
+    mk_home: Path, monkeypatch: pytest.MonkeyPatch, username: str
+) -> None:
+    monkeypatch.setenv("BCLAKE_HOME", str(mk_home))
+    for lang, title, lists in (("zh", "精准营销", "发券名单"), ("en", "Marketing", "Target lists")):
+        at = _signed_in(username, lang)
+        assert not at.exception, f"{username}: {at.exception[0].value}"
+        assert at.title[0].value == title
+        texts = _texts(at)
+        ids = {m for text in texts for m in CONSUMER_ID.findall(text)}
+        subheaders = {s.value for s in at.subheader}
+        assert lists in subheaders, subheaders
+        if username == "hq":
+            assert ids, "HQ sees the list by pseudonymous id"
+            assert any("Qini" in s for s in texts), "the learners' comparison"
+        else:
+            assert not ids, f"{username} sees consumer ids: {sorted(ids)[:3]}"
+        if username == "s000006":
+            # its own plan, first, as cards: no store picker, no brand-wide model
+            assert at.subheader[0].value.startswith("一店一策" if lang == "zh" else "Store plans")
+            assert not any("Qini" in s for s in texts)
+            assert not [s for s in at.selectbox if s.label in ("门店", "Store")]
+            assert any(FORMULA_REASON in m.value for m in at.markdown), "the store's own reason"
+
+
+def test_a_store_downloads_its_own_plan_defused(
+    mk_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BCLAKE_HOME", str(mk_home))
+    with monkeypatch.context() as mp:
+        mp.setattr(data, "current_scope", lambda: Scope("store", STORE))
+        plans = data.marketing_file("store_plans")
+        assert data.marketing_file("target_lists").is_empty(), "no list rows for a store"
+    assert plans.height >= 1 and set(plans["store_code"]) == {STORE}
+    assert plans.schema["plan_start"] == pl.Date
+    text = data.safe_csv(plans).decode("utf-8-sig")
+    first = next(csv.DictReader(io.StringIO(text)))
+    assert first["reason_zh"] == "'" + FORMULA_REASON and first["rank"] == "1"
+    book = openpyxl.load_workbook(io.BytesIO(data.safe_xlsx({"store_plans": plans}, HEADERS)))
+    assert all(c.data_type != "f" for row in book["store_plans"] for c in row)
+
+
+# -- in a real browser -------------------------------------------------------------
+
+try:  # the browser tests' helpers; they skip (with the reason) when chromium is missing
+    from test_browser import (
+        PHONE,
+        browser,  # noqa: F401 (a fixture)
+        close_sidebar,
+        open_sidebar,
+        phone_screenshot,
+        shots,  # noqa: F401 (a fixture)
+        sign_in,
+        wait_for_run,
+    )
+
+    NO_BROWSER = ""
+except pytest.skip.Exception as skipped:
+    NO_BROWSER = str(skipped)
+
+
+def desktop_screenshot(page, path: Path, width: int) -> None:
+    """The whole page at `width` (the main block scrolls, so grow the window to fit)."""
+    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": max(900, int(height))})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": width, "height": 900})
+
+
+@pytest.fixture(scope="module")
+def mk_url(mk_home: Path) -> Iterator[str]:
+    """`streamlit run` over the copy, with the demo users."""
+    with serve({"BCLAKE_HOME": str(mk_home)}, unset=("BCLAKE_USERS",)) as url:
+        yield url
+
+
+@pytest.mark.skipif(bool(NO_BROWSER), reason=NO_BROWSER or "chromium")
+@pytest.mark.parametrize("user", DEMO_USERS)
+def test_the_page_in_a_browser(browser, mk_url: str, shots: Path, user: str) -> None:
+    """Desktop (1400 px) and phone (390 px): it renders without an error, a consumer id
+    shows to HQ only (the download of the list too), nothing is wider than the phone."""
+    for width, phone in ((1400, False), (PHONE["width"], True)):
+        viewport = PHONE if phone else {"width": width, "height": 900}
+        context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        sign_in(page, mk_url, user, phone=phone)
+        if phone:
+            open_sidebar(page)
+        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="精准营销").click()
+        page.wait_for_timeout(300)
+        wait_for_run(page)
+        if phone:
+            close_sidebar(page)
+        body = page.locator("[data-testid='stMain']").inner_text()
+        assert "精准营销" in body and "Traceback" not in body, body[:500]
+        assert not page.locator("[data-testid='stException']").count(), f"{user}: raised"
+        assert "一店一策" in body and "发券名单" in body, body[:800]
+        assert ("下载名单（假名编号）" in body) == (user == "hq"), body[:800]
+        if user != "hq":
+            assert not CONSUMER_ID.search(body), f"{user}: a consumer id on screen"
+        if phone:
+            widths = page.evaluate(
+                "(() => { const m = document.querySelector('[data-testid=stMain]');"
+                " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
+            )
+            assert widths[0] <= widths[1] + 1, f"{user}: wider than the phone {widths}"
+            assert widths[2] <= PHONE["width"] + 1, f"{user}: scrolls sideways {widths}"
+            phone_screenshot(page, shots / f"phone_{user}_marketing.png")
+        else:
+            desktop_screenshot(page, shots / f"{user}_marketing.png", width)
+        assert not errors, f"{user}: browser errors {errors[:3]}"
+        context.close()

@@ -671,6 +671,9 @@ st.caption(t("marketing.caption_store" if role == "store" else "marketing.captio
 # HQ narrows the store plans with the sidebar's region; others are cut to their scope
 region = ui.filters().region if role == "hq" else None
 plans = load_plans()
+category = ui.filters().category
+if category is not None and not plans.empty:  # the sidebar's category: its plans only
+    plans = plans[plans.category == category]
 if role == "store":
     store_plans_section(region)
 if plans.empty:
