@@ -455,7 +455,8 @@ def store_plans_section(region: str | None) -> None:
 
 def store_plan(one: pd.DataFrame) -> None:
     """One store's activities, best first: each a bordered card with its expected increment,
-    the reason and the evidence, which read on a phone where a wide table would not."""
+    the reason and the evidence (plain text), which read on a phone where a wide table
+    would not."""
     for row in one.sort_values("rank").itertuples():
         with st.container(border=True):
             st.markdown(
@@ -466,9 +467,10 @@ def store_plan(one: pd.DataFrame) -> None:
                     yuan=money(row.expected_incremental_yuan),
                 )
             )
-            st.markdown(getattr(row, reason_column()))
+            # the pipeline's text as it is: no Markdown (a URL in it would turn into a link)
+            st.text(getattr(row, reason_column()))
             if isinstance(row.evidence, str) and row.evidence:
-                st.caption(f"{t('marketing.evidence')}: {row.evidence}")
+                st.text(f"{t('marketing.evidence')}: {row.evidence}")
 
 
 def by_activity(plans: pd.DataFrame) -> None:
