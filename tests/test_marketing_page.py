@@ -400,6 +400,13 @@ def _texts(at: AppTest) -> list[str]:
     return out
 
 
+@pytest.mark.usefixtures("empty_home")
+def test_the_page_without_a_published_warehouse() -> None:
+    at = _signed_in("hq")
+    assert not at.exception
+    assert any("还没有发布" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize("username", DEMO_USERS)
 def test_the_page_renders_for_every_demo_user(
     mk_home: Path, monkeypatch: pytest.MonkeyPatch, username: str

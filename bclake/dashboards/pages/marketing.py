@@ -453,6 +453,34 @@ def store_plans_section(region: str | None) -> None:
         effects()
 
 
+def evidence_text(row: object) -> str | None:
+    """The estimate behind an activity in the UI language, from the plan's evidence
+    columns (segment, lift, interval, treated and control stores); None without a measured
+    lift (a new-product trial)."""
+    lift = getattr(row, "evidence_relative_lift", None)
+    if lift is None or pd.isna(lift):
+        return None
+    segment = getattr(row, "evidence_segment", None)
+    low, high = getattr(row, "evidence_ci_low", None), getattr(row, "evidence_ci_high", None)
+    treated = getattr(row, "evidence_treated_stores", None)
+    control = getattr(row, "evidence_control_stores", None)
+
+    def count(value: object) -> str:
+        return "–" if value is None or pd.isna(value) else f"{int(value):,}"
+
+    return t(
+        "marketing.evidence_line",
+        segment=t("marketing.all_stores")
+        if segment in (None, "all")
+        else t("marketing.stores_like", segment=segment),
+        lift=f"{lift:+.1%}",
+        low="–" if low is None or pd.isna(low) else f"{low:+.1%}",
+        high="–" if high is None or pd.isna(high) else f"{high:+.1%}",
+        treated=count(treated),
+        control=count(control),
+    )
+
+
 def store_plan(one: pd.DataFrame) -> None:
     """One store's activities, best first: each a bordered card with its expected increment,
     the reason and the evidence (plain text), which read on a phone where a wide table
@@ -469,7 +497,10 @@ def store_plan(one: pd.DataFrame) -> None:
             )
             # the pipeline's text as it is: no Markdown (a URL in it would turn into a link)
             st.text(getattr(row, reason_column()))
-            if isinstance(row.evidence, str) and row.evidence:
+            evidence = evidence_text(row)
+            if evidence:
+                st.caption(evidence)
+            elif isinstance(row.evidence, str) and row.evidence:
                 st.text(f"{t('marketing.evidence')}: {row.evidence}")
 
 
