@@ -257,6 +257,16 @@ def test_store_plans_follow_the_store(hand_made: Path) -> None:
         assert set(seen.store_code) == stores, scope
 
 
+def test_segments_without_scenario_tags(hand_made: Path, tmp_path: Path) -> None:
+    """A warehouse without user tags: every listed consumer in one unknown scenario."""
+    path = tmp_path / "published.duckdb"
+    shutil.copy(hand_made, path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("drop table marts.user_tags")
+    rows = _segments(ScopedWarehouse(path, Scope("hq")), "scenario")
+    assert _names(rows) == [None] and rows.consumers.tolist() == [len(LISTED)]
+
+
 def test_no_segments_view_without_lists(tmp_path: Path) -> None:
     path = tmp_path / "published.duckdb"
     with duckdb.connect(str(path)) as con:
@@ -434,7 +444,7 @@ def test_the_page_renders_for_every_demo_user(
             assert FORMULA_REASON in [e.value for e in at.text], "the store's own reason"
 
 
-def test_a_store_downloads_its_own_plan_defused(
+def test_the_downloads_hq_gets_and_a_store_gets(
     mk_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(mk_home))
@@ -449,6 +459,15 @@ def test_a_store_downloads_its_own_plan_defused(
     assert first["reason_zh"] == "'" + FORMULA_REASON and first["rank"] == "1"
     book = openpyxl.load_workbook(io.BytesIO(data.safe_xlsx({"store_plans": plans}, HEADERS)))
     assert all(c.data_type != "f" for row in book["store_plans"] for c in row)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(data, "current_scope", lambda: Scope("hq"))
+        plan_id = data.marketing_file("marketing_plans")["plan_id"][0]
+        listed = data.marketing_file("target_lists", "plan_id = ?", (plan_id,))
+    assert listed.height and listed["rank"].to_list() == sorted(listed["rank"].to_list())
+    assert listed.schema["valid_from"] == pl.Date
+    hq_csv = next(csv.DictReader(io.StringIO(data.safe_csv(listed).decode("utf-8-sig"))))
+    assert hq_csv["rank"] == "1" and hq_csv["reason_zh"] == "'" + FORMULA_REASON
 
 
 # -- in a real browser -------------------------------------------------------------

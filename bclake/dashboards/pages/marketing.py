@@ -76,13 +76,14 @@ def show_table(
     )
 
 
-def downloads(stem: str, frame: pl.DataFrame, key: str) -> None:
-    """XLSX and CSV of `frame` (the planner files' columns and headers), built on click,
-    formula-like text defused (`data.safe_xlsx`, `data.safe_csv`)."""
+def downloads(stem: str, sheet: str, frame: pl.DataFrame, key: str) -> None:
+    """XLSX (one sheet named `sheet`) and CSV of `frame` (the planner files' columns and
+    headers) named `stem`, built on click, formula-like text defused (`data.safe_xlsx`,
+    `data.safe_csv`)."""
     left, right = st.columns(2)
     left.download_button(
         "XLSX",
-        lambda: data.safe_xlsx({stem: frame}, HEADERS),
+        lambda: data.safe_xlsx({sheet: frame}, HEADERS),
         file_name=f"{stem}.xlsx",
         mime=MIME_XLSX,
         key=f"{key}_xlsx",
@@ -294,6 +295,7 @@ def hq_list(plan_id: str) -> None:
     st.markdown(f"**{t('marketing.download_list')}**")
     downloads(
         f"target_list_{plan_id}",
+        "target_lists",
         data.marketing_file("target_lists", "plan_id = ?", (plan_id,)),
         "mk_list_file",
     )
@@ -445,6 +447,7 @@ def store_plans_section(region: str | None) -> None:
     store_plan(plans[plans.store_code == store])
     st.markdown(f"**{t('marketing.download_store_plans')}**")
     downloads(
+        "store_plans",
         "store_plans",
         data.marketing_file("store_plans", "(? is null or region = ?)", (region, region)),
         "mk_store_file",
