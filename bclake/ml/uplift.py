@@ -495,7 +495,8 @@ def select_learner(
 # --- reasons ------------------------------------------------------------------------------
 # feature -> (label zh, label en); the reason says whether the value is high or low
 FEATURE_LABELS = {
-    "promo_scan_share": ("促销期购买占比", "share of purchases in promotion periods"),
+    "promo_index": ("促销期购买占比", "buying on promotion (against the home store's promotions)"),
+    "promo_scan_share": ("促销期扫码占比", "share of scans in promotion periods"),
     "offer_category_promo_share": ("该品类促销期购买占比", "promotion share in this category"),
     "coupon_order_share": ("用券下单占比", "share of orders paid with a coupon"),
     "coupon_redemption_rate": ("历史核销率", "past coupon redemption rate"),
