@@ -72,14 +72,17 @@ NOT_FEATURES = {
     "home_store_code",
     "home_distributor_code",
 }
+# Small, heavily regularised trees: a coupon moves a purchase rate by a few points under
+# the noise of every other visit, and looser trees fit that noise (on held-out campaigns
+# their Qini was a third of these trees').
 DEFAULT_PARAMS = {
-    "learning_rate": 0.05,
-    "num_leaves": 15,
-    "min_data_in_leaf": 20,
+    "learning_rate": 0.03,
+    "num_leaves": 7,
+    "min_data_in_leaf": 200,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "lambda_l2": 1.0,
+    "lambda_l2": 10.0,
     "cat_smooth": 10.0,
     "verbose": -1,
     "num_threads": 0,  # 0: OpenMP's default, which honours OMP_NUM_THREADS

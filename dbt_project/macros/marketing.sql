@@ -10,7 +10,7 @@
         'home_size_class', 'home_city_tier', 'home_high_contribution', 'home_potential',
         'home_slow_moving', 'orders', 'order_amount', 'avg_order_amount', 'recency_days',
         'coupon_orders', 'coupon_order_share', 'stores_visited', 'scans', 'promo_scans',
-        'promo_scan_share', 'evening_scan_share', 'weekend_scan_share', 'categories_scanned',
+        'promo_scan_share', 'promo_index', 'evening_scan_share', 'weekend_scan_share', 'categories_scanned',
         'top_category', 'top_category_share', 'coupons_received', 'coupons_redeemed',
         'coupon_redemption_rate', 'times_held_out', 'held_out_purchases',
         'held_out_purchase_rate', 'groups_joined', 'group_interactions', 'referrals_made',

@@ -22,23 +22,13 @@ with scans as (
     inner join {{ ref('dim_product') }} as p on ps.sku_code = p.sku_code
 ),
 
-store_promotions as (
-    select
-        su.store_code,
-        p.sku_code,
-        p.start_date,
-        p.end_date
-    from {{ ref('stg_dms__promotion_signups') }} as su
-    inner join {{ ref('stg_dms__promotions') }} as p on su.promo_id = p.promo_id
-),
-
 promo_scans as (
     select distinct
         sc.snapshot_date,
         sc.consumer_id,
         sc.scan_id
     from scans as sc
-    inner join store_promotions as sp
+    inner join {{ ref('int_store_promotions') }} as sp
         on sc.home_store_code = sp.store_code
         and sc.sku_code = sp.sku_code
         and sc.scan_date between sp.start_date and sp.end_date

@@ -109,6 +109,25 @@ store_tags as (
     group by 1, 2
 ),
 
+-- the home store's promotion share of scans over the whole months of the window before the
+-- snapshot: what a consumer of that store would show by chance
+store_promo_shares as (
+    select
+        d.snapshot_date,
+        m.store_code,
+        sum(m.promo_scans) * 1.0 / nullif(sum(m.scans), 0) as store_promo_share
+    from (
+        select distinct
+            snapshot_date,
+            window_start
+        from {{ ref('fct_marketing_snapshots') }}
+    ) as d
+    inner join {{ ref('fct_store_promo_scan_months') }} as m
+        on m.month_start >= d.window_start
+        and m.month_start < {{ dbt.date_trunc('month', 'd.snapshot_date') }}
+    group by 1, 2
+),
+
 city_tiers as (
     select
         city,
@@ -147,6 +166,10 @@ select
     coalesce(sc.scans, 0) as scans,
     coalesce(sc.promo_scans, 0) as promo_scans,
     sc.promo_scans * 1.0 / nullif(sc.scans, 0) as promo_scan_share,
+    sps.store_promo_share,
+    (coalesce(sc.promo_scans, 0) + {{ var('promo_index_prior_scans') }})
+    / (coalesce(sc.scans, 0) * sps.store_promo_share + {{ var('promo_index_prior_scans') }})
+        as promo_index,
     sc.evening_scans * 1.0 / nullif(sc.scans, 0) as evening_scan_share,
     sc.weekend_scans * 1.0 / nullif(sc.scans, 0) as weekend_scan_share,
     coalesce(sc.categories_scanned, 0) as categories_scanned,
@@ -168,6 +191,8 @@ left join {{ ref('dim_store') }} as st on s.home_store_code = st.store_code
 left join city_tiers as hct on st.city = hct.city
 left join store_tags as tg
     on s.snapshot_date = tg.snapshot_date and s.home_store_code = tg.store_code
+left join store_promo_shares as sps
+    on s.snapshot_date = sps.snapshot_date and s.home_store_code = sps.store_code
 left join orders as o on s.snapshot_date = o.snapshot_date and s.consumer_id = o.consumer_id
 left join scans as sc on s.snapshot_date = sc.snapshot_date and s.consumer_id = sc.consumer_id
 left join groups_joined as g
