@@ -20,6 +20,7 @@ from bclake.simulator.world import SCENARIO_CATEGORY, World
 INTERACTION_TYPES = np.array(["message", "like", "checkin", "share"])
 INTERACTION_P = np.array([0.5, 0.3, 0.15, 0.05])
 HOLDOUT_SHARE = 0.2  # drawn consumers a campaign keeps from its coupon
+CAMPAIGN_SHARE = 0.1  # of the consented registered consumers, drawn into a monthly campaign
 CAMPAIGN_DAYS = 14  # a coupon is valid from the campaign's first day for this many days
 MINI_PROGRAM_SHARE = 0.08  # consumers who sign up in the mini-program on their own
 REFERRAL_RATE = 0.12  # monthly chance an active scanner refers someone, times `social`
@@ -189,7 +190,7 @@ def campaign(
     start: date,
     rng: np.random.Generator,
 ) -> tuple[dict, pl.DataFrame]:
-    """One coupon campaign: a random draw of consented registered consumers, 20% held out.
+    """One coupon campaign: a random tenth of the consented registered consumers, 20% held out.
 
     `registered_before` and `consented` (marketing consent on the first day) are
     boolean arrays over the world's consumers.
@@ -201,7 +202,7 @@ def campaign(
     category = cats[no % len(cats)]
     consumers = world.consumers
     eligible = np.nonzero(registered_before & consented)[0]
-    size = min(len(eligible), max(20, int(0.04 * len(eligible))))
+    size = min(len(eligible), max(20, int(CAMPAIGN_SHARE * len(eligible))))
     drawn = rng.choice(eligible, size=size, replace=False) if size else np.array([], dtype=int)
     treated = rng.random(size) >= HOLDOUT_SHARE
     match = np.array(
