@@ -111,7 +111,16 @@ def load_plans() -> pd.DataFrame:
     if plans.empty:
         return plans
     names = plans[f"name_{lang()}"].fillna(plans.plan_id)
-    return plans.assign(label=names + " · " + plans.category.astype(str))
+    return plans.assign(name=names, label=names + " · " + plans.category.astype(str))
+
+
+def short_labels(plans: pd.DataFrame) -> tuple[str, pd.Series]:
+    """The plans' column header and labels in a table: the category alone when every plan
+    has the same name (the category is what tells them apart, and a phone then shows the
+    ROI beside it), else name and category."""
+    if plans.name.nunique() == 1:
+        return t("common.category"), plans.category.astype(str)
+    return t("marketing.plan"), plans.label
 
 
 def headline(plans: pd.DataFrame) -> None:
@@ -143,8 +152,9 @@ def plans_section(plans: pd.DataFrame) -> None:
     st.subheader(t("marketing.plans"))
     st.caption(t("marketing.plans_caption"))
     headline(plans)
+    header, names = short_labels(plans)
     labels = {
-        "plan": t("marketing.plan"),
+        "plan": header,
         "roi": t("marketing.roi"),
         "roi_random": t("marketing.roi_random"),
         "budget": t("marketing.budget"),
@@ -158,7 +168,7 @@ def plans_section(plans: pd.DataFrame) -> None:
     # ROI first, by the plan's name: on a phone the columns after the second scroll away
     frame = pd.DataFrame(
         {
-            labels["plan"]: plans.label,
+            labels["plan"]: names,
             labels["roi"]: plans.expected_roi.round(2),
             labels["roi_random"]: plans.expected_roi_random.round(2),
             labels["budget"]: plans.budget_yuan,
@@ -173,11 +183,11 @@ def plans_section(plans: pd.DataFrame) -> None:
     drawn = pd.concat(
         [
             pd.DataFrame(
-                {"plan": plans.label, "kind": t("marketing.kind_model"), "roi": plans.expected_roi}
+                {"plan": names, "kind": t("marketing.kind_model"), "roi": plans.expected_roi}
             ),
             pd.DataFrame(
                 {
-                    "plan": plans.label,
+                    "plan": names,
                     "kind": t("marketing.kind_random"),
                     "roi": plans.expected_roi_random,
                 }
