@@ -26,6 +26,7 @@ PAGES = {  # url path -> title in the Chinese navigation
     "channel": "渠道",
     "market_order": "市场秩序",
     "incentives": "激励",
+    "marketing": "精准营销",
     "consumers": "消费者",
     "products": "产品",
     "forecast": "预测与补货",

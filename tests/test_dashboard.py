@@ -32,6 +32,7 @@ PAGES = (
     "channel",
     "market_order",
     "incentives",
+    "marketing",
     "consumers",
     "products",
     "forecast",
