@@ -123,6 +123,11 @@ def short_labels(plans: pd.DataFrame) -> tuple[str, pd.Series]:
     return t("marketing.plan"), plans.label
 
 
+def lift_text(lift: float) -> str:
+    """A relative change in whole percent, "±0%" for less than half a percent either way."""
+    return "±0%" if round(lift * 100) == 0 else f"{lift * 100:+.0f}%"
+
+
 def headline(plans: pd.DataFrame) -> None:
     """Budget, expected cost, incremental sales and the ROI against a random list at the
     same spend, over every plan. The tiles wrap, two a row on a phone."""
@@ -140,12 +145,21 @@ def headline(plans: pd.DataFrame) -> None:
         (
             t("marketing.total_roi", random=ratio(roi_random)),
             ratio(roi),
-            None if lift is None else f"{lift * 100:+.0f}% {t('marketing.vs_random')}",
+            None if lift is None else f"{lift_text(lift)} {t('marketing.vs_random')}",
         ),
     ]
     with st.container(horizontal=True, wrap=True):
         for label, value, delta in tiles:
-            st.metric(label, value, delta=delta, border=True, width=TILE_PX)
+            # no gain over random is neither good nor bad news: grey, not a red arrow
+            flat = delta is not None and delta.startswith("±")
+            st.metric(
+                label,
+                value,
+                delta=delta,
+                delta_color="off" if flat else "normal",
+                border=True,
+                width=TILE_PX,
+            )
 
 
 def plans_section(plans: pd.DataFrame) -> None:
