@@ -44,8 +44,8 @@
                 ~ ' {monetary} CNY spent; top {top_pct}%',
         },
         'price_sensitive_user': {
-            'zh': '{orders}笔订单中{coupon_orders}笔用券',
-            'en': '{coupon_orders} of {orders} orders used a coupon',
+            'zh': '{scans}次扫码中{promo_scans}次在促销期，是本店顾客的{index}倍',
+            'en': '{promo_scans} of {scans} scans on promotion, {index}x as often as other shoppers of the store',
         },
         'scenario_user_by_age': {
             'zh': '年龄{age}岁（已授权画像）',

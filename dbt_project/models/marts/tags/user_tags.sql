@@ -7,7 +7,9 @@
     'recency_days': 'recency_days', 'frequency': 'frequency',
     'monetary': 'round(monetary, 0)', 'top_pct': reason_top_pct('rfm_rank'),
 } %}
-{% set price_sensitive = {'orders': 'o.orders', 'coupon_orders': 'o.coupon_orders'} %}
+{% set price_sensitive = {
+    'promo_scans': 'p.promo_scans', 'scans': 'p.scans', 'index': 'round(p.promo_index, 1)',
+} %}
 {% set by_age = {'age': 's.age'} %}
 {% set by_category = {'share_pct': 'round(s.share * 100, 0)', 'category': 's.category'} %}
 {% set days_registered = dbt.datediff('c.register_date', 'a.as_of_date', 'day') %}
@@ -52,6 +54,18 @@ scan_totals as (
         max(last_scan) as last_scan
     from scans
     group by 1
+),
+
+-- promotion buying against the home store's shoppers (the newest snapshot's promo_index):
+-- the behaviour the coupon's measured uplift follows (docs/marketing.md)
+promo as (
+    select
+        consumer_id,
+        scans,
+        promo_scans,
+        promo_index
+    from {{ ref('fct_marketing_features') }}
+    where is_newest and promo_index is not null
 ),
 
 rfm as (
@@ -145,17 +159,15 @@ union all
 
 select
     'user' as entity_type,
-    o.consumer_id as entity_id,
+    p.consumer_id as entity_id,
     'price_sensitive_user' as tag,
     cast(a.as_of_date as date) as as_of_date,
-    o.coupon_orders * 1.0 / o.orders as score,
+    p.promo_index as score,
     {{ tag_reason('price_sensitive_user', 'zh', price_sensitive) }} as reason,
     {{ tag_reason('price_sensitive_user', 'en', price_sensitive) }} as reason_en
-from orders as o
+from promo as p
 cross join as_of as a
-where
-    o.orders >= {{ var('price_sensitive_min_orders') }}
-    and o.coupon_orders * 1.0 / o.orders >= {{ var('price_sensitive_coupon_share') }}
+where p.promo_index >= {{ var('price_sensitive_promo_index') }}
 
 union all
 
