@@ -300,7 +300,9 @@ def evaluate(
     from bclake.evaluation.forecast import evaluate_forecasts
     from bclake.evaluation.incentives import evaluate_incentives
     from bclake.evaluation.market_order import evaluate_market_order
+    from bclake.evaluation.marketing import evaluate_marketing
     from bclake.evaluation.replenishment import evaluate_replenishment
+    from bclake.evaluation.store_plans import evaluate_store_plans
     from bclake.evaluation.tags import evaluate_tags
     from bclake.ml.metrics import METRICS
 
@@ -319,6 +321,10 @@ def evaluate(
         "replenishment": evaluate_replenishment(settings.truth, settings.published_db),
         "market_order": evaluate_market_order(settings.truth, settings.published_db),
         "incentives": evaluate_incentives(settings.truth, settings.published_db),
+        "marketing": {
+            **evaluate_marketing(settings.truth, settings.published_db),
+            "store_plans": evaluate_store_plans(settings.truth, settings.published_db),
+        },
     }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
@@ -365,6 +371,28 @@ def evaluate(
         f"{m['diversion']['median_weeks_to_detect']}"
     )
     _print_incentives(report["incentives"])
+    _print_marketing(report["marketing"])
+
+
+def _print_marketing(mk: dict) -> None:
+    lists = ("model", "random", "response_model", "oracle")
+    _print_table(
+        "marketing target lists at equal budget, by the true potential outcomes",
+        ("list", "incremental_conversions", "incremental_revenue", "cost", "roi"),
+        [(k, mk[k]) for k in lists],
+    )
+    console.print(
+        f"ROI model / random - 1: {mk['roi_lift_vs_random']} (target >= 0.5); uplift ratio "
+        f"{mk['uplift_ratio']}; Qini (truth) uplift model {mk['qini']}, response model "
+        f"{mk['qini_response']}; listed without consent: {mk['listed_without_consent']}"
+    )
+    c = mk["store_plans"]["choices"]
+    console.print(
+        f"store plans (一店一策), true units of each store's first activity: plan "
+        f"{c['plan_units']}, random activity {c['random_units']} (x{c['plan_vs_random']}), "
+        f"best single activity for all x{c['plan_vs_best_uniform']}, "
+        f"{c['share_of_oracle']} of the oracle"
+    )
 
 
 def _print_incentives(inc: dict) -> None:

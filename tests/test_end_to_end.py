@@ -232,6 +232,14 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
         # a replay where either policy serves under half the true demand is broken, not unlucky
         # (tiny world, seed 7: engine 0.80, min/max 0.86)
         assert 0.5 <= loop[policy]["fill_rate"] <= 1
+    marketing = report["marketing"]
+    assert marketing["listed_without_consent"] == 0
+    for arm in ("model", "random", "response_model", "oracle"):
+        assert {"incremental_conversions", "cost", "roi"} <= set(marketing[arm])
+    # equal budget: the random and response lists spend what the model's list spends
+    assert marketing["random"]["cost"] == marketing["model"]["cost"]
+    assert marketing["response_model"]["cost"] <= marketing["model"]["cost"] + 1e-6
+    assert "choices" in marketing["store_plans"]
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:
