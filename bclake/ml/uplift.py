@@ -28,6 +28,8 @@ LightGBM models with early stopping on a 20% validation split:
 - ``dr_learner``: the doubly robust pseudo-outcome
   m1 - m0 + t (y - m1) / e - (1 - t) (y - m0) / (1 - e), outcome models cross-fitted on
   two folds, regressed on x;
+- ``ensemble``: the mean of the three, steadier than any one when the effect is small
+  against the noise of a purchase;
 - ``response_model``: P(y | x, coupon) on the treated arm only (what a response model
   ranks by); scored by Qini like the others, never chosen as the uplift learner.
 
@@ -51,7 +53,9 @@ import polars as pl
 
 from bclake.core.marketing import CampaignPlan
 
-LEARNERS = ("t_learner", "x_learner", "dr_learner")
+BASE_LEARNERS = ("t_learner", "x_learner", "dr_learner")
+ENSEMBLE = "ensemble"
+LEARNERS = (*BASE_LEARNERS, ENSEMBLE)
 RESPONSE = "response_model"
 # training columns that are keys, outcomes or bookkeeping, never features
 NOT_FEATURES = {
@@ -201,6 +205,7 @@ class UpliftModel:
     encoder: FeatureEncoder = field(default_factory=FeatureEncoder)
     models: dict[str, lgb.Booster] = field(default_factory=dict)
     propensity: float = 0.8
+    members: list[UpliftModel] = field(default_factory=list)  # the ensemble's learners
 
     def __post_init__(self) -> None:
         if self.learner not in (*LEARNERS, RESPONSE):
@@ -211,6 +216,12 @@ class UpliftModel:
     def fit(self, training: pl.DataFrame) -> UpliftModel:
         if training.is_empty():
             raise ValueError("no training rows: no learnable campaign")
+        # the same rows in any order give the same model (the validation split is by row)
+        training = training.sort("campaign_id", "consumer_id")
+        if self.learner == ENSEMBLE:
+            self.members = [UpliftModel(n, seed=self.seed).fit(training) for n in BASE_LEARNERS]
+            self.encoder = self.members[0].encoder
+            return self
         self.encoder = FeatureEncoder().fit(training)
         X = self.encoder.transform(training)
         t = training["treated"].to_numpy().astype(bool)
@@ -257,6 +268,8 @@ class UpliftModel:
         return self
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.learner == ENSEMBLE:
+            return np.mean([m.predict(frame) for m in self.members], axis=0)
         X = self.encoder.transform(frame)
         m = self.models
         if self.learner == RESPONSE:
@@ -269,6 +282,8 @@ class UpliftModel:
         return _predict(m["tau"], X)
 
     def contributions(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.learner == ENSEMBLE:  # the members in probability points (not the T-learner)
+            return np.mean([m.contributions(frame) for m in self.members[1:]], axis=0)
         X = self.encoder.transform(frame)
         m = self.models
         if self.learner == RESPONSE:
@@ -450,16 +465,22 @@ def select_learner(
     held_ids = ",".join(roles.filter(pl.col("role") == "heldout")["campaign_id"].to_list())
     n_train = roles.filter(pl.col("role") == "train").height
     results, curves = [], []
+    held_scores: dict[str, np.ndarray] = {}
     for name in (*learners, RESPONSE):
         started = time.perf_counter()
         qini = area = float("nan")
         if not held.is_empty() and not train.is_empty():
-            try:
-                model = UpliftModel(name, seed=seed).fit(train.drop("role"))
-            except ValueError:
-                model = None
-            if model is not None:
-                score = model.predict(held)
+            score = None
+            if name == ENSEMBLE:  # the mean of the base learners' scores, nothing refitted
+                parts = [held_scores[n] for n in BASE_LEARNERS if n in held_scores]
+                score = np.mean(parts, axis=0) if len(parts) == len(BASE_LEARNERS) else None
+            else:
+                try:
+                    score = UpliftModel(name, seed=seed).fit(train.drop("role")).predict(held)
+                except ValueError:
+                    score = None
+            if score is not None:
+                held_scores[name] = score
                 y = held["responded"].to_numpy().astype(np.float64)
                 t = held["treated"].to_numpy().astype(bool)
                 qini, area = qini_coefficient(y, t, score), auuc(y, t, score)
