@@ -162,7 +162,7 @@ select
     p.consumer_id as entity_id,
     'price_sensitive_user' as tag,
     cast(a.as_of_date as date) as as_of_date,
-    p.promo_index as score,
+    1 - 1 / p.promo_index as score,
     {{ tag_reason('price_sensitive_user', 'zh', price_sensitive) }} as reason,
     {{ tag_reason('price_sensitive_user', 'en', price_sensitive) }} as reason_en
 from promo as p
