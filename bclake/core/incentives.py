@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bclake.core.config_files import load_config
 
 EVIDENCE_PAYEE = {
     "distributor_purchases": "distributor",
@@ -160,32 +161,9 @@ def load_programmes(path: Path) -> Programmes:
     Raises `ProgrammeError` with the file, the programme id (or position) and
     the field, e.g. ``config/incentives.yaml: programme SV (#5) tiers: ...``.
     """
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProgrammeError(f"{path}: cannot read the programme file ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ProgrammeError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ProgrammeError(f"{path}: expected a mapping with `version` and `programmes`")
-    try:
-        return Programmes.model_validate(raw)
-    except ValidationError as exc:
-        reasons = "; ".join(_describe(e, raw) for e in exc.errors())
-        raise ProgrammeError(f"{path}: {reasons}") from None
-
-
-def _describe(error: dict, raw: dict) -> str:
-    loc = list(error["loc"])
-    where = ".".join(str(x) for x in loc)
-    if len(loc) >= 2 and loc[0] == "programmes" and isinstance(loc[1], int):
-        items = raw.get("programmes") or []
-        item = items[loc[1]] if loc[1] < len(items) else None
-        pid = item.get("id") if isinstance(item, dict) else None
-        field = ".".join(str(x) for x in loc[2:]) or "(programme)"
-        where = f"programme {pid or '?'} (#{loc[1] + 1}) {field}"
-    msg = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg}"
+    return load_config(
+        Path(path), Programmes, "programmes", "programme", ProgrammeError, "programme file"
+    )
 
 
 def programme_frames(programmes: Programmes) -> tuple[pl.DataFrame, pl.DataFrame]:

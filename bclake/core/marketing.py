@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bclake.core.config_files import load_config
 from bclake.core.settings import PROJECT_ROOT
 
 DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
@@ -89,32 +89,9 @@ def load_marketing(path: Path | None = None) -> MarketingConfig:
     the field, e.g. ``marketing.yaml: plan NEXT (#1) budget_yuan: ...``.
     """
     path = Path(path) if path is not None else marketing_file()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MarketingConfigError(f"{path}: cannot read the marketing plan file ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise MarketingConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise MarketingConfigError(f"{path}: expected a mapping with `version` and `plans`")
-    try:
-        return MarketingConfig.model_validate(raw)
-    except ValidationError as exc:
-        reasons = "; ".join(_describe(e, raw) for e in exc.errors())
-        raise MarketingConfigError(f"{path}: {reasons}") from None
-
-
-def _describe(error: dict, raw: dict) -> str:
-    loc = list(error["loc"])
-    where = ".".join(str(x) for x in loc)
-    if len(loc) >= 2 and loc[0] == "plans" and isinstance(loc[1], int):
-        items = raw.get("plans") or []
-        item = items[loc[1]] if loc[1] < len(items) else None
-        pid = item.get("id") if isinstance(item, dict) else None
-        field = ".".join(str(x) for x in loc[2:]) or "(plan)"
-        where = f"plan {pid or '?'} (#{loc[1] + 1}) {field}"
-    msg = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {msg}"
+    return load_config(
+        path, MarketingConfig, "plans", "plan", MarketingConfigError, "marketing plan file"
+    )
 
 
 def expand_plans(config: MarketingConfig, categories: list[str]) -> list[CampaignPlan]:
