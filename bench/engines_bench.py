@@ -1,4 +1,4 @@
-"""Decision-engine benchmark: what market-order detection and incentives add to a build.
+"""Decision-engine benchmark: what market order, incentives and marketing add to a build.
 
 On a data root whose lake is loaded (the ingest benchmark leaves one), time a full
 `dbt build` (peak RSS of the dbt process from `getrusage`), then take from dbt's
@@ -7,8 +7,10 @@ run_results.json the seconds of each engine's models and their tests (market ord
 `marts/incentives/`), and time the two signals detection added to
 `int_scan_journeys` on their own, on the same database: the keyed code check over
 every scan and the distance from each scan cell to the distributor's nearest store.
-Prints scans/s and each engine's share of the build (target: detection adds at most
-25% at `large`, under 4 GiB).
+Then fit the marketing engine (`bclake.ml.uplift.plan_campaigns`: learner selection,
+refits and the lists of `config/marketing.yaml`) on the built database, with its
+seconds and this process's peak RSS. Prints scans/s and each engine's share of the
+build (target: detection adds at most 25% at `large`, under 4 GiB).
 
     python -m bench.engines_bench --root DIR
 """
@@ -26,11 +28,22 @@ from rich.console import Console
 from rich.table import Table
 
 from bclake.core.duckdb_functions import register
+from bclake.core.marketing import expand_plans, load_marketing
+from bclake.core.settings import Settings
+from bclake.ml.uplift import plan_campaigns
 from bench.warehouse_bench import dbt, load_lake
 
 ENGINES = {
     "detection": ("int_code_repeat_scans", "fct_market_order"),
     "incentives": ("int_incentive_", "fct_incentive_"),
+    "marketing": (
+        "int_store_promotions",
+        "fct_marketing_",
+        "fct_campaign_quality",
+        "fct_campaign_uplift_",
+        "fct_store_promo_",
+        "fct_store_activity_",
+    ),
 }
 
 SIGNALS = {
@@ -67,6 +80,20 @@ def _engine_seconds(target: Path, names: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def _marketing_fit(settings: Settings) -> tuple[float, float, int]:
+    """Seconds of `plan_campaigns` on the built database, peak RSS (GiB) and training rows."""
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        categories = con.sql("select distinct category from marts.dim_product").pl()
+        training = con.sql("select * from marts.fct_campaign_uplift_training").pl()
+        candidates = con.sql("select * from marts.fct_marketing_candidates").pl()
+    config = load_marketing()
+    plans = expand_plans(config, categories["category"].to_list())
+    started = time.perf_counter()
+    plan_campaigns(training, candidates, plans, margin_rate=config.margin_rate)
+    seconds = time.perf_counter() - started
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, training.height
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, required=True)
@@ -87,6 +114,7 @@ def main() -> None:
             signals[name] = time.perf_counter() - started
     detection = sum(parts["detection"].values()) + sum(signals.values())
     incentives = sum(parts["incentives"].values())
+    marketing = sum(parts["marketing"].values())
     table = Table(title=f"decision engines over {settings.home.name} ({scans:,} scans)")
     for col in ("part", "seconds", "share of full build", "scans/s"):
         table.add_column(col, justify="left" if col == "part" else "right")
@@ -95,10 +123,17 @@ def main() -> None:
     rows += [*signals.items(), ("detection, all", detection)]
     rows += [(f"incentives {k}", v) for k, v in parts["incentives"].items()]
     rows += [("incentives, all", incentives)]
+    rows += [(f"marketing {k}", v) for k, v in parts["marketing"].items()]
+    rows += [("marketing dbt, all", marketing)]
     for name, sec in rows:
         table.add_row(name, f"{sec:.1f}", f"{sec / full:.3f}", f"{scans / max(sec, 1e-9):,.0f}")
     console.print(table)
     console.print(f"peak RSS of dbt: {peak_gib:.2f} GiB")
+    fit, fit_gib, rows_in = _marketing_fit(settings)
+    console.print(
+        f"marketing model (selection, refits, lists) on {rows_in:,} training rows: "
+        f"{fit:.1f} s ({fit / full:.3f} of the full dbt build), peak RSS {fit_gib:.2f} GiB"
+    )
 
 
 if __name__ == "__main__":
