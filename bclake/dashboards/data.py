@@ -378,6 +378,8 @@ def list_segments_sql(source: str, where: str, columns: list[str], tagged: bool)
                mode(reason_en) as reason_en
         from sized
         group by all
+        -- the merged row of small and unknown segments is shown only when it is not small
+        having segment is not null or count(*) >= {MIN_SEGMENT_CONSUMERS}
     """
 
 

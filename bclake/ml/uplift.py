@@ -661,7 +661,7 @@ class MarketingResult:
 
 def expected_basket(responder_mean: float) -> pl.Expr:
     """Yuan a persuaded consumer is expected to spend in the window: the consumer's average
-    order, shrunk towards `responder_mean` (past responders' mean order amount in a
+    order, shrunk towards `responder_mean` (past responders' mean amount per order in a
     campaign window) as if that mean were BASKET_PRIOR_ORDERS more orders."""
     n = pl.col("orders").fill_null(0).cast(pl.Float64)
     own = pl.col("avg_order_amount").fill_null(responder_mean)
@@ -717,9 +717,12 @@ def plan_campaigns(
     response = UpliftModel(RESPONSE, seed=seed).fit(learn)
     redeem = fit_classifier(learn, "redeemed_coupon", seed=seed + 4)
     responders = learn.filter(pl.col("treated") & pl.col("responded"))
-    responder_mean = (
-        float(responders["window_order_amount"].mean() or 0.0) if responders.height else 0.0
+    # per order, like the consumer's own avg_order_amount it is blended with
+    orders = (
+        responders["window_orders"].clip(1, None) if "window_orders" in responders.columns else 1
     )
+    per_order = responders["window_order_amount"] / orders
+    responder_mean = float(per_order.mean() or 0.0) if responders.height else 0.0
 
     score_frames, list_frames, plan_rows = [], [], []
     for plan in plans:
