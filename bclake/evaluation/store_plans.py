@@ -50,10 +50,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-# the world's mechanism (bclake/simulator/dynamics.py; tests/test_store_plans.py pins them)
-ELASTICITY = 2.0
-DISPLAY_UPLIFT = 1.08
-DISPLAY_P0, DISPLAY_P1 = 0.3, 0.6
+from bclake.simulator.dynamics import DISPLAY_P0, DISPLAY_P1, DISPLAY_UPLIFT, ELASTICITY
+
 BASELINE_DAYS = 91
 FILL_DAYS = 182
 TRIAL_DAYS = 28

@@ -27,6 +27,7 @@ PLANT_LEAD_DAYS = 3
 RING = 16  # days of pipeline kept for arrivals
 ELASTICITY = 2.0
 DISPLAY_UPLIFT = 1.08
+DISPLAY_P0, DISPLAY_P1 = 0.3, 0.6  # display compliant in a month w.p. p0 + p1 x engagement
 
 
 @dataclass
@@ -125,7 +126,7 @@ def display_compliance(cfg: ScaleConfig, world: World, rng: np.random.Generator)
     """months x stores: whether the store's display met the standard that month."""
     n_months = cfg.horizon_days // 28 + 2
     eng = world.stores["engagement"].to_numpy()
-    return rng.random((n_months, len(eng))) < 0.3 + 0.6 * eng
+    return rng.random((n_months, len(eng))) < DISPLAY_P0 + DISPLAY_P1 * eng
 
 
 def base_rates(world: World) -> np.ndarray:
