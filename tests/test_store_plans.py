@@ -24,7 +24,9 @@ def test_display_compliance_follows_the_constants_the_evaluation_scores_with() -
     cfg = SimpleNamespace(horizon_days=28 * 3)
     compliant = dynamics.display_compliance(cfg, world, np.random.default_rng(0))
     assert compliant[:, :n].mean() == pytest.approx(dynamics.DISPLAY_P0, abs=0.01)
-    assert compliant[:, n:].mean() == pytest.approx(dynamics.DISPLAY_P0 + dynamics.DISPLAY_P1, abs=0.01)
+    assert compliant[:, n:].mean() == pytest.approx(
+        dynamics.DISPLAY_P0 + dynamics.DISPLAY_P1, abs=0.01
+    )
 
 
 def _effects(rows: dict[str, tuple[float, float, float, float]]) -> pl.DataFrame:
