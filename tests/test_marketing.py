@@ -58,6 +58,7 @@ def _campaigns(n_campaigns: int = 8, size: int = 1500, seed: int = 3) -> pl.Data
                     "treated": treated,
                     "responded": y,
                     "redeemed_coupon": y & treated,
+                    "window_orders": y.astype(np.int64),
                     "window_order_amount": np.where(y, 40.0, 0.0),
                     "sens": sens,
                     "loyal": loyal,
@@ -158,17 +159,21 @@ def test_a_list_spends_at_most_its_budget_and_only_where_the_coupon_pays() -> No
     # the budget binds here: a larger budget lists more
     assert small.height < large.height
     # with no budget limit the list stops where the coupon stops paying
-    unbounded = build_list(scores, _plan(budget_yuan=1e9), 0.35)
-    paying = (0.35 * scores["expected_incremental_revenue"] > scores["expected_cost"]).sum()
-    assert unbounded.filter(pl.col("arm") == "target").height < paying + 1
+    plan = _plan(budget_yuan=1e9)
+    unbounded = build_list(scores, plan, 0.35)
+    paying = scores.filter(0.35 * pl.col("expected_incremental_revenue") > pl.col("expected_cost"))
+    drawn_in = holdout_draw(plan.plan_id, paying["consumer_id"].to_list()) >= plan.holdout_share
+    assert unbounded.filter(pl.col("arm") == "target").height == int(drawn_in.sum())
 
 
 def test_every_list_keeps_a_stable_random_holdout() -> None:
     scores = _scores()
     plan = _plan(budget_yuan=200.0)
     listed = build_list(scores, plan, 0.35)
-    share = (listed["arm"] == "holdout").mean()
-    assert 0.03 <= share <= 0.2
+    # the hold-out is exactly the listed consumers whose stable draw falls under the share
+    draw = holdout_draw(plan.plan_id, listed["consumer_id"].to_list())
+    assert ((listed["arm"] == "holdout").to_numpy() == (draw < plan.holdout_share)).all()
+    assert listed.height >= 20 and (listed["arm"] == "holdout").sum() >= 1
     # the same consumers land in the same arm whatever the row order or the budget
     again = build_list(scores.sample(fraction=1.0, shuffle=True, seed=5), plan, 0.35)
     assert (
@@ -184,9 +189,8 @@ def test_every_list_keeps_a_stable_random_holdout() -> None:
     ids = scores["consumer_id"].to_list()
     assert not np.array_equal(holdout_draw("A", ids) < 0.1, holdout_draw("B", ids) < 0.1)
     # even a list of two keeps one consumer back
-    tiny = build_list(scores, _plan(budget_yuan=0.9, holdout_share=0.01), 0.35)
-    if tiny.height >= 2:
-        assert (tiny["arm"] == "holdout").sum() >= 1
+    tiny = build_list(scores, _plan(budget_yuan=2.0, holdout_share=0.01), 0.35)
+    assert tiny.height >= 2 and (tiny["arm"] == "holdout").sum() >= 1
 
 
 def test_a_consumer_without_consent_never_lands_in_a_list(synthetic: pl.DataFrame) -> None:
@@ -195,7 +199,7 @@ def test_a_consumer_without_consent_never_lands_in_a_list(synthetic: pl.DataFram
         build_list(scores, _plan(), 0.35)
     candidates = (
         _campaigns(n_campaigns=1, size=300, seed=8)
-        .drop("treated", "responded", "redeemed_coupon", "window_order_amount")
+        .drop("treated", "responded", "redeemed_coupon", "window_orders", "window_order_amount")
         .with_columns(
             consent_marketing=pl.lit(True),
             snapshot_date=date(2026, 1, 1),
@@ -217,14 +221,12 @@ def test_a_consumer_without_consent_never_lands_in_a_list(synthetic: pl.DataFram
         age_band=pl.lit(None, dtype=pl.String),
         register_channel=pl.lit("扫码"),
     )
-    plans = [_plan(budget_yuan=50.0)]
-    result = plan_campaigns(training, candidates, plans, margin_rate=0.35, n_heldout=2)
-    assert result.target_lists.height > 0
+    # a consumer who withdrew in a later export: refused before anything is fitted
     withdrawn = candidates.with_columns(
-        consent_marketing=pl.col("consumer_id") != result.target_lists["consumer_id"][0]
+        consent_marketing=pl.col("consumer_id") != candidates["consumer_id"][0]
     )
     with pytest.raises(ValueError, match="without marketing consent"):
-        plan_campaigns(training, withdrawn, plans, margin_rate=0.35, n_heldout=2)
+        plan_campaigns(training, withdrawn, [_plan(budget_yuan=50.0)], margin_rate=0.35)
 
 
 # --- the plan file --------------------------------------------------------------------------
@@ -232,7 +234,6 @@ def test_the_shipped_plan_file_is_valid() -> None:
     config = load_marketing(ROOT / "config" / "marketing.yaml")
     plans = expand_plans(config, ["乳品", "饮料"])
     assert [p.plan_id for p in plans] == ["NEXT-乳品", "NEXT-饮料"]
-    assert all(p.holdout_share > 0 for p in plans)
 
 
 @pytest.mark.parametrize(
@@ -328,21 +329,20 @@ def test_tiny_world_features_are_point_in_time(tiny_home: Path) -> None:
     """Features of a campaign's members use nothing from its window or later."""
     late = _tiny(
         tiny_home,
-        "select t.campaign_id, t.consumer_id from marts.fct_campaign_uplift_training as t "
-        "join marts.fct_store_scans as s on t.consumer_id = s.consumer_id "
-        "and s.scan_date >= t.start_date "
-        "where t.snapshot_date >= t.start_date",
+        "select * from marts.fct_campaign_uplift_training where snapshot_date >= start_date",
     )
     assert late.is_empty()
     # the member's orders before the snapshot are all the feature counts
     check = _tiny(
         tiny_home,
-        "select t.campaign_id, t.consumer_id, f.orders, "
-        "(select count(*) from marts.fct_store_scans as s where s.consumer_id = t.consumer_id "
-        " and s.scan_date <= f.snapshot_date and s.scan_date >= f.snapshot_date - 179) as n "
+        "select t.campaign_id, t.consumer_id, any_value(f.orders) as orders, "
+        "count(s.consumer_id) as n "
         "from marts.fct_campaign_uplift_training as t "
         "join marts.fct_marketing_features as f on t.consumer_id = f.consumer_id "
-        "and t.snapshot_date = f.snapshot_date",
+        "and t.snapshot_date = f.snapshot_date "
+        "left join marts.fct_store_scans as s on s.consumer_id = t.consumer_id "
+        "and s.scan_date <= f.snapshot_date and s.scan_date >= f.snapshot_date - 179 "
+        "group by 1, 2",
     )
     assert check.height > 0
     assert (check["orders"] == check["n"]).all()

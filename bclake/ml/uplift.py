@@ -52,6 +52,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core.marketing import CampaignPlan
+from bclake.ml.panel import encode_categories
 
 BASE_LEARNERS = ("t_learner", "x_learner", "dr_learner")
 ENSEMBLE = "ensemble"
@@ -102,43 +103,34 @@ BASKET_PRIOR_ORDERS = 3.0  # a consumer's average order counts as this many past
 # --- features -----------------------------------------------------------------------------
 @dataclass
 class FeatureEncoder:
-    """Turns a feature frame into a float matrix: numbers and booleans as they are, strings
-    as category codes learned at `fit` (unseen or null: NaN, LightGBM's missing value).
+    """Turns a feature frame into a float matrix: numbers as they are, strings and
+    booleans as category codes learned at `fit` (`bclake.ml.panel.encode_categories`:
+    unseen or null -> NaN, LightGBM's missing value).
 
-    `columns`: the feature columns, in order; `categories`: for each string column, its
-    known values (code = position).
+    `columns`: the feature columns, in order; `known`: for each categorical column, its
+    value -> code mapping.
     """
 
     columns: list[str] = field(default_factory=list)
-    categories: dict[str, list[str]] = field(default_factory=dict)
+    known: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def fit(self, frame: pl.DataFrame) -> FeatureEncoder:
         self.columns = [c for c in frame.columns if c not in NOT_FEATURES]
-        self.categories = {
-            c: sorted(v for v in frame[c].unique().to_list() if v is not None)
-            for c in self.columns
-            if frame.schema[c] == pl.String
-        }
+        _, self.known = encode_categories(frame.select(self.columns), self.columns, {})
         return self
 
     @property
     def categorical(self) -> list[int]:
         """Positions of the categorical columns in the matrix."""
-        return [i for i, c in enumerate(self.columns) if c in self.categories]
+        return [i for i, c in enumerate(self.columns) if c in self.known]
 
     def transform(self, frame: pl.DataFrame) -> np.ndarray:
         """(rows, len(columns)) float64; raises KeyError naming a missing feature column."""
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise KeyError(f"feature columns missing from the frame: {', '.join(missing)}")
-        exprs = []
-        for c in self.columns:
-            if c in self.categories:
-                codes = {v: i for i, v in enumerate(self.categories[c])}
-                exprs.append(pl.col(c).replace_strict(codes, default=None, return_dtype=pl.Float64))
-            else:
-                exprs.append(pl.col(c).cast(pl.Float64))
-        return frame.select(exprs).to_numpy().astype(np.float64)
+        encoded, _ = encode_categories(frame.select(self.columns), self.columns, self.known)
+        return encoded.to_numpy().astype(np.float64)
 
 
 # --- LightGBM heads -----------------------------------------------------------------------
@@ -188,6 +180,43 @@ def _contrib(model: lgb.Booster, X: np.ndarray) -> np.ndarray:
     return np.asarray(out)[:, :-1]
 
 
+def _encoded(training: pl.DataFrame, shared: dict) -> dict:
+    """Fill `shared` (once) with the encoder, the matrix X, arm t, outcome y and each row's
+    propensity e (its campaign's treated share: assignment is random) of `training`."""
+    if "encoder" not in shared:
+        # the same rows in any order give the same model (the validation split is by row)
+        training = training.sort("campaign_id", "consumer_id")
+        encoder = FeatureEncoder().fit(training)
+        shared.update(
+            encoder=encoder,
+            X=encoder.transform(training),
+            t=training["treated"].to_numpy().astype(bool),
+            y=training["responded"].to_numpy().astype(np.float64),
+            e=training.select(pl.col("treated").cast(pl.Float64).mean().over("campaign_id"))
+            .to_series()
+            .to_numpy()
+            .clip(0.05, 0.95),
+        )
+    return shared
+
+
+def _dr_tau(
+    X: np.ndarray, y: np.ndarray, t: np.ndarray, e: np.ndarray, cat: list[int], s: int
+) -> lgb.Booster:
+    """The DR-learner's effect model: the doubly robust pseudo-outcome (outcome models
+    cross-fitted on two folds) regressed on X."""
+    fold = np.random.default_rng(s).random(len(y)) < 0.5
+    psi = np.empty(len(y))
+    for k, part in enumerate((fold, ~fold)):
+        other = ~part
+        m1 = _train(X[other & t], y[other & t], cat, "binary", s + 10 * k)
+        m0 = _train(X[other & ~t], y[other & ~t], cat, "binary", s + 10 * k + 1)
+        mu1, mu0 = _predict(m1, X[part]), _predict(m0, X[part])
+        tp, yp, ep = t[part], y[part], e[part]
+        psi[part] = mu1 - mu0 + tp * (yp - mu1) / ep - (~tp) * (yp - mu0) / (1 - ep)
+    return _train(X, psi, cat, "regression", s + 2)
+
+
 # --- learners -----------------------------------------------------------------------------
 @dataclass
 class UpliftModel:
@@ -213,58 +242,47 @@ class UpliftModel:
                 f"unknown learner {self.learner!r}: use one of {(*LEARNERS, RESPONSE)}"
             )
 
-    def fit(self, training: pl.DataFrame) -> UpliftModel:
+    def fit(self, training: pl.DataFrame, shared: dict | None = None) -> UpliftModel:
+        """Fit on `training`. `shared`: a dict the caller passes to every fit on the same
+        rows and seed, so the encoded matrix and the per-arm outcome models (the T- and
+        X-learners' and the response model's, identical by construction) are built once."""
         if training.is_empty():
             raise ValueError("no training rows: no learnable campaign")
-        # the same rows in any order give the same model (the validation split is by row)
-        training = training.sort("campaign_id", "consumer_id")
+        shared = _encoded(training, {} if shared is None else shared)
+        self.encoder = shared["encoder"]
         if self.learner == ENSEMBLE:
-            self.members = [UpliftModel(n, seed=self.seed).fit(training) for n in BASE_LEARNERS]
-            self.encoder = self.members[0].encoder
+            self.members = [
+                UpliftModel(n, seed=self.seed).fit(training, shared) for n in BASE_LEARNERS
+            ]
             return self
-        self.encoder = FeatureEncoder().fit(training)
-        X = self.encoder.transform(training)
-        t = training["treated"].to_numpy().astype(bool)
-        y = training["responded"].to_numpy().astype(np.float64)
+        X, t, y, e = shared["X"], shared["t"], shared["y"], shared["e"]
         if not t.any() or (self.learner != RESPONSE and t.all()):
             raise ValueError("the training rows need both a treated and a hold-out arm")
         cat = self.encoder.categorical
-        # the propensity of each row: its campaign's treated share (random assignment)
-        e = (
-            training.select(pl.col("treated").cast(pl.Float64).mean().over("campaign_id"))
-            .to_series()
-            .to_numpy()
-            .clip(0.05, 0.95)
-        )
+
+        def arm(treated: bool, seed: int) -> lgb.Booster:
+            key = ("arm", treated, seed)
+            if key not in shared:
+                rows = t if treated else ~t
+                shared[key] = _train(X[rows], y[rows], cat, "binary", seed)
+            return shared[key]
+
         self.propensity = float(t.mean())
         s = self.seed
         if self.learner == RESPONSE:
-            self.models = {"m1": _train(X[t], y[t], cat, "binary", s)}
+            self.models = {"m1": arm(True, s)}
         elif self.learner == "t_learner":
-            self.models = {
-                "m1": _train(X[t], y[t], cat, "binary", s),
-                "m0": _train(X[~t], y[~t], cat, "binary", s + 1),
-            }
+            self.models = {"m1": arm(True, s), "m0": arm(False, s + 1)}
         elif self.learner == "x_learner":
-            m1 = _train(X[t], y[t], cat, "binary", s)
-            m0 = _train(X[~t], y[~t], cat, "binary", s + 1)
+            m1, m0 = arm(True, s), arm(False, s + 1)
             d1 = y[t] - _predict(m0, X[t])
             d0 = _predict(m1, X[~t]) - y[~t]
             self.models = {
                 "tau1": _train(X[t], d1, cat, "regression", s + 2),
                 "tau0": _train(X[~t], d0, cat, "regression", s + 3),
             }
-        else:  # dr_learner, outcome models cross-fitted on two folds
-            fold = np.random.default_rng(s).random(len(y)) < 0.5
-            psi = np.empty(len(y))
-            for k, part in enumerate((fold, ~fold)):
-                other = ~part
-                m1 = _train(X[other & t], y[other & t], cat, "binary", s + 10 * k)
-                m0 = _train(X[other & ~t], y[other & ~t], cat, "binary", s + 10 * k + 1)
-                mu1, mu0 = _predict(m1, X[part]), _predict(m0, X[part])
-                tp, yp, ep = t[part], y[part], e[part]
-                psi[part] = mu1 - mu0 + tp * (yp - mu1) / ep - (~tp) * (yp - mu0) / (1 - ep)
-            self.models = {"tau": _train(X, psi, cat, "regression", s + 2)}
+        else:
+            self.models = {"tau": _dr_tau(X, y, t, e, cat, s)}
         return self
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
@@ -283,7 +301,10 @@ class UpliftModel:
 
     def contributions(self, frame: pl.DataFrame) -> np.ndarray:
         if self.learner == ENSEMBLE:  # the members in probability points (not the T-learner)
-            return np.mean([m.contributions(frame) for m in self.members[1:]], axis=0)
+            return np.mean(
+                [m.contributions(frame) for m in self.members if m.learner != "t_learner"],
+                axis=0,
+            )
         X = self.encoder.transform(frame)
         m = self.models
         if self.learner == RESPONSE:
@@ -466,6 +487,7 @@ def select_learner(
     n_train = roles.filter(pl.col("role") == "train").height
     results, curves = [], []
     held_scores: dict[str, np.ndarray] = {}
+    fit_rows, shared = train.drop("role"), {}  # every learner shares the encoded rows and arms
     for name in (*learners, RESPONSE):
         started = time.perf_counter()
         qini = area = float("nan")
@@ -476,7 +498,7 @@ def select_learner(
                 score = np.mean(parts, axis=0) if len(parts) == len(BASE_LEARNERS) else None
             else:
                 try:
-                    score = UpliftModel(name, seed=seed).fit(train.drop("role")).predict(held)
+                    score = UpliftModel(name, seed=seed).fit(fit_rows, shared).predict(held)
                 except ValueError:
                     score = None
             if score is not None:
@@ -713,15 +735,13 @@ def plan_campaigns(
         raise ValueError("candidates without marketing consent: the candidates mart must filter")
     selection = select_learner(training, n_heldout=n_heldout, seed=seed)
     learn = training.filter("learnable")
-    uplift = UpliftModel(selection.chosen, seed=seed).fit(learn)
-    response = UpliftModel(RESPONSE, seed=seed).fit(learn)
+    shared: dict = {}  # the two models share the encoded rows and the treated-arm model
+    uplift = UpliftModel(selection.chosen, seed=seed).fit(learn, shared)
+    response = UpliftModel(RESPONSE, seed=seed).fit(learn, shared)
     redeem = fit_classifier(learn, "redeemed_coupon", seed=seed + 4)
     responders = learn.filter(pl.col("treated") & pl.col("responded"))
     # per order, like the consumer's own avg_order_amount it is blended with
-    orders = (
-        responders["window_orders"].clip(1, None) if "window_orders" in responders.columns else 1
-    )
-    per_order = responders["window_order_amount"] / orders
+    per_order = responders["window_order_amount"] / responders["window_orders"].clip(1, None)
     responder_mean = float(per_order.mean() or 0.0) if responders.height else 0.0
 
     score_frames, list_frames, plan_rows = [], [], []
