@@ -59,3 +59,10 @@ def _describe(error: dict, raw: dict, items: str, item: str) -> str:
         where = f"{item} {entry_id or '?'} (#{loc[1] + 1}) {field}"
     msg = error["msg"].removeprefix("Value error, ")
     return f"{where}: {msg}"
+
+
+def require_unique_ids(ids: list[str], item: str) -> None:
+    """Raise ValueError (a pydantic validator's error) naming the ids of `item`s repeated."""
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"{item} ids must be unique, repeated: {', '.join(dup)}")

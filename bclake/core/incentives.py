@@ -26,7 +26,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bclake.core.config_files import load_config
+from bclake.core.config_files import load_config, require_unique_ids
 
 EVIDENCE_PAYEE = {
     "distributor_purchases": "distributor",
@@ -148,10 +148,7 @@ class Programmes(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Programmes:
-        ids = [p.id for p in self.programmes]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"programme ids must be unique, repeated: {', '.join(dup)}")
+        require_unique_ids([p.id for p in self.programmes], "programme")
         return self
 
 

@@ -12,17 +12,15 @@ It is configuration, not data: the marketing assets read it when they run.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bclake.core.config_files import load_config
-from bclake.core.settings import PROJECT_ROOT
+from bclake.core.config_files import load_config, require_unique_ids
+from bclake.core.settings import Settings
 
-DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
 EACH = "each"
 
 
@@ -56,10 +54,7 @@ class MarketingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> MarketingConfig:
-        ids = [p.id for p in self.plans]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"plan ids must be unique, repeated: {', '.join(dup)}")
+        require_unique_ids([p.id for p in self.plans], "plan")
         return self
 
 
@@ -77,18 +72,14 @@ class CampaignPlan:
     valid_days: int
 
 
-def marketing_file() -> Path:
-    """The plan file: `BCLAKE_MARKETING` when set, else config/marketing.yaml."""
-    return Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING)
-
-
 def load_marketing(path: Path | None = None) -> MarketingConfig:
-    """Read and validate a plan file (default: `marketing_file()`).
+    """Read and validate a plan file (default: `Settings.marketing_file`, from
+    `BCLAKE_MARKETING`).
 
     Raises `MarketingConfigError` with the file, the plan id (or position) and
     the field, e.g. ``marketing.yaml: plan NEXT (#1) budget_yuan: ...``.
     """
-    path = Path(path) if path is not None else marketing_file()
+    path = Path(path) if path is not None else Settings.from_env().marketing_file
     return load_config(
         path, MarketingConfig, "plans", "plan", MarketingConfigError, "marketing plan file"
     )

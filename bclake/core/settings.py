@@ -13,6 +13,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 DEFAULT_INCENTIVES = PROJECT_ROOT / "config" / "incentives.yaml"
+DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DEMO_PII_KEY = "bclake-demo-key-not-for-production"
@@ -28,6 +29,7 @@ class Settings:
     partition_start: str = "2023-01-01"
     alert_webhook: str | None = None
     incentives_file: Path = DEFAULT_INCENTIVES
+    marketing_file: Path = DEFAULT_MARKETING
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -38,6 +40,7 @@ class Settings:
         Dagster; rows dated earlier still load, they just have no partition to show.
         `BCLAKE_ALERT_WEBHOOK` is a URL new market-order alerts are posted to (off if unset).
         `BCLAKE_INCENTIVES` is the incentive programme file (default config/incentives.yaml).
+        `BCLAKE_MARKETING` is the marketing plan file (default config/marketing.yaml).
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
@@ -47,6 +50,7 @@ class Settings:
             partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
             alert_webhook=os.environ.get("BCLAKE_ALERT_WEBHOOK") or None,
             incentives_file=Path(os.environ.get("BCLAKE_INCENTIVES") or DEFAULT_INCENTIVES),
+            marketing_file=Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING),
         )
 
     # --- the layers, in the order data flows through them -------------------

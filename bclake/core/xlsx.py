@@ -8,6 +8,7 @@ sized to their content, dates as Excel date cells and numbers as numbers.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,8 @@ HEADER_FILL = "DDEBF7"
 DATE_FORMAT = "yyyy-mm-dd"
 MIN_WIDTH, MAX_WIDTH = 10, 45  # column widths, in characters
 WIDTH_SAMPLE = 200  # rows read to size a column
+# text a spreadsheet would run as a formula: a cell that starts with one of these
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def header_label(column: str, headers: Headers) -> str:
@@ -68,3 +71,18 @@ def write_xlsx(frames: Mapping[str, pl.DataFrame], path: Path, headers: Headers)
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
     os.replace(tmp, path)
+
+
+def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells a spreadsheet would evaluate (starting with = + - @, a tab or a carriage
+    return) get a leading apostrophe, so Excel shows them as text instead of running them.
+    Non-text columns are returned unchanged."""
+    starts = "^[" + re.escape("".join(FORMULA_START)) + "]"
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(starts))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c, dtype in frame.schema.items()
+        if dtype == pl.String
+    )

@@ -37,7 +37,7 @@ BASELINE_DAILY_SCANS = 10
 KEY = ["programme_id", "payee_code", "period_start"]
 
 
-def _ratio(hits: float, total: float) -> float | None:
+def ratio(hits: float, total: float) -> float | None:
     return round(hits / total, 4) if total else None
 
 
@@ -71,10 +71,10 @@ def _statement_error(
             "true_earned": round(total, 2),
             "payable": round(float(g["amount_payable"].sum()), 2),
             "dms_paid": round(float(g["paid_amount"].sum()), 2),
-            "statement_error": _ratio(
+            "statement_error": ratio(
                 float((g["amount_payable"] - g["true_amount"]).abs().sum()), total
             ),
-            "baseline_dms_error": _ratio(
+            "baseline_dms_error": ratio(
                 float((g["paid_amount"] - g["true_amount"]).abs().sum()), total
             ),
         }
@@ -94,8 +94,8 @@ def _fraud(
         t_ids = set(t["event_id"].to_list())
         hit = len(f_ids & t_ids)
         out[kind] = {
-            "precision": _ratio(hit, len(f_ids)),
-            "recall": _ratio(hit, len(t_ids)),
+            "precision": ratio(hit, len(f_ids)),
+            "recall": ratio(hit, len(t_ids)),
             "flagged_events": len(f_ids),
             "fraud_events": len(t_ids),
             "alerts": f["alert_id"].n_unique(),
@@ -111,8 +111,8 @@ def _fraud(
     out["baseline_daily_cap"] = {
         "rule": f"hold every linked scan of an account with > {BASELINE_DAILY_SCANS} "
         "scans at one store in a day",
-        "precision": _ratio(len(b_ids & scans), len(b_ids)),
-        "recall": _ratio(len(b_ids & scans), len(scans)),
+        "precision": ratio(len(b_ids & scans), len(b_ids)),
+        "recall": ratio(len(b_ids & scans), len(scans)),
         "flagged_events": len(b_ids),
     }
     return out
@@ -135,7 +135,7 @@ def _reconciliation(recon: pl.DataFrame, errors: pl.DataFrame) -> dict:
     )
     return {
         "planted_errors": err.height,
-        "recall": _ratio(found.height, err.height),
+        "recall": ratio(found.height, err.height),
         "per_kind": per_kind,
         "differences": flagged.height,
         "differences_by_status": dict(flagged.group_by("status").len().sort("status").iter_rows()),

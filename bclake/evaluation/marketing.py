@@ -43,12 +43,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from bclake.evaluation.incentives import ratio
 from bclake.simulator.consumers import expected_basket, response_probabilities
 from bclake.simulator.world import SCENARIO_CATEGORY
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return round(num / den, 4) if den else None
 
 
 def potential_outcomes(traits: pl.DataFrame, category: str, coupon_value: float) -> pl.DataFrame:
@@ -90,11 +87,11 @@ def _summary(frame: pl.DataFrame) -> dict:
         "incremental_conversions": round(float(frame["uplift"].sum()), 2),
         "incremental_revenue": round(revenue, 2),
         "cost": round(cost, 2),
-        "roi": _ratio(revenue, cost),
+        "roi": ratio(revenue, cost),
     }
 
 
-def qini_coefficient(score: np.ndarray, uplift: np.ndarray) -> float | None:
+def true_qini(score: np.ndarray, uplift: np.ndarray) -> float | None:
     """Normalised Qini coefficient of ranking by `score`, judged by the true `uplift`.
 
     Both arrays have one entry per consumer. The Qini curve is the cumulative
@@ -130,7 +127,7 @@ def _plan_report(plan: dict, pool: pl.DataFrame, listed: pl.DataFrame) -> dict:
         "incremental_conversions": round(n_random * float(pool["uplift"].mean()), 2),
         "incremental_revenue": round(n_random * float(pool["inc_revenue"].mean()), 2),
         "cost": round(budget, 2),
-        "roi": _ratio(float(pool["inc_revenue"].mean()), mean_cost) if pool.height else None,
+        "roi": ratio(float(pool["inc_revenue"].mean()), mean_cost) if pool.height else None,
     }
     response = _summary(_take_to_budget(pool.sort("response", descending=True), budget))
     oracle = _summary(
@@ -141,8 +138,7 @@ def _plan_report(plan: dict, pool: pl.DataFrame, listed: pl.DataFrame) -> dict:
             budget,
         )
     )
-    arms = listed["arm"].value_counts()
-    holdout = int(arms.filter(pl.col("arm") == "holdout")["count"].sum())
+    holdout = int((listed["arm"] == "holdout").sum())
     return {
         "plan_id": plan["plan_id"],
         "category": plan["category"],
@@ -152,10 +148,10 @@ def _plan_report(plan: dict, pool: pl.DataFrame, listed: pl.DataFrame) -> dict:
         "random": random,
         "response_model": response,
         "oracle": oracle,
-        "uplift_ratio": _ratio(model["incremental_conversions"], random["incremental_conversions"]),
-        "qini": qini_coefficient(pool["score"].to_numpy(), pool["uplift"].to_numpy()),
-        "qini_response": qini_coefficient(pool["response"].to_numpy(), pool["uplift"].to_numpy()),
-        "holdout_share": _ratio(holdout, listed.height),
+        "uplift_ratio": ratio(model["incremental_conversions"], random["incremental_conversions"]),
+        "qini": true_qini(pool["score"].to_numpy(), pool["uplift"].to_numpy()),
+        "qini_response": true_qini(pool["response"].to_numpy(), pool["uplift"].to_numpy()),
+        "holdout_share": ratio(holdout, listed.height),
     }
 
 
@@ -167,7 +163,7 @@ def _total(plans: list[dict], key: str) -> dict:
         "incremental_conversions": round(conv, 2),
         "incremental_revenue": round(revenue, 2),
         "cost": round(cost, 2),
-        "roi": _ratio(revenue, cost),
+        "roi": ratio(revenue, cost),
     }
 
 
@@ -219,7 +215,7 @@ def evaluate_marketing(truth_dir: Path, warehouse: Path) -> dict:
         "roi_lift_vs_random": (
             round(roi_model / roi_random - 1, 4) if roi_model and roi_random else None
         ),
-        "uplift_ratio": _ratio(
+        "uplift_ratio": ratio(
             totals["model"]["incremental_conversions"],
             totals["random"]["incremental_conversions"],
         ),

@@ -18,44 +18,32 @@ from bclake.ml.planning import REGION_KEYS, STORE_KEYS, PlanningForecast
 from bclake.ml.planning import forecast_region_sku_week as run_region_forecast
 from bclake.ml.planning import forecast_store_sku_week as run_store_forecast
 from bclake.ml.replenishment import pool_forecasts, replenish, suggestion_faults
+from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table
 from bclake.orchestration.resources import LakehouseResource
 
 GROUP = "models"
 DISTRIBUTOR_KEYS = ["distributor_code", "sku_code"]
 
 
-def _ml(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["ml", name])
-
-
-def _marts(name: str) -> dg.AssetKey:
-    return dg.AssetKey(["marts", name])
-
-
-def _read(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
-    """A whole warehouse table (`schema.name`) as a frame."""
-    return con.sql(f"select * from {table}").pl()
-
-
 def _last_day(con: duckdb.DuckDBPyConnection) -> date:
     """The last day of sell-through (marts.as_of_date): forecasts end their history there."""
-    return _read(con, "marts.as_of_date")["last_sell_through_date"][0]
+    return read_table(con, "marts.as_of_date")["last_sell_through_date"][0]
 
 
 # --- forecasts: the forecast, its backtest and its scores, three assets ------------------
 def _forecast_specs(name: str, deps: list[dg.AssetKey], description: str) -> list[dg.AssetSpec]:
     common = {"deps": deps, "group_name": GROUP, "kinds": {"lightgbm", "duckdb"}}
     return [
-        dg.AssetSpec(_ml(name), description=description, **common),
+        dg.AssetSpec(ml_key(name), description=description, **common),
         dg.AssetSpec(
-            _ml(f"{name}_backtest"),
+            ml_key(f"{name}_backtest"),
             description=f"Rolling-origin backtest of ml/{name}: for each cutoff and week ahead "
             "(horizon), the actual units (y), the model's P10/P50/P90 and the seasonal naive, "
             "moving average and exponential smoothing baselines, with the MASE scale.",
             **common,
         ),
         dg.AssetSpec(
-            _ml(f"{name}_scores"),
+            ml_key(f"{name}_scores"),
             description=f"Scores of the ml/{name} backtest per method and horizon (null "
             "horizon: all horizons): WAPE, MASE, bias, pinball loss, P10-P90 coverage, rows. "
             "Read by the forecast explorer and the evaluation.",
@@ -86,7 +74,7 @@ def _store_forecast(
     context.log.info(f"backtest scores:\n{overall}")
     cold = result.forecast.filter(pl.col("forecast_source") == "cold_start")
     yield dg.MaterializeResult(
-        asset_key=_ml(name),
+        asset_key=ml_key(name),
         metadata={
             "rows": result.forecast.height,
             "series": result.forecast.select(keys).n_unique(),
@@ -95,17 +83,17 @@ def _store_forecast(
         },
     )
     yield dg.MaterializeResult(
-        asset_key=_ml(f"{name}_backtest"),
+        asset_key=ml_key(f"{name}_backtest"),
         metadata={
             "rows": result.backtest.height,
             "cutoffs": result.backtest["cutoff"].n_unique(),
         },
     )
     yield dg.MaterializeResult(
-        asset_key=_ml(f"{name}_scores"),
+        asset_key=ml_key(f"{name}_scores"),
         metadata={
             "rows": result.scores.height,
-            "scores": dg.MetadataValue.md(overall.to_pandas().to_markdown(index=False)),
+            "scores": markdown(overall),
         },
     )
 
@@ -126,10 +114,10 @@ def _score_metadata(overall: pl.DataFrame) -> dict:
     specs=_forecast_specs(
         "forecast_region_sku_week",
         [
-            _marts("fct_sales_region_sku_week"),
-            _marts("fct_promotions_region_sku_week"),
-            _marts("dim_product"),
-            _marts("as_of_date"),
+            marts_key("fct_sales_region_sku_week"),
+            marts_key("fct_promotions_region_sku_week"),
+            marts_key("dim_product"),
+            marts_key("as_of_date"),
         ],
         "P10/P50/P90 units by region x SKU x week, 13 weeks ahead, for planners; new SKUs "
         "from similar items' launch curves (forecast_source = cold_start). Its backtest "
@@ -142,9 +130,9 @@ def forecast_region_sku_week(
 ) -> Iterator[dg.MaterializeResult]:
     with lakehouse.build_db() as con:
         result = run_region_forecast(
-            _read(con, "marts.fct_sales_region_sku_week"),
-            _read(con, "marts.fct_promotions_region_sku_week"),
-            _read(con, "marts.dim_product"),
+            read_table(con, "marts.fct_sales_region_sku_week"),
+            read_table(con, "marts.fct_promotions_region_sku_week"),
+            read_table(con, "marts.dim_product"),
             _last_day(con),
         )
         yield from _store_forecast(context, con, "forecast_region_sku_week", result, REGION_KEYS)
@@ -155,9 +143,9 @@ def forecast_region_sku_week(
     specs=_forecast_specs(
         "forecast_store_sku_week",
         [
-            _marts("fct_sales_store_sku_week"),
-            _marts("fct_promotions_store_sku_week"),
-            _marts("as_of_date"),
+            marts_key("fct_sales_store_sku_week"),
+            marts_key("fct_promotions_store_sku_week"),
+            marts_key("as_of_date"),
         ],
         "P10/P50/P90 units by store x SKU x week, 4 weeks ahead, for replenishment (stores "
         "that report sell-through). The backtest (_backtest) covers the last 8 weeks from two "
@@ -169,8 +157,8 @@ def forecast_store_sku_week(
 ) -> Iterator[dg.MaterializeResult]:
     with lakehouse.build_db() as con:
         result = run_store_forecast(
-            _read(con, "marts.fct_sales_store_sku_week"),
-            _read(con, "marts.fct_promotions_store_sku_week"),
+            read_table(con, "marts.fct_sales_store_sku_week"),
+            read_table(con, "marts.fct_promotions_store_sku_week"),
             _last_day(con),
         )
         yield from _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
@@ -179,7 +167,7 @@ def forecast_store_sku_week(
 def _read_overall_scores(lakehouse: LakehouseResource, table: str) -> pl.DataFrame:
     """The all-horizon rows (null horizon) of `ml.<table>`: one row per method."""
     with lakehouse.build_db() as con:
-        return _read(con, f"ml.{table}").filter(pl.col("horizon").is_null())
+        return read_table(con, f"ml.{table}").filter(pl.col("horizon").is_null())
 
 
 def _beats_seasonal_naive_check(name: str) -> dg.AssetChecksDefinition:
@@ -187,7 +175,7 @@ def _beats_seasonal_naive_check(name: str) -> dg.AssetChecksDefinition:
     prefix = name.removeprefix("forecast_").split("_")[0]
 
     @dg.asset_check(
-        asset=_ml(f"{name}_scores"),
+        asset=ml_key(f"{name}_scores"),
         name=f"{prefix}_forecast_beats_seasonal_naive",
         description="Warns when the model does not beat seasonal naive on the backtest (WAPE).",
     )
@@ -213,7 +201,7 @@ store_forecast_beats_seasonal_naive = _beats_seasonal_naive_check("forecast_stor
 
 
 @dg.asset_check(
-    asset=_ml("forecast_region_sku_week_scores"),
+    asset=ml_key("forecast_region_sku_week_scores"),
     description="Warns when the backtest's P10-P90 coverage strays from the nominal 80% by "
     "more than 10 points: the ranges planners see would mislead them.",
 )
@@ -228,8 +216,8 @@ def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetC
 
 
 @dg.asset(
-    key=_ml("forecast_distributor_sku_week"),
-    deps=[_ml("forecast_store_sku_week"), _marts("dim_store")],
+    key=ml_key("forecast_distributor_sku_week"),
+    deps=[ml_key("forecast_store_sku_week"), marts_key("dim_store")],
     group_name=GROUP,
     kinds={"duckdb"},
     description="P10/P50/P90 units by distributor x SKU x week, 4 weeks ahead: the "
@@ -238,9 +226,9 @@ def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetC
 )
 def forecast_distributor_sku_week(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
-        stores = _read(con, "marts.dim_store").select("store_code", "distributor_code")
+        stores = read_table(con, "marts.dim_store").select("store_code", "distributor_code")
         pooled = pool_forecasts(
-            _read(con, "ml.forecast_store_sku_week"), stores, "distributor_code", ["sku_code"]
+            read_table(con, "ml.forecast_store_sku_week"), stores, "distributor_code", ["sku_code"]
         )
         write_tables(con, "ml", {"forecast_distributor_sku_week": pooled})
     return dg.MaterializeResult(
@@ -255,15 +243,13 @@ def _suggestion_metadata(out: pl.DataFrame) -> dict:
         "rows": out.height,
         "ordering_rows": int((out["suggested_qty"] > 0).sum()),
         "suggested_units": float(out["suggested_qty"].sum()),
-        "by_rule": dg.MetadataValue.md(
-            by_rule.sort("n", descending=True).to_pandas().to_markdown(index=False)
-        ),
+        "by_rule": markdown(by_rule.sort("n", descending=True)),
     }
 
 
 @dg.asset(
-    key=_ml("replenishment_store_sku"),
-    deps=[_ml("forecast_store_sku_week"), _marts("fct_store_stock_positions")],
+    key=ml_key("replenishment_store_sku"),
+    deps=[ml_key("forecast_store_sku_week"), marts_key("fct_store_stock_positions")],
     group_name=GROUP,
     kinds={"duckdb"},
     description="Suggested store orders (以销定补) per store x SKU for the day after the data: "
@@ -275,8 +261,8 @@ def _suggestion_metadata(out: pl.DataFrame) -> dict:
 def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
         out = replenish(
-            _read(con, "ml.forecast_store_sku_week"),
-            _read(con, "marts.fct_store_stock_positions"),
+            read_table(con, "ml.forecast_store_sku_week"),
+            read_table(con, "marts.fct_store_stock_positions"),
             STORE_KEYS,
             ["region", "distributor_code"],
         )
@@ -285,8 +271,8 @@ def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResul
 
 
 @dg.asset(
-    key=_ml("replenishment_distributor_sku"),
-    deps=[_ml("forecast_distributor_sku_week"), _marts("fct_distributor_stock_positions")],
+    key=ml_key("replenishment_distributor_sku"),
+    deps=[ml_key("forecast_distributor_sku_week"), marts_key("fct_distributor_stock_positions")],
     group_name=GROUP,
     kinds={"duckdb"},
     description="Suggested distributor orders per distributor x SKU: order-up-to from the "
@@ -296,8 +282,8 @@ def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResul
 def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
     with lakehouse.build_db() as con:
         out = replenish(
-            _read(con, "ml.forecast_distributor_sku_week"),
-            _read(con, "marts.fct_distributor_stock_positions"),
+            read_table(con, "ml.forecast_distributor_sku_week"),
+            read_table(con, "marts.fct_distributor_stock_positions"),
             DISTRIBUTOR_KEYS,
             ["region"],
             note="flow_balance",
@@ -308,7 +294,7 @@ def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.Materializ
 
 def _suggestions_are_explained(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:
     with lakehouse.build_db() as con:
-        faults = suggestion_faults(_read(con, f"ml.{table}"))
+        faults = suggestion_faults(read_table(con, f"ml.{table}"))
     return dg.AssetCheckResult(passed=sum(faults.values()) == 0, metadata=faults)
 
 
