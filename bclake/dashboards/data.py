@@ -56,9 +56,9 @@ import polars as pl
 import streamlit as st
 
 from bclake.core.settings import Settings
-from bclake.core.xlsx import write_xlsx
+from bclake.core.xlsx import defuse_formulas, write_xlsx
 from bclake.dashboards.auth import Scope
-from bclake.exports.planner import MARKETING_QUERIES, defuse_formulas
+from bclake.exports.planner import MARKETING_QUERIES
 from bclake.exports.planner import QUERIES as PLANNER_QUERIES
 
 SCHEMAS = ("marts", "ml", "reference", "audit")

@@ -46,3 +46,8 @@ def t_or(key: str, fallback: str) -> str:
     """A label for a data value (a tag, a rule) that may be missing from the catalogue."""
     entry = catalogue().get(key)
     return entry[lang()] if entry else fallback
+
+
+def reason_column() -> str:
+    """The column holding a reason in the UI language: `reason_zh` or `reason_en`."""
+    return "reason_zh" if lang() == "zh" else "reason_en"

@@ -3,7 +3,7 @@ and the alert review form the market-order and incentive pages share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -342,19 +342,102 @@ def table(frame: pd.DataFrame, height: int | None = None) -> None:
     )
 
 
+def data_table(
+    frame: pd.DataFrame,
+    height: int,
+    key: str,
+    formats: Mapping[str, str] | None = None,
+    wide: Iterable[str] = (),
+    narrow: Iterable[str] = (),
+) -> None:
+    """`frame` as shown (its columns already labelled): numbers of the columns in `formats`
+    (label -> printf format, e.g. "%.2f") so formatted, text columns in `wide` large (a
+    reason), number columns in `narrow` small (a rank: a phone keeps its width for the
+    names); at most `height` px, no taller than its rows need (`table_height`)."""
+    config: dict = {
+        label: st.column_config.NumberColumn(format=f) for label, f in (formats or {}).items()
+    }
+    config |= {c: st.column_config.TextColumn(width="large") for c in wide if c in frame.columns}
+    config |= {
+        c: st.column_config.NumberColumn(width="small") for c in narrow if c in frame.columns
+    }
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        height=table_height(len(frame), height),
+        column_config=config,
+        key=key,
+    )
+
+
+MIME = {
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def file_buttons(
+    stem: str,
+    xlsx: Callable[[], bytes],
+    csv: Callable[[], bytes],
+    key: str,
+    label: str | None = None,
+    text: str = "",
+    icon: str | None = ":material/download:",
+) -> None:
+    """An XLSX and a CSV download button side by side, files `stem`.xlsx and `stem`.csv
+    whose bytes `xlsx()` and `csv()` build when the button is clicked (Streamlit calls them
+    outside the page's run: they must not read `st.session_state`). `label` (Markdown)
+    stands left of the buttons when given; `text` goes before "XLSX"/"CSV" on them; the
+    buttons' keys are `key`_xlsx and `key`_csv."""
+    if label is None:
+        cells = st.columns(2)
+    else:
+        left, *cells = st.columns([2, 1, 1], vertical_alignment="center")
+        left.markdown(label)
+    for cell, suffix, payload in zip(cells, (".xlsx", ".csv"), (xlsx, csv), strict=True):
+        cell.download_button(
+            f"{text} {suffix[1:].upper()}".strip(),
+            payload,
+            file_name=f"{stem}{suffix}",
+            mime=MIME[suffix],
+            key=f"{key}_{suffix[1:]}",
+            width="stretch",
+            icon=icon,
+        )
+
+
+def hbars(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    x_title: str,
+    tooltip: list,
+    height: int,
+    title: str | None = None,
+) -> alt.Chart:
+    """Horizontal bars of `x` (quantitative) per `y` (nominal), longest on top, labels up
+    to 150 px; `height` px, `title` over the chart when given."""
+    chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X(f"{x}:Q", title=x_title),
+            y=alt.Y(f"{y}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=150)),
+            tooltip=tooltip,
+        )
+    )
+    return (
+        chart.properties(height=height, title=title) if title else chart.properties(height=height)
+    )
+
+
 def count_bars(frame: pd.DataFrame, label: str, key: str, height: int = 220) -> None:
     """How many rows per label, largest first, as bars with their table."""
     counts = frame.groupby(label, as_index=False).size().rename(columns={"size": "n"})
-    chart = (
-        alt.Chart(counts)
-        .mark_bar()
-        .encode(
-            x=alt.X("n:Q", title=t("common.count")),
-            y=alt.Y(f"{label}:N", sort="-x", title=None),
-            tooltip=[label, "n"],
-        )
-        .properties(height=height)
-    )
+    chart = hbars(counts, "n", label, t("common.count"), [label, "n"], height)
     chart_with_table(chart, counts, key)
 
 
@@ -463,3 +546,15 @@ def pick_alert(
     alert = shown.set_index("alert_id").loc[alert_id].copy()
     alert["alert_id"] = alert_id
     return alert
+
+
+def pick_code(names: pd.Series, label: str, key: str) -> str | None:
+    """A code picked from `names` (code -> name, a missing name shown as the code alone),
+    without a picker when there is only one; None when there is none."""
+    options = {
+        code: f"{code} {name if isinstance(name, str) else ''}".strip()
+        for code, name in names.items()
+    }
+    if len(options) <= 1:
+        return next(iter(options), None)
+    return st.selectbox(label, list(options), format_func=options.get, key=key)

@@ -8,13 +8,12 @@ Reads only the published warehouse, so files always match what dashboards show.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from bclake.core.xlsx import Headers, write_xlsx
+from bclake.core.xlsx import Headers, defuse_formulas, write_xlsx
 
 # what each planner file holds: sheet -> query over the published warehouse
 QUERIES = {
@@ -105,8 +104,6 @@ MARKETING_SHEETS = {
     "distributor": ("store_plans",),
 }
 MARKETING_BOOK = "marketing.xlsx"
-# text a spreadsheet would run as a formula: a cell that starts with one of these
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # which sheets each scope gets: a distributor sees its own rows only, never a region's
 SCOPE_SHEETS = {
     "company": ("forecast", "distributor_forecast", "store_orders", "distributor_orders"),
@@ -178,25 +175,9 @@ HEADERS: Headers = {
 }
 
 
-def defuse_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Text cells a spreadsheet would evaluate (starting with = + - @, a tab or a carriage
-    return) get a leading apostrophe, so Excel shows them as text instead of running them.
-    Non-text columns are returned unchanged."""
-    starts = "^[" + re.escape("".join(FORMULA_START)) + "]"
-    return frame.with_columns(
-        pl.when(pl.col(c).str.contains(starts))
-        .then(pl.lit("'") + pl.col(c))
-        .otherwise(pl.col(c))
-        .alias(c)
-        for c, dtype in frame.schema.items()
-        if dtype == pl.String
-    )
-
-
-def _write_table(frame: pl.DataFrame, folder: Path, name: str, defuse: bool = False) -> None:
-    """CSV (UTF-8 with BOM, which Excel needs) and Parquet, each replaced atomically;
-    `defuse`: the CSV's formula-like text defused (`defuse_formulas`), the Parquet as is."""
-    spreadsheet = defuse_formulas(frame) if defuse else frame
+def _write_table(frame: pl.DataFrame, spreadsheet: pl.DataFrame, folder: Path, name: str) -> None:
+    """`spreadsheet` as CSV (UTF-8 with BOM, which Excel needs) and `frame` as Parquet,
+    each replaced atomically."""
     for suffix, write in (
         (".csv", lambda p: spreadsheet.write_csv(p, include_bom=True)),
         (".parquet", frame.write_parquet),
@@ -207,13 +188,22 @@ def _write_table(frame: pl.DataFrame, folder: Path, name: str, defuse: bool = Fa
         os.replace(tmp, path)
 
 
-def _write_scope(tables: dict[str, pl.DataFrame], folder: Path, scope: str) -> int:
+def _write_book(
+    sheets: dict[str, pl.DataFrame], folder: Path, book: str, defuse: bool = False
+) -> int:
+    """CSV and Parquet per table of `sheets` in `folder` and the workbook `book` with each as
+    a sheet; `defuse`: the CSV and the workbook with formula-like text defused
+    (`core.xlsx.defuse_formulas`, once per table), the Parquet as is. Returns rows written."""
     folder.mkdir(parents=True, exist_ok=True)
-    sheets = {name: tables[name] for name in SCOPE_SHEETS[scope]}
+    spreadsheets = {n: defuse_formulas(f) if defuse else f for n, f in sheets.items()}
     for name, frame in sheets.items():
-        _write_table(frame, folder, name)
-    write_xlsx(sheets, folder / "plan.xlsx", HEADERS)
+        _write_table(frame, spreadsheets[name], folder, name)
+    write_xlsx(spreadsheets, folder / book, HEADERS)
     return sum(f.height for f in sheets.values())
+
+
+def _write_scope(tables: dict[str, pl.DataFrame], folder: Path, scope: str) -> int:
+    return _write_book({name: tables[name] for name in SCOPE_SHEETS[scope]}, folder, "plan.xlsx")
 
 
 def _write_marketing(
@@ -235,11 +225,7 @@ def _write_marketing(
     if not sheets:
         (folder / MARKETING_BOOK).unlink(missing_ok=True)
         return 0
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in sheets.items():
-        _write_table(frame, folder, name, defuse=True)
-    write_xlsx({n: defuse_formulas(f) for n, f in sheets.items()}, folder / MARKETING_BOOK, HEADERS)
-    return sum(f.height for f in sheets.values())
+    return _write_book(sheets, folder, MARKETING_BOOK, defuse=True)
 
 
 def _marketing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:

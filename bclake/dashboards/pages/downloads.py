@@ -9,12 +9,6 @@ import streamlit as st
 from bclake.dashboards import data, ui
 from bclake.dashboards.i18n import lang, t, t_or
 
-MIME = {
-    ".csv": "text/csv",
-    ".parquet": "application/vnd.apache.parquet",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
 
 def case_files() -> None:
     """One alert picked from those in scope, its case file as XLSX and as CSV."""
@@ -50,22 +44,8 @@ def case_files() -> None:
     case = data.case_file(alert_id) if alert_id else None
     if case is None:
         return
-    left, right = st.columns(2)
-    left.download_button(
-        f"{t('downloads.button')} XLSX",
-        case.xlsx(),
-        file_name=f"case_{alert_id}.xlsx",
-        mime=MIME[".xlsx"],
-        key="dl_case_xlsx",
-        width="stretch",
-    )
-    right.download_button(
-        f"{t('downloads.button')} CSV",
-        case.csv(),
-        file_name=f"case_{alert_id}.csv",
-        mime=MIME[".csv"],
-        key="dl_case_csv",
-        width="stretch",
+    ui.file_buttons(
+        f"case_{alert_id}", case.xlsx, case.csv, "dl_case", text=t("downloads.button"), icon=None
     )
 
 
@@ -90,7 +70,7 @@ def planner_files() -> None:
             t("downloads.button"),
             payload,
             file_name=f"{folder.replace('/', '_')}_{file.name}",
-            mime=MIME.get(suffix, "application/octet-stream"),
+            mime=ui.MIME.get(suffix, "application/octet-stream"),
             key=f"dl_{i}_{file.name}",
             width="stretch",
         )

@@ -19,7 +19,7 @@ import polars as pl
 import streamlit as st
 
 from bclake.dashboards import data, review, ui
-from bclake.dashboards.i18n import lang, t, t_or
+from bclake.dashboards.i18n import lang, reason_column, t, t_or
 
 LINES = "marts.fct_incentive_statement_lines"
 RECONCILIATION_STATUSES = (
@@ -32,13 +32,8 @@ RECONCILIATION_STATUSES = (
 )
 FRAUD_KINDS = ("scan_farming", "photo_reuse")
 AMOUNTS = ("amount_earned", "amount_withheld", "amount_forfeited", "amount_payable")
-MIME_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TILE_PX = 160  # wide enough for "¥1,234.5万"; two fit a 390 px phone
 EFFECT_MONTHS = 12  # programme periods ending in the year up to the statement month
-
-
-def reason_column() -> str:
-    return "reason_zh" if lang() == "zh" else "reason_en"
 
 
 def programme_names() -> dict[str, str]:
@@ -59,23 +54,9 @@ def money(value: float | None) -> str:
     return ui.fmt(value, "CNY")
 
 
-def amount_columns(*labels: str) -> dict[str, st.column_config.NumberColumn]:
-    return {label: st.column_config.NumberColumn(format="%.2f") for label in labels}
-
-
 def money_table(frame: pd.DataFrame, money: list[str], height: int, key: str) -> None:
     """A table whose `money` columns show yuan to the fen and whose reason column is wide."""
-    config: dict = amount_columns(*money)
-    if t("incentives.reason") in frame.columns:
-        config[t("incentives.reason")] = st.column_config.TextColumn(width="large")
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(frame), height),
-        column_config=config,
-        key=key,
-    )
+    ui.data_table(frame, height, key, dict.fromkeys(money, "%.2f"), wide=(t("incentives.reason"),))
 
 
 # -- month and headline --------------------------------------------------------------
@@ -231,18 +212,8 @@ def downloads(lines: pd.DataFrame, month: date, region: str | None) -> None:
     """One payee's statement, and (not for a store) every statement in scope, as XLSX and
     CSV, built by `data.incentive_statement` (formula-like text defused)."""
     payees = lines.drop_duplicates("payee_code").set_index("payee_code").payee_name
-    labels = {code: f"{code} {name or ''}".strip() for code, name in payees.items()}
     st.markdown(f"**{t('incentives.download')}**")
-    payee = (
-        st.selectbox(
-            t("incentives.pick_payee"),
-            list(labels),
-            format_func=labels.get,
-            key=f"inc_payee_{lang()}",
-        )
-        if len(labels) > 1
-        else next(iter(labels))
-    )
+    payee = ui.pick_code(payees, t("incentives.pick_payee"), f"inc_payee_{lang()}")
     stem = f"statement_{month:%Y%m}"
     files = []
     if payee is not None:
@@ -252,26 +223,7 @@ def downloads(lines: pd.DataFrame, month: date, region: str | None) -> None:
         every = data.incentive_statement(month, region=region)
         files.append((t("incentives.all_file", n=len(payees)), every, f"{stem}_all", "all"))
     for label, statement, name, key in files:
-        left, middle, right = st.columns([2, 1, 1], vertical_alignment="center")
-        left.markdown(label)
-        middle.download_button(
-            "XLSX",
-            statement.xlsx,  # built on click
-            file_name=f"{name}.xlsx",
-            mime=MIME_XLSX,
-            key=f"inc_{key}_xlsx",
-            width="stretch",
-            icon=":material/download:",
-        )
-        right.download_button(
-            "CSV",
-            statement.csv,
-            file_name=f"{name}.csv",
-            mime="text/csv",
-            key=f"inc_{key}_csv",
-            width="stretch",
-            icon=":material/download:",
-        )
+        ui.file_buttons(name, statement.xlsx, statement.csv, f"inc_{key}", label=label)
 
 
 def statements(lines: pd.DataFrame, month: date, region: str | None) -> None:
@@ -346,7 +298,7 @@ def reconciliation(month: date, region: str | None) -> None:
         .sort_values("order")
     )
     money_cols = [t("incentives.amount_payable"), t("incentives.paid"), t("incentives.difference")]
-    st.dataframe(
+    money_table(
         pd.DataFrame(
             {
                 status_col: by_status.status.map(reconciliation_status),
@@ -360,11 +312,9 @@ def reconciliation(month: date, region: str | None) -> None:
                 ),
             }
         ),
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(by_status), 260),
-        column_config=amount_columns(*money_cols),
-        key="inc_rec_status",
+        money_cols,
+        260,
+        "inc_rec_status",
     )
     differences = rows[rows.status != "matched"]
     st.markdown(f"**{t('incentives.differences', n=len(differences))}**")

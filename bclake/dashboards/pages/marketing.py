@@ -18,21 +18,15 @@ import polars as pl
 import streamlit as st
 
 from bclake.dashboards import data, ui
-from bclake.dashboards.i18n import lang, t, t_or
+from bclake.dashboards.i18n import lang, reason_column, t, t_or
 from bclake.exports.planner import HEADERS
 
 PLANS = "ml.marketing_plans"
-LISTS = "ml.marketing_target_lists"
 STORE_PLANS = "marts.fct_store_activity_plans"
 EFFECTS = "marts.fct_store_activity_effects"
 QUALITY = "marts.fct_campaign_quality"
-MIME_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TILE_PX = 160  # wide enough for "¥1,234.5万"; two fit a 390 px phone
 TOP_N = 50  # list rows HQ sees on screen; the download holds the whole list
-
-
-def reason_column() -> str:
-    return "reason_zh" if lang() == "zh" else "reason_en"
 
 
 def money(value: float | None) -> str:
@@ -47,57 +41,16 @@ def activity_label(activity: str) -> str:
     return t_or(f"mk_activity.{activity}", activity)
 
 
-def ratio(value: float | None) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:,.2f}"
-
-
-def number_columns(formats: dict[str, str]) -> dict[str, st.column_config.NumberColumn]:
-    return {label: st.column_config.NumberColumn(format=f) for label, f in formats.items()}
-
-
-def show_table(
-    frame: pd.DataFrame, height: int, key: str, formats: dict[str, str] | None = None
-) -> None:
-    """A table whose numbers show in `formats` (label -> printf format) and whose reason
-    columns are wide; no taller than its rows need."""
-    config: dict = number_columns(formats or {})
-    for label in (t("marketing.reason"), t("marketing.top_reason"), t("marketing.evidence")):
-        if label in frame.columns:
-            config[label] = st.column_config.TextColumn(width="large")
-    if t("marketing.rank") in frame.columns:  # a phone keeps its width for the names
-        config[t("marketing.rank")] = st.column_config.NumberColumn(width="small")
-    st.dataframe(
-        frame,
-        hide_index=True,
-        width="stretch",
-        height=ui.table_height(len(frame), height),
-        column_config=config,
-        key=key,
-    )
-
-
 def downloads(stem: str, sheet: str, frame: pl.DataFrame, key: str) -> None:
     """XLSX (one sheet named `sheet`) and CSV of `frame` (the planner files' columns and
-    headers) named `stem`, built on click, formula-like text defused (`data.safe_xlsx`,
-    `data.safe_csv`)."""
-    left, right = st.columns(2)
-    left.download_button(
-        "XLSX",
+    headers) named `stem`, their bytes built on click, formula-like text defused
+    (`data.safe_xlsx`, `data.safe_csv`). `frame` itself is read in the page's run: the
+    builders run outside it, where the signed-in user's scope is unknown."""
+    ui.file_buttons(
+        stem,
         lambda: data.safe_xlsx({sheet: frame}, HEADERS),
-        file_name=f"{stem}.xlsx",
-        mime=MIME_XLSX,
-        key=f"{key}_xlsx",
-        width="stretch",
-        icon=":material/download:",
-    )
-    right.download_button(
-        "CSV",
         lambda: data.safe_csv(frame),
-        file_name=f"{stem}.csv",
-        mime="text/csv",
-        key=f"{key}_csv",
-        width="stretch",
-        icon=":material/download:",
+        key,
     )
 
 
@@ -143,8 +96,8 @@ def headline(plans: pd.DataFrame) -> None:
         (t("marketing.total_cost"), money(cost), None),
         (t("marketing.total_revenue"), money(revenue), None),
         (
-            t("marketing.total_roi", random=ratio(roi_random)),
-            ratio(roi),
+            t("marketing.total_roi", random=ui.fmt(roi_random, "")),
+            ui.fmt(roi, ""),
             None if lift is None else f"{lift_text(lift)} {t('marketing.vs_random')}",
         ),
     ]
@@ -232,7 +185,7 @@ def plans_section(plans: pd.DataFrame) -> None:
     # the table first: it puts each plan's ROI next to the random list's
     table_tab, chart_tab = st.tabs([t("common.table"), t("common.chart")])
     with table_tab:
-        show_table(
+        ui.data_table(
             frame,
             300,
             "mk_plans",
@@ -275,17 +228,16 @@ def arm_label(arm: str) -> str:
     return t_or(f"marketing.arm_{arm}", arm)
 
 
-def hq_list(plan_id: str) -> None:
-    """The top `TOP_N` of the plan's list, consumer by consumer, and the whole list as
-    files (pseudonymous ids only)."""
-    total = data.query(f"select count(*) as n from {LISTS} where plan_id = ?", (plan_id,))
-    n_total = int(total.n.iloc[0]) if not total.empty else 0
+def hq_list(plan_id: str, list_size: float) -> None:
+    """The top `TOP_N` of the plan's list of `list_size` consumers (`ml.marketing_plans`),
+    consumer by consumer, and the whole list as files (pseudonymous ids only)."""
+    n_total = int(list_size) if pd.notna(list_size) else 0
     if n_total == 0:
         st.info(t("marketing.no_list"))
         return
     top = data.query(
         f"select rank, consumer_id, arm, expected_uplift, expected_incremental_revenue, "
-        f"expected_cost, reason_zh, reason_en from {LISTS} where plan_id = ? "
+        f"expected_cost, reason_zh, reason_en from {data.TARGET_LISTS} where plan_id = ? "
         f"order by rank limit {TOP_N}",
         (plan_id,),
     )
@@ -310,11 +262,13 @@ def hq_list(plan_id: str) -> None:
             labels["cost"]: top.expected_cost,
         }
     )
-    show_table(
+    ui.data_table(
         frame,
         420,
         "mk_list",
         {labels["uplift"]: "%.1f%%", labels["revenue"]: "%.2f", labels["cost"]: "%.2f"},
+        wide=(labels["reason"],),
+        narrow=(labels["rank"],),
     )
     st.markdown(f"**{t('marketing.download_list')}**")
     downloads(
@@ -346,23 +300,6 @@ def segments(plan_id: str) -> None:
         )
         or dimensions[0]
     )
-    total = data.query(
-        f"select sum(consumers) as listed, sum(targets) as targets, "
-        f"sum(expected_cost) as cost, sum(expected_incremental_revenue) as revenue "
-        f"from {data.LIST_SEGMENTS} where plan_id = ? and dimension = ?",
-        (plan_id, dimension),
-    )
-    if not total.empty and pd.notna(total.listed.iloc[0]):
-        row = total.iloc[0]
-        st.caption(
-            t(
-                "marketing.in_scope",
-                listed=f"{int(row.listed):,}",
-                targets=f"{int(row.targets):,}",
-                cost=money(row.cost),
-                revenue=money(row.revenue),
-            )
-        )
     rows = data.query(
         f"select * from {data.LIST_SEGMENTS} where plan_id = ? and dimension = ? "
         "order by targets desc, segment",
@@ -371,6 +308,15 @@ def segments(plan_id: str) -> None:
     if rows.empty:
         st.info(t("marketing.no_list"))
         return
+    st.caption(
+        t(
+            "marketing.in_scope",
+            listed=f"{int(rows.consumers.sum()):,}",
+            targets=f"{int(rows.targets.sum()):,}",
+            cost=money(rows.expected_cost.sum()),
+            revenue=money(rows.expected_incremental_revenue.sum()),
+        )
+    )
     labels = {
         "segment": t_or(f"mk_dimension.{dimension}", dimension),
         "targets": t("marketing.targets"),
@@ -394,19 +340,17 @@ def segments(plan_id: str) -> None:
     drawn = table.rename(
         columns={labels["segment"]: "segment", labels["targets"]: "targets"}
     ).assign(revenue=rows.expected_incremental_revenue.round(0))
-    chart = (
-        alt.Chart(drawn)
-        .mark_bar()
-        .encode(
-            x=alt.X("targets:Q", title=labels["targets"]),
-            y=alt.Y("segment:N", sort="-x", title=None, axis=alt.Axis(labelLimit=150)),
-            tooltip=[
-                alt.Tooltip("segment:N", title=labels["segment"]),
-                alt.Tooltip("targets:Q", title=labels["targets"]),
-                alt.Tooltip("revenue:Q", title=labels["revenue"], format=",.0f"),
-            ],
-        )
-        .properties(height=28 * len(drawn) + 40)
+    chart = ui.hbars(
+        drawn,
+        "targets",
+        "segment",
+        labels["targets"],
+        [
+            alt.Tooltip("segment:N", title=labels["segment"]),
+            alt.Tooltip("targets:Q", title=labels["targets"]),
+            alt.Tooltip("revenue:Q", title=labels["revenue"], format=",.0f"),
+        ],
+        28 * len(drawn) + 40,
     )
     ui.chart_with_table(chart, table, f"mk_segments_{dimension}")
 
@@ -417,7 +361,7 @@ def lists_section(plans: pd.DataFrame) -> None:
     if plan_id is None:
         return
     if data.current_scope().role == "hq":
-        hq_list(plan_id)
+        hq_list(plan_id, plans.set_index("plan_id").list_size[plan_id])
     else:
         st.caption(t("marketing.lists_caption_scoped", k=data.MIN_SEGMENT_CONSUMERS))
     if data.has_table(data.LIST_SEGMENTS):
@@ -454,20 +398,7 @@ def store_plans_section(region: str | None) -> None:
     if role != "store":
         by_activity(plans)
     names = plans.drop_duplicates("store_code").set_index("store_code").store_name
-    options = {
-        code: f"{code} {name if isinstance(name, str) else ''}".strip()
-        for code, name in names.items()
-    }
-    store = (
-        st.selectbox(
-            t("marketing.pick_store"),
-            list(options),
-            format_func=options.get,
-            key=f"mk_store_{lang()}",
-        )
-        if len(options) > 1
-        else next(iter(options))
-    )
+    store = ui.pick_code(names, t("marketing.pick_store"), f"mk_store_{lang()}")
     store_plan(plans[plans.store_code == store])
     st.markdown(f"**{t('marketing.download_store_plans')}**")
     downloads(
@@ -552,20 +483,19 @@ def by_activity(plans: pd.DataFrame) -> None:
         "yuan": t("marketing.yuan"),
         "units": t("marketing.units"),
     }
-    chart = (
-        alt.Chart(summary)
-        .mark_bar()
-        .encode(
-            x=alt.X("yuan:Q", title=labels["yuan"]),
-            y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=150)),
-            tooltip=[
-                alt.Tooltip("label:N", title=labels["label"]),
-                alt.Tooltip("stores:Q", title=labels["stores"]),
-                alt.Tooltip("first:Q", title=labels["first"]),
-                alt.Tooltip("yuan:Q", title=labels["yuan"], format=",.0f"),
-            ],
-        )
-        .properties(height=36 * len(summary) + 40, title=t("marketing.by_activity"))
+    chart = ui.hbars(
+        summary,
+        "yuan",
+        "label",
+        labels["yuan"],
+        [
+            alt.Tooltip("label:N", title=labels["label"]),
+            alt.Tooltip("stores:Q", title=labels["stores"]),
+            alt.Tooltip("first:Q", title=labels["first"]),
+            alt.Tooltip("yuan:Q", title=labels["yuan"], format=",.0f"),
+        ],
+        36 * len(summary) + 40,
+        title=t("marketing.by_activity"),
     )
     table = summary[["label", "stores", "first", "yuan", "units"]].round({"yuan": 0, "units": 1})
     ui.chart_with_table(chart, table.rename(columns=labels), "mk_by_activity")
@@ -590,7 +520,7 @@ def effects() -> None:
             "significant": t("marketing.significant"),
         }
         ci = rows.ci_low.map("{:+.1%}".format) + " – " + rows.ci_high.map("{:+.1%}".format)
-        show_table(
+        ui.data_table(
             pd.DataFrame(
                 {
                     labels["activity"]: rows.activity.map(activity_label),
@@ -702,7 +632,7 @@ def quality_section() -> None:
         st.caption(t("marketing.all_learnable", total=total))
         return
     st.caption(t("marketing.quality_caption", total=total, learnable=learnable))
-    show_table(
+    ui.data_table(
         pd.DataFrame(
             {
                 t("marketing.campaign"): faulty.campaign_id,
@@ -716,6 +646,7 @@ def quality_section() -> None:
         ),
         320,
         "mk_quality",
+        wide=(t("marketing.reason"),),
     )
 
 
@@ -729,9 +660,10 @@ if not data.has_table(PLANS) and not data.has_table(STORE_PLANS):
 role = data.current_scope().role
 st.caption(t("marketing.caption_store" if role == "store" else "marketing.caption"))
 # HQ narrows the store plans with the sidebar's region; others are cut to their scope
-region = ui.filters().region if role == "hq" else None
+sidebar = ui.filters()
+region = sidebar.region if role == "hq" else None
 plans = load_plans()
-category = ui.filters().category
+category = sidebar.category
 if category is not None and not plans.empty:  # the sidebar's category: its plans only
     plans = plans[plans.category == category]
 if role == "store":
