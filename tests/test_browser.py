@@ -9,18 +9,31 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import yaml
+from browser_page import (
+    DEMO_USERS,
+    NO_BROWSER,
+    PHONE,
+    USERS,
+    assert_fits_phone,
+    browser_fixture,  # noqa: F401 (the `browser` fixture)
+    close_sidebar,
+    desktop_screenshot,
+    open_page,
+    open_sidebar,
+    phone_screenshot,
+    shots_fixture,  # noqa: F401 (the `shots` fixture)
+    sign_in,
+    wait_for_run,
+)
 from streamlit_server import serve
 
-CHROMIUM = os.environ.get("BCLAKE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = {  # url path -> title in the Chinese navigation
     "overview": "总览",
     "channel": "渠道",
@@ -33,21 +46,9 @@ PAGES = {  # url path -> title in the Chinese navigation
     "quality": "数据质量",
     "downloads": "下载",
 }
-DEMO_USERS = {
-    "hq": "hq-demo",
-    "huabei": "huabei-demo",
-    "d0004": "d0004-demo",
-    "s000006": "s000006-demo",
-}
-USERS = {**DEMO_USERS, "dist": "dist-test-password"}
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM}: run `make system-tools` (apt-get install chromium "
-        "fonts-noto-cjk) or set BCLAKE_CHROMIUM",
-        allow_module_level=True,
-    )
+if NO_BROWSER:
+    pytest.skip(NO_BROWSER, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -100,50 +101,6 @@ def app_url(tiny_home: Path, users_file: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = Path(os.environ.get("BCLAKE_SCREENSHOTS") or tmp_path_factory.mktemp("screens"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def wait_for_run(page) -> None:
-    """Until the script has finished and the charts have drawn."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-    page.wait_for_timeout(600)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-
-
-def screenshot(page, path: Path) -> None:
-    """The whole page: Streamlit scrolls inside its main block, so grow the window to fit."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": 1440, "height": max(900, int(height))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": 1440, "height": 900})
-
-
-def sign_in(page, url: str, user: str, phone: bool = False) -> None:
-    """Sign in from the login page; on a phone the sidebar (and its navigation) starts folded."""
-    page.goto(url)
-    wait_for_run(page)
-    page.get_by_label("用户名").fill(user)
-    page.get_by_label("密码").fill(USERS[user])
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_selector("[data-testid='stSidebarNav']", state="attached" if phone else "visible")
-    wait_for_run(page)
-
-
 @pytest.mark.parametrize("user", list(DEMO_USERS))
 def test_every_page_for_every_demo_user(
     browser, app_url: str, shots: Path, d0004_codes: set[str], user: str
@@ -164,7 +121,7 @@ def test_every_page_for_every_demo_user(
         if user == "d0004":  # no other distributor's code on screen but alerts' origins
             allowed = d0004_codes if slug in ("market_order", "downloads") else {"D0004"}
             assert set(re.findall(r"D\d{4}", body)) <= allowed, f"{slug}: {body[:500]}"
-        screenshot(page, shots / f"{user}_{slug}.png")
+        desktop_screenshot(page, shots / f"{user}_{slug}.png", 1440)
     assert not errors, f"{user}: browser errors {errors[:3]}"
     context.close()
 
@@ -198,37 +155,8 @@ def test_the_english_switch(browser, app_url: str, shots: Path) -> None:
     wait_for_run(page)
     nav = page.locator("[data-testid='stSidebarNav']").inner_text()
     assert "Overview" in nav and "Forecast and replenishment" in nav
-    screenshot(page, shots / "huabei_overview_en.png")
+    desktop_screenshot(page, shots / "huabei_overview_en.png", 1440)
     context.close()
-
-
-PHONE = {"width": 390, "height": 844}
-
-
-def open_sidebar(page) -> None:
-    """On a phone the sidebar starts folded behind the » button."""
-    button = page.locator("[data-testid=stExpandSidebarButton][aria-expanded=false]")
-    if button.count() and button.is_visible():
-        button.click()
-        page.wait_for_timeout(400)
-
-
-def close_sidebar(page) -> None:
-    box = page.locator("[data-testid=stSidebar]").bounding_box()
-    if box and box["x"] >= 0 and box["width"] > 50:
-        page.locator("[data-testid=stSidebarCollapseButton] button").click(force=True)
-        page.wait_for_timeout(400)
-
-
-def phone_screenshot(page, path: Path) -> None:
-    """The whole page at phone width (the main block scrolls, so grow the window to fit)."""
-    height = page.evaluate(
-        "document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight"
-    )
-    page.set_viewport_size({"width": PHONE["width"], "height": max(PHONE["height"], height + 120)})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size(PHONE)
 
 
 @pytest.mark.parametrize("user", ["s000006", "dist"])
@@ -262,12 +190,7 @@ def test_every_page_fits_a_phone(browser, app_url: str, shots: Path, user: str) 
         body = page.locator("[data-testid='stMain']").inner_text()
         assert title in body, f"{user}: {slug} did not render its title"
         assert not page.locator("[data-testid='stException']").count(), f"{user}: {slug} raised"
-        widths = page.evaluate(
-            "(() => { const m = document.querySelector('[data-testid=stMain]');"
-            " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
-        )
-        assert widths[0] <= widths[1] + 1, f"{user}: {slug} is wider than the phone {widths}"
-        assert widths[2] <= PHONE["width"] + 1, f"{user}: {slug} scrolls sideways {widths}"
+        assert_fits_phone(page, f"{user}: {slug}")
         phone_screenshot(page, shots / f"phone_{user}_{slug}.png")
     assert not errors, f"{user}: browser errors {errors[:3]}"
     context.close()
@@ -277,27 +200,12 @@ def test_every_page_fits_a_phone(browser, app_url: str, shots: Path, user: str) 
 def test_the_market_order_page_on_a_phone(browser, app_url: str, shots: Path, user: str) -> None:
     """The market-order page at 390 px for every demo user: it renders (a store gets its
     note), nothing is wider than the screen, and HQ and regions reach the review form."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    sign_in(page, app_url, user, phone=True)
-    open_sidebar(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="市场秩序").click()
-    page.wait_for_timeout(300)
-    wait_for_run(page)
-    close_sidebar(page)
-    body = page.locator("[data-testid='stMain']").inner_text()
+    context, page, body, errors = open_page(browser, app_url, user, "市场秩序", phone=True)
     assert "市场秩序" in body and "Traceback" not in body, body[:500]
     assert not page.locator("[data-testid='stException']").count(), f"{user}: the page raised"
     if user == "s000006":
         assert "门店账号没有可查看的预警" in body, body[:500]
-    widths = page.evaluate(
-        "(() => { const m = document.querySelector('[data-testid=stMain]');"
-        " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
-    )
-    assert widths[0] <= widths[1] + 1, f"{user}: wider than the phone {widths}"
-    assert widths[2] <= PHONE["width"] + 1, f"{user}: scrolls sideways {widths}"
+    assert_fits_phone(page, user)
     has_alerts = "预警列表" in body
     if has_alerts:
         assert ("提交审核" in body) == (user in ("hq", "huabei")), f"{user}: review form"

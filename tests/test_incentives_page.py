@@ -21,8 +21,17 @@ import duckdb
 import openpyxl
 import pandas as pd
 import pytest
+from browser_page import (
+    NO_BROWSER,
+    assert_fits_phone,
+    browser_fixture,  # noqa: F401 (the `browser` fixture)
+    desktop_screenshot,
+    open_page,
+    phone_screenshot,
+    shots_fixture,  # noqa: F401 (the `shots` fixture)
+)
 from streamlit.testing.v1 import AppTest
-from streamlit_server import serve
+from streamlit_server import serve, signed_in
 
 from bclake.core.settings import Settings
 from bclake.dashboards import data, review
@@ -253,14 +262,6 @@ def test_each_role_sees_its_statements_reconciliation_and_alerts(inc_home: Path)
     assert set(evidence.alert_id) <= seen_alerts and len(evidence) >= 12
 
 
-def _signed_in(username: str, lang: str = "zh") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["user"] = load_users()[username]
-    at.session_state["lang"] = lang
-    at.run()
-    return at.switch_page(PAGE).run()
-
-
 def _frame(at: AppTest, column: str) -> pd.DataFrame | None:
     """The first table on screen with this column (None: no such table)."""
     return next((d.value for d in at.dataframe if column in d.value.columns), None)
@@ -282,7 +283,7 @@ def test_the_page_renders_for_every_demo_user(
     own_programmes = {"zh": own.zh.tolist(), "en": own.en.tolist()}
     assert FORMULA_NAME in own_programmes["zh"]
     for lang, title in (("zh", "激励"), ("en", "Incentives")):
-        at = _signed_in(username, lang)
+        at = signed_in(PAGE, username, lang)
         assert not at.exception, f"{username}: {at.exception[0].value}"
         assert at.title[0].value == title
         subheaders = {s.value for s in at.subheader}
@@ -317,10 +318,10 @@ def test_the_statement_downloads_defuse_formulas(
     inc_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(inc_home))
-    at = _signed_in("s000006")
+    at = signed_in(PAGE, "s000006")
     labels = [b.label for b in at.get("download_button")]
     assert labels.count("XLSX") == 1 and labels.count("CSV") == 1, "a store: its own file only"
-    at = _signed_in("d0004")
+    at = signed_in(PAGE, "d0004")
     assert [b.label for b in at.get("download_button")].count("XLSX") == 2, "own and all"
 
     with duckdb.connect(str(inc_home / "warehouse" / "published.duckdb"), read_only=True) as con:
@@ -355,7 +356,7 @@ def test_a_fraud_decision_lands_in_alert_decisions(
     monkeypatch.setenv("BCLAKE_HOME", str(inc_home))
     folder = review.decisions_folder(Settings.from_env())
     shutil.rmtree(folder, ignore_errors=True)
-    at = _signed_in("hq")
+    at = signed_in(PAGE, "hq")
     at.selectbox(key="inc_fraud_alert_zh").set_value(AT_STORE).run()
     assert not at.exception
     assert any("手工样例：店员自扫" in m.value for m in at.markdown)
@@ -382,22 +383,6 @@ def test_a_fraud_decision_lands_in_alert_decisions(
 
 # -- in a real browser -------------------------------------------------------------
 
-try:  # the browser tests' helpers; they skip (with the reason) when chromium is missing
-    from test_browser import (
-        PHONE,
-        browser,  # noqa: F401 (a fixture)
-        close_sidebar,
-        open_sidebar,
-        phone_screenshot,
-        shots,  # noqa: F401 (a fixture)
-        sign_in,
-        wait_for_run,
-    )
-
-    NO_BROWSER = ""
-except pytest.skip.Exception as skipped:
-    NO_BROWSER = str(skipped)
-
 
 @pytest.fixture(scope="module")
 def inc_url(inc_home: Path) -> Iterator[str]:
@@ -406,51 +391,20 @@ def inc_url(inc_home: Path) -> Iterator[str]:
         yield url
 
 
-def desktop_screenshot(page, path: Path, width: int) -> None:
-    """The whole page at `width` (the main block scrolls, so grow the window to fit)."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": width, "height": max(900, int(height))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": width, "height": 900})
-
-
-def _widths(page) -> list[int]:
-    return page.evaluate(
-        "(() => { const m = document.querySelector('[data-testid=stMain]');"
-        " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
-    )
-
-
 @pytest.mark.skipif(bool(NO_BROWSER), reason=NO_BROWSER or "chromium")
 @pytest.mark.parametrize("user", ["hq", "s000006"])
 def test_the_page_in_a_browser(browser, inc_url: str, shots: Path, user: str) -> None:
     """Desktop (1400 px) and phone (390 px): it renders, the store sees no reconciliation,
     nothing is wider than the phone (wide tables scroll inside their frame)."""
-    for width, phone in ((1400, False), (PHONE["width"], True)):
-        viewport = PHONE if phone else {"width": width, "height": 900}
-        context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-        sign_in(page, inc_url, user, phone=phone)
-        if phone:
-            open_sidebar(page)
-        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="激励").click()
-        page.wait_for_timeout(300)
-        wait_for_run(page)
-        if phone:
-            close_sidebar(page)
-        body = page.locator("[data-testid='stMain']").inner_text()
+    for phone in (False, True):
+        context, page, body, errors = open_page(browser, inc_url, user, "激励", phone)
         assert "激励" in body and "Traceback" not in body, body[:500]
         assert not page.locator("[data-testid='stException']").count(), f"{user}: raised"
         assert ("对账" in body) == (user == "hq"), body[:800]
         if phone:
-            widths = _widths(page)
-            assert widths[0] <= widths[1] + 1, f"{user}: wider than the phone {widths}"
-            assert widths[2] <= PHONE["width"] + 1, f"{user}: scrolls sideways {widths}"
+            assert_fits_phone(page, user)
             phone_screenshot(page, shots / f"phone_{user}_incentives.png")
         else:
-            desktop_screenshot(page, shots / f"{user}_incentives.png", width)
+            desktop_screenshot(page, shots / f"{user}_incentives.png")
         assert not errors, f"{user}: browser errors {errors[:3]}"
         context.close()

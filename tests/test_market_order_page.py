@@ -19,11 +19,13 @@ import pandas as pd
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit_server import signed_in
 
 from bclake.core.settings import Settings
+from bclake.core.xlsx import defuse_formulas
 from bclake.dashboards import data, review
 from bclake.dashboards.auth import Scope, load_users
-from bclake.dashboards.data import ScopedWarehouse, defuse_formulas
+from bclake.dashboards.data import ScopedWarehouse
 from bclake.ingest.check import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,21 +242,13 @@ def _queue(at: AppTest) -> pd.DataFrame:
     return queues[0] if queues else pd.DataFrame({"alert_id": []})
 
 
-def _signed_in(username: str, lang: str = "zh") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["user"] = load_users()[username]
-    at.session_state["lang"] = lang
-    at.run()
-    return at.switch_page(PAGE).run()
-
-
 @pytest.mark.parametrize("username", DEMO_USERS)
 def test_the_page_renders_for_every_demo_user(
     mo_home: Path, monkeypatch: pytest.MonkeyPatch, username: str
 ) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(mo_home))
     for lang, title in (("zh", "市场秩序"), ("en", "Market order")):
-        at = _signed_in(username, lang)
+        at = signed_in(PAGE, username, lang)
         assert not at.exception, f"{username}: {at.exception[0].value}"
         assert at.title[0].value == title
         forms = [b for b in at.button if b.label in ("提交审核", "Record decision")]
@@ -276,7 +270,7 @@ def test_the_page_renders_for_every_demo_user(
 
 def test_the_queue_filters(mo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(mo_home))
-    at = _signed_in("hq")
+    at = signed_in(PAGE, "hq")
     assert FROM_D0004 not in set(_queue(at).alert_id)  # dismissed: hidden by default
     at.multiselect(key="mo_statuses_zh").set_value([*review.DECISIONS, "open", "reopened"])
     at.run()
@@ -305,7 +299,7 @@ def test_the_review_form_writes_a_file_the_contract_accepts(
     monkeypatch.setenv("BCLAKE_HOME", str(mo_home))
     folder = review.decisions_folder(Settings.from_env())
     shutil.rmtree(folder, ignore_errors=True)
-    at = _signed_in("huabei")
+    at = signed_in(PAGE, "huabei")
     _review(at, [INTO_D0004], "dismissed", "", 0.0)
     assert not at.exception
     assert any("必须填写说明" in e.value for e in at.error)

