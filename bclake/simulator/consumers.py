@@ -169,16 +169,21 @@ def expected_basket(coupon_value: float) -> float:
     return BASKET_GAMMA[0] * BASKET_GAMMA[1] + coupon_value
 
 
-def marketing_consent(consent: np.ndarray, index: np.ndarray, salt: int, day: int) -> np.ndarray:
-    """Marketing consent as of `day`: given (or not) at registration, later withdrawn by a few.
+def consent_until(consent: np.ndarray, index: np.ndarray, salt: int) -> np.ndarray:
+    """The first day each consumer no longer has marketing consent (int64, one per index).
 
-    consent: the consent each consumer gave, index: their 0-based indices (one
-    length). A share `CONSENT_WITHDRAW_SHARE` withdraw on a stable day of their
-    own (`unit_draw`), so every later CDP snapshot shows the withdrawal.
+    consent: the consent each gave at registration; index: their 0-based indices. -1
+    for no consent; for the share `CONSENT_WITHDRAW_SHARE` who withdraw, a stable day of
+    their own (`unit_draw`) in [0, CONSENT_WITHDRAW_DAYS); NEVER for the others.
     """
     withdraws = unit_draw(salt, index, 11) < CONSENT_WITHDRAW_SHARE
     on = (unit_draw(salt, index, 12) * CONSENT_WITHDRAW_DAYS).astype(np.int64)
-    return consent & ~(withdraws & (on <= day))
+    return np.where(~consent, -1, np.where(withdraws, on, NEVER)).astype(np.int64)
+
+
+def marketing_consent(consent: np.ndarray, index: np.ndarray, salt: int, day: int) -> np.ndarray:
+    """Marketing consent as of `day` (see `consent_until`)."""
+    return consent_until(consent, index, salt) > day
 
 
 def campaign(

@@ -166,14 +166,16 @@ class EvidenceBook:
         firsts: pl.DataFrame,
         visits: pl.DataFrame,
         dist_of_store: np.ndarray,
-        consent: np.ndarray,
+        consent_until: np.ndarray,
     ) -> None:
         """Link first scans (from `first_scans`) to the store-code scans after them.
 
         `visits` are all store-code scans of the same days (s, c, day, seconds).
         A first scan links to the consumer's first store-code scan 0-600 s after
         it; counts per store, day, authorised (code activated to the store's
-        distributor) and consent, for the DMS (all) and the truth (not farmed).
+        distributor) and the consumer's `consent_until` (first day without marketing
+        consent, per world consumer), for the DMS (all) and the truth (not farmed).
+        Consent is judged when the evidence is read, as of the day the DMS pays.
         """
         if firsts.is_empty() or visits.is_empty():
             return
@@ -197,14 +199,14 @@ class EvidenceBook:
         store = linked["store"].to_numpy()
         linked = linked.with_columns(
             authorised=pl.Series(dist_of_store[store]) == pl.col("activated_d"),
-            consent=pl.Series(consent[linked["c"].to_numpy()]),
+            consent_until=pl.Series(consent_until[linked["c"].to_numpy()]),
         )
         self.scans.append(
             linked.group_by(
                 s=pl.col("store"),
                 day=pl.col("t") // 86400,
                 authorised="authorised",
-                consent="consent",
+                consent_until="consent_until",
             ).agg(dms=pl.len().cast(pl.Int64), true=(~pl.col("farmed")).sum().cast(pl.Int64))
         )
 
@@ -223,7 +225,7 @@ class EvidenceBook:
         if self.scans:
             self.scans = [
                 pl.concat(self.scans, how="diagonal_relaxed")
-                .group_by("s", "day", "authorised", "consent")
+                .group_by("s", "day", "authorised", "consent_until")
                 .agg(pl.col("dms").sum(), pl.col("true").sum())
             ]
         if self.diverted:
@@ -234,10 +236,11 @@ class EvidenceBook:
             ]
 
     def evidence(
-        self, p: Programme, truth: bool, look: Lookup, onboard_day: np.ndarray
+        self, p: Programme, truth: bool, look: Lookup, onboard_day: np.ndarray, as_of: int
     ) -> pl.DataFrame:
         """Evidence of programme `p`'s kind, its eligibility applied, in the shape `earned` reads.
 
+        `as_of`: the day it is read (paid); marketing consent counts as of then.
         Returns evidence, payee_code, day (date), events, basis; `truth` picks
         the true view (reused photos fail, farmed scans do not count). Amount
         kinds come as one row per payee and period (day = the period's first day).
@@ -292,7 +295,7 @@ class EvidenceBook:
             if p.eligibility.authorised_goods:
                 scans = scans.filter("authorised")
             if p.eligibility.consumer_consent:
-                scans = scans.filter("consent")
+                scans = scans.filter(pl.col("consent_until") > as_of)
             out = scans.select(
                 payee_code=pl.lit(pl.Series(look.store_codes, dtype=pl.String)).gather(pl.col("s")),
                 day=date_of,
@@ -368,7 +371,7 @@ def _no_scans() -> pl.DataFrame:
             "s": pl.Int64,
             "day": pl.Int64,
             "authorised": pl.Boolean,
-            "consent": pl.Boolean,
+            "consent_until": pl.Int64,
             "dms": pl.Int64,
             "true": pl.Int64,
         }
@@ -419,7 +422,7 @@ def true_earned(
         done = [q for q in periods(first, end, p.period) if period_end(q, p.period) <= end]
         if not done:
             continue
-        ev = book.evidence(p, True, look, onboard_day)
+        ev = book.evidence(p, True, look, onboard_day, end_day)
         got = earned(_only(p), ev, findings).filter(pl.col("period_start").is_in(done))
         out.append(got)
         book.truth_from[p.id] = add_months(done[-1], PERIOD_MONTHS[p.period])
@@ -455,7 +458,7 @@ def dms_due(
         ]
         if not due:
             continue
-        ev = book.evidence(p, False, look, onboard_day)
+        ev = book.evidence(p, False, look, onboard_day, end_day)
         got = earned(_only(p), ev, None).filter(
             pl.col("period_start").is_in(due), pl.col("amount") > 0
         )

@@ -73,7 +73,7 @@ def simulate(
     for folder in (root / "landing", root / "truth"):
         if folder.exists():
             shutil.rmtree(folder)
-    run = _Run.open(state, root, cfg.n_days - 1)
+    run = _Run.open(state, root)
     _write_masters(run)
     months = state.calendar["date"].dt.strftime("%Y-%m").to_list()
     _run_days(run, range(cfg.n_days), lambda t: months[t], progress)
@@ -114,7 +114,7 @@ def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
             f"{first} are simulated, so at most {cfg.horizon_days - first} remain"
         )
     # the world may have been moved or copied since it was saved: write where it is now
-    run = _Run.open(state, root, first + days - 1)
+    run = _Run.open(state, root)
     run.out.landing.deliver_late()
     state.late.share = LATE_SHARE
     dates = state.calendar["date"].to_list()
@@ -142,10 +142,10 @@ class _Run:
     model: scans.ScanModel
     truth: Path
     programmes: Programmes  # the brand's incentive programmes (`Settings.incentives_file`)
-    end_day: int  # the last day this call simulates: the DMS pays with the consent of then
+    consent_until: np.ndarray  # per world consumer: first day without marketing consent
 
     @classmethod
-    def open(cls, state: SimState, root: Path, end_day: int) -> _Run:
+    def open(cls, state: SimState, root: Path) -> _Run:
         lookup = Lookup.of(state.cfg.start, state.world)
         landing = Landing(root / "landing", state.late, state.streams.late)
         if state.book is None:
@@ -156,7 +156,11 @@ class _Run:
             model=scans.ScanModel.of(state.cfg, state.world, lookup),
             truth=root / "truth",
             programmes=load_programmes(Settings.from_env().incentives_file),
-            end_day=end_day,
+            consent_until=consumers.consent_until(
+                state.world.consumers["consent_marketing"].to_numpy(),
+                np.arange(len(state.world.consumers)),
+                state.salt,
+            ),
         )
 
 
@@ -402,15 +406,7 @@ def _consumer_side(
     schema = consumers.no_visits().schema
     every = pl.concat([visits.cast(schema), due.cast(schema), farm_visits.cast(schema)])
     code.store_scans(out, label, every)
-    # verified scans need the consumer's marketing consent as the CDP shows it when the
-    # DMS pays (the end of this call), withdrawals included, as the warehouse reads it
-    consent = consumers.marketing_consent(
-        world.consumers["consent_marketing"].to_numpy(),
-        np.arange(len(world.consumers)),
-        st.salt,
-        run.end_day,
-    )
-    st.book.add_scans(firsts, every, out.lookup.dist_of_store, consent)
+    st.book.add_scans(firsts, every, out.lookup.dist_of_store, run.consent_until)
     expired = [c for c in st.pending_coupons if c["expire_day"][0] <= last_day]
     st.pending_coupons = [c for c in st.pending_coupons if c["expire_day"][0] > last_day]
     cdp.coupons(out, label, expired)
@@ -427,14 +423,14 @@ def _campaign(run: _Run, label: str, day: int) -> None:
     """Draw a campaign; coupons are exported when they expire, purchases on their day."""
     st, world = run.state, run.state.world
     no = len(st.campaigns) + 1
-    consented = consumers.marketing_consent(
-        world.consumers["consent_marketing"].to_numpy(),
-        np.arange(len(world.consumers)),
-        st.salt,
-        day,
-    )
     row, drawn = consumers.campaign(
-        no, world, st.first_scan < day, consented, day, st.cfg.start, st.streams.campaigns
+        no,
+        world,
+        st.first_scan < day,
+        run.consent_until > day,
+        day,
+        st.cfg.start,
+        st.streams.campaigns,
     )
     st.campaigns.append(row)
     truth.write_campaign_outcomes(run.truth, label, row, drawn)
