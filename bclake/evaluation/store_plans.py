@@ -22,7 +22,12 @@ uncensored demand rate (`truth/demand_daily`, the trailing `BASELINE_DAYS`):
 - `new_product_trial`: every store stocks every SKU in the world and a trial has
   no effect of its own, so its incremental units cannot be judged; what can be is
   the choice of core stores: the true demand rate of the trial SKU at the chosen
-  stores against all stores (`trials`).
+  stores against all stores (`trials`), over as many trailing days as the plan window
+  has, and the share of them in the SKU's true top `store_plan_core_store_share` (the
+  dbt var the plans choose core stores with).
+
+The as-of date and the plan window are the plans' own (`as_of_date`, `plan_start`,
+`plan_end` of `marts.fct_store_activity_plans`).
 
 Definitions (fixed here, not tuned to the plans):
 - `plan_units`: the true units of each store's first measured activity in the
@@ -45,22 +50,39 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
 import polars as pl
+import yaml
 
+from bclake.core.settings import DBT_PROJECT_DIR
 from bclake.simulator.dynamics import DISPLAY_P0, DISPLAY_P1, DISPLAY_UPLIFT, ELASTICITY
 
 BASELINE_DAYS = 91
 FILL_DAYS = 182
-TRIAL_DAYS = 28
 MEASURED = (
     "promotion_signup",
     "display_upgrade",
     "coupon_redemption_point",
     "community_group_push",
 )
+
+
+Lift = TypeVar("Lift", pl.Expr, pl.Series)
+
+
+def dbt_var(name: str) -> Any:
+    """The value of dbt var `name` in dbt_project/dbt_project.yml; KeyError when it has none."""
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return project["vars"][name]
+
+
+def promotion_lift(discount: Lift) -> Lift:
+    """The world's relative lift of a SKU's demand on promotion days at `discount` (a
+    fraction off the price): `(1 - discount) ** -ELASTICITY - 1`."""
+    return (1 - discount) ** -ELASTICITY - 1
 
 
 def _plans(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -71,6 +93,27 @@ def _plans(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         from marts.fct_store_activity_plans
         """
     ).pl()
+
+
+def _plan_window(con: duckdb.DuckDBPyConnection, plans: pl.DataFrame) -> tuple[date, date, date]:
+    """(as_of, plan_start, plan_end) of the plans. Without a plan row: the as-of date the
+    model takes (the last order day) and the next `store_plan_horizon_weeks` weeks."""
+    if plans.height:
+        return plans["as_of_date"].max(), plans["plan_start"].min(), plans["plan_end"].max()
+    as_of = con.execute("select max(order_date) from marts.fct_store_orders").fetchall()[0][0]
+    days = 7 * int(dbt_var("store_plan_horizon_weeks"))
+    return as_of, as_of + timedelta(days=1), as_of + timedelta(days=days)
+
+
+def _stores_and_signups(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(store_code, region of every store; distinct store_code, sku_code, week_start of the
+    weeks a store is signed up to a promotion of the SKU)."""
+    stores = con.sql("select store_code, region from marts.dim_store").pl()
+    signed = con.sql(
+        "select distinct store_code, sku_code, week_start"
+        " from marts.fct_promotions_store_sku_week where promo_days > 0"
+    ).pl()
+    return stores, signed
 
 
 def demand_rates(truth: Path, as_of: date, days: int = BASELINE_DAYS) -> pl.DataFrame:
@@ -95,7 +138,7 @@ def true_effects(
     """store_code, activity, true_units: each measured activity's true incremental units
     in [plan_start, plan_end] for every store with a demand rate (4 rows per store)."""
     rates = demand_rates(truth, as_of)
-    stores = con.sql("select store_code, region from marts.dim_store").pl()
+    stores, signed = _stores_and_signups(con)
     promos = (
         pl.read_parquet(truth / "promotions.parquet")
         .filter((pl.col("end_date") >= plan_start) & (pl.col("start_date") <= plan_end))
@@ -105,13 +148,9 @@ def true_effects(
                 - pl.max_horizontal(pl.col("start_date"), pl.lit(plan_start))
             ).dt.total_days()
             + 1,
-            lift=(1 - pl.col("discount")) ** -ELASTICITY - 1,
+            lift=promotion_lift(pl.col("discount")),
         )
     )
-    signed = con.sql(
-        "select distinct store_code, sku_code, week_start from marts.fct_promotions_store_sku_week"
-        " where promo_days > 0"
-    ).pl()
     offered = promos.join(stores, on="region").with_columns(
         first_week=pl.col("start_date").dt.truncate("1w"),
         last_week=pl.col("end_date").dt.truncate("1w"),
@@ -157,7 +196,7 @@ def true_effects(
 def true_relative_lifts(truth: Path) -> dict[str, float]:
     """Per measured activity, the world's relative lift of sell-through while it runs."""
     promos = pl.read_parquet(truth / "promotions.parquet").filter(pl.col("signed_stores") > 0)
-    lift = (1 - promos["discount"]) ** -ELASTICITY - 1
+    lift = promotion_lift(promos["discount"])
     weights = promos["signed_stores"]
     return {
         "promotion_signup": float((lift * weights).sum() / weights.sum()),
@@ -172,11 +211,7 @@ def promotion_fill_ratio(truth: Path, con: duckdb.DuckDBPyConnection, as_of: dat
     the other days, in the `FILL_DAYS` up to `as_of`: stock-outs during promotions make the
     sell-through lift smaller than the demand lift by this factor (1.0 without data)."""
     since = as_of - timedelta(days=FILL_DAYS)
-    stores = con.sql("select store_code, region from marts.dim_store").pl()
-    signed = con.sql(
-        "select distinct store_code, sku_code, week_start"
-        " from marts.fct_promotions_store_sku_week where promo_days > 0"
-    ).pl()
+    stores, signed = _stores_and_signups(con)
     days = (
         pl.read_parquet(truth / "promotions.parquet")
         .filter((pl.col("end_date") > since) & (pl.col("start_date") <= as_of))
@@ -301,7 +336,7 @@ def score_trials(
     plans: pl.DataFrame,
     rates: pl.DataFrame,
     store_units: pl.DataFrame | None = None,
-    core_share: float = 0.2,
+    core_share: float | None = None,
 ) -> dict:
     """Core stores of the new-product trials against the trial SKUs' true demand.
 
@@ -311,9 +346,12 @@ def score_trials(
     plan chose, among those the plan gave no other SKU's trial. Returns the number of
     trial SKUs and stores, `demand_ratio` (mean true rate of the SKU at the chosen stores
     / over every store: a random choice gets 1.0), `precision` (share of chosen stores in
-    the SKU's true top `core_share` of stores), the same two for the biggest-stores
-    baseline (`baseline_*`), and all of them per SKU (`per_sku`).
+    the SKU's true top `core_share` of stores; default the dbt var
+    `store_plan_core_store_share`), the same two for the biggest-stores baseline
+    (`baseline_*`), and all of them per SKU (`per_sku`).
     """
+    if core_share is None:
+        core_share = float(dbt_var("store_plan_core_store_share"))
     trials = plans.filter(pl.col("activity") == "new_product_trial").select(
         "store_code", sku_code="trial_sku_code"
     )
@@ -378,16 +416,15 @@ def evaluate_store_plans(truth: Path, warehouse: Path) -> dict:
     """
     with duckdb.connect(str(warehouse), read_only=True) as con:
         plans = _plans(con)
-        as_of = con.execute("select max(order_date) from marts.fct_store_orders").fetchall()[0][0]
-        plan_start = plans["plan_start"].min() if plans.height else as_of + timedelta(days=1)
-        plan_end = plans["plan_end"].max() if plans.height else as_of + timedelta(days=28)
+        as_of, plan_start, plan_end = _plan_window(con, plans)
         effects = true_effects(truth, con, as_of, plan_start, plan_end)
         estimates = _effects(con, truth, as_of)
         store_units = con.sql(
             "select store_code, sum(qty_delivered) as units from marts.fct_store_orders"
             f" where order_date > date '{as_of - timedelta(days=BASELINE_DAYS)}' group by 1"
         ).pl()
-    trial_rates = demand_rates(truth, as_of, TRIAL_DAYS)
+    # the trial SKUs' demand over the trailing days, as many as the plan window has
+    trial_rates = demand_rates(truth, as_of, (plan_end - plan_start).days + 1)
     return {
         "as_of_date": str(as_of),
         "plan_start": str(plan_start),

@@ -1,4 +1,4 @@
--- One row per store with its distributor, city code and digital capabilities.
+-- One row per store with its distributor, city code and tier and digital capabilities.
 select
     s.store_code,
     s.store_name,
@@ -8,6 +8,7 @@ select
     s.province,
     s.city,
     g.adcode,
+    g.tier as city_tier,
     s.lat,
     s.lon,
     s.distributor_code,

@@ -9,8 +9,8 @@
 --   display_upgrade   event = a region x month; treated = stores non-compliant last month
 --                     and compliant this month, control = non-compliant both months.
 --   coupon_redemption_point  event = a coupon campaign; treated = stores where one of its
---                     coupons was redeemed, control = the region's other POS stores;
---                     units of the campaign's category.
+--                     coupons was redeemed, control = every other POS store (a campaign
+--                     runs brand-wide); units of the campaign's category.
 --   community_group_push  event = a community group opening; treated = its store, control
 --                     = the region's stores whose group status did not change meanwhile.
 -- Relative lift = sum(incremental units) / sum(counterfactual units over the exposed
@@ -21,12 +21,11 @@
 {% set z = var('store_plan_z') %}
 with stores as (
     select
-        s.store_code,
-        s.region,
-        s.channel_type,
-        g.tier as city_tier
-    from {{ ref('dim_store') }} as s
-    left join {{ ref('geo_cities') }} as g on s.adcode = g.adcode
+        store_code,
+        region,
+        channel_type,
+        city_tier
+    from {{ ref('dim_store') }}
 ),
 
 sku_weeks as (
@@ -76,14 +75,6 @@ pos_span as (
     from sku_weeks as sw
     inner join stores as st on sw.store_code = st.store_code
     group by 1, 2
-),
-
-promo_weeks as (
-    select
-        store_code,
-        sku_code,
-        week_start
-    from {{ ref('fct_promotions_store_sku_week') }}
 ),
 
 promotions as (
@@ -276,7 +267,7 @@ promo_overlap as (
         sum(case when pw.week_start <= e.pre_end then 1 else 0 end) as pre_promo_weeks,
         sum(case when pw.week_start >= e.post_start then 1 else 0 end) as post_promo_weeks
     from in_span as e
-    inner join promo_weeks as pw
+    inner join {{ ref('fct_promotions_store_sku_week') }} as pw
         on
         e.store_code = pw.store_code
         and e.unit_key = pw.sku_code
@@ -316,7 +307,7 @@ measured as (
         e.store_code = u.store_code
         and e.unit_key = u.unit_key
         and u.week_start between e.pre_start and e.post_end
-    left join promo_weeks as pw
+    left join {{ ref('fct_promotions_store_sku_week') }} as pw
         on
         e.activity = 'promotion_signup'
         and e.store_code = pw.store_code
@@ -346,7 +337,6 @@ control_trend as (
     select
         activity,
         event_id,
-        count(*) as control_stores,
         sum(post_rate) / sum(pre_rate) as control_ratio
     from rates
     where not treated
@@ -360,7 +350,6 @@ treated_exposures as (
         r.pre_start,
         r.post_end,
         r.exposure_days,
-        c.control_stores,
         c.control_ratio,
         (r.post_rate - r.pre_rate * c.control_ratio) * r.post_weeks as incremental_units,
         r.pre_rate * c.control_ratio * r.exposure_days / 7.0 as counterfactual_units
@@ -371,11 +360,10 @@ treated_exposures as (
 
 controls as (
     select distinct
-        r.activity,
-        r.store_code
-    from rates as r
-    inner join control_trend as c on r.activity = c.activity and r.event_id = c.event_id
-    where not r.treated
+        activity,
+        store_code
+    from rates
+    where not treated
 ),
 
 per_store as (
@@ -398,7 +386,7 @@ per_store as (
 segment_stores as (
     select
         activity,
-        channel_type || ' T' || coalesce(cast(city_tier as varchar), '?') as segment,
+        {{ store_segment('channel_type', 'city_tier') }} as segment,
         channel_type,
         city_tier,
         store_code,

@@ -13,14 +13,13 @@ with as_of as (
 
 stores as (
     select
-        s.store_code,
-        s.region,
-        s.distributor_code,
-        s.channel_type,
-        g.tier as city_tier,
-        s.channel_type || ' T' || coalesce(cast(g.tier as varchar), '?') as segment
-    from {{ ref('dim_store') }} as s
-    left join {{ ref('geo_cities') }} as g on s.adcode = g.adcode
+        store_code,
+        region,
+        distributor_code,
+        channel_type,
+        city_tier,
+        {{ store_segment('channel_type', 'city_tier') }} as segment
+    from {{ ref('dim_store') }}
 ),
 
 -- the store's own estimate where its segment has enough treated stores, else the pooled one
@@ -62,7 +61,7 @@ chosen as (
         and e.activity in (
             select p.activity
             from {{ ref('fct_store_activity_effects') }} as p
-            where p.segment = 'all' and p.ci_low > 0
+            where p.segment = 'all' and p.significant
         )
 ),
 
@@ -75,9 +74,7 @@ baseline_sku as (
         sum(o.amount) / nullif(sum(o.qty_delivered), 0) as price
     from {{ ref('fct_store_orders') }} as o
     cross join as_of as a
-    where
-        o.order_date > {{ dbt.dateadd('day', -7 * var('store_plan_baseline_weeks'), 'a.as_of_date') }}
-        and o.order_date <= a.as_of_date
+    where {{ in_trailing_window('o.order_date', 7 * var('store_plan_baseline_weeks')) }}
     group by 1, 2
 ),
 
@@ -123,8 +120,7 @@ promo_candidates as (
         sum(u.promo_days * b.units_per_day * coalesce(b.price, 0) * (1 - u.discount))
             as exposed_yuan,
         count(*) as promotions,
-        string_agg(u.promo_id, ',' order by u.promo_id) as promo_ids,
-        cast(null as double) as room
+        string_agg(u.promo_id, ',' order by u.promo_id) as promo_ids
     from upcoming as u
     inner join baseline_sku as b on u.store_code = b.store_code and u.sku_code = b.sku_code
     group by 1
@@ -136,9 +132,7 @@ display_checks as (
         c.compliant
     from {{ ref('stg_dms__display_checks') }} as c
     cross join as_of as a
-    where
-        c.check_date > {{ dbt.dateadd('month', -var('store_plan_display_months'), 'a.as_of_date') }}
-        and c.check_date <= a.as_of_date
+    where {{ in_trailing_window('c.check_date', var('store_plan_display_months'), 'month') }}
 ),
 
 -- a store's failed share of checks, shrunk towards every store's by a few pseudo-checks
@@ -167,8 +161,7 @@ display_candidates as (
         b.units_per_day * {{ horizon_days }} * d.room as exposed_units,
         b.units_per_day * b.price * {{ horizon_days }} * d.room as exposed_yuan,
         d.checks,
-        d.compliant,
-        d.room
+        d.compliant
     from baseline as b
     inner join display_room as d on b.store_code = d.store_code
     where d.compliant < d.checks
@@ -180,7 +173,7 @@ redeeming as (
     cross join as_of as a
     where
         c.redeemed
-        and c.redeemed_date > {{ dbt.dateadd('day', -var('store_plan_coupon_days'), 'a.as_of_date') }}
+        and {{ in_trailing_window('c.redeemed_date', var('store_plan_coupon_days')) }}
 ),
 
 coupon_candidates as (
@@ -267,7 +260,7 @@ measured as (
         from group_candidates
     ) as c
     inner join chosen as e on c.store_code = e.store_code and c.activity = e.activity
-    where c.exposed_units > 0 and e.relative_lift > 0
+    where c.exposed_units > 0
 ),
 
 -- new products: the SKU's share of its category's units since launch, all stores
@@ -280,9 +273,7 @@ new_products as (
         p.launch_date
     from {{ ref('dim_product') }} as p
     cross join as_of as a
-    where
-        p.launch_date > {{ dbt.dateadd('day', -var('store_plan_new_product_days'), 'a.as_of_date') }}
-        and p.launch_date <= a.as_of_date
+    where {{ in_trailing_window('p.launch_date', var('store_plan_new_product_days')) }}
 ),
 
 new_product_share as (
@@ -358,7 +349,7 @@ segment_consumers as (
     cross join as_of as a
     where
         t.tag like 'scenario_user:%'
-        and ss.scan_date > {{ dbt.dateadd('day', -var('user_window_days'), 'a.as_of_date') }}
+        and {{ in_trailing_window('ss.scan_date', var('user_window_days')) }}
     group by 1, 2
 ),
 
@@ -474,7 +465,7 @@ select
     case
         when r.activity = 'new_product_trial'
             then 'store units x region category share x the SKU''s category share; top '
-                || cast(greatest(1, cast(ceiling((1 - r.store_rank) * 100) as integer)) as varchar)
+                || cast({{ reason_top_pct('r.store_rank') }} as varchar)
                 || '% of stores'
         else 'DiD ' || r.activity || ' [' || r.segment || ']: lift '
             || {{ lift_pct }} || '% (95% CI ' || {{ ci }} || '), '
@@ -500,7 +491,7 @@ select
             then '尚无社群；同类门店（' || r.segment
                 || '）开群推送后销量提升' || {{ lift_pct }} || '%，预计增量' || {{ units }} || '件'
         else '新品' || r.sku_name || '试销核心门店（' || r.category || '销量位列前'
-            || cast(greatest(1, cast(ceiling((1 - r.store_rank) * 100) as integer)) as varchar)
+            || cast({{ reason_top_pct('r.store_rank') }} as varchar)
             || '%），预计' || {{ weeks }} || '周销' || {{ units }} || '件；匹配人群'
             || coalesce(r.scenario, '大众') || '（本店' || cast(r.segment_consumers as varchar)
             || '人）'
@@ -525,7 +516,7 @@ select
                 || ' stores opening a group lifted units by ' || {{ lift_pct }}
                 || '%; about ' || {{ units }} || ' more units'
         else 'Trial the new ' || r.sku_code || ' here, a core store (top '
-            || cast(greatest(1, cast(ceiling((1 - r.store_rank) * 100) as integer)) as varchar)
+            || cast({{ reason_top_pct('r.store_rank') }} as varchar)
             || '% for ' || r.category || '): about ' || {{ units }} || ' units in {{ weeks }} weeks;'
             || ' target segment ' || coalesce(r.scenario, 'all shoppers') || ' ('
             || cast(r.segment_consumers as varchar) || ' here)'
