@@ -234,12 +234,16 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
         assert 0.5 <= loop[policy]["fill_rate"] <= 1
     marketing = report["marketing"]
     assert marketing["listed_without_consent"] == 0
-    for arm in ("model", "random", "response_model", "oracle"):
-        assert {"incremental_conversions", "cost", "roi"} <= set(marketing[arm])
     # equal budget: the random and response lists spend what the model's list spends
+    assert marketing["model"]["cost"] > 0
     assert marketing["random"]["cost"] == marketing["model"]["cost"]
     assert marketing["response_model"]["cost"] <= marketing["model"]["cost"] + 1e-6
-    assert "choices" in marketing["store_plans"]
+    # the oracle ranks by the truth itself: nothing at the same budget earns more per yuan
+    for arm in ("model", "random", "response_model"):
+        assert marketing[arm]["roi"] <= marketing["oracle"]["roi"] + 1e-9, arm
+    choices = marketing["store_plans"]["choices"]
+    assert choices["stores_with_plan"] > 0
+    assert choices["plan_units"] <= choices["oracle_units"] + 1e-6
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:

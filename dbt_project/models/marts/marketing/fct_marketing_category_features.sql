@@ -42,8 +42,10 @@ scan_counts as (
         count(*) as scans,
         count(pr.scan_id) as promo_scans,
         sum(case when extract(hour from sc.scan_time) >= 18 then 1 else 0 end) as evening_scans,
-        sum(case when extract(isodow from sc.scan_date) >= 6 then 1 else 0 end) as weekend_scans
+        -- days off by the Chinese calendar: weekends and holidays, make-up working days not
+        sum(case when d.is_workday then 0 else 1 end) as weekend_scans
     from scans as sc
+    inner join {{ ref('dim_date') }} as d on sc.scan_date = d.date_day
     left join promo_scans as pr
         on sc.snapshot_date = pr.snapshot_date
         and sc.consumer_id = pr.consumer_id

@@ -4,24 +4,7 @@
 -- campaigns ended by then, groups joined and referrals made by then, the home store's
 -- channel tags of the latest week end on or before it. Age is used only with the
 -- consumer's profile consent. consent_marketing is the consumer's latest consent.
-with orders as (
-    select
-        s.snapshot_date,
-        s.consumer_id,
-        count(*) as orders,
-        sum(ss.order_amount) as order_amount,
-        sum(case when ss.used_coupon then 1 else 0 end) as coupon_orders,
-        count(distinct ss.store_code) as stores_visited,
-        max(ss.scan_date) as last_order_date
-    from {{ ref('fct_marketing_snapshots') }} as s
-    inner join {{ ref('fct_store_scans') }} as ss
-        on s.consumer_id = ss.consumer_id
-        and ss.scan_date >= s.window_start
-        and ss.scan_date <= s.snapshot_date
-    group by 1, 2
-),
-
-category_ranked as (
+with category_ranked as (
     select
         *,
         row_number() over (
@@ -49,38 +32,40 @@ scans as (
     group by 1, 2
 ),
 
-groups_joined as (
+-- groups joined and referrals made by the snapshot, group interactions in its window: the
+-- three CDP activity tables in one pass over the snapshots
+activity_events as (
     select
-        s.snapshot_date,
-        s.consumer_id,
-        count(*) as groups_joined
-    from {{ ref('fct_marketing_snapshots') }} as s
-    inner join {{ ref('stg_cdp__group_members') }} as g
-        on s.consumer_id = g.consumer_id and g.join_date <= s.snapshot_date
-    group by 1, 2
+        consumer_id,
+        join_date as event_date,
+        'group' as kind
+    from {{ ref('stg_cdp__group_members') }}
+    union all
+    select
+        consumer_id,
+        interaction_date as event_date,
+        'interaction' as kind
+    from {{ ref('stg_cdp__interactions') }}
+    union all
+    select
+        referrer_id as consumer_id,
+        referral_date as event_date,
+        'referral' as kind
+    from {{ ref('stg_cdp__referrals') }}
 ),
 
-interactions as (
+activity as (
     select
         s.snapshot_date,
         s.consumer_id,
-        count(*) as group_interactions
+        sum(case when a.kind = 'group' then 1 else 0 end) as groups_joined,
+        sum(
+            case when a.kind = 'interaction' and a.event_date >= s.window_start then 1 else 0 end
+        ) as group_interactions,
+        sum(case when a.kind = 'referral' then 1 else 0 end) as referrals_made
     from {{ ref('fct_marketing_snapshots') }} as s
-    inner join {{ ref('stg_cdp__interactions') }} as i
-        on s.consumer_id = i.consumer_id
-        and i.interaction_date >= s.window_start
-        and i.interaction_date <= s.snapshot_date
-    group by 1, 2
-),
-
-referrals as (
-    select
-        s.snapshot_date,
-        s.consumer_id,
-        count(*) as referrals_made
-    from {{ ref('fct_marketing_snapshots') }} as s
-    inner join {{ ref('stg_cdp__referrals') }} as r
-        on s.consumer_id = r.referrer_id and r.referral_date <= s.snapshot_date
+    inner join activity_events as a
+        on s.consumer_id = a.consumer_id and a.event_date <= s.snapshot_date
     group by 1, 2
 ),
 
@@ -152,17 +137,17 @@ select
     st.distributor_code as home_distributor_code,
     st.channel_type as home_channel_type,
     st.size_class as home_size_class,
-    hct.tier as home_city_tier,
+    st.city_tier as home_city_tier,
     coalesce(tg.high_contribution, 0) = 1 as home_high_contribution,
     coalesce(tg.potential, 0) = 1 as home_potential,
     coalesce(tg.slow_moving, 0) = 1 as home_slow_moving,
-    coalesce(o.orders, 0) as orders,
-    coalesce(o.order_amount, 0) as order_amount,
-    o.order_amount / nullif(o.orders, 0) as avg_order_amount,
-    {{ dbt.datediff('o.last_order_date', 's.snapshot_date', 'day') }} as recency_days,
-    coalesce(o.coupon_orders, 0) as coupon_orders,
-    o.coupon_orders * 1.0 / nullif(o.orders, 0) as coupon_order_share,
-    coalesce(o.stores_visited, 0) as stores_visited,
+    s.orders,
+    s.order_amount,
+    s.order_amount / nullif(s.orders, 0) as avg_order_amount,
+    {{ dbt.datediff('s.last_order_date', 's.snapshot_date', 'day') }} as recency_days,
+    s.coupon_orders,
+    s.coupon_orders * 1.0 / nullif(s.orders, 0) as coupon_order_share,
+    s.stores_visited,
     coalesce(sc.scans, 0) as scans,
     coalesce(sc.promo_scans, 0) as promo_scans,
     sc.promo_scans * 1.0 / nullif(sc.scans, 0) as promo_scan_share,
@@ -181,22 +166,17 @@ select
     coalesce(sc.times_held_out, 0) as times_held_out,
     coalesce(sc.held_out_purchases, 0) as held_out_purchases,
     sc.held_out_purchases * 1.0 / nullif(sc.times_held_out, 0) as held_out_purchase_rate,
-    coalesce(g.groups_joined, 0) as groups_joined,
-    coalesce(i.group_interactions, 0) as group_interactions,
-    coalesce(r.referrals_made, 0) as referrals_made
+    coalesce(ac.groups_joined, 0) as groups_joined,
+    coalesce(ac.group_interactions, 0) as group_interactions,
+    coalesce(ac.referrals_made, 0) as referrals_made
 from {{ ref('fct_marketing_snapshots') }} as s
 inner join {{ ref('dim_consumer') }} as c on s.consumer_id = c.consumer_id
 left join city_tiers as ct on c.city = ct.city
 left join {{ ref('dim_store') }} as st on s.home_store_code = st.store_code
-left join city_tiers as hct on st.city = hct.city
 left join store_tags as tg
     on s.snapshot_date = tg.snapshot_date and s.home_store_code = tg.store_code
 left join store_promo_shares as sps
     on s.snapshot_date = sps.snapshot_date and s.home_store_code = sps.store_code
-left join orders as o on s.snapshot_date = o.snapshot_date and s.consumer_id = o.consumer_id
 left join scans as sc on s.snapshot_date = sc.snapshot_date and s.consumer_id = sc.consumer_id
-left join groups_joined as g
-    on s.snapshot_date = g.snapshot_date and s.consumer_id = g.consumer_id
-left join interactions as i
-    on s.snapshot_date = i.snapshot_date and s.consumer_id = i.consumer_id
-left join referrals as r on s.snapshot_date = r.snapshot_date and s.consumer_id = r.consumer_id
+left join activity as ac
+    on s.snapshot_date = ac.snapshot_date and s.consumer_id = ac.consumer_id

@@ -43,7 +43,10 @@ store_orders as (
         s.snapshot_date,
         s.consumer_id,
         ss.store_code,
-        count(*) as orders
+        count(*) as orders,
+        sum(ss.order_amount) as order_amount,
+        sum(case when ss.used_coupon then 1 else 0 end) as coupon_orders,
+        max(ss.scan_date) as last_order_date
     from deduped as s
     inner join {{ ref('fct_store_scans') }} as ss
         on s.consumer_id = ss.consumer_id
@@ -61,6 +64,19 @@ home as (
             partition by snapshot_date, consumer_id order by orders desc, store_code
         ) as pick
     from store_orders
+),
+
+totals as (
+    select
+        snapshot_date,
+        consumer_id,
+        sum(orders) as orders,
+        sum(order_amount) as order_amount,
+        sum(coupon_orders) as coupon_orders,
+        count(*) as stores_visited,
+        max(last_order_date) as last_order_date
+    from store_orders
+    group by 1, 2
 )
 
 select
@@ -70,7 +86,13 @@ select
     cast(
         {{ dbt.dateadd('day', -var('marketing_window_days') + 1, 's.snapshot_date') }} as date
     ) as window_start,
-    h.store_code as home_store_code
+    h.store_code as home_store_code,
+    coalesce(t.orders, 0) as orders,
+    coalesce(t.order_amount, 0) as order_amount,
+    coalesce(t.coupon_orders, 0) as coupon_orders,
+    coalesce(t.stores_visited, 0) as stores_visited,
+    t.last_order_date
 from deduped as s
 left join home as h
     on s.snapshot_date = h.snapshot_date and s.consumer_id = h.consumer_id and h.pick = 1
+left join totals as t on s.snapshot_date = t.snapshot_date and s.consumer_id = t.consumer_id

@@ -1,23 +1,41 @@
--- Per store x month: the product scans of the consumers who shop at the store most (their
--- home store at the newest snapshot) and how many of them fell in a promotion window the
--- store had signed up to for that SKU. A store's promotion share over some months is what
--- any of its shoppers would show by chance: the yardstick of a consumer's promo_index.
-with homes as (
+-- Per store x month: the product scans of the consumers who shopped at the store most that
+-- month (their most frequent store in the month's store orders, ties: lowest code) and how
+-- many of them fell in a promotion window the store had signed up to for that SKU. Only
+-- the month's own data decides whose scans count where, so a snapshot reading the months
+-- before it sees nothing later. A store's promotion share over some months is what any
+-- of its shoppers would show by chance: the yardstick of a consumer's promo_index.
+with month_homes as (
     select
         consumer_id,
-        home_store_code as store_code
-    from {{ ref('fct_marketing_snapshots') }}
-    where is_newest and home_store_code is not null
+        month_start,
+        store_code
+    from (
+        select
+            consumer_id,
+            cast({{ dbt.date_trunc('month', 'scan_date') }} as date) as month_start,
+            store_code,
+            row_number() over (
+                partition by consumer_id, cast({{ dbt.date_trunc('month', 'scan_date') }} as date)
+                order by count(*) desc, store_code
+            ) as pick
+        from {{ ref('fct_store_scans') }}
+        where consumer_id is not null
+        group by 1, 2, 3
+    ) as ranked
+    where pick = 1
 ),
 
 scans as (
     select
         h.store_code,
+        h.month_start,
         ps.scan_id,
         ps.sku_code,
         ps.scan_date
     from {{ ref('fct_product_scans') }} as ps
-    inner join homes as h on ps.consumer_id = h.consumer_id
+    inner join month_homes as h
+        on ps.consumer_id = h.consumer_id
+        and cast({{ dbt.date_trunc('month', 'ps.scan_date') }} as date) = h.month_start
 ),
 
 promo_scans as (
@@ -31,7 +49,7 @@ promo_scans as (
 
 select
     sc.store_code,
-    cast({{ dbt.date_trunc('month', 'sc.scan_date') }} as date) as month_start,
+    sc.month_start,
     count(*) as scans,
     count(pr.scan_id) as promo_scans
 from scans as sc

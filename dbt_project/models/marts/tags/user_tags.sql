@@ -22,7 +22,6 @@ orders as (
         ss.consumer_id,
         count(*) as orders,
         sum(ss.order_amount) as amount,
-        sum(case when ss.used_coupon then 1 else 0 end) as coupon_orders,
         max(ss.scan_date) as last_order
     from {{ ref('fct_store_scans') }} as ss
     cross join as_of as a
