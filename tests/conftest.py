@@ -44,3 +44,5 @@ def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pytest_configure() -> None:
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    # tests write landing files and ingest them at once: no settling wait
+    os.environ.setdefault("BCLAKE_LANDING_SETTLE_SECONDS", "0")

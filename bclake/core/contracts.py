@@ -16,6 +16,9 @@ from bclake.core.parsing import DATE_FORMS, DATE_ORDERS, DEFAULT_ZONE, NULL_TOKE
 from bclake.core.settings import CONTRACTS_DIR
 
 TYPES = ("string", "int", "float", "date", "timestamp", "bool")
+# largest landing file ingest reads (MiB), unless a contract sets `max_file_mb`; a file is
+# read whole into memory, so this bounds what one dropped file can cost
+DEFAULT_MAX_FILE_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,13 @@ class Contract:
     null_tokens: tuple[str, ...] | None = None  # None: parsing.NULL_TOKENS
     # how the source writes day-and-month-first dates (`dmy`, `mdy`); None: refuse ambiguous
     date_order: str | None = None
+    # largest landing file read, in MiB (`max_file_mb`); a larger one is refused unread
+    max_file_mb: float = DEFAULT_MAX_FILE_MB
+
+    @property
+    def max_file_bytes(self) -> int:
+        """`max_file_mb` in bytes."""
+        return int(self.max_file_mb * 1024 * 1024)
 
     def tokens(self, col: Column) -> tuple[str, ...]:
         """The null tokens of one column: its own list, else the contract's, else the default."""
@@ -145,7 +155,14 @@ def load_contract(path: Path) -> Contract:
         timezone=str(raw.get("timezone", DEFAULT_ZONE)),
         null_tokens=_tokens(raw.get("null_tokens")),
         date_order=_date_order(raw.get("date_order")),
+        max_file_mb=_max_file_mb(raw.get("max_file_mb", DEFAULT_MAX_FILE_MB)),
     )
+
+
+def _max_file_mb(raw: object) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not raw > 0:
+        raise ValueError(f"max_file_mb {raw!r} is not a positive number of MiB")
+    return raw
 
 
 @cache

@@ -2,7 +2,7 @@
 
 Kept per source table in `lake/_ledger/<system>__<table>.parquet`. For every file
 `rows_in = rows_loaded + rows_quarantined`; its `sha256` is how a file already seen
-is recognised.
+is recognised (null for a file refused unread, recognised by its path and reason).
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from bclake.ingest.paths import write_parquet_atomic
 FileStatus = Literal["loaded", "partial", "rejected", "skipped", "kept"]
 """loaded: every row; partial: some rows quarantined (rows that break the contract, or
 lines the reader could not split into a row: `ragged_row`, `malformed_json`,
-`bad_encoding`); rejected: no row could be trusted, the file is quarantined whole;
-skipped: already ingested (same content); kept: a backfill found its source missing or
-changed and left its lake parts as they were."""
+`bad_encoding`); rejected: no row could be trusted, the file is quarantined whole (one row
+per line, a short excerpt kept), or the file was refused unread (a link, FIFO, socket,
+device, second hard link or a file above the contract's size limit: no sha256); skipped:
+already ingested (same content) or already refused, or still being written (`not_settled`:
+never ledgered, the next run reads it); kept: a backfill found its source missing, changed
+or refused and left its lake parts as they were."""
 
 LEDGER_SCHEMA = {
     "file": pl.String,
@@ -52,7 +55,7 @@ class FileResult:
     file: str  # path under landing/
     system: str
     table: str
-    sha256: str  # of the file's bytes
+    sha256: str | None  # of the file's bytes; None for a file refused unread
     status: FileStatus
     rows_in: int = 0  # rows read plus lines the reader could not split into a row
     rows_loaded: int = 0

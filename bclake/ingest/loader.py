@@ -7,11 +7,19 @@ number beside the rows that break the contract; a file no row of which can be tr
 is quarantined whole and never stops the other files. CSV, TSV (UTF-16 "Unicode
 text" too), NDJSON and, for CSV contracts, XLSX workbooks are read (`ingest.read`).
 Every run records its files in the ledger (`bclake.ingest.ledger`).
+
+landing/ is untrusted (`bclake.ingest.paths`): a link, FIFO, socket, device, second hard link
+or file above the contract's `max_file_mb` is refused unread and ledgered once as `rejected`
+with the fix; a file still being written (`BCLAKE_LANDING_SETTLE_SECONDS`) is skipped, unread
+and unledgered, for the next run. What the quarantine keeps of a line or file that cannot be
+loaded is a short excerpt (`raw_excerpt`: at most `EXCERPT_CHARS`, phone numbers redacted),
+never the file's content.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -25,12 +33,29 @@ from bclake.core.contracts import Contract
 from bclake.core.settings import Settings
 from bclake.core.textio import UndecodableText, decode_bytes
 from bclake.ingest.ledger import FileResult, read_ledger, write_ledger
-from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
+from bclake.ingest.paths import (
+    LandingFile,
+    NotSettled,
+    Refused,
+    list_landing,
+    quarantine_dir,
+    read_landing,
+    settle,
+    settle_seconds,
+    table_dir,
+    write_parquet_atomic,
+)
 from bclake.ingest.pii import pseudonymise, redact_text
 from bclake.ingest.read import UnreadableFile, container, read_file
 from bclake.ingest.validate import validate
 
 WRITERS = 2  # parallel partition writers per file
+EXCERPT_CHARS = 200  # most characters kept of a raw line that could not be loaded
+MESSAGE_CHARS = 1000  # most characters of a quarantine or ledger message
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# a number cut short at the end of an excerpt: dropped, so no partial phone or ID number
+# is left that the redaction could not recognise
+_NUMBER_TAIL = re.compile(r"[0-9+\-() ]*[0-9][0-9+\-() ]*[Xx]?$")
 SCHEMA_FILE = "_schema.parquet"
 
 RowCount = Literal["rows_in", "rows_loaded", "rows_quarantined"]
@@ -60,26 +85,52 @@ class TableResult:
 def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     """Load every new landing file of one source table into the lake.
 
-    Raises RuntimeError when landing/ holds real exports and no PII key is set.
+    Files are listed, settled and read by `bclake.ingest.paths`: refused entries are
+    ledgered once as `rejected` (never read); files still being written come back as
+    `skipped` (`not_settled`) and are not ledgered, so the next run takes them.
+
+    Raises RuntimeError when landing/ holds real exports and no PII key is set, ValueError
+    when `BCLAKE_LANDING_SETTLE_SECONDS` is not a number of seconds.
     """
     settings.require_pii_key()
     for stale in table_dir(settings.lake, contract).rglob(".*.tmp"):  # left by a killed run
         stale.unlink()
-    landing = table_dir(settings.landing, contract)
     ledger = read_ledger(settings, contract)
-    seen = set(ledger["sha256"].to_list())
-    files = sorted(p for p in landing.glob("*") if p.is_file() and not p.name.startswith("."))
-    results: list[FileResult] = []
-    for path in files:
-        data = path.read_bytes()
+    seen = set(ledger["sha256"].drop_nulls().to_list())
+    refused_before = set(
+        ledger.filter(pl.col("sha256").is_null()).select("file", "reason").iter_rows()
+    )
+    ready, moving = settle(
+        settings.landing, list_landing(settings.landing, contract), contract, settle_seconds()
+    )
+    identity = {"system": contract.system, "table": contract.table}
+    results: list[FileResult] = [
+        FileResult(file=f.rel, **identity, sha256=None, status="skipped", reason="not_settled")
+        for f in moving
+    ]
+    for entry in ready:
+        try:
+            if entry.refusal is not None:
+                raise entry.refusal
+            data = read_landing(settings.landing, entry, contract)
+        except Refused as refused:
+            results.append(_refused(entry, refused, contract, refused_before))
+            continue
+        except NotSettled:
+            results.append(
+                FileResult(
+                    file=entry.rel, **identity, sha256=None, status="skipped", reason="not_settled"
+                )
+            )
+            continue
+        except FileNotFoundError:  # removed since it was listed
+            continue
         digest = hashlib.sha256(data).hexdigest()
-        rel = str(path.relative_to(settings.landing))
         if digest in seen:
             results.append(
                 FileResult(
-                    file=rel,
-                    system=contract.system,
-                    table=contract.table,
+                    file=entry.rel,
+                    **identity,
                     sha256=digest,
                     status="skipped",
                     reason="already_ingested",
@@ -87,12 +138,57 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
             )
             continue
         seen.add(digest)
-        results.append(_ingest_file(path, data, rel, digest, contract, settings))
+        path = settings.landing / entry.rel
+        results.append(_ingest_file(path, data, entry.rel, digest, contract, settings))
     write_ledger(settings, contract, ledger, [r for r in results if r.status != "skipped"])
     schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
     if not schema_file.exists():
         write_parquet_atomic(empty_lake_frame(contract), schema_file)
     return TableResult(table=contract.key, files=results)
+
+
+def _refused(
+    entry: LandingFile, refused: Refused, contract: Contract, before: set[tuple[str, str]]
+) -> FileResult:
+    """The ledger row of an entry refused unread (no content hash: nothing was read), or
+    `skipped` (`already_refused`) when the ledger already holds that refusal."""
+    rel = refused.rel or entry.rel
+    first = (rel, refused.reason) not in before
+    before.add((rel, refused.reason))
+    return FileResult(
+        file=rel,
+        system=contract.system,
+        table=contract.table,
+        sha256=None,
+        status="rejected" if first else "skipped",
+        reason=refused.reason if first else "already_refused",
+        message=str(refused)[:MESSAGE_CHARS],
+    )
+
+
+def raw_excerpt(text: str, key: str, limit: int = EXCERPT_CHARS) -> str:
+    """At most `limit` characters of a raw line, for the quarantine: control characters
+    dropped, phone numbers redacted (`pii.redact_text` under `key`), and, when cut, a
+    trailing number dropped (it could be part of one the redaction no longer recognises)
+    and `…` appended."""
+    window = text[: limit * 4]  # bounded work on a huge line
+    if len(window) < len(text):
+        window = _NUMBER_TAIL.sub("", window)
+    shown = redact_text(_CONTROL.sub("", window), key)
+    if len(shown) <= limit and len(window) == len(text):
+        return shown
+    return _NUMBER_TAIL.sub("", shown[: limit - 1]) + "…"
+
+
+def _capped(column: str, limit: int = MESSAGE_CHARS) -> pl.Expr:
+    """A text column cut to `limit` characters, ending in `…` when cut."""
+    text = pl.col(column)
+    return (
+        pl.when(text.str.len_chars() > limit)
+        .then(text.str.slice(0, limit - 1).str.replace(_NUMBER_TAIL.pattern, "") + "…")
+        .otherwise(text)
+        .alias(column)
+    )
 
 
 def empty_lake_frame(contract: Contract) -> pl.DataFrame:
@@ -147,9 +243,16 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
 def _reingest_file(row: dict, contract: Contract, settings: Settings) -> FileResult:
     """Load one ledger row's file again, replacing its parts; `kept` if its source is gone."""
     path = settings.landing / row["file"]
-    data = path.read_bytes() if path.is_file() else None
-    if data is None or hashlib.sha256(data).hexdigest() != row["sha256"]:
-        why = "source_missing" if data is None else "source_changed"
+    why, data = "", b""
+    try:
+        data = read_landing(settings.landing, LandingFile(rel=row["file"]), contract)
+    except Refused as refused:
+        why = refused.reason
+    except (FileNotFoundError, NotSettled):
+        why = "source_missing"
+    if not why and hashlib.sha256(data).hexdigest() != row["sha256"]:
+        why = "source_changed"
+    if why:
         return FileResult(
             file=row["file"],
             system=contract.system,
@@ -194,7 +297,7 @@ def _ingest_file(
             rows_in=lines,
             rows_quarantined=lines,
             reason=error.reason,
-            message=str(error),
+            message=str(error)[:MESSAGE_CHARS],
             duration_s=time.perf_counter() - started,
         )
 
@@ -210,16 +313,18 @@ def _ingest_file(
     )
     if raw.rejected.height:  # lines the reader could not split into a row
         rejected = raw.rejected.with_columns(
-            (pl.lit(f"{rel}: ") + pl.col("message")).alias("message"),
-            pl.col("raw").map_elements(
-                lambda line: redact_text(line, settings.pii_key), return_dtype=pl.String
-            ),
+            (pl.lit(f"{rel}: ") + pl.col("message")).alias("message")
         )
         quarantined = pl.concat([rejected, quarantined]).sort("_source_row")
     if quarantined.height:
-        write_parquet_atomic(
-            quarantined.with_columns(lineage), quarantine_dir(settings.lake, contract) / part
+        kept = quarantined.with_columns(
+            _capped("message"),
+            pl.col("raw").map_elements(
+                lambda line: raw_excerpt(line, settings.pii_key), return_dtype=pl.String
+            ),
+            *lineage,
         )
+        write_parquet_atomic(kept, quarantine_dir(settings.lake, contract) / part)
     return FileResult(
         **identity,
         status="partial" if quarantined.height else "loaded",
@@ -267,16 +372,18 @@ def _quarantine_unreadable(
     contract: Contract,
     settings: Settings,
 ) -> int:
-    """Quarantine every data line of a file (its bytes, as hashed) that could not be parsed;
-    returns their count."""
-    lines = [redact_text(line, settings.pii_key) for line in _data_lines(data, contract)]
+    """Quarantine every data line of a file (its bytes, as hashed) that could not be parsed,
+    one row per line so the ledger balances, keeping only the first line's excerpt
+    (`raw_excerpt`): never the file's content; returns their count."""
+    lines = _data_lines(data, contract)
     first_row = 1 + (contract.format == "csv")  # a CSV's row 1 is its header
+    raw = [raw_excerpt(lines[0], settings.pii_key)] if lines else []
     quarantined = pl.DataFrame(
         {
             "_source_row": list(range(first_row, len(lines) + first_row)),
             "reason": [error.reason] * len(lines),
-            "message": [str(error)] * len(lines),
-            "raw": lines,
+            "message": [str(error)[:MESSAGE_CHARS]] * len(lines),
+            "raw": raw + [None] * (len(lines) - len(raw)),
         },
         schema={
             "_source_row": pl.Int64,

@@ -44,6 +44,8 @@ REJECTED_SCHEMA = {
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls, or an encrypted workbook
 HEADER_SCAN_ROWS = 30  # rows of a sheet searched for its header row
+SHOWN_HEADERS = 20  # headers a message quotes, at most
+SHOWN_HEADER_CHARS = 40  # characters of each quoted header, at most
 
 
 class UnreadableFile(Exception):
@@ -521,6 +523,20 @@ def _as_string(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
+def shown_headers(found: list[str], most: int = SHOWN_HEADERS) -> str:
+    """The headers of a file as a message quotes them: the first `most`, each cut to
+    `SHOWN_HEADER_CHARS`, so a file's content never reaches a message whole through its
+    header line."""
+    if not found:
+        return "none"
+    shown = [
+        repr(h if len(h) <= SHOWN_HEADER_CHARS else h[: SHOWN_HEADER_CHARS - 1] + "…")
+        for h in found[:most]
+    ]
+    more = f" and {len(found) - most} more" if len(found) > most else ""
+    return ", ".join(shown) + more
+
+
 def plan_headers(found: list[str], contract: Contract) -> list[HeaderMatch]:
     """How each contract column maps onto the headers `found` (missing ones included)."""
     used: set[str] = set()
@@ -557,7 +573,7 @@ def _map_headers(
         raise UnreadableFile(
             "missing_column",
             f"{path}: required column {names} not found; the headers found are "
-            f"{', '.join(repr(h) for h in found) or 'none'}; add it to the export.",
+            f"{shown_headers(found)}; add it to the export.",
             headers=found,
         )
     renames = {m.header: m.column for m in plan if m.header is not None}
