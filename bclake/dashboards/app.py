@@ -17,6 +17,9 @@ from bclake.dashboards.i18n import LANGUAGES, t
 PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="bclake", page_icon="📦", layout="wide")
+# tables offer no CSV download or copy of their own: those would skip `core.xlsx`'s
+# defusing of formula-like text; the pages' download buttons are the way out
+st.set_option("client.disableDataExport", True)
 st.session_state.setdefault("lang", "zh")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from bclake.core.xlsx import Headers, defuse_formulas, write_xlsx
+from bclake.core.xlsx import Headers, write_csv, write_xlsx
 
 # what each planner file holds: sheet -> query over the published warehouse
 QUERIES = {
@@ -175,11 +175,11 @@ HEADERS: Headers = {
 }
 
 
-def _write_table(frame: pl.DataFrame, spreadsheet: pl.DataFrame, folder: Path, name: str) -> None:
-    """`spreadsheet` as CSV (UTF-8 with BOM, which Excel needs) and `frame` as Parquet,
-    each replaced atomically."""
+def _write_table(frame: pl.DataFrame, folder: Path, name: str) -> None:
+    """`frame` as CSV (`core.xlsx.write_csv`: UTF-8 with BOM, which Excel needs, formula-like
+    text defused) and as Parquet (as is), each replaced atomically."""
     for suffix, write in (
-        (".csv", lambda p: spreadsheet.write_csv(p, include_bom=True)),
+        (".csv", lambda p: write_csv(frame, p)),
         (".parquet", frame.write_parquet),
     ):
         path = folder / f"{name}{suffix}"
@@ -188,17 +188,14 @@ def _write_table(frame: pl.DataFrame, spreadsheet: pl.DataFrame, folder: Path, n
         os.replace(tmp, path)
 
 
-def _write_book(
-    sheets: dict[str, pl.DataFrame], folder: Path, book: str, defuse: bool = False
-) -> int:
+def _write_book(sheets: dict[str, pl.DataFrame], folder: Path, book: str) -> int:
     """CSV and Parquet per table of `sheets` in `folder` and the workbook `book` with each as
-    a sheet; `defuse`: the CSV and the workbook with formula-like text defused
-    (`core.xlsx.defuse_formulas`, once per table), the Parquet as is. Returns rows written."""
+    a sheet; the CSV and the workbook with formula-like text defused (`core.xlsx` writers),
+    the Parquet as is. Returns rows written."""
     folder.mkdir(parents=True, exist_ok=True)
-    spreadsheets = {n: defuse_formulas(f) if defuse else f for n, f in sheets.items()}
     for name, frame in sheets.items():
-        _write_table(frame, spreadsheets[name], folder, name)
-    write_xlsx(spreadsheets, folder / book, HEADERS)
+        _write_table(frame, folder, name)
+    write_xlsx(sheets, folder / book, HEADERS)
     return sum(f.height for f in sheets.values())
 
 
@@ -225,7 +222,7 @@ def _write_marketing(
     if not sheets:
         (folder / MARKETING_BOOK).unlink(missing_ok=True)
         return 0
-    return _write_book(sheets, folder, MARKETING_BOOK, defuse=True)
+    return _write_book(sheets, folder, MARKETING_BOOK)
 
 
 def _marketing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:

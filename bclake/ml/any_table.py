@@ -48,7 +48,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core import parsing, textio
-from bclake.core.xlsx import write_xlsx
+from bclake.core.xlsx import write_csv, write_xlsx
 from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
@@ -875,7 +875,8 @@ def forecast_headers(df: pl.DataFrame) -> dict[str, tuple[str, str]]:
 
 
 def write_table(df: pl.DataFrame, path: Path, report: ForecastReport | None = None) -> None:
-    """CSV, Parquet or XLSX by extension; InputError for any other.
+    """CSV, Parquet or XLSX by extension; InputError for any other. CSV and XLSX have
+    formula-like text defused (`bclake.core.xlsx` writers), the Parquet is as is.
 
     XLSX has the planner files' layout (`bclake.core.xlsx.write_xlsx`): sheet "forecast"
     with the bilingual headers of `forecast_headers`, dates as date cells and quantiles
@@ -887,7 +888,7 @@ def write_table(df: pl.DataFrame, path: Path, report: ForecastReport | None = No
     if suffix == ".parquet":
         df.write_parquet(path)
     elif suffix == ".csv":
-        df.write_csv(path)
+        write_csv(df, path, bom=False)
     elif suffix == ".xlsx":
         sheets = {"forecast": df}
         headers = forecast_headers(df)
