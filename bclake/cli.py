@@ -92,31 +92,40 @@ def kpis(
         console.print(f"wrote {out}")
 
 
+WAIT_OPTION = typer.Option(
+    "--wait",
+    help="When another run is writing to this data root, wait for it instead of stopping.",
+)
+
+
 @app.command()
-def pipeline() -> None:
-    """Materialise every asset over what is in landing/; exit 1 on any failure."""
-    _run_pipeline(None)
+def pipeline(wait: Annotated[bool, WAIT_OPTION] = False) -> None:
+    """Materialise every asset over what is in landing/; exit 1 on any failure, 3 when
+    another run is writing to the data root (see --wait)."""
+    _run_pipeline(None, wait)
 
 
 @app.command()
 def backfill(
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
     end: Annotated[str | None, typer.Option("--end", help="Last day (default: start).")] = None,
+    wait: Annotated[bool, WAIT_OPTION] = False,
 ) -> None:
     """Re-ingest the landing files that fed the days start..end, then rebuild downstream.
 
     The same as a backfill of those lake partitions launched from the Dagster UI.
     """
-    _run_pipeline((start, end or start))
+    _run_pipeline((start, end or start), wait)
 
 
-def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
+def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
     settings = Settings.from_env()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
     from dagster import DagsterEventType, DagsterInstance
 
+    from bclake.core.locks import DataRootBusy
     from bclake.orchestration.run import run_pipeline
 
     started = time.perf_counter()
@@ -126,10 +135,14 @@ def _run_pipeline(backfill_days: tuple[str, str] | None) -> None:
             DagsterInstance.get(),
             backfill=backfill_days,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            wait=None if wait else 0,
         )
     except ValueError as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from error
+    except DataRootBusy as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(3) from error
     failed_checks = [
         e.event_specific_data
         for e in result.all_events

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,16 +18,18 @@ from bclake.orchestration.assets.publish import (
     published_warehouse,
 )
 from bclake.orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
+from bclake.orchestration.dbt_child import dbt_path
 from bclake.orchestration.jobs import PIPELINE_JOB, pipeline_job
 from bclake.orchestration.partitions import lake_partitions
 from bclake.orchestration.resources import LakehouseResource
 from bclake.orchestration.sensors import daily_pipeline, landing_sensor
 
-# dbt from this environment even when it is not activated (e.g. `make` calls .venv/bin/dagster)
+# dbt from this environment even when it is not activated (e.g. `make` calls .venv/bin/dagster),
+# through `bclake-dbt` (orchestration/dbt_child.py) so that it dies with the run that started it
 DBT_EXECUTABLE = (
-    str(Path(sys.executable).with_name("dbt"))
-    if Path(sys.executable).with_name("dbt").exists()
-    else (shutil.which("dbt") or "dbt")
+    str(Path(sys.executable).with_name("bclake-dbt"))
+    if Path(sys.executable).with_name("bclake-dbt").exists()
+    else dbt_path()
 )
 
 

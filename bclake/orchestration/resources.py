@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
 
+from bclake.core.locks import writer_lock
 from bclake.core.settings import Settings
 
 
@@ -21,12 +22,21 @@ class LakehouseResource(dg.ConfigurableResource):
         return Settings.from_env(self.home)
 
     @contextmanager
+    def writer(self, purpose: str, log: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the data root's writer lock (`core.locks`) while the block writes; waits for
+        another run's writing step to finish, telling `log` whom it waits for."""
+        with writer_lock(self.settings.home, purpose, log=log):
+            yield
+
+    @contextmanager
     def build_db(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Read-write connection to the working warehouse (never the published file)."""
+        """Read-write connection to the working warehouse (never the published file), under
+        the writer lock: DuckDB admits one writing process per file."""
         path = self.settings.build_db
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path))
-        try:
-            yield con
-        finally:
-            con.close()
+        with self.writer(f"writing {path.name}"):
+            con = duckdb.connect(str(path))
+            try:
+                yield con
+            finally:
+                con.close()

@@ -3,15 +3,24 @@
 An ordinary run is for the latest daily partition and loads every new file; a
 backfill is one run over a range of days that re-ingests the files feeding them
 (the single-run backfill policy of the lake assets).
+
+A run holds the data root's writer lock (`core.locks`) from start to end, so a second
+run waits or stops with a message naming the first. Runs are tagged with the process
+that runs them; a run whose process died (killed, machine restarted) is still STARTED in
+Dagster's records, so the next run marks it failed before it starts.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from bclake.core.locks import process_alive, writer_lock
 from bclake.orchestration.definitions import PIPELINE_JOB, build_definitions
 from bclake.orchestration.partitions import (
     RANGE_END_TAG,
@@ -38,14 +47,24 @@ def backfill_tags(partitions: dg.PartitionsDefinition, start: str, end: str) -> 
     return {RANGE_START_TAG: start, RANGE_END_TAG: end, REINGEST_TAG: "true"}
 
 
+PID_TAG = "bclake/pid"
+HOST_TAG = "bclake/host"
+UNFINISHED = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
+
+
 def run_pipeline(
     home: str,
     instance: dg.DagsterInstance,
     *,
     backfill: tuple[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
+    wait: float | None = 0,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise every asset; `backfill=(start, end)` re-ingests those days first."""
+    """Materialise every asset; `backfill=(start, end)` re-ingests those days first.
+
+    wait: seconds to wait for a run already writing to `home` (None: as long as it
+    takes; 0: stop at once). Raises `core.locks.DataRootBusy` when it is still running.
+    """
     job = build_definitions(home).resolve_job_def(PIPELINE_JOB)
     partitions = job.partitions_def
     if partitions is None:  # the lake assets of dated tables are partitioned by day
@@ -55,6 +74,33 @@ def run_pipeline(
         if backfill
         else {"partition_key": latest_partition(partitions)}
     )
-    return job.execute_in_process(
-        instance=instance, raise_on_error=False, run_config=run_config, **where
-    )
+    where["tags"] = {
+        **where.get("tags", {}),
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+    }
+    with writer_lock(Path(home), "bclake pipeline", wait=wait):
+        fail_interrupted_runs(instance)
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config, **where
+        )
+
+
+def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every unfinished run of this host whose process is gone; returns their ids.
+
+    Only runs started by `run_pipeline` carry the process tags; runs launched by the
+    Dagster daemon are watched by its own run monitoring.
+    """
+    host = socket.gethostname()
+    failed = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=list(UNFINISHED))):
+        pid = run.tags.get(PID_TAG)
+        if run.tags.get(HOST_TAG) != host or not pid or not pid.isdigit():
+            continue
+        if int(pid) != os.getpid() and not process_alive(int(pid)):
+            instance.report_run_failed(
+                run, f"interrupted: process {pid} that ran it is gone (killed or restarted)"
+            )
+            failed.append(run.run_id)
+    return failed

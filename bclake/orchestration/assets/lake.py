@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from bclake.core.contracts import Contract, load_contracts
+from bclake.core.settings import Settings
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.loader import ingest_table, reingest_days
 from bclake.ingest.programmes import CONFIG_TABLES, publish_programmes
@@ -45,7 +46,10 @@ def _lake_asset(
     def _asset(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> dg.MaterializeResult:
-        settings = lakehouse.settings
+        with lakehouse.writer(f"ingest {contract.system}/{contract.table}", context.log.info):
+            return _ingest(context, lakehouse.settings)
+
+    def _ingest(context: dg.AssetExecutionContext, settings: Settings) -> dg.MaterializeResult:
         run_days = list(context.partition_keys) if partitioned else []
         redone = (
             reingest_days(contract, settings, run_days)
@@ -202,7 +206,8 @@ def incentive_programmes(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     settings = lakehouse.settings
-    programmes = publish_programmes(settings)
+    with lakehouse.writer("incentive programmes", context.log.info):
+        programmes = publish_programmes(settings)
     context.log.info(f"{len(programmes.programmes)} programmes from {settings.incentives_file}")
     tiers = sum(len(p.tiers or []) for p in programmes.programmes)
     for table, rows in zip(CONFIG_TABLES, (len(programmes.programmes), tiers), strict=True):

@@ -85,8 +85,9 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> dg.MaterializeResult:
         s = lakehouse.settings
-        audit = {**lake_audit(s), "asset_checks": check_results(context)}
-        info = publish(s.build_db, s.published_db, audit)
+        with lakehouse.writer("publish", context.log.info):
+            audit = {**lake_audit(s), "asset_checks": check_results(context)}
+            info = publish(s.build_db, s.published_db, audit)
         return dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(s.published_db)),
@@ -106,9 +107,12 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
     description="Forecast files for planners (CSV and XLSX) in exports/, read from the "
     "published warehouse.",
 )
-def planner_files(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+def planner_files(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
     s = lakehouse.settings
-    rows = write_planner_files(s.published_db, s.exports)
+    with lakehouse.writer("planner files", context.log.info):
+        rows = write_planner_files(s.published_db, s.exports)
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(s.exports)),
@@ -129,7 +133,8 @@ def market_order_alert_delivery(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:
     s = lakehouse.settings
-    result = deliver_alerts(s.published_db, s.exports, s.alert_webhook)
+    with lakehouse.writer("alert delivery", context.log.info):
+        result = deliver_alerts(s.published_db, s.exports, s.alert_webhook)
     if result.error:
         context.log.warning(f"alert delivery failed, retried next run: {result.error}")
     return dg.MaterializeResult(

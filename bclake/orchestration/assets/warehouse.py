@@ -46,9 +46,10 @@ def warehouse_dbt_assets(
     """`dbt build` into the working database; a failing blocking test stops publishing."""
     settings = lakehouse.settings
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
-    with _environment(settings.dbt_env()):
-        invocation = dbt.cli(["build"], context=context)
-    yield from invocation.stream()
+    with lakehouse.writer("dbt build", context.log.info):
+        with _environment(settings.dbt_env()):
+            invocation = dbt.cli(["build"], context=context)
+        yield from invocation.stream()
 
 
 @contextmanager
