@@ -56,7 +56,7 @@ import polars as pl
 import streamlit as st
 
 from bclake.core.settings import Settings
-from bclake.core.xlsx import defuse_formulas, write_xlsx
+from bclake.core.xlsx import write_csv, write_xlsx
 from bclake.dashboards.auth import Scope
 from bclake.exports.planner import MARKETING_QUERIES
 from bclake.exports.planner import QUERIES as PLANNER_QUERIES
@@ -548,11 +548,8 @@ def planner_files() -> list[PlannerFile]:
 
 def store_orders_csv() -> bytes:
     """The signed-in store's replenishment suggestions, as the planner files lay them out
-    (the same query, through the scoped views), in CSV with a BOM for Excel."""
-    frame = pl.from_pandas(query(PLANNER_QUERIES["store_orders"]))
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_bom=True)
-    return buffer.getvalue()
+    (the same query, through the scoped views), as `safe_csv`."""
+    return safe_csv(pl.from_pandas(query(PLANNER_QUERIES["store_orders"])))
 
 
 # the marketing files' row order, by their own columns
@@ -639,9 +636,9 @@ CASE_HEADERS: dict[str, tuple[str, str]] = {
 
 def safe_csv(frame: pl.DataFrame) -> bytes:
     """`frame` as UTF-8 CSV with a BOM (Excel reads the Chinese right), formula-like text
-    defused (`defuse_formulas`)."""
+    defused (`core.xlsx.write_csv`)."""
     buffer = io.BytesIO()
-    defuse_formulas(frame).write_csv(buffer, include_bom=True)
+    write_csv(frame, buffer)
     return buffer.getvalue()
 
 
@@ -651,7 +648,7 @@ def safe_xlsx(sheets: dict[str, pl.DataFrame], headers: dict[str, tuple[str, str
     defused in every sheet."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "book.xlsx"
-        write_xlsx({name: defuse_formulas(frame) for name, frame in sheets.items()}, path, headers)
+        write_xlsx(sheets, path, headers)
         return path.read_bytes()
 
 
