@@ -4,9 +4,10 @@ Off unless `BCLAKE_ALERT_WEBHOOK` holds a URL. After each publish, alerts that a
 open or reopened and were not delivered before with the same evidence are posted
 as one text message (`{"msgtype": "text", "text": {"content": ...}}`, the shape both
 WeCom and DingTalk group bots accept), the highest scores first. What was sent is
-remembered in `exports/alerts_delivered.json` (alert id -> evidence scans), so a
-run never repeats itself and an alert whose evidence grew is sent again. A failed
-post is reported and retried by the next run; it never fails the pipeline.
+remembered in `<root>/.bclake/alerts_delivered.json` (alert id -> evidence scans; state,
+not an export, so it survives the swap of export sets), so a run never repeats itself
+and an alert whose evidence grew is sent again. A failed post is reported and retried
+by the next run; it never fails the pipeline.
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def message(alerts: list[dict]) -> dict:
     return {"msgtype": "text", "text": {"content": "\n".join(lines)}}
 
 
-def deliver_alerts(published_db: Path, exports: Path, url: str | None) -> Delivery:
-    """Post the due alerts to `url` (None: delivery off, nothing is read or written)."""
+def deliver_alerts(published_db: Path, state_dir: Path, url: str | None) -> Delivery:
+    """Post the due alerts to `url` (None: delivery off, nothing is read or written);
+    what was sent is kept in `state_dir/alerts_delivered.json`."""
     if not url:
         return Delivery(0, 0)
-    sent_path = exports / SENT_FILE
+    sent_path = state_dir / SENT_FILE
     sent: dict[str, int] = json.loads(sent_path.read_text()) if sent_path.exists() else {}
     alerts = due_alerts(published_db, sent)
     if not alerts:
@@ -77,7 +79,7 @@ def deliver_alerts(published_db: Path, exports: Path, url: str | None) -> Delive
     except (urllib.error.URLError, TimeoutError, ValueError) as err:
         return Delivery(len(alerts), 0, f"{type(err).__name__}: {err}")
     sent |= {a["alert_id"]: a["scans"] for a in alerts}
-    exports.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
     tmp = sent_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(sent, sort_keys=True))
     tmp.replace(sent_path)

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import dagster as dg
 import polars as pl
 
+from bclake.core.locks import LOCK_DIR as STATE_DIR
 from bclake.core.publish import publish
 from bclake.exports.alerts import deliver_alerts
 from bclake.exports.planner import write_planner_files
+from bclake.exports.versions import current_version, write_export_set
 from bclake.ingest.report import lake_audit
 from bclake.orchestration.resources import LakehouseResource
 
@@ -104,15 +106,19 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
     deps=[PUBLISHED],
     group_name="exports",
     kinds={"csv", "excel"},
-    description="Forecast files for planners (CSV and XLSX) in exports/, read from the "
-    "published warehouse.",
+    description="Forecast, replenishment and marketing files for planners (CSV, Parquet and "
+    "XLSX) in exports/, read from the published warehouse and swapped in as one set "
+    "(exports/ links to .exports/<version>/).",
 )
 def planner_files(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:
     s = lakehouse.settings
     with lakehouse.writer("planner files", context.log.info):
-        rows = write_planner_files(s.published_db, s.exports)
+        rows = write_export_set(
+            s.exports, s.published_db, lambda folder: write_planner_files(s.published_db, folder)
+        )
+    context.log.info(f"exports/ now shows set {current_version(s.exports)}")
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(s.exports)),
@@ -134,7 +140,7 @@ def market_order_alert_delivery(
 ) -> dg.MaterializeResult:
     s = lakehouse.settings
     with lakehouse.writer("alert delivery", context.log.info):
-        result = deliver_alerts(s.published_db, s.exports, s.alert_webhook)
+        result = deliver_alerts(s.published_db, s.home / STATE_DIR, s.alert_webhook)
     if result.error:
         context.log.warning(f"alert delivery failed, retried next run: {result.error}")
     return dg.MaterializeResult(
