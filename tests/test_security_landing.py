@@ -399,3 +399,68 @@ def test_raw_excerpt_is_short_redacted_and_never_ends_in_half_a_number() -> None
     nul = raw_excerpt("A=1\x00B=2\x1b[31m", KEY)
     assert "\x00" not in nul and "\x1b" not in nul
     assert raw_excerpt("ok", KEY) == "ok"
+
+
+# --- hostile content and names -----------------------------------------------------------------
+
+
+def test_json_nested_too_deep_or_a_huge_number_is_a_bad_line_not_a_crash(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    contract = _stores()
+    lines = [
+        json.dumps(STORE, ensure_ascii=False),
+        "[" * 100_000 + "]" * 100_000,
+        '{"a":' * 5_000 + "1" + "}" * 5_000,
+        '{"storeCode": ' + "9" * 5_000 + "}",
+    ]
+    (_folder(home, contract) / "s.ndjson").write_text("\n".join(lines) + "\n")
+    (result,) = _ingest(home, contract)
+    assert (result.status, result.rows_loaded, result.rows_quarantined) == ("partial", 1, 3)
+    quarantine = pl.read_parquet(home / "lake/_quarantine/dms/stores/*.parquet")
+    assert set(quarantine["reason"]) == {"malformed_json"}
+    assert quarantine["raw"].str.len_chars().max() <= EXCERPT_CHARS
+
+
+@pytest.mark.parametrize("name", [b"\xff\xfe.csv", b"line\nbreak.csv", b"esc\x1b[2J.csv"])
+def test_a_file_name_that_is_not_utf8_or_holds_control_characters_is_refused(
+    tmp_path: Path, name: bytes
+) -> None:
+    home = tmp_path / "home"
+    contract = _warehouses()
+    folder = _folder(home, contract)
+    (Path(os.fsdecode(os.fsencode(folder) + b"/" + name))).write_text(HEADER + ROW)
+    (folder / "good.csv").write_text(HEADER + ROW.replace("DC01", "DC02"))
+    results = {r.reason: r for r in _ingest(home, contract)}
+    assert results["bad_file_name"].status == "rejected"
+    assert "\x1b" not in results["bad_file_name"].file + results["bad_file_name"].message
+    assert results[None].status == "loaded"
+    read_ledger(Settings.from_env(home), contract)  # the ledger was written and reads
+
+
+def test_a_workbook_that_unpacks_past_the_limit_is_refused(tmp_path: Path) -> None:
+    """A zip bomb: a small .xlsx whose members unpack to far more than the contract allows."""
+    import io
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.title = "warehouses"
+    for line in (HEADER + ROW).splitlines():
+        book.active.append(line.split(","))
+    plain = io.BytesIO()
+    book.save(plain)
+    bomb = io.BytesIO(plain.getvalue())
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/padding.bin", b"\0" * 3 * 1024 * 1024)
+    assert len(bomb.getvalue()) < 1024 * 1024 // 10
+    contract = replace(_warehouses(), max_file_mb=1)
+    home = tmp_path / "home"
+    (_folder(home, contract) / "bomb.xlsx").write_bytes(bomb.getvalue())
+    (refused,) = ingest_table(contract, Settings.from_env(home)).files
+    assert (refused.status, refused.reason) == ("rejected", "file_too_large")
+    assert "unpacks to" in refused.message
+    other = tmp_path / "other"
+    (_folder(other, contract) / "plain.xlsx").write_bytes(plain.getvalue())
+    (loaded,) = ingest_table(contract, Settings.from_env(other)).files
+    assert loaded.status == "loaded"

@@ -17,6 +17,7 @@ import errno
 import os
 import stat
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,8 +65,8 @@ _KINDS = (
 
 class Refused(Exception):
     """A landing entry that is never read; `reason` is one of `symlink`, `not_regular_file`,
-    `hard_link`, `file_too_large`, `unreadable_file`, `outside_landing`, and the message
-    names the entry, why it is refused and the fix."""
+    `hard_link`, `file_too_large`, `bad_file_name`, `unreadable_file`, `outside_landing`,
+    and the message names the entry, why it is refused and the fix."""
 
     def __init__(self, reason: str, message: str, rel: str | None = None) -> None:
         super().__init__(message)
@@ -194,6 +195,30 @@ def _refusal(rel: str, st: os.stat_result, contract: Contract) -> Refused | None
     return None
 
 
+def _unshowable(ch: str) -> bool:
+    """A control character, or a byte of a name that is not UTF-8 (a lone surrogate)."""
+    return unicodedata.category(ch) in ("Cc", "Cs")
+
+
+def _shown_name(name: str) -> str:
+    """A file name as recorded: bytes that are not UTF-8 and control characters as U+FFFD."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join("\ufffd" if _unshowable(ch) else ch for ch in name)
+
+
+def _bad_name(rel: str, name: str, contract: Contract) -> Refused | None:
+    """A name that is not UTF-8 or holds control characters (a newline, a terminal escape)
+    is refused: it could not be recorded or shown faithfully."""
+    if not any(_unshowable(ch) for ch in name):
+        return None
+    return Refused(
+        "bad_file_name",
+        f"{rel}: the file name is not UTF-8 or holds control characters; it is not read. "
+        f"Rename it (letters, digits, '-', '_', '.') in landing/{contract.system}/"
+        f"{contract.table}/.",
+    )
+
+
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -221,14 +246,14 @@ def list_landing(landing: Path, contract: Contract) -> list[LandingFile]:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     continue
-                rel = "/".join([*parts, name])
+                rel = "/".join([*parts, _shown_name(name)])
                 out.append(
                     LandingFile(
                         rel=rel,
                         size=st.st_size,
                         changed_ns=max(st.st_mtime_ns, st.st_ctime_ns),
                         identity=_identity(st),
-                        refusal=_refusal(rel, st, contract),
+                        refusal=_bad_name(rel, name, contract) or _refusal(rel, st, contract),
                     )
                 )
             return out

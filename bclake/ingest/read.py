@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -378,6 +379,8 @@ def _read_ndjson_by_line(
             )
         except json.JSONDecodeError as error:
             problem = _json_problem(line, error, i == last)
+        except (RecursionError, ValueError) as error:  # nested too deep, a 5,000-digit number
+            problem = f"not a record ({str(error)[:80]}); fix the line at the source and resend it"
         if problem is None:
             good.append((i + 1, line))
         else:
@@ -422,9 +425,13 @@ def _json_problem(line: str, error: json.JSONDecodeError, is_last: bool) -> str:
 
 def _read_xlsx(data: bytes, path: Path, contract: Contract) -> RawFile:
     """The sheet named like the table (else the first), header row found among its first
-    rows, every cell as the text Excel displays (codes keep their leading zeros)."""
+    rows, every cell as the text Excel displays (codes keep their leading zeros).
+
+    A workbook is a zip: one that unpacks to more than the contract's `max_file_bytes` (a
+    zip bomb, or simply too big) is refused before a sheet is read."""
     from openpyxl import load_workbook
 
+    _check_unpacked_size(data, path, contract)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as error:  # a damaged zip or not a workbook
@@ -468,6 +475,24 @@ def _read_xlsx(data: bytes, path: Path, contract: Contract) -> RawFile:
     ).with_columns(pl.Series("_source_row", [i for i, _ in body], dtype=pl.Int64))
     frame = frame.select("_source_row", *[names[j] for j in keep])
     return RawFile(frame, "xlsx", [], format="xlsx", sheet=sheet, header_row=header_row)
+
+
+def _check_unpacked_size(data: bytes, path: Path, contract: Contract) -> None:
+    """Raise UnreadableFile (`file_too_large`) when the zip's members add up to more than
+    `contract.max_file_bytes` (their declared sizes: Python's zip reader never unpacks a
+    member past its declared size)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        return  # openpyxl says what is wrong with it
+    if unpacked > contract.max_file_bytes:
+        raise UnreadableFile(
+            "file_too_large",
+            f"{path}: the workbook unpacks to {unpacked:,} bytes, above the "
+            f"{contract.max_file_bytes:,}-byte limit of {contract.key} (contract `max_file_mb: "
+            f"{contract.max_file_mb:g}`); export it as CSV or split it.",
+        )
 
 
 def _cell_text(cell: object) -> str | None:
