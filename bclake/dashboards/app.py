@@ -3,6 +3,9 @@
 Visitors who have not signed in get the login page and nothing else. A signed-in
 user gets the sidebar (language, filters, sign-out) and the pages; every query
 they trigger goes through `dashboards.data`, which filters it to their scope.
+Every rerun checks the session's user against the users file as it is now
+(`auth.signed_in_user`): a removed or changed user is signed out there, and their
+download files with them (`media.end_session`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from bclake.dashboards import data, ui
+from bclake.dashboards import data, media, ui
+from bclake.dashboards.auth import signed_in_user
 from bclake.dashboards.i18n import LANGUAGES, t
 
 PAGES = Path(__file__).parent / "pages"
@@ -28,7 +32,13 @@ def _switch_language() -> None:
     st.session_state.lang = st.session_state.lang_choice or st.session_state.lang
 
 
+media.start_sweeper()
 user = st.session_state.get("user")
+if user is not None and signed_in_user(user) is None:
+    ui.logout()
+    media.end_session()
+    st.session_state.session_ended = True
+    user = None
 # visitors get the switch above the sign-in form: on a phone the sidebar starts folded away
 language_bar = st.sidebar if user is not None else st
 language_bar.segmented_control(
@@ -42,6 +52,8 @@ language_bar.segmented_control(
 )
 
 if user is None:
+    if st.session_state.pop("session_ended", False):
+        st.warning(t("login.ended"))
     st.navigation([st.Page(ui.login_page, title=t("login.title"), icon=":material/login:")]).run()
     st.stop()
 
@@ -50,6 +62,7 @@ st.sidebar.markdown(
 )
 if st.sidebar.button(t("login.logout")):
     ui.logout()
+    media.end_session()
     st.rerun()
 ui.sidebar_status()
 if data.published_version() is not None:

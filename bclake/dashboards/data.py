@@ -42,9 +42,11 @@ so a new publish is picked up on the next rerun and a running job never blocks a
 from __future__ import annotations
 
 import io
+import json
 import re
 import secrets
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -57,7 +59,7 @@ import streamlit as st
 
 from bclake.core.settings import Settings
 from bclake.core.xlsx import write_csv, write_xlsx
-from bclake.dashboards.auth import Scope
+from bclake.dashboards.auth import Scope, signed_in_user
 from bclake.exports.planner import MARKETING_QUERIES
 from bclake.exports.planner import QUERIES as PLANNER_QUERIES
 
@@ -107,11 +109,30 @@ HQ_ONLY = {
 HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
 # (role, column) -> the scope table holding the ids that role may see in that column
 SCOPE_COLUMNS = ("store_code", "distributor_code", "region")
-_ALLOWED_SQL = re.compile(r"^\s*(select|with|from)\b", re.IGNORECASE)
-_FORBIDDEN_SQL = re.compile(
-    r"\b(attach|detach|copy|export|import|install|load|pragma|set|create|insert|update|delete"
-    r"|drop|alter|call|read_\w+|glob)\b|_published_",
+# -- the SQL guard: what `ScopedWarehouse.query` runs (see `check_select`)
+# the schemas a query may name: the scoped views' and DuckDB's catalogue views
+QUERY_SCHEMAS = frozenset(SCHEMAS) | {"information_schema"}
+# the table references a query may hold besides named views: joins, subqueries, VALUES
+# lists, PIVOT; table functions (files, other catalogs, SQL from strings) and SHOW,
+# DESCRIBE or SUMMARIZE are refused
+QUERY_TABLE_REFS = frozenset(
+    {"BASE_TABLE", "JOIN", "SUBQUERY", "EXPRESSION_LIST", "EMPTY", "PIVOT"}
+)
+# functions refused wherever they stand: file readers and system tables (also refused as
+# table functions), SQL run from a string, settings, variables and sequences
+REFUSED_FUNCTIONS = re.compile(
+    r"read_\w*|duckdb_\w*|pragma_\w*|parquet_\w*|sniff_csv|glob|query|query_table"
+    r"|json_execute_serialized_sql|sql_auto_complete|getvariable|current_setting|getenv"
+    r"|nextval|currval|setseed|which_secret|(force_)?checkpoint|(enable|disable)_\w+",
     re.IGNORECASE,
+)
+# the connection settings every scoped connection ends with, in order: no file, network or
+# extension access, and no setting can change after
+LOCKDOWN = (
+    "set enable_external_access = false",
+    "set autoinstall_known_extensions = false",
+    "set autoload_known_extensions = false",
+    "set lock_configuration = true",
 )
 
 
@@ -127,6 +148,90 @@ FRAUD_TABLES = {"marts.fct_incentive_fraud_alerts", "marts.fct_incentive_fraud_e
 
 class ScopeError(PermissionError):
     """A query the data-access layer refuses (no user signed in, or not a plain SELECT)."""
+
+
+def _parser() -> duckdb.DuckDBPyConnection:
+    """An empty DuckDB database that only parses (nothing is ever executed on it but
+    `json_serialize_sql`), with no file access."""
+    con = duckdb.connect(":memory:")
+    for setting in LOCKDOWN:
+        con.execute(setting)
+    return con
+
+
+_PARSER = _parser()
+_PARSER_LOCK = threading.Lock()
+
+
+def check_select(sql: str) -> None:
+    """Raise ScopeError unless `sql` is one SELECT (WITH, FROM-first and set operations
+    included) that reads only views and tables of `QUERY_SCHEMAS` and its own CTEs.
+
+    DuckDB's own parser reads `sql` (`extract_statements`, then `json_serialize_sql` for
+    the syntax tree), the parser that will run it, so no other parser's reading can
+    differ from the engine's. Refused: more or other than one SELECT statement, a
+    catalog-qualified name (the published file's alias, however spelled or built), an
+    unqualified name that is not a CTE in scope (file paths, system views), a table
+    function (`read_*`, `query_table`, `glob`, ...), SHOW/DESCRIBE/SUMMARIZE, and the
+    functions `REFUSED_FUNCTIONS` names anywhere. Parameters (`?`) are fine.
+    """
+    with _PARSER_LOCK:
+        try:
+            statements = _PARSER.extract_statements(sql)
+            if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                raise ScopeError(f"dashboards may only run one SELECT statement, not: {sql[:80]}")
+            serialized = _PARSER.execute("select json_serialize_sql(?::varchar)", [sql]).fetchone()
+        except duckdb.Error as error:
+            raise ScopeError(f"not a query the dashboards run: {sql[:80]}") from error
+    tree = json.loads(serialized[0]) if serialized else {"error": True}
+    if tree.get("error") or len(tree.get("statements") or []) != 1:
+        raise ScopeError(f"dashboards may only run one SELECT statement, not: {sql[:80]}")
+    _check_node(tree["statements"][0]["node"], frozenset())
+
+
+def _check_node(node: object, ctes: frozenset[str]) -> None:
+    """Walk DuckDB's syntax tree; `ctes` are the CTE names in scope (a CTE sees itself
+    and those before it, the query after them all)."""
+    if isinstance(node, list):
+        for item in node:
+            _check_node(item, ctes)
+        return
+    if not isinstance(node, dict):
+        return
+    cte_map = node.get("cte_map")
+    if isinstance(cte_map, dict):
+        visible = set(ctes)
+        for entry in cte_map.get("map") or []:
+            visible.add(str(entry.get("key", "")).lower())
+            _check_node(entry.get("value"), frozenset(visible))
+        ctes = frozenset(visible)
+    if "class" not in node and {"alias", "sample", "query_location"} <= node.keys():
+        _check_table_ref(node, ctes)
+    if node.get("class") == "FUNCTION":
+        _check_function(node)
+    for key, value in node.items():
+        if key != "cte_map":
+            _check_node(value, ctes)
+
+
+def _check_function(node: dict) -> None:
+    name = str(node.get("function_name", ""))
+    if node.get("catalog") or node.get("schema") or REFUSED_FUNCTIONS.fullmatch(name):
+        raise ScopeError(f"dashboards may not call {name}()")
+
+
+def _check_table_ref(node: dict, ctes: frozenset[str]) -> None:
+    kind = str(node.get("type", ""))
+    if kind not in QUERY_TABLE_REFS:
+        raise ScopeError(f"dashboards may only read the scoped views, not a {kind.lower()}")
+    if kind != "BASE_TABLE":
+        return
+    catalog, schema = node.get("catalog_name") or "", node.get("schema_name") or ""
+    table = str(node.get("table_name", ""))
+    if catalog or (schema and schema.lower() not in QUERY_SCHEMAS):
+        raise ScopeError(f"dashboards may only read the scoped views, not {schema}.{table}")
+    if not schema and table.lower() not in ctes:
+        raise ScopeError(f"dashboards may only read the scoped views, not {table[:80]}")
 
 
 def published_path() -> Path:
@@ -414,6 +519,9 @@ class ScopedWarehouse:
                 f'select * from {self.alias}.{schema}."{table}" where {where}'
             )
         self._list_segments({f"{schema}.{table}": columns for schema, table, columns in tables})
+        # the views are built: from here on no file, no new database, no setting change
+        for setting in LOCKDOWN:
+            self.con.execute(setting)
 
     def _list_segments(self, columns: dict[str, list[str]]) -> None:
         """`LIST_SEGMENTS` over the target lists, their rows cut to the scope's stores by the
@@ -431,8 +539,8 @@ class ScopedWarehouse:
         )
 
     def query(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        if not _ALLOWED_SQL.match(sql) or _FORBIDDEN_SQL.search(sql):
-            raise ScopeError(f"dashboards may only run plain SELECT queries, not: {sql[:80]}")
+        """`sql` (one SELECT over the scoped views, `check_select`) with `params`."""
+        check_select(sql)
         return self.con.cursor().execute(sql, list(params)).df()
 
 
@@ -460,9 +568,11 @@ def _query(
 
 
 def current_scope() -> Scope:
-    """The signed-in user's scope; no user, no data."""
+    """The signed-in user's scope; no user, no data. The user is checked against the users
+    file as it is now (`auth.signed_in_user`), on every query: a user removed or changed
+    since signing in gets nothing, whichever page or script run asks."""
     user = st.session_state.get("user")
-    if user is None:
+    if user is None or signed_in_user(user) is None:
         raise ScopeError("no user is signed in")
     return user.scope
 

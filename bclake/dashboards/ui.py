@@ -3,6 +3,7 @@ and the alert review form the market-order and incentive pages share."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -13,7 +14,7 @@ import streamlit as st
 
 from bclake.core.settings import Settings
 from bclake.dashboards import data, review
-from bclake.dashboards.auth import UsersFileError, authenticate
+from bclake.dashboards.auth import SignInThrottled, UsersFileError, authenticate
 from bclake.dashboards.geometry import provinces
 from bclake.dashboards.i18n import t
 
@@ -35,8 +36,11 @@ def login_page() -> None:
         submitted = st.form_submit_button(t("login.submit"), type="primary")
     if submitted:
         try:
-            user = authenticate(username, password)
-        except UsersFileError as error:
+            user = authenticate(username, password, client=client_address())
+        except SignInThrottled as error:
+            st.error(t("login.throttled", seconds=math.ceil(error.retry_after)))
+            return
+        except UsersFileError as error:  # names the file and the entry, no content
             st.error(str(error))
             return
         if user is None:
@@ -44,6 +48,17 @@ def login_page() -> None:
             return
         st.session_state.user = user
         st.rerun()
+
+
+def client_address() -> str | None:
+    """Where this session connects from, for the sign-in throttle: the peer's IP address;
+    for a peer on this host (a reverse proxy in front), the last `X-Forwarded-For` hop it
+    added; None for a local visit without one."""
+    address = st.context.ip_address
+    if address is None:
+        forwarded = st.context.headers.get("X-Forwarded-For", "")
+        address = forwarded.rsplit(",", 1)[-1].strip() or None
+    return address
 
 
 def logout() -> None:
