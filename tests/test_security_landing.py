@@ -464,3 +464,18 @@ def test_a_workbook_that_unpacks_past_the_limit_is_refused(tmp_path: Path) -> No
     (_folder(other, contract) / "plain.xlsx").write_bytes(plain.getvalue())
     (loaded,) = ingest_table(contract, Settings.from_env(other)).files
     assert loaded.status == "loaded"
+
+
+def test_a_row_breaking_the_contract_keeps_a_capped_message_and_excerpt(tmp_path: Path) -> None:
+    """A value of 20,000 characters in a row that breaks a rule is not kept whole."""
+    home = tmp_path / "home"
+    contract = _warehouses()
+    huge = "Z" * 20_000 + SECRET
+    (_folder(home, contract) / "w.csv").write_text(HEADER + ROW + f"DC02,仓,{huge},East,上海\n")
+    (result,) = _ingest(home, contract)
+    assert (result.status, result.rows_loaded, result.rows_quarantined) == ("partial", 1, 1)
+    quarantine = pl.read_parquet(home / "lake/_quarantine/erp/warehouses/*.parquet")
+    row = quarantine.row(0, named=True)
+    assert len(row["raw"]) <= EXCERPT_CHARS and len(row["message"]) <= 1000
+    assert row["message"].endswith("…") and "DC02" in row["raw"]
+    assert SECRET not in _published_text(home)

@@ -162,7 +162,7 @@ def _refused(
         sha256=None,
         status="rejected" if first else "skipped",
         reason=refused.reason if first else "already_refused",
-        message=str(refused)[:MESSAGE_CHARS],
+        message=_cut(str(refused)),
     )
 
 
@@ -178,6 +178,11 @@ def raw_excerpt(text: str, key: str, limit: int = EXCERPT_CHARS) -> str:
     if len(shown) <= limit and len(window) == len(text):
         return shown
     return _NUMBER_TAIL.sub("", shown[: limit - 1]) + "…"
+
+
+def _cut(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """`text` cut to `limit` characters (a trailing number dropped, `…` appended) when longer."""
+    return text if len(text) <= limit else _NUMBER_TAIL.sub("", text[: limit - 1]) + "…"
 
 
 def _capped(column: str, limit: int = MESSAGE_CHARS) -> pl.Expr:
@@ -297,7 +302,7 @@ def _ingest_file(
             rows_in=lines,
             rows_quarantined=lines,
             reason=error.reason,
-            message=str(error)[:MESSAGE_CHARS],
+            message=_cut(str(error)),
             duration_s=time.perf_counter() - started,
         )
 
@@ -382,7 +387,7 @@ def _quarantine_unreadable(
         {
             "_source_row": list(range(first_row, len(lines) + first_row)),
             "reason": [error.reason] * len(lines),
-            "message": [str(error)[:MESSAGE_CHARS]] * len(lines),
+            "message": [_cut(str(error))] * len(lines),
             "raw": raw + [None] * (len(lines) - len(raw)),
         },
         schema={

@@ -139,8 +139,8 @@ def _open_folders(landing: Path, parts: list[str]) -> int | None:
             except OSError as error:
                 if error.errno not in (errno.ELOOP, errno.ENOTDIR):
                     raise
-                if not stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                    os.close(fd)  # a file where a folder belongs: nothing to read
+                if not _is_link(part, fd):
+                    os.close(fd)  # a file where a folder belongs, or gone: nothing to read
                     return None
                 rel = "/".join(parts[: depth + 1])
                 raise Refused(
@@ -156,6 +156,13 @@ def _open_folders(landing: Path, parts: list[str]) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def _is_link(name: str, folder: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _refusal(rel: str, st: os.stat_result, contract: Contract) -> Refused | None:
