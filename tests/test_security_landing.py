@@ -479,3 +479,66 @@ def test_a_row_breaking_the_contract_keeps_a_capped_message_and_excerpt(tmp_path
     assert len(row["raw"]) <= EXCERPT_CHARS and len(row["message"]) <= 1000
     assert row["message"].endswith("…") and "DC02" in row["raw"]
     assert SECRET not in _published_text(home)
+
+
+def test_quarantine_kept_before_excerpts_were_capped_is_scrubbed(tmp_path: Path) -> None:
+    """A data root that already holds whole raw lines (the environment read through a link,
+    a long bad line) stops keeping and publishing them at the next run."""
+    home = tmp_path / "home"
+    contract = _stores()
+    folder = _folder(home, contract)
+    (folder / "env.ndjson").write_text(SECRET + " not json\nnor this\n")
+    (folder / "s.ndjson").write_text(json.dumps(STORE, ensure_ascii=False) + "\n{bad\n")
+    _ingest(home, contract)
+    quarantine = home / "lake/_quarantine/dms/stores"
+    for part in quarantine.glob("*.parquet"):  # as an earlier version kept them
+        old = pl.read_parquet(part)
+        old.with_columns(pl.lit("{bad " + "x" * 300 + SECRET).alias("raw")).write_parquet(part)
+    assert SECRET in _published_text(home)
+    _ingest(home, contract)
+    assert SECRET not in _published_text(home)
+    parts = {p.name: pl.read_parquet(p) for p in quarantine.glob("*.parquet")}
+    kept = [f["raw"].drop_nulls().len() for f in parts.values()]
+    assert sorted(kept) == [0, 1]  # the rejected file keeps nothing, the other its excerpt
+
+
+def test_an_unreadable_file_is_refused_and_the_others_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the ingest account may not open no longer stops the table (it raised before)."""
+    home = tmp_path / "home"
+    contract = _warehouses()
+    folder = _folder(home, contract)
+    (folder / "locked.csv").write_text(HEADER + ROW)
+    (folder / "open.csv").write_text(HEADER + ROW.replace("DC01", "DC02"))
+    real_open = os.open
+
+    def open_as_another_user(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if path == "locked.csv":
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", open_as_another_user)
+    results = {Path(r.file).name: r for r in _ingest(home, contract)}
+    assert (results["locked.csv"].status, results["locked.csv"].reason) == (
+        "rejected",
+        "unreadable_file",
+    )
+    assert "read permission" in results["locked.csv"].message
+    assert results["open.csv"].status == "loaded"
+
+
+def test_a_file_dated_in_the_future_does_not_stall_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forged (or skewed) future mtime makes a file wait one settling period, no more."""
+    monkeypatch.setenv(paths.SETTLE_ENV, "0.5")
+    home = tmp_path / "home"
+    contract = _warehouses()
+    path = _folder(home, contract) / "w.csv"
+    path.write_text(HEADER + ROW)
+    future = time.time() + 10 * 365 * 86400
+    os.utime(path, (future, future))
+    started = time.monotonic()
+    (result,) = _ingest(home, contract)
+    assert result.status == "loaded" and time.monotonic() - started < 5

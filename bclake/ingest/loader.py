@@ -45,7 +45,13 @@ from bclake.ingest.paths import (
     table_dir,
     write_parquet_atomic,
 )
-from bclake.ingest.pii import pseudonymise, redact_text
+from bclake.ingest.pii import (
+    find_landing_file,
+    pseudonymise,
+    redact_frame,
+    redact_result,
+    redact_text,
+)
 from bclake.ingest.read import UnreadableFile, container, read_file
 from bclake.ingest.validate import validate
 
@@ -96,6 +102,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     for stale in table_dir(settings.lake, contract).rglob(".*.tmp"):  # left by a killed run
         stale.unlink()
     ledger = read_ledger(settings, contract)
+    _scrub_quarantine(contract, settings, ledger)
     seen = set(ledger["sha256"].drop_nulls().to_list())
     refused_before = set(
         ledger.filter(pl.col("sha256").is_null()).select("file", "reason").iter_rows()
@@ -114,7 +121,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
                 raise entry.refusal
             data = read_landing(settings.landing, entry, contract)
         except Refused as refused:
-            results.append(_refused(entry, refused, contract, refused_before))
+            results.append(_refused(entry, refused, contract, refused_before, settings.pii_key))
             continue
         except NotSettled:
             results.append(
@@ -140,6 +147,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
         seen.add(digest)
         path = settings.landing / entry.rel
         results.append(_ingest_file(path, data, entry.rel, digest, contract, settings))
+    results = [redact_result(r, settings.pii_key) for r in results]
     write_ledger(settings, contract, ledger, [r for r in results if r.status != "skipped"])
     schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
     if not schema_file.exists():
@@ -147,12 +155,54 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     return TableResult(table=contract.key, files=results)
 
 
+def _scrub_quarantine(contract: Contract, settings: Settings, ledger: pl.DataFrame) -> None:
+    """Bring quarantine parts kept before excerpts were capped down to what is kept today.
+
+    A part holding a raw line longer than `EXCERPT_CHARS` has its lines cut to excerpts;
+    one of a file rejected whole keeping more than one line keeps none (such a file may
+    have been read through a link, so even its excerpt is not kept). Parts written today
+    are only looked at (one column), never rewritten.
+    """
+    rejected = set(
+        ledger.filter((pl.col("status") == "rejected") & pl.col("sha256").is_not_null())[
+            "sha256"
+        ].str.slice(0, 16)
+    )
+    for part in sorted(quarantine_dir(settings.lake, contract).glob("part-*.parquet")):
+        longest, kept = (
+            pl.scan_parquet(part)
+            .select(
+                pl.col("raw").str.len_chars().max().alias("longest"),
+                pl.col("raw").count().alias("kept"),
+            )
+            .collect()
+            .row(0)
+        )
+        whole_file = part.stem.removeprefix("part-") in rejected
+        if (longest or 0) <= EXCERPT_CHARS and not (whole_file and kept > 1):
+            continue
+        frame = pl.read_parquet(part)
+        raw = (
+            pl.lit(None, pl.String)
+            if whole_file
+            else pl.col("raw").map_elements(
+                lambda line: raw_excerpt(line, settings.pii_key), return_dtype=pl.String
+            )
+        )
+        write_parquet_atomic(frame.with_columns(raw.alias("raw")), part)
+
+
 def _refused(
-    entry: LandingFile, refused: Refused, contract: Contract, before: set[tuple[str, str]]
+    entry: LandingFile,
+    refused: Refused,
+    contract: Contract,
+    before: set[tuple[str, str]],
+    key: str,
 ) -> FileResult:
     """The ledger row of an entry refused unread (no content hash: nothing was read), or
-    `skipped` (`already_refused`) when the ledger already holds that refusal."""
-    rel = refused.rel or entry.rel
+    `skipped` (`already_refused`) when the ledger already holds that refusal (its file
+    name as the ledger keeps it, pseudonymised under `key`)."""
+    rel = redact_text(refused.rel or entry.rel, key)
     first = (rel, refused.reason) not in before
     before.add((rel, refused.reason))
     return FileResult(
@@ -247,10 +297,12 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
 
 def _reingest_file(row: dict, contract: Contract, settings: Settings) -> FileResult:
     """Load one ledger row's file again, replacing its parts; `kept` if its source is gone."""
-    path = settings.landing / row["file"]
+    found = find_landing_file(settings.landing, row["file"], settings.pii_key)
+    rel = str(found.relative_to(settings.landing)) if found else row["file"]
+    path = settings.landing / rel
     why, data = "", b""
     try:
-        data = read_landing(settings.landing, LandingFile(rel=row["file"]), contract)
+        data = read_landing(settings.landing, LandingFile(rel=rel), contract)
     except Refused as refused:
         why = refused.reason
     except (FileNotFoundError, NotSettled):
@@ -283,8 +335,10 @@ def _reingest_file(row: dict, contract: Contract, settings: Settings) -> FileRes
 def _ingest_file(
     path: Path, data: bytes, rel: str, digest: str, contract: Contract, settings: Settings
 ) -> FileResult:
-    """Read, validate and write one landing file: lake parts, quarantined rows, its result."""
+    """Read, validate and write one landing file: lake parts, quarantined rows, its result
+    (named by `rel` with any phone or identity number in it pseudonymised)."""
     started = time.perf_counter()
+    rel = redact_text(rel, settings.pii_key)
     lineage = [
         pl.lit(rel).alias("_source_file"),
         pl.lit(digest).alias("_file_sha256"),
@@ -322,7 +376,7 @@ def _ingest_file(
         )
         quarantined = pl.concat([rejected, quarantined]).sort("_source_row")
     if quarantined.height:
-        kept = quarantined.with_columns(
+        kept = redact_frame(quarantined, settings.pii_key, ["message"]).with_columns(
             _capped("message"),
             pl.col("raw").map_elements(
                 lambda line: raw_excerpt(line, settings.pii_key), return_dtype=pl.String
@@ -387,7 +441,7 @@ def _quarantine_unreadable(
         {
             "_source_row": list(range(first_row, len(lines) + first_row)),
             "reason": [error.reason] * len(lines),
-            "message": [_cut(str(error))] * len(lines),
+            "message": [_cut(redact_text(str(error), settings.pii_key))] * len(lines),
             "raw": raw + [None] * (len(lines) - len(raw)),
         },
         schema={
