@@ -55,13 +55,11 @@ demo: env $(PUBLISHED) ## Set up, simulate, run the pipeline (skipped when up to
 	@echo "Dagster UI:    make dagster   (then open http://localhost:$(DAGSTER_PORT))"
 	@$(MAKE) --no-print-directory serve
 
-serve: env ## Serve the dashboards over the published warehouse (PORT=8501)
-	@echo "Dashboards:    http://localhost:$(PORT)"
-	$(BIN)/streamlit run bclake/dashboards/app.py --server.port $(PORT) --server.headless true --client.toolbarMode minimal
+serve: env ## Serve the dashboards over the published warehouse (PORT=8501; ADDRESS=127.0.0.1, this host only)
+	$(BIN)/bclake serve --port $(PORT) $(if $(ADDRESS),--address $(ADDRESS))
 
-dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
-	@mkdir -p $(DAGSTER_HOME)
-	$(BIN)/dagster dev -m bclake.orchestration.definitions -p $(DAGSTER_PORT)
+dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000), telemetry off
+	$(BIN)/bclake dagster --port $(DAGSTER_PORT)
 
 # system tools some tests drive (a spreadsheet tool reading our XLSX; a real browser):
 # installed from Debian when missing and we may (root with apt-get); else those tests skip

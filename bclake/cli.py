@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -120,8 +121,7 @@ def backfill(
 
 def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
     settings = Settings.from_env()
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home(settings)
 
     from dagster import DagsterEventType, DagsterInstance
 
@@ -536,6 +536,85 @@ def check(
     console.print(render(report, sample))
     if not report.loadable:
         raise typer.Exit(1)
+
+
+# -- servers -------------------------------------------------------------------------
+
+# the interface the dashboards listen on unless told otherwise: this host only; reach
+# them from elsewhere through a reverse proxy that terminates TLS (README, "Security")
+SERVE_ADDRESS = "127.0.0.1"
+# Dagster reports usage to its makers unless the instance's dagster.yaml says not to
+DAGSTER_YAML = {"telemetry": {"enabled": False}}
+
+
+def dagster_home(settings: Settings) -> Path:
+    """`DAGSTER_HOME` (the environment's, else `<BCLAKE_HOME>/dagster`), created, exported,
+    with a dagster.yaml whose `telemetry.enabled` is false (other keys kept)."""
+    import yaml
+
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    current = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    current = current if isinstance(current, dict) else {}
+    if current.get("telemetry") != DAGSTER_YAML["telemetry"]:
+        current |= DAGSTER_YAML
+        path.write_text(yaml.safe_dump(current, sort_keys=False), encoding="utf-8")
+    return home
+
+
+def streamlit_command(port: int, address: str) -> list[str]:
+    """The `streamlit run` command line `bclake serve` runs: the dashboards on
+    `address`:`port`, headless, no usage statistics sent, uncaught errors shown to the
+    visitor by type only (the server log keeps the rest), XSRF protection on."""
+    from bclake import dashboards
+
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(Path(dashboards.__file__).with_name("app.py")),
+        f"--server.address={address}",
+        f"--server.port={port}",
+        "--server.headless=true",
+        "--server.enableXsrfProtection=true",
+        "--server.enableCORS=true",
+        "--browser.gatherUsageStats=false",
+        "--client.toolbarMode=minimal",
+        "--client.showErrorDetails=type",
+    ]
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="The port to listen on.")] = 8501,
+    address: Annotated[
+        str,
+        typer.Option(
+            envvar="BCLAKE_SERVE_ADDRESS",
+            help="The interface to listen on: 127.0.0.1 (this host only) unless you say "
+            "otherwise; 0.0.0.0 listens on every interface.",
+        ),
+    ] = SERVE_ADDRESS,
+) -> None:
+    """Serve the dashboards over the published warehouse (replaces this process)."""
+    console.print(f"Dashboards:    http://{address}:{port}")
+    command = streamlit_command(port, address)
+    os.execv(command[0], command)
+
+
+@app.command()
+def dagster(
+    port: Annotated[int, typer.Option(help="The port of the Dagster UI.")] = 3000,
+) -> None:
+    """Serve the Dagster UI on the pipeline's definitions, on this host only, with
+    Dagster's telemetry off (dagster.yaml in DAGSTER_HOME); replaces this process."""
+    dagster_home(Settings.from_env())
+    binary = Path(sys.executable).with_name("dagster")
+    command = [str(binary), "dev", "-m", "bclake.orchestration.definitions"]
+    command += ["-h", SERVE_ADDRESS, "-p", str(port)]
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,12 @@ Everything here runs on small hand-made files in tmp_path (no simulated world)."
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -425,3 +430,259 @@ def test_check_select_refuses_what_is_not_one_select() -> None:
     for sql in ("", "   ", ";", "select", "select 1;;select 2"):
         with pytest.raises(ScopeError):
             check_select(sql)
+
+
+# -- downloads -------------------------------------------------------------------------
+
+
+def _hands_over(node: ast.expr) -> bool:
+    """A lambda, a bound method, or `functools.partial(...)`."""
+    if isinstance(node, ast.Call):
+        return ast.unparse(node.func) in {"functools.partial", "partial"}
+    return isinstance(node, ast.Lambda | ast.Attribute)
+
+
+def _is_callable_expr(node: ast.expr, function: ast.FunctionDef | None) -> bool:
+    """Whether `node` (a download button's data) is a callable handed over for the click:
+    a lambda, a bound method, a partial, or a name the enclosing function binds only to those or to
+    its own `Callable` parameters (directly or through a `for` over a zip of them)."""
+    if _hands_over(node):
+        return True
+    if not isinstance(node, ast.Name) or function is None:
+        return False
+    callables = {
+        a.arg
+        for a in function.args.args
+        if a.annotation and "Callable" in ast.unparse(a.annotation)
+    }
+    bound = []
+    for sub in ast.walk(function):
+        if isinstance(sub, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == node.id for t in sub.targets
+        ):
+            bound.append(_hands_over(sub.value))
+        if isinstance(sub, ast.For) and node.id in {
+            n.id for n in ast.walk(sub.target) if isinstance(n, ast.Name)
+        }:
+            names = {n.id for n in ast.walk(sub.iter) if isinstance(n, ast.Name)} - {"zip"}
+            sources = {n for n in names if n in callables or n in {"cells", "strict"}}
+            bound.append(bool(names & callables) and names <= sources | {"cells"})
+    return bool(bound) and all(bound)
+
+
+def test_every_download_button_gets_a_callable_not_bytes() -> None:
+    """Bytes handed to `download_button` get a /media URL at once, served to anyone who
+    holds it while the session shows the button; a callable gets one only on the click."""
+    found = []
+    for path in sorted((ROOT / "bclake" / "dashboards").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        for call in ast.walk(tree):
+            if not (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "download_button"
+            ):
+                continue
+            data = (
+                call.args[1]
+                if len(call.args) > 1
+                else next((k.value for k in call.keywords if k.arg == "data"), None)
+            )
+            owner = next(
+                (f for f in functions if f.lineno <= call.lineno <= (f.end_lineno or 0)), None
+            )
+            found.append(f"{path.name}:{call.lineno}")
+            assert data is not None and _is_callable_expr(data, owner), (
+                f"{path.name}:{call.lineno} hands the download button bytes, not a callable"
+            )
+    assert len(found) >= 3, found
+
+
+def test_a_clicked_download_is_gone_after_two_sweeps() -> None:
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.media_file_storage import MediaFileStorageError
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from bclake.dashboards import media
+
+    storage = MemoryMediaFileStorage("/media")
+    manager = MediaFileManager(storage)
+    placeholder = manager.add_deferred(lambda: b"scoped rows", "text/csv", "0.1", "rows.csv")
+    url = manager.execute_deferred(placeholder)
+    file_id = url.rsplit("/", 1)[1].split(".")[0]
+    assert storage.get_file(file_id).content == b"scoped rows"  # what /media serves anyone
+    media.sweep(manager)
+    media.sweep(manager)
+    with pytest.raises(MediaFileStorageError):
+        storage.get_file(file_id)
+
+
+def test_signing_out_deletes_the_sessions_downloads_at_once() -> None:
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.media_file_storage import MediaFileStorageError
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from bclake.dashboards import media
+
+    storage = MemoryMediaFileStorage("/media")
+    manager = MediaFileManager(storage)
+    url = manager.add(b"scoped rows", "text/csv", "0.2", "rows.csv", is_for_static_download=True)
+    file_id = url.rsplit("/", 1)[1].split(".")[0]
+    assert storage.get_file(file_id).content == b"scoped rows"
+    media.end_session(manager)
+    with pytest.raises(MediaFileStorageError):
+        storage.get_file(file_id)
+
+
+def test_the_sweeper_runs_in_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unittest import mock
+
+    from bclake.dashboards import media
+
+    monkeypatch.setattr(media, "_sweeper", None)
+    with (
+        mock.patch.object(media.runtime, "exists", return_value=True),
+        mock.patch.object(media, "sweep") as sweep,
+    ):
+        media.start_sweeper(interval=0.05)
+        first = media._sweeper
+        media.start_sweeper(interval=0.05)  # once per process
+        assert media._sweeper is first
+        time.sleep(0.3)
+    assert sweep.call_count >= 2
+    first.join(timeout=1)  # no server left: the thread ends
+    assert not first.is_alive()
+
+
+# -- the server's interface, and telemetry ---------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening(port: int) -> set[str]:
+    """The local addresses of TCP sockets listening on `port` (Linux /proc/net/tcp{,6})."""
+    found = set()
+    for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        table = Path("/proc/net") / name
+        for line in table.read_text().splitlines()[1:] if table.exists() else ():
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:
+                raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+                words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+                found.add(socket.inet_ntop(family, words))
+    return found
+
+
+def _streamlit_env() -> dict[str, str]:
+    """This environment without Streamlit's own settings (conftest sets one)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "BCLAKE_SERVE"))}
+
+
+def _effective(options: list[str], cwd: Path) -> dict[str, str]:
+    """Streamlit's effective config (`streamlit config show`) with `options` as flags."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "streamlit", "config", "show", *options],
+        cwd=cwd,
+        env=_streamlit_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return dict(re.findall(r"^(\w+) = (.+)$", shown, re.MULTILINE))
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc/net/tcp")
+def test_bclake_serve_listens_on_this_host_only(tmp_path: Path) -> None:
+    port = _free_port()
+    env = _streamlit_env() | {"BCLAKE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    with (tmp_path / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bclake.cli", "serve", "--port", str(port)],
+            cwd=tmp_path,  # no .streamlit/config.toml here: the command line decides
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not _listening(port) and time.monotonic() < deadline:
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.5)
+            assert _listening(port) == {"127.0.0.1"}
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def test_the_serve_command_line_binds_localhost_and_sends_no_usage_stats(tmp_path: Path) -> None:
+    from bclake.cli import streamlit_command
+
+    options = [a for a in streamlit_command(8599, "127.0.0.1") if a.startswith("--")]
+    config = _effective(options, tmp_path)
+    assert config["address"] == '"127.0.0.1"'
+    assert config["gatherUsageStats"] == "false"
+    assert config["showErrorDetails"] == '"type"'
+    assert config["enableXsrfProtection"] == "true"
+    # the setting that changes it
+    wide = [a for a in streamlit_command(8599, "0.0.0.0") if a.startswith("--")]
+    assert _effective(wide, tmp_path)["address"] == '"0.0.0.0"'
+
+
+def test_streamlit_started_from_the_repository_binds_localhost_and_sends_nothing() -> None:
+    """`streamlit run` by hand from the repository root reads .streamlit/config.toml."""
+    config = _effective([], ROOT)
+    assert config["address"] == '"127.0.0.1"'
+    assert config["gatherUsageStats"] == "false"
+    assert config["showErrorDetails"] == '"type"'
+
+
+def test_dagster_telemetry_is_off_in_the_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import DagsterInstance
+    from dagster_shared.telemetry import get_telemetry_enabled_from_dagster_yaml
+
+    from bclake.cli import dagster_home
+    from bclake.core.settings import Settings
+
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: true\nrun_monitoring:\n  enabled: true\n"
+    )
+    monkeypatch.setenv("BCLAKE_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert dagster_home(Settings.from_env()) == home
+    written = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert written == {"telemetry": {"enabled": False}, "run_monitoring": {"enabled": True}}
+    assert get_telemetry_enabled_from_dagster_yaml() is False
+    instance = DagsterInstance.get()
+    try:
+        assert instance.telemetry_enabled is False
+    finally:
+        instance.dispose()
+    # a data root with no Dagster home yet gets one with telemetry off
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.setenv("BCLAKE_HOME", str(tmp_path / "fresh"))
+    fresh = dagster_home(Settings.from_env())
+    assert fresh == tmp_path / "fresh" / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(fresh))  # dagster_home exported it: restore after
+    assert yaml.safe_load((fresh / "dagster.yaml").read_text()) == {"telemetry": {"enabled": False}}
+
+
+def test_dbt_sends_no_anonymous_usage_stats() -> None:
+    from dbt.config.project import read_project_flags
+
+    project = str(ROOT / "dbt_project")
+    assert read_project_flags(project, project).send_anonymous_usage_stats is False

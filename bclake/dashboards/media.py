@@ -60,7 +60,8 @@ def end_session(manager: MediaFileManager | None = None) -> None:
 
 
 def _sweep_forever(interval: float) -> None:
-    while True:
+    """Sweep every `interval` seconds for as long as the server runs."""
+    while runtime.exists():
         time.sleep(interval)
         try:
             sweep()

@@ -3,6 +3,8 @@ file (XLSX or CSV) for each market-order alert in it; nothing else."""
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import streamlit as st
 
@@ -61,7 +63,8 @@ def planner_files() -> None:
         suffix = file.name[file.name.rfind(".") :]
         left, right = st.columns([3, 1])
         if file.path is None:
-            payload = data.store_orders_csv()
+            # built in this run, handed over on the click only: no download URL before it
+            payload = functools.partial(bytes, data.store_orders_csv())
             left.markdown(f"**{file.name}** · {t('downloads.built')}")
         else:
             payload = file.path.read_bytes  # read on click: company files are large
