@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from bclake.core.pii import redact_frame
 from bclake.core.xlsx import Headers, write_csv, write_xlsx
 
 # what each planner file holds: sheet -> query over the published warehouse
@@ -191,8 +192,10 @@ def _write_table(frame: pl.DataFrame, folder: Path, name: str) -> None:
 def _write_book(sheets: dict[str, pl.DataFrame], folder: Path, book: str) -> int:
     """CSV and Parquet per table of `sheets` in `folder` and the workbook `book` with each as
     a sheet; the CSV and the workbook with formula-like text defused (`core.xlsx` writers),
-    the Parquet as is. Returns rows written."""
+    the Parquet as is; in all of them, a phone or identity number that reached the warehouse
+    masked (`core.pii.redact_frame`, the last line). Returns rows written."""
     folder.mkdir(parents=True, exist_ok=True)
+    sheets = {name: redact_frame(frame, None) for name, frame in sheets.items()}
     for name, frame in sheets.items():
         _write_table(frame, folder, name)
     write_xlsx(sheets, folder / book, HEADERS)

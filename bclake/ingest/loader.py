@@ -287,7 +287,10 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
         & (pl.col("first_event_date") <= max(days))
         & (pl.col("last_event_date") >= min(days))
     )
-    results = [_reingest_file(row, contract, settings) for row in fed.iter_rows(named=True)]
+    results = [
+        redact_result(_reingest_file(row, contract, settings), settings.pii_key)
+        for row in fed.iter_rows(named=True)
+    ]
     redone = {r.sha256 for r in results if r.status != "kept"}
     if redone:
         kept = ledger.filter(~pl.col("sha256").is_in(sorted(redone)))

@@ -1,7 +1,9 @@
 """What the lake can say about itself: ledger, quarantine reasons and source freshness.
 
 Publishing copies these into the warehouse's `audit` schema, so the data-quality
-dashboard reads one published file like every other page and never the lake.
+dashboard reads one published file like every other page and never the lake. Their text
+goes through `core.pii.redact_frame` once more on the way out, so a phone or identity
+number a lake written by an older version kept in clear is not published either.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from bclake.core.contracts import load_contracts
+from bclake.core.pii import redact_frame
 from bclake.core.settings import Settings
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.ledger import read_ledger
@@ -87,9 +90,11 @@ def freshness_table(settings: Settings, now: datetime | None = None) -> pl.DataF
 
 
 def lake_audit(settings: Settings) -> dict[str, pl.DataFrame]:
-    """The lake's audit tables, keyed by the name they get in the warehouse."""
-    return {
+    """The lake's audit tables, keyed by the name they get in the warehouse, their text with
+    phones and identity numbers pseudonymised under `settings.pii_key`."""
+    tables = {
         "ingest_ledger": read_ledger(settings).sort("system", "table", "file"),
         "quarantine_reasons": quarantine_reasons(settings),
         "source_freshness": freshness_table(settings),
     }
+    return {name: redact_frame(frame, settings.pii_key) for name, frame in tables.items()}

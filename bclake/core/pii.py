@@ -1,0 +1,251 @@
+"""Find personal identifiers in any text and replace them: one masking function for the project.
+
+Two kinds of value are personal wherever they sit (a store name, a city, an id column, a
+quarantined row, a header, a file name):
+
+- a mainland mobile number: `1[3-9]` and nine more digits, alone or after a `+86`, `0086`
+  or `86` prefix, written straight (`13800000020`), grouped 3-4-4 with a space, dash or
+  dot (`138 0000 0020`, `138-0000-0020`), digit by digit (`1 3 8 0 0 0 0 0 0 2 0`), two
+  run together (`1380000002013900000021`) or side by side;
+- a resident identity card number: 18 characters (six-digit area, a plausible birth date
+  from 1800 on, three digits, a check digit or `X` that matches the ISO 7064 MOD 11-2
+  check), optionally grouped 6-8-4; or the old 15-digit form (area, YYMMDD, three digits).
+
+A match must not sit inside a longer run of digits, so a 20-digit shipment id, a GTIN-13
+or -14, an 18-digit product code whose check does not hold, dates, times and amounts are
+left alone. Each match is replaced by its keyed pseudonym (`pseudonym`): HMAC-SHA256 of
+the canonical value (a phone's eleven digits without its country prefix, an identity
+number's digits with an upper-case `X`) under `BCLAKE_PII_KEY`, so the same person keeps
+one pseudonym across files and columns and a join on a value that was an identifier
+still works; without a key (`key=None`, the exports' last line) it is replaced by the
+fixed mask `[phone]` or `[id]`.
+
+The work is vectorised: polars regular expressions find and bracket the matches over
+whole columns, Python computes one pseudonym per distinct match, and an Aho-Corasick
+`replace_many` puts them back. The patterns avoid look-around, so they also run in
+DuckDB (`regexp_matches`) for scans of what was published.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+
+import polars as pl
+
+PHONE_MASK = "[phone]"
+ID_MASK = "[id]"
+
+# a mainland mobile number not inside a longer run of digits, straight (the form of a
+# contract's phone column and of the simulator's exports); no look-around: the same pattern
+# serves Python, polars and DuckDB
+PHONE_PATTERN = r"(^|[^0-9])1[3-9][0-9]{9}([^0-9]|$)"
+PHONE = re.compile(PHONE_PATTERN)
+
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use brackets around a match while it is replaced
+_SEP = r"[ .\-]"  # between the groups of a written-out number
+_PREFIX = r"(?:(?:\+ ?|00)86[ \-]?|86[ \-]?)"  # country code before a mobile number
+_MOBILE = r"1[3-9][0-9]{9}"
+_BIRTH = r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+_ID18 = rf"[1-9][0-9]{{5}}{_SEP}?{_BIRTH}{_SEP}?[0-9]{{3}}[0-9Xx]"
+_ID15 = r"[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+_GROUPED = rf"1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"  # 3-4-4
+_PHONE_BODY = rf"{_PREFIX}?(?:{_MOBILE}{_MOBILE}|{_MOBILE}|{_GROUPED})"
+_SPACED_BODY = r"(?:(?:\+|00)?86 )?1 [3-9](?: [0-9]){9}"
+
+# (left boundary, body, right boundary) of each shape, in the order they are bracketed. A
+# number stands alone: no digit beside it, and no `<digit>.` before it (the fraction of a
+# decimal, e.g. a longitude 114.13512345678, is not a phone)
+_LEFT = rf"(^\.?|[^0-9.{_OPEN}{_CLOSE}]\.?)"
+_RIGHT = r"([^0-9]|$)"
+_SHAPES = (
+    (_LEFT, f"{_ID18}|{_ID15}", _RIGHT),
+    (_LEFT, _PHONE_BODY, _RIGHT),
+    # digit by digit: no digit one space away either, or the run is a longer number
+    (rf"((?:^|[^0-9 {_OPEN}{_CLOSE}]) ?)", _SPACED_BODY, r"( ?[^0-9 ]| ?$)"),
+)
+# hashes and UUIDs (a photo hash `26afc16451464218`, a SHA-256): hex, not people; bracketed
+# first and given back unchanged, so no phone or identity number is read inside them
+_HEX = "|".join(
+    [f"[0-9a-f]{{{n}}}|[0-9A-F]{{{n}}}" for n in (16, 24, 32, 40, 64)]
+    + [r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"]
+)
+_NOT_ALNUM = f"[^0-9A-Za-z{_OPEN}{_CLOSE}]"
+_HASH = (f"(^|{_NOT_ALNUM})", _HEX, "([^0-9A-Za-z]|$)")
+_IS_HASH = re.compile(_HEX)
+# a match right after another (its left boundary was the other's right one), second pass
+_AFTER = rf"({_CLOSE}[^0-9{_OPEN}{_CLOSE}]{{1,2}})"
+# any shape, as a test (no look-around, RE2-compatible: DuckDB `regexp_matches` takes it)
+PII_PATTERN = "|".join(
+    f"(?:{left.replace(_OPEN, '').replace(_CLOSE, '')}(?:{body}){right})"
+    for left, body, right in _SHAPES
+)
+_FULL_WIDTH = "[０-９＋]"  # text holding these is read through NFKC
+_ANY = re.compile(PII_PATTERN)
+_MARKED = f"{_OPEN}[^{_CLOSE}]*{_CLOSE}"
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+_CANONICAL_MOBILE = re.compile(rf"(?:0086|86)?({_MOBILE})")
+
+
+def pseudonymiser(key: str) -> Callable[[str], str]:
+    """`pseudonym` under one key, with the key's HMAC state computed once (for many values)."""
+    keyed = hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+    def hashed(value: str) -> str:
+        if not (value.isascii() and value.isdigit()):
+            text = unicodedata.normalize("NFKC", value)
+            value = "".join(ch for ch in text if ch.isdigit() or ch.isalpha())
+        mobile = _CANONICAL_MOBILE.fullmatch(value)
+        mac = keyed.copy()
+        mac.update((mobile.group(1) if mobile else value).encode())
+        return base64.b32encode(mac.digest()).decode().rstrip("=").lower()
+
+    return hashed
+
+
+def pseudonym(value: str, key: str) -> str:
+    """Keyed hash in base32 (52 lower-case letters and digits 2-7), so it can never look like
+    a phone or identity number: HMAC-SHA256 under `key` of the value's letters and digits
+    (NFKC). A phone-shaped value is hashed in its canonical form (eleven digits, no `+86`),
+    so `+86 138-0000-0020` and `13800000020` are one person."""
+    return pseudonymiser(key)(value)
+
+
+def id_check_holds(number: str) -> bool:
+    """Whether an 18-character identity number's last character is its ISO 7064 MOD 11-2
+    check (`X` for 10); the 15-digit form has no check and always holds."""
+    if len(number) == 15:
+        return True
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+def _replacement(text: str, hashed: Callable[[str], str] | None) -> str:
+    """What one match (ASCII: full-width text was read through NFKC) becomes: pseudonyms
+    (`hashed`) or masks (None) of the numbers in it; a hash, or an 18-character candidate
+    whose check fails (not an identity number), is given back as it is."""
+    if len(text) == 11 and text.isdigit():  # the common case: a phone written straight
+        return PHONE_MASK if hashed is None else hashed(text)
+    if _IS_HASH.fullmatch(text):
+        return text
+    digits = "".join(ch for ch in text.upper() if ch.isdigit() or ch == "X")
+    if len(digits) in (15, 18) and not _CANONICAL_MOBILE.fullmatch(digits):
+        if not id_check_holds(digits):
+            return text
+        return ID_MASK if hashed is None else hashed(digits)
+    if len(digits) % 11:  # a country prefix before the number(s)
+        digits = digits.removeprefix("0086") if digits.startswith("0086") else digits[2:]
+    phones = [digits[i : i + 11] for i in range(0, len(digits), 11)]
+    return " ".join(PHONE_MASK if hashed is None else hashed(p) for p in phones)
+
+
+def _combined(left_of: Callable[[str], str]) -> tuple[str, str]:
+    """(pattern, replacement template): every shape as one alternation, so a scan never
+    looks inside what it already matched; each shape's left boundary from `left_of`."""
+    shapes = (_HASH, *_SHAPES)
+    pattern = "|".join(f"{left_of(left)}({body}){right}" for left, body, right in shapes)
+    groups = [range(3 * i + 1, 3 * i + 4) for i in range(len(shapes))]
+    left, body, right = ("".join(f"${{{g[j]}}}" for g in groups) for j in range(3))
+    return pattern, f"{left}{_OPEN}{body}{_CLOSE}{right}"
+
+
+_FIRST_PASS = _combined(lambda left: left)
+_SECOND_PASS = _combined(lambda _: _AFTER)
+
+
+def _bracket(expr: pl.Expr) -> pl.Expr:
+    """`expr` (text) with every match bracketed by the private-use marks: a second scan
+    takes the matches whose left boundary was the right one of the match before them
+    (consumed by the first: the patterns have no look-around)."""
+    out = expr.str.replace_all(f"[{_OPEN}{_CLOSE}]", "")
+    for pattern, template in (_FIRST_PASS, _SECOND_PASS):
+        out = out.str.replace_all(pattern, template)
+    return out
+
+
+def has_pii(expr: pl.Expr) -> pl.Expr:
+    """Boolean expression: the text holds a phone- or identity-number-shaped value (before
+    the check digit is tested, so a few 18-digit candidates it flags are kept by `redact`)."""
+    return expr.str.contains(PII_PATTERN)
+
+
+def _substitute(marked: pl.Series, key: str | None) -> pl.Series:
+    """`marked` (bracketed by `_bracket`) with each bracketed match replaced (`_replacement`,
+    computed once per distinct match): the values with a match are cut at the brackets,
+    their matches swapped through a join and the pieces joined again."""
+    rows = (
+        marked.to_frame("t")
+        .with_row_index("i")
+        .filter(pl.col("t").str.contains(_OPEN, literal=True))
+    )
+    if not rows.height:
+        return marked
+    pieces = (
+        rows.select("i", pl.col("t").str.split(_OPEN))
+        .explode("t")
+        .with_columns(pl.col("t").str.split_exact(_CLOSE, 1).struct.rename_fields(["m", "rest"]))
+        .unnest("t")
+    )
+    found = pieces["m"].filter(pieces["rest"].is_not_null()).unique().to_list()
+    hashed = None if key is None else pseudonymiser(key)
+    mapping = pl.DataFrame(
+        {"m": found, "r": [_replacement(m, hashed) for m in found]},
+        schema={"m": pl.String, "r": pl.String},
+    )
+    joined = (
+        pieces.join(mapping, on="m", how="left", maintain_order="left")
+        .group_by("i", maintain_order=True)
+        .agg(
+            pl.when(pl.col("rest").is_null())
+            .then(pl.col("m"))
+            .otherwise(pl.col("r") + pl.col("rest"))
+            .str.join("")
+        )
+    )
+    return marked.scatter(joined["i"], joined["m"])
+
+
+def redact_frame(
+    frame: pl.DataFrame, key: str | None, columns: Iterable[str] | None = None
+) -> pl.DataFrame:
+    """`frame` with every phone and identity number in its text columns (or in `columns`,
+    those of them that are text) replaced by its keyed pseudonym, or by `[phone]` / `[id]`
+    when `key` is None. Other columns, nulls and values without a match are unchanged; a
+    value whose match is written in full-width digits comes back in NFKC form."""
+    wanted = set(frame.columns if columns is None else columns)
+    text = [c for c, t in frame.schema.items() if c in wanted and t == pl.String]
+    if not text or not frame.height:
+        return frame
+    flags = frame.select(
+        *[has_pii(pl.col(c)).any().alias(c) for c in text],
+        *[pl.col(c).str.contains(_FULL_WIDTH).any().alias(f"wide {c}") for c in text],
+    ).row(0, named=True)
+    sources = {c: pl.col(c) for c in text if flags[c]}
+    for c in (c for c in text if flags[f"wide {c}"]):
+        nfkc = pl.col(c).str.normalize("NFKC")
+        if frame.select(has_pii(nfkc).any()).item():
+            sources[c] = pl.when(has_pii(nfkc) & ~has_pii(pl.col(c))).then(nfkc).otherwise(c)
+    if not sources:
+        return frame
+    marked = frame.select(_bracket(expr).alias(c) for c, expr in sources.items())
+    return frame.with_columns(_substitute(marked[c], key) for c in sources)
+
+
+def redact_texts(texts: Sequence[str | None], key: str | None) -> list[str | None]:
+    """`redact_frame` over a list of strings (lines, messages, names), in their order."""
+    frame = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String})
+    return redact_frame(frame, key)["t"].to_list()
+
+
+def redact_text(text: str, key: str | None) -> str:
+    """One string (a file name, a header, a message) with its phones and identity numbers
+    replaced (see `redact_frame`)."""
+    if not _ANY.search(unicodedata.normalize("NFKC", text)):
+        return text
+    return redact_texts([text], key)[0] or ""
