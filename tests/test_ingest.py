@@ -127,6 +127,7 @@ def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     simulate(clean, "tiny", seed=11, progress=False)
     shutil.copytree(clean / "landing", killed / "landing")
+    shutil.copytree(clean / ".bclake", killed / ".bclake")  # the simulator's key: a demo
     for contract in load_contracts().values():
         ingest_table(contract, Settings.from_env(clean))
 
@@ -169,6 +170,7 @@ def _copy_landing(world: Path, home: Path) -> Settings:
     import shutil
 
     shutil.copytree(world / "landing", home / "landing")
+    shutil.copytree(world / ".bclake", home / ".bclake")  # the simulator's key: a demo
     return Settings.from_env(home)
 
 

@@ -13,11 +13,19 @@ the programme periods that fell due and writes what they truly earned.
 All mutable state lives in one `state.SimState`, saved as `truth/_state.pkl`,
 so `continue_simulation` can append the next days as daily export files,
 holding back a share of rows that arrive one run later as `_late` files.
+
+The manifest `landing/_simulation.json` lists every landing file the simulator wrote
+with its size and is signed with the data root's simulator key
+(`Settings.sign_simulation`): that is what makes a landing simulated, and what lets
+`simulate` start afresh. It deletes a landing only when it holds nothing else
+(`Settings.foreign_landing_files`); a landing with anything the simulator did not write,
+real exports perhaps, raises `ForeignLandingError` and nothing is touched.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +38,7 @@ from rich.progress import Progress
 
 from bclake.core.calendar import build_calendar
 from bclake.core.incentives import Programmes, load_programmes
-from bclake.core.settings import Settings
+from bclake.core.settings import SIMULATION_MANIFEST, Settings
 from bclake.simulator import consumers, incentives, scans, trade, truth
 from bclake.simulator.codes import CodeLedger, diversion_plan
 from bclake.simulator.config import ScaleConfig, get_scale
@@ -58,6 +66,30 @@ SCAN_PART_SALES_ROWS = 2_000_000  # sales rows per part of the product-scan log
 OPENING_DAY = -10  # day index the stock already in the channel was activated on
 
 
+class ForeignLandingError(RuntimeError):
+    """landing/ holds files the simulator did not write; nothing was deleted."""
+
+
+def _own_landing(settings: Settings) -> None:
+    """Raise ForeignLandingError unless landing/ holds only the simulator's signed output."""
+    foreign = settings.foreign_landing_files()
+    if not foreign:
+        return
+    legacy = settings.simulation_manifest.exists() and not settings.is_simulated
+    raise ForeignLandingError(
+        f"{settings.landing} holds {len(foreign)} file(s) this data root's simulator did "
+        f"not write (e.g. {', '.join(sorted(foreign)[:5])}): they may be real exports, so "
+        "nothing is deleted. Move them away, or simulate into another data root "
+        "(BCLAKE_HOME or --out)."
+        + (
+            f" Its {SIMULATION_MANIFEST} is not signed by this root's key (planted, copied, "
+            "edited, or from an older bclake): if it is an old demo, remove landing/ yourself."
+            if legacy
+            else ""
+        )
+    )
+
+
 def simulate(
     root: Path,
     scale: str = "demo",
@@ -65,14 +97,23 @@ def simulate(
     progress: bool = True,
     dirt: float | None = None,
 ) -> dict:
-    """Write `root/landing` and `root/truth` afresh; returns rows written per table."""
+    """Write `root/landing` and `root/truth` afresh; returns rows written per table.
+
+    Raises ForeignLandingError, before anything is deleted, when `root/landing` holds
+    anything but this root's simulator's signed output (`Settings.foreign_landing_files`).
+    """
     cfg = get_scale(scale)
     if dirt is not None:
         cfg = replace(cfg, dirt=dirt)
+    settings = Settings.from_env(root)
+    _own_landing(settings)
     state = _new_state(cfg, seed)
     for folder in (root / "landing", root / "truth"):
         if folder.exists():
             shutil.rmtree(folder)
+    # signed before the first export: a run killed half way leaves a landing that is all
+    # the simulator's own, which the next `simulate` may delete
+    _write_manifest(settings, {"scale": cfg.name, "seed": seed, "complete": False})
     run = _Run.open(state, root)
     _write_masters(run)
     months = state.calendar["date"].dt.strftime("%Y-%m").to_list()
@@ -89,23 +130,46 @@ def simulate(
         "days": cfg.n_days,
         "rows": run.out.landing.rows,
         "faults": manifest.group_by("fault").len().sort("fault").rows(),
+        "complete": True,
+        "landing_files": {rel: size for rel, (size, _) in settings.landing_sizes().items()},
     }
-    (root / "landing" / "_simulation.json").write_text(
-        json.dumps(meta, default=str, indent=2, ensure_ascii=False)
-    )
+    _write_manifest(settings, meta)
     state.save(run.truth / STATE)
     return run.out.landing.rows
+
+
+def _write_manifest(settings: Settings, meta: dict) -> None:
+    """`meta` as landing/_simulation.json, signed (`Settings.sign_simulation`) and
+    replaced atomically."""
+    raw = json.dumps(meta, default=str, indent=2, ensure_ascii=False).encode("utf-8")
+    path = settings.simulation_manifest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(raw)
+    settings.sign_simulation(raw)
+    os.replace(tmp, path)
 
 
 def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
     """Append the next `days` days as daily export files; a share of rows arrives a run late.
 
     Returns rows written per table by this call. Raises FileNotFoundError when
-    `root` holds no saved simulation and ValueError past the planned horizon.
+    `root` holds no saved simulation, ValueError past the planned horizon, and
+    ForeignLandingError when landing/'s manifest is not signed by this root's simulator.
+    The manifest then lists the files it listed, unchanged, and those this call wrote;
+    a file someone else dropped in meanwhile stays foreign.
     """
     path = root / "truth" / STATE
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `bclake simulate` first")
+    settings = Settings.from_env(root)
+    meta = settings.simulation_meta()
+    if meta is None:
+        raise ForeignLandingError(
+            f"{settings.simulation_manifest} is missing or not signed by this data root's "
+            "simulator: not a simulated landing, so nothing is added to it."
+        )
+    before = settings.landing_sizes()
     state = SimState.load(path)
     cfg, first = state.cfg, state.next_day
     if first + days > cfg.horizon_days:
@@ -122,13 +186,17 @@ def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
     end = first + days - 1
     _snapshots(run, dates[end].isoformat(), end)
     truth.write_truth(state, run.truth, end)
-    meta_path = root / "landing" / "_simulation.json"
-    meta = json.loads(meta_path.read_text())
     meta["days"] = end + 1
     meta.setdefault("continued", []).append(
         {"from": dates[first].isoformat(), "days": days, "rows": run.out.landing.rows}
     )
-    meta_path.write_text(json.dumps(meta, default=str, indent=2, ensure_ascii=False))
+    listed = meta.get("landing_files") or {}
+    meta["landing_files"] = {
+        rel: size
+        for rel, (size, mtime) in settings.landing_sizes().items()
+        if before.get(rel) != (size, mtime) or listed.get(rel) == size
+    }
+    _write_manifest(settings, meta)
     state.save(path)
     return run.out.landing.rows
 
