@@ -63,7 +63,7 @@ dagster: env ## Serve the Dagster UI on the same definitions (DAGSTER_PORT=3000)
 
 # system tools some tests drive (a spreadsheet tool reading our XLSX; a real browser):
 # installed from Debian when missing and we may (root with apt-get); else those tests skip
-SYSTEM_TOOLS := soffice:libreoffice-calc chromium:chromium
+SYSTEM_TOOLS := soffice:libreoffice-calc-nogui chromium:chromium
 system-tools: ## Install LibreOffice Calc, Chromium and CJK fonts from Debian if missing
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \

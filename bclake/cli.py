@@ -33,17 +33,21 @@ def simulate(
     days: Annotated[int, typer.Option(help="With --continue: how many days to add.")] = 1,
 ) -> None:
     """Simulate source-system exports into landing/ and the hidden truth into truth/."""
-    from bclake.simulator.run import continue_simulation
+    from bclake.simulator.run import ForeignLandingError, continue_simulation
     from bclake.simulator.run import simulate as run
 
     settings = Settings.from_env(out)
     started = time.perf_counter()
-    if continue_:
-        rows = continue_simulation(settings.home, days)
-        title = f"added {days} day(s) to the world in {settings.home}"
-    else:
-        rows = run(settings.home, scale=scale, seed=seed)
-        title = f"simulated {scale} world (seed {seed}) in {settings.home}"
+    try:
+        if continue_:
+            rows = continue_simulation(settings.home, days)
+            title = f"added {days} day(s) to the world in {settings.home}"
+        else:
+            rows = run(settings.home, scale=scale, seed=seed)
+            title = f"simulated {scale} world (seed {seed}) in {settings.home}"
+    except ForeignLandingError as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
     table = Table(title=title)
     table.add_column("table")
     table.add_column("rows", justify="right")

@@ -155,6 +155,21 @@ def test_simulate_refuses_to_delete_a_real_landing(tmp_path: Path) -> None:
     assert (settings.landing / REAL_FILE).exists()
 
 
+def test_make_demo_over_real_exports_stops_with_a_message(tmp_path: Path) -> None:
+    """`bclake simulate` (what `make demo` runs when landing/ has no manifest) exits 2
+    naming the file, and deletes nothing."""
+    from typer.testing import CliRunner
+
+    from bclake.cli import app
+
+    settings = _real(tmp_path)
+    result = CliRunner().invoke(app, ["simulate", "--scale", "tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # however the console wraps it
+    assert "export.ndjson" in said and "nothing is deleted" in said
+    assert (settings.landing / REAL_FILE).exists()
+
+
 def test_simulate_refuses_a_landing_with_a_link_or_an_unlisted_file(tmp_path: Path) -> None:
     settings = _signed(tmp_path)
     outside = tmp_path / "outside.txt"
