@@ -19,7 +19,10 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from browser_page import NO_BROWSER, wait_for_run
+from browser_page import browser_fixture as browser_fixture  # the `browser` fixture
 from streamlit.testing.v1 import AppTest
+from streamlit_server import serve
 
 from bclake.dashboards import auth
 from bclake.dashboards.auth import (
@@ -686,3 +689,74 @@ def test_dbt_sends_no_anonymous_usage_stats() -> None:
 
     project = str(ROOT / "dbt_project")
     assert read_project_flags(project, project).send_anonymous_usage_stats is False
+
+
+# -- in a real browser: a download's URL dies with the session -------------------------
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    """GET `url` with no cookie and no session: (status, body)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def _download(page, name: str) -> str:
+    """Click the download button of the planner file `name`; the /media URL it fetched."""
+    row = page.locator("[data-testid='stHorizontalBlock']").filter(has_text=name)
+    with page.expect_download() as info:
+        row.get_by_role("button", name="下载").click()
+    assert "/media/" in info.value.url
+    return info.value.url
+
+
+@pytest.mark.skipif(bool(NO_BROWSER), reason=NO_BROWSER or "browser")
+def test_a_download_url_dies_after_two_sweeps_and_at_sign_out(
+    browser, published: Path, users_file: Path
+) -> None:
+    """Streamlit serves /media URLs to whoever holds them (no cookie or session checked);
+    bclake bounds how long: two sweeps after the click with nobody using the server (the
+    file used to stay until some session ran again), and at once at sign-out."""
+    home = published.parent / "home"
+    (home / "warehouse").mkdir(parents=True)
+    published.rename(home / "warehouse" / "published.duckdb")
+    with duckdb.connect(str(home / "warehouse" / "published.duckdb")) as con:
+        con.execute("create table marts.dim_product as select 'K1' as sku_code, 'tea' as category")
+    (home / "exports" / "company").mkdir(parents=True)
+    (home / "exports" / "company" / "plan.csv").write_text("secret,plan\n1,2\n")
+    sweep = 2.0
+    env = {
+        "BCLAKE_HOME": str(home),
+        "BCLAKE_USERS": str(users_file),
+        "BCLAKE_MEDIA_SWEEP_SECONDS": str(sweep),
+    }
+    with serve(env) as url:
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 900}, accept_downloads=True
+        )
+        page = context.new_page()
+        page.goto(url)
+        wait_for_run(page)
+        page.get_by_label("用户名").fill("alice")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_selector("[data-testid='stSidebarNav']")
+        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name="下载").click()
+        wait_for_run(page)
+        media_url = _download(page, "plan.csv")
+        # the residual: until the sweeps, the URL is a bearer link, no session needed
+        assert _fetch(media_url) == (200, b"secret,plan\n1,2\n")
+        time.sleep(2 * sweep + 1.5)  # nobody touches the server meanwhile
+        assert _fetch(media_url)[0] == 404
+        media_url = _download(page, "plan.csv")
+        assert _fetch(media_url)[0] == 200
+        page.locator("[data-testid=stSidebar]").get_by_role("button", name="退出登录").click()
+        page.get_by_role("button", name="登录").wait_for()
+        wait_for_run(page)
+        assert _fetch(media_url)[0] == 404
+        context.close()

@@ -10,8 +10,9 @@ as the server keeps it. So:
   URL exists until the signed-in user clicks, and the click travels over that session's
   websocket, naming a random placeholder id only that session was sent;
 - the file a click makes is referenced by no session, and `start_sweeper` collects such
-  files every `SWEEP_SECONDS`: Streamlit marks a download on one pass and deletes it on
-  the next, so a URL works for at most `2 * SWEEP_SECONDS` after the click;
+  files every `BCLAKE_MEDIA_SWEEP_SECONDS` (default 60): Streamlit marks a download on
+  one pass and deletes it on the next, so a URL works for at most twice that after the
+  click, whether or not anyone uses the server meanwhile;
 - `end_session` (sign-out, or a user the users file no longer has unchanged) drops the
   session's files and collects them at once.
 
@@ -22,6 +23,7 @@ user's scoped queries (`dashboards.data`) during their own run.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -69,12 +71,15 @@ def _sweep_forever(interval: float) -> None:
             _LOG.exception("media sweep failed")
 
 
-def start_sweeper(interval: float = SWEEP_SECONDS) -> None:
+def start_sweeper(interval: float | None = None) -> None:
     """Start, once per server process, the thread that calls `sweep` every `interval`
-    seconds; does nothing outside a running server."""
+    seconds (default: `BCLAKE_MEDIA_SWEEP_SECONDS`, else `SWEEP_SECONDS`); does nothing
+    outside a running server."""
     global _sweeper
     if not runtime.exists():
         return
+    if interval is None:
+        interval = float(os.environ.get("BCLAKE_MEDIA_SWEEP_SECONDS", SWEEP_SECONDS))
     with _SWEEPER_LOCK:
         if _sweeper is None or not _sweeper.is_alive():
             _sweeper = threading.Thread(
