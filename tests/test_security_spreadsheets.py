@@ -340,3 +340,15 @@ def test_tables_offer_no_export_of_their_own(monkeypatch: pytest.MonkeyPatch) ->
         assert config.get_option("client.disableDataExport") is True
     finally:
         config.set_option("client.disableDataExport", False)
+
+
+@needs_soffice
+def test_libreoffice_runs_none_of_the_near_misses(tmp_path: Path) -> None:
+    """Text OWASP does not list, written as is: a full-width equals sign, a space or a
+    line break before `=`. LibreOffice shows each as the text it is."""
+    near = ["＝1+1", " =1+1", "\n=1+1", "a=1+1"]
+    write_csv(pl.DataFrame({"t": near, "n": [-1, -2, -3, -4]}), tmp_path / "near.csv")
+    _soffice(tmp_path, tmp_path / "near.csv", "xlsx:Calc MS Excel 2007 XML", CSV_IN)
+    sheet = openpyxl.load_workbook(tmp_path / "out" / "near.xlsx").active
+    assert [(c.value, c.data_type) for c in sheet["A"][1:]] == [(t, "s") for t in near]
+    assert [(c.value, c.data_type) for c in sheet["B"][1:]] == [(-n, "n") for n in (1, 2, 3, 4)]
