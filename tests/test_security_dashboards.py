@@ -149,6 +149,32 @@ def test_the_login_page_refuses_after_repeated_failures() -> None:
     ]
 
 
+def test_unknown_names_cost_what_known_ones_do(
+    users_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No user enumeration by timing: one PBKDF2 of the same strength either way."""
+    import hashlib
+
+    write_users(
+        users_file,
+        {"alice": {"name": "Alice", "role": "hq", "password": hash_password("x")}},
+    )
+    calls: list[int] = []
+    real = hashlib.pbkdf2_hmac
+
+    def counted(name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
+        calls.append(iterations)
+        return real(name, password, salt, iterations)
+
+    auth._decoy_hash()  # made once per process, before any attempt is timed
+    monkeypatch.setattr(auth.hashlib, "pbkdf2_hmac", counted)
+    authenticate("alice", "wrong", client="a")
+    known = list(calls)
+    calls.clear()
+    authenticate("nobody", "wrong", client="b")
+    assert calls == known == [auth.ITERATIONS]
+
+
 # -- sessions follow the users file ----------------------------------------------------
 
 
@@ -378,6 +404,20 @@ ATTACKS = {
     "use": "use _published_{token}",
     "checkpoint": "checkpoint",
     "a sequence": "select nextval('s')",
+    "the alias in a WHERE subquery": "select * from marts.dim_store where store_code in "
+    "(select consumer_id from _published_{token}.marts.dim_consumer)",
+    "a table function in a lateral join": "select * from marts.dim_store, "
+    "lateral (select * from read_text('{dir}/landing.csv'))",
+    "a file in a union": "select 'x' as a union all select * from '{dir}/landing.csv'",
+    "a file in a VALUES subquery": "select * from (values ((select count(*) from "
+    "'{dir}/landing.csv'))) v(n)",
+    "a file under a PIVOT": "select * from '{dir}/landing.csv' "
+    "pivot (count(*) for secret in ('a'))",
+    "a qualified function": "select main.concat('a', 'b')",
+    "json_execute_serialized_sql": "select * from json_execute_serialized_sql("
+    "json_serialize_sql('select * from intermediate.int_secret'))",
+    "a CTE shadowed only inside its own subquery": "select * from (with s as (select 1) "
+    "select * from s), s",
 }
 
 
