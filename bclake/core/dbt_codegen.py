@@ -246,7 +246,8 @@ def _lookup_macro(name: str, doc: list[str], values: dict[str, dict[str, list[st
 
 
 def render_columns_macro(contracts: list[Contract]) -> str:
-    """`staging_columns(system, table)` and `staging_key(system, table)` as Jinja macros.
+    """`staging_columns(system, table)`, `staging_key(system, table)` and `contract_tables()`
+    as Jinja macros.
 
     `staging_columns` returns the staging model's column names in contract order
     (header columns, line columns, derived columns; lineage columns excluded),
@@ -274,6 +275,14 @@ def render_columns_macro(contracts: list[Contract]) -> str:
         ["The primary key of source table `system.table` (its contract's primary_key)."],
         keys,
     )
+    pairs = ", ".join(f"['{c.system}', '{c.table}']" for c in contracts)
+    lines += [
+        "",
+        "{#- Every source table that has a contract, as [system, table] pairs. -#}",
+        "{% macro contract_tables() -%}",
+        f"    {{{{ return([{pairs}]) }}}}",
+        "{%- endmacro %}",
+    ]
     return "\n".join(lines) + "\n"
 
 

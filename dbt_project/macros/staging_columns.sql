@@ -424,3 +424,8 @@
     {%- endif -%}
     {{ return(lists[system][table]) }}
 {%- endmacro %}
+
+{#- Every source table that has a contract, as [system, table] pairs. -#}
+{% macro contract_tables() -%}
+    {{ return([['cdp', 'campaign_members'], ['cdp', 'campaigns'], ['cdp', 'community_groups'], ['cdp', 'consumers'], ['cdp', 'coupons'], ['cdp', 'group_members'], ['cdp', 'interactions'], ['cdp', 'referrals'], ['code', 'case_activations'], ['code', 'product_scans'], ['code', 'store_scans'], ['dms', 'display_checks'], ['dms', 'distributors'], ['dms', 'promotion_signups'], ['dms', 'promotions'], ['dms', 'rebates'], ['dms', 'sell_through'], ['dms', 'store_inventory'], ['dms', 'store_orders'], ['dms', 'stores'], ['erp', 'dc_inventory'], ['erp', 'invoices'], ['erp', 'payments'], ['erp', 'plant_capacity'], ['erp', 'plant_output'], ['erp', 'products'], ['erp', 'shipments'], ['erp', 'warehouses'], ['market', 'competitor_prices'], ['market', 'market_share'], ['review', 'alert_decisions']]) }}
+{%- endmacro %}

@@ -7,12 +7,12 @@
 -- Consumer scans of product QR codes, one row per scan, with the code's serial number
 -- (the code body is SKU index x 10^10 + serial, followed by 5 check digits).
 -- Incremental like fct_sell_through.
-with new_rows as (
-    {{ rows_ingested_since_last_run(source('code', 'product_scans')) }}
+with candidates as (
+    {{ rows_to_decide('code', 'product_scans') }}
 ),
 
 deduped as (
-    {{ dedup('new_rows', staging_key('code', 'product_scans')) }}
+    {{ dedup('candidates', staging_key('code', 'product_scans')) }}
 )
 
 select
@@ -20,5 +20,7 @@ select
     {{ column }},
     {% endfor -%}
     {{ code_serial('product_code') }} as serial,
+    _source_file,
+    _source_row,
     _ingested_at
 from deduped

@@ -6,12 +6,12 @@
 ) }}
 -- Store orders to distributors (sell-in to the store), one row per order line, with
 -- the days from order to delivery. Incremental like fct_sell_through.
-with new_rows as (
-    {{ rows_ingested_since_last_run(source('dms', 'store_orders')) }}
+with candidates as (
+    {{ rows_to_decide('dms', 'store_orders') }}
 ),
 
 deduped as (
-    {{ dedup('new_rows', staging_key('dms', 'store_orders')) }}
+    {{ dedup('candidates', staging_key('dms', 'store_orders')) }}
 )
 
 select
@@ -19,5 +19,7 @@ select
     {{ column }},
     {% endfor -%}
     {{ dbt.datediff('order_date', 'delivery_date', 'day') }} as days_to_deliver,
+    _source_file,
+    _source_row,
     _ingested_at
 from deduped
