@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -92,15 +94,46 @@ def test_schedule_and_sensor_are_defined() -> None:
 
 
 def test_bronze_suite_passes_on_the_lake_and_catches_a_bad_part(tiny_settings: Settings) -> None:
-    from bclake.ingest.expectations import recent_rows, validate_bronze
+    from bclake.ingest.expectations import rows_loaded_since, validate_bronze
 
     contract = load_contracts()["dms.stores"]
-    lake = recent_rows(tiny_settings.lake / "dms/stores")
-    assert validate_bronze(lake, contract).success
+    lake = rows_loaded_since(tiny_settings.lake / "dms/stores", datetime(2000, 1, 1, tzinfo=UTC))
+    assert lake.height and validate_bronze(lake, contract).success
     broken = lake.with_columns(pl.lit("bad id").alias("store_code"))
     result = validate_bronze(broken, contract)
     assert not result.success
     assert {"expect_column_values_to_match_regex"} <= {f["expectation"] for f in result.failures}
+
+
+def test_the_bronze_check_judges_what_the_run_loaded_not_an_old_part(tmp_path: Path) -> None:
+    from bclake.ingest.expectations import rows_loaded_since, validate_bronze
+
+    contract = load_contracts()["dms.stores"]
+    table = tmp_path / "lake/dms/stores"
+    table.mkdir(parents=True)
+    good = {
+        "store_code": ["S000001"],
+        "_source_file": ["dms/stores/stores.ndjson"],
+        "_source_row": [1],
+        "_file_sha256": ["a" * 64],
+    }
+    last_week = datetime.now(UTC) - timedelta(days=7)
+    old_bad = pl.DataFrame({**good, "store_code": ["bad id"], "_ingested_at": [last_week]})
+    old_bad.write_parquet(table / "part-old.parquet")
+    os.utime(table / "part-old.parquet", (last_week.timestamp(), last_week.timestamp()))
+    run_start = datetime.now(UTC)
+    # a run that loaded nothing new is not stopped by last week's bad part
+    assert rows_loaded_since(table, run_start).is_empty()
+    # a run that loads a good part passes; one that loads a bad part fails, and only its
+    # own rows are judged
+    pl.DataFrame({**good, "_ingested_at": [datetime.now(UTC)]}).write_parquet(table / "p1.parquet")
+    new = rows_loaded_since(table, run_start)
+    assert new["store_code"].to_list() == ["S000001"]
+    assert validate_bronze(new, contract).success
+    bad = {**good, "store_code": ["also bad"], "_ingested_at": [datetime.now(UTC)]}
+    pl.DataFrame(bad).write_parquet(table / "p2.parquet")
+    assert sorted(rows_loaded_since(table, run_start)["store_code"]) == ["S000001", "also bad"]
+    assert not validate_bronze(rows_loaded_since(table, run_start), contract).success
 
 
 def _lake_rows(home: Path) -> dict[str, pl.DataFrame]:

@@ -1,17 +1,18 @@
 """Great Expectations suites for the bronze (lake) tables, generated from the contracts.
 
 Ingest already quarantines rows that break a contract; these suites audit what
-actually sits in the lake (the recent parts of each table), so a part written by
-another tool, a contract edited after the fact or a bug in ingest is caught
-before the warehouse builds on it. GX 1.x validates pandas frames, so the
-check hands it one.
+actually sits in the lake, so a part written by another tool, a contract edited after
+the fact or a bug in ingest is caught before the warehouse builds on it. The blocking
+check judges the rows loaded by the run that checks (`rows_loaded_since`): a bad part
+stops the run that wrote it and is reported there, but an old part cannot stop every
+later run. GX 1.x validates pandas frames, so the check hands it one.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +31,23 @@ class SuiteResult:
     failures: list[dict]  # expectation, column, unexpected_count
 
 
-def recent_rows(table_dir: Path, limit: int = SAMPLE_ROWS) -> pl.DataFrame:
-    """The most recently written parts of a lake table, up to `limit` rows."""
-    parts = sorted(table_dir.rglob("*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
+def rows_loaded_since(table_dir: Path, since: datetime, limit: int = SAMPLE_ROWS) -> pl.DataFrame:
+    """Rows of a lake table ingested at or after `since` (UTC), up to `limit` rows.
+
+    Only parts written since then can hold such rows (a part is written once, with its
+    rows' `_ingested_at`), so older parts are not opened. Empty when nothing was loaded.
+    """
+    cutoff = since.timestamp() - 1.0  # file times and the clock may differ by rounding
     frames, n = [], 0
-    for part in parts:
-        frame = pl.read_parquet(part, hive_partitioning=False)
-        frames.append(frame)
-        n += frame.height
+    for part in sorted(table_dir.rglob("*.parquet"), key=lambda p: -p.stat().st_mtime):
+        if part.stat().st_mtime < cutoff:
+            break
+        frame = pl.read_parquet(part, hive_partitioning=False).filter(
+            pl.col("_ingested_at") >= since
+        )
+        if frame.height:
+            frames.append(frame)
+            n += frame.height
         if n >= limit:
             break
     return pl.concat(frames, how="diagonal_relaxed").head(limit) if frames else pl.DataFrame()
