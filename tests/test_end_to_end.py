@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -299,3 +300,125 @@ def test_no_clear_phone_number_leaves_landing(tiny_settings: Settings) -> None:
                 con.close()
             elif path.suffix in (".csv", ".json"):
                 assert not PHONE.search(path.read_text(encoding="utf-8-sig")), path
+
+    _assert_nothing_left_to_mask(tiny_settings.home)
+
+
+def _tables_in(path: Path) -> list[pl.DataFrame]:
+    """The tables a Parquet file, DuckDB database or workbook (its cells) under the data
+    root holds; [] for another file."""
+    if path.suffix == ".parquet":
+        return [pl.read_parquet(path, hive_partitioning=False)]
+    if path.suffix == ".duckdb":
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+            return [con.sql(f'select * from "{schema}"."{table}"').pl() for schema, table in tables]
+        finally:
+            con.close()
+    if path.suffix == ".xlsx":
+        book = openpyxl.load_workbook(path, read_only=True)
+        cells = [
+            str(v)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for v in row
+            if v is not None
+        ]
+        book.close()
+        return [pl.DataFrame({"cell": cells}, schema={"cell": pl.String})]
+    return []
+
+
+def _assert_nothing_left_to_mask(home: Path) -> None:
+    """No text under the lake, warehouse, exports or Dagster's storage (files and published
+    tables, their names and column names too) that the masking function (`core.pii`) would
+    still change: no phone or identity number in any shape, in any column."""
+    from bclake.core.pii import redact_frame, redact_text
+
+    for root in ("lake", "warehouse", "exports", ".exports", "dagster"):
+        for path in sorted((home / root).rglob("*")):
+            rel = str(path.relative_to(home))
+            assert redact_text(rel, None) == rel
+            for frame in _tables_in(path) if path.is_file() else []:
+                names = pl.DataFrame({"name": frame.columns})
+                assert redact_frame(names, None).equals(names), path
+                masked = redact_frame(frame, None)
+                for col in frame.select(pl.col(pl.String)).columns:
+                    changed = frame.filter(masked[col].ne_missing(frame[col]))[col]
+                    assert changed.is_empty(), (path, col, changed.head(3).to_list())
+            if path.suffix in (".csv", ".json", ".txt", ".yaml", ".log"):
+                text = path.read_text(encoding="utf-8-sig", errors="replace")
+                assert redact_text(text, None) == text, path
+
+
+PLANTED_PHONE = "13812345678"
+
+
+def _plant_in_the_world(landing: Path) -> None:
+    """Every simulated store's name and the first consumers' cities carry a phone number,
+    so it would reach dim_store, dim_consumer and every planner file that names a store."""
+    for path in sorted((landing / "dms" / "stores").glob("*.ndjson")):
+        docs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        for doc in docs:
+            doc["storeName"] += f"店主{PLANTED_PHONE}"
+        path.write_text(
+            "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8"
+        )
+    path = landing / "cdp" / "consumers" / "consumers_opening.ndjson"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i in range(3):
+        doc = json.loads(lines[i])
+        doc["profile"]["city"] = f"{doc['profile']['city']} 138-1234-5678"
+        lines[i] = json.dumps(doc, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def hostile_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The tiny world with phone and identity numbers planted where no contract expects
+    them (`_plant_in_the_world`, `test_security_pii.plant_hostile_landing`: a store name,
+    a city, an id column, an unknown column, a header, a file name, quarantined and
+    rejected rows), run through the whole pipeline under a real key."""
+    from conftest import TINY_SEED
+    from dagster import DagsterInstance
+    from test_security_pii import KEY, plant_hostile_landing
+
+    from bclake.orchestration.run import run_pipeline
+    from bclake.simulator.run import simulate
+
+    home = tmp_path_factory.mktemp("hostile_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BCLAKE_HOME", str(home))
+        mp.setenv("BCLAKE_PII_KEY", KEY)
+        simulate(home, scale="tiny", seed=TINY_SEED, progress=False)
+        _plant_in_the_world(home / "landing")
+        plant_hostile_landing(home / "landing")
+        with DagsterInstance.ephemeral() as instance:
+            result = run_pipeline(str(home), instance)
+        assert result.success, "the pipeline failed on the hostile tiny world"
+        yield Settings.from_env(home)
+
+
+def test_no_personal_number_leaves_a_hostile_landing(hostile_settings: Settings) -> None:
+    from test_security_pii import PLANTED, clear_pii_under
+
+    from bclake.core.pii import pseudonym
+
+    home = hostile_settings.home
+    assert clear_pii_under(home, PLANTED) == []
+    _assert_nothing_left_to_mask(home)
+    # the planted numbers did travel, as pseudonyms: into dim_store and the planner files
+    person = pseudonym(PLANTED_PHONE, hostile_settings.pii_key)
+    con = duckdb.connect(str(hostile_settings.published_db), read_only=True)
+    try:
+        names = con.sql(  # the simulated stores (S9... are the hostile file's own)
+            "select store_name from marts.dim_store where store_code < 'S900000'"
+        ).pl()["store_name"]
+    finally:
+        con.close()
+    assert names.str.ends_with(f"店主{person}").all()
+    orders = (hostile_settings.exports / "company" / "store_orders.csv").read_text("utf-8-sig")
+    assert person in orders
