@@ -7,6 +7,7 @@ there is exactly one description of every source table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +20,10 @@ TYPES = ("string", "int", "float", "date", "timestamp", "bool")
 # largest landing file ingest reads (MiB), unless a contract sets `max_file_mb`; a file is
 # read whole into memory, so this bounds what one dropped file can cost
 DEFAULT_MAX_FILE_MB = 1024
+# the plausible window of event dates: none before this day, none more days ahead of
+# the day of ingest than this (a contract may set its own)
+DEFAULT_PLAUSIBLE_FROM = date(2000, 1, 1)
+DEFAULT_MAX_DAYS_AHEAD = 7
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,18 @@ class Contract:
     date_order: str | None = None
     # largest landing file read, in MiB (`max_file_mb`); a larger one is refused unread
     max_file_mb: float = DEFAULT_MAX_FILE_MB
+    # event dates outside plausible_from .. (day of ingest + max_days_ahead) are quarantined
+    plausible_from: date = DEFAULT_PLAUSIBLE_FROM
+    max_days_ahead: int = DEFAULT_MAX_DAYS_AHEAD
 
     @property
     def max_file_bytes(self) -> int:
         """`max_file_mb` in bytes."""
         return int(self.max_file_mb * 1024 * 1024)
+
+    def plausible_window(self, today: date) -> tuple[date, date]:
+        """First and last plausible event date for rows ingested on `today`."""
+        return self.plausible_from, today + timedelta(days=self.max_days_ahead)
 
     def tokens(self, col: Column) -> tuple[str, ...]:
         """The null tokens of one column: its own list, else the contract's, else the default."""
@@ -156,7 +168,24 @@ def load_contract(path: Path) -> Contract:
         null_tokens=_tokens(raw.get("null_tokens")),
         date_order=_date_order(raw.get("date_order")),
         max_file_mb=_max_file_mb(raw.get("max_file_mb", DEFAULT_MAX_FILE_MB)),
+        plausible_from=_plausible_from(raw.get("plausible_from", DEFAULT_PLAUSIBLE_FROM)),
+        max_days_ahead=_days_ahead(raw.get("max_days_ahead", DEFAULT_MAX_DAYS_AHEAD)),
     )
+
+
+def _plausible_from(raw: object) -> date:
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise ValueError(f"plausible_from {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _days_ahead(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ValueError(f"max_days_ahead {raw!r} is not a whole number of days >= 0")
+    return raw
 
 
 def _max_file_mb(raw: object) -> float:
@@ -254,7 +283,14 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                     if c.date_order
                     else []
                 ),
-                f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}",
+                f"- event date (lake partition): {f'`{c.event_date}`' if c.event_date else 'none'}"
+                + (
+                    f"; plausible from {c.plausible_from} to {c.max_days_ahead} days after the "
+                    "day of ingest, else quarantined as `implausible_date`"
+                    if c.event_date
+                    else ""
+                ),
+                f"- largest file read: {c.max_file_mb:g} MiB",
                 f"- expected cadence: {_cadence(c.freshness_hours)}",
             ]
             if c.lines_source:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -80,11 +80,12 @@ def _suite(contract: Contract, columns: set[str]):
                 )
             )
     if contract.event_date and contract.event_date in columns:
+        first, last = contract.plausible_window(date.today())
         suite.add_expectation(
             e.ExpectColumnValuesToBeBetween(
                 column=contract.event_date,
-                min_value=pd.Timestamp("2000-01-01"),
-                max_value=pd.Timestamp(date.today() + timedelta(days=400)),
+                min_value=pd.Timestamp(first),
+                max_value=pd.Timestamp(last),
             )
         )
     return suite

@@ -6,9 +6,14 @@ by `bclake.core.parsing` (null tokens, dates and times in the contract's zone,
 formatted numbers, codes): forgiving where the meaning is certain, and refused with
 a reason naming the cause (`ambiguous_date`, `ambiguous_number`,
 `percent_not_allowed`, `parens_not_allowed`, `excel_mangled_code`) where it is not.
+An event date outside the contract's plausible window (`plausible_from` to
+`max_days_ahead` days after the day of ingest) is quarantined as `implausible_date`:
+a year 1900 or 2099 is a wrong format, a wrong clock or a test row, never business.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, date, datetime
 
 import polars as pl
 
@@ -195,6 +200,34 @@ def _rules(col: Column, value: pl.Expr, raw_present: pl.Expr) -> list[Rule]:
     return rules
 
 
+def _event_date_rule(contract: Contract, shadow: dict[str, str], today: date) -> list[Rule]:
+    """The plausible-window rule on the contract's event date (a column, or the timestamp
+    a derived event date is taken from); none for a contract without an event date."""
+    if contract.event_date is None:
+        return []
+    columns = {c.name: c for c in contract.all_columns}
+    name = contract.event_date
+    if name not in columns:
+        name = next((d.source for d in contract.derived if d.name == name), name)
+    if name not in columns:
+        return []
+    value = pl.col(shadow[name])
+    day = value.dt.date() if columns[name].type == "timestamp" else value
+    first, last = contract.plausible_window(today)
+    return [
+        (
+            (day < first) | (day > last),
+            _message(
+                f"implausible_date: column '{name}' value {{}} is outside the plausible window "
+                f"{first}..{last} of {contract.key} (a wrong date format, clock or test row?); "
+                "fix the export, or set plausible_from / max_days_ahead in "
+                f"contracts/{contract.system}/{contract.table}.yaml if such dates are real",
+                value,
+            ),
+        )
+    ]
+
+
 def _typed(frame: pl.DataFrame, col: Column, contract: Contract) -> pl.DataFrame:
     """The column cast to its contract type (`v`) and whether its raw value is present
     (`present`). Dates and numbers first try the common form (ISO, plain), codes skip NFKC
@@ -217,11 +250,13 @@ def _typed(frame: pl.DataFrame, col: Column, contract: Contract) -> pl.DataFrame
     return frame.select(parse(col, contract).alias("v"), present)
 
 
-def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.DataFrame]:
+def validate(
+    frame: pl.DataFrame, contract: Contract, today: date | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message).
 
     Each column is parsed once into a typed shadow column (and a presence flag); every rule
-    then reads it.
+    then reads it. `today` (default: the UTC date) ends the plausible window of event dates.
     """
     shadow = {col.name: f"__typed_{col.name}" for col in contract.all_columns}
     present = {col.name: f"__present_{col.name}" for col in contract.all_columns}
@@ -235,7 +270,7 @@ def validate(frame: pl.DataFrame, contract: Contract) -> tuple[pl.DataFrame, pl.
         r
         for col in contract.all_columns
         for r in _rules(col, pl.col(shadow[col.name]), pl.col(present[col.name]))
-    ]
+    ] + _event_date_rule(contract, shadow, today or datetime.now(UTC).date())
     refinements = [
         r
         for col in contract.all_columns
