@@ -250,6 +250,17 @@ def test_demo_users_sign_in_on_demo_data(tmp_path: Path, monkeypatch: pytest.Mon
     assert "hq" in auth.load_users()
 
 
+def test_review_decisions_alone_are_not_real_data(tmp_path: Path) -> None:
+    """The dashboards' own review form writes into landing/review/: a root holding only
+    those (and a published warehouse) is not known to be real; a source export beside
+    them is."""
+    decisions = tmp_path / "landing" / "review" / "alert_decisions" / "alert_decisions_1.csv"
+    decisions.parent.mkdir(parents=True)
+    decisions.write_text("decision_id\n")
+    assert not Settings.from_env(tmp_path).holds_real_data
+    assert _real(tmp_path).holds_real_data
+
+
 def test_a_landing_emptied_by_its_writers_still_holds_real_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

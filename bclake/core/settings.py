@@ -39,6 +39,8 @@ SIMULATION_MANIFEST = "_simulation.json"  # the simulator's signed manifest, in 
 SIMULATOR_KEY = "simulator.key"  # in PRIVATE_DIR: the manifest's HMAC key, hex
 SIMULATION_SIGNATURE = "simulation.sig"  # in PRIVATE_DIR: the manifest's HMAC, hex
 MAX_MANIFEST_BYTES = 64 * 2**20  # a larger "manifest" is not the simulator's
+# landing/review/: what the dashboards' review form writes, not a source system's export
+DASHBOARD_LANDING = "review"
 
 
 @dataclass(frozen=True)
@@ -198,12 +200,13 @@ class Settings:
     @property
     def holds_real_data(self) -> bool:
         """Whether this root holds data that may be real: not simulated, and a file in
-        landing/ or the lake. A root with neither (empty, or only a published warehouse
-        copied in) is not known to be real: a dashboards-only server of real data must
-        name its own users (`BCLAKE_USERS`), as every real deployment must."""
+        the lake or in landing/ (but for the review form's own `DASHBOARD_LANDING`). A
+        root with neither (empty, or only a published warehouse copied in) is not known
+        to be real: a dashboards-only server of real data must name its own users
+        (`BCLAKE_USERS`), as every real deployment must."""
         if self.is_simulated:
             return False
-        return any(_any_file(folder) for folder in (self.landing, self.lake))
+        return _any_file(self.lake) or _any_file(self.landing, self.landing / DASHBOARD_LANDING)
 
     def foreign_landing_files(self) -> list[str]:
         """Entries under landing/ (paths relative to it) the simulator did not write: not
@@ -269,9 +272,12 @@ def _entries(root: Path) -> list[tuple[str, os.stat_result]]:
     return found
 
 
-def _any_file(root: Path) -> bool:
-    """Whether `root` holds any entry but folders (links not followed)."""
+def _any_file(root: Path, skip: Path | None = None) -> bool:
+    """Whether `root` holds any entry but folders (links not followed), the folder
+    `skip` (when it is a folder, not a link) left out."""
     for folder, dirs, files in os.walk(root, followlinks=False):
-        if files or any((Path(folder) / d).is_symlink() for d in dirs):
+        base = Path(folder)
+        if files or any((base / d).is_symlink() for d in dirs):
             return True
+        dirs[:] = [d for d in dirs if base / d != skip]
     return False
