@@ -189,6 +189,38 @@ def test_killed_ingest_recovers_to_the_clean_result(tmp_path: Path) -> None:
         assert frame.equals(killed_rows[key]), key
 
 
+def test_parts_no_ledger_row_accounts_for_are_set_aside(tmp_path: Path) -> None:
+    """A run killed after writing a file's parts and before its ledger row, whose file was
+    then removed from landing, leaves rows no ledger accounts for: the next run sets them
+    aside and reports them, so the lake again equals what the ledger says was loaded."""
+    import shutil
+
+    from bclake.simulator.run import simulate
+
+    simulate(tmp_path, "tiny", seed=11, progress=False)
+    settings = Settings.from_env(tmp_path)
+    contract = load_contracts()["dms.sell_through"]
+    assert ingest_table(contract, settings).orphans == []
+    lake = tmp_path / "lake/dms/sell_through"
+    some_part = sorted(lake.rglob("part-*.parquet"))[0]
+    orphan = some_part.with_name("part-0123456789abcdef.parquet")
+    shutil.copyfile(some_part, orphan)
+    quarantined = tmp_path / "lake/_quarantine/dms/sell_through/part-fedcba9876543210.parquet"
+    quarantined.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(some_part, quarantined)
+
+    result = ingest_table(contract, settings)
+    assert sorted(result.orphans) == [
+        "_quarantine/dms/sell_through/part-fedcba9876543210.parquet",
+        orphan.relative_to(tmp_path / "lake").as_posix(),
+    ]
+    assert not orphan.exists() and not quarantined.exists()
+    assert (tmp_path / "lake/_orphans" / orphan.relative_to(tmp_path / "lake")).exists()
+    lake_rows = pl.read_parquet(lake / "**/*.parquet", hive_partitioning=False).height
+    assert lake_rows == read_ledger(settings, contract)["rows_loaded"].sum()
+    assert ingest_table(contract, settings).orphans == []  # nothing left to set aside
+
+
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny world's landing, not yet ingested (each test copies it)."""

@@ -22,7 +22,7 @@ import hashlib
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -63,6 +63,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # is left that the redaction could not recognise
 _NUMBER_TAIL = re.compile(r"[0-9+\-() ]*[0-9][0-9+\-() ]*[Xx]?$")
 SCHEMA_FILE = "_schema.parquet"
+ORPHANS = "_orphans"  # lake/_orphans/: parts no ledger row accounts for, set aside
 
 RowCount = Literal["rows_in", "rows_loaded", "rows_quarantined"]
 
@@ -73,6 +74,8 @@ class TableResult:
 
     table: str  # the contract's key, `<system>.<table>`
     files: list[FileResult]
+    # lake and quarantine parts no ledger row accounted for, moved to lake/_orphans/ at start
+    orphans: list[str] = field(default_factory=list)
 
     def total(self, name: RowCount, include_skipped: bool = False) -> int:
         """Rows of one kind over the run's files (files already ingested left out)."""
@@ -102,6 +105,7 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     for stale in table_dir(settings.lake, contract).rglob(".*.tmp"):  # left by a killed run
         stale.unlink()
     ledger = read_ledger(settings, contract)
+    orphans = set_aside_orphans(contract, settings, ledger)
     _scrub_quarantine(contract, settings, ledger)
     seen = set(ledger["sha256"].drop_nulls().to_list())
     refused_before = set(
@@ -152,7 +156,35 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
     if not schema_file.exists():
         write_parquet_atomic(empty_lake_frame(contract), schema_file)
-    return TableResult(table=contract.key, files=results)
+    return TableResult(table=contract.key, files=results, orphans=orphans)
+
+
+def set_aside_orphans(contract: Contract, settings: Settings, ledger: pl.DataFrame) -> list[str]:
+    """Move lake and quarantine parts that no ledger row accounts for to `lake/_orphans/`.
+
+    A file's parts are named after its content hash and written before its ledger row,
+    so a run killed in between leaves parts the ledger does not know. The next run takes
+    the file again (same hash, same part names) if it is still in landing; if it is gone
+    or changed, these rows would sit in the lake with no file to account for them. They
+    are moved, not deleted, under the same relative path; returns those paths (relative
+    to the lake), which the run reports.
+    """
+    known = {sha[:16] for sha in ledger["sha256"].drop_nulls().to_list()}
+    lake = settings.lake
+    parts = [
+        *table_dir(lake, contract).rglob("part-*.parquet"),
+        *quarantine_dir(lake, contract).glob("part-*.parquet"),
+    ]
+    moved = []
+    for part in sorted(parts):
+        if part.stem.removeprefix("part-") in known:
+            continue
+        rel = part.relative_to(lake)
+        target = lake / ORPHANS / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part.replace(target)
+        moved.append(rel.as_posix())
+    return moved
 
 
 def _scrub_quarantine(contract: Contract, settings: Settings, ledger: pl.DataFrame) -> None:

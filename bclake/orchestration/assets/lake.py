@@ -12,7 +12,8 @@ import dagster as dg
 from bclake.core.contracts import Contract, load_contracts
 from bclake.core.settings import Settings
 from bclake.ingest.freshness import source_freshness
-from bclake.ingest.loader import ingest_table, reingest_days
+from bclake.ingest.ledger import FileResult
+from bclake.ingest.loader import TableResult, ingest_table, reingest_days
 from bclake.ingest.programmes import CONFIG_TABLES, publish_programmes
 from bclake.orchestration.partitions import is_reingest
 from bclake.orchestration.resources import LakehouseResource
@@ -66,14 +67,7 @@ def _lake_asset(
                 f"{run_days[0]}..{run_days[-1]}"
             )
         result = ingest_table(contract, settings)
-        new = [f for f in result.files if f.status != "skipped"]
-        for f in new:
-            if f.status == "rejected":
-                context.log.warning(f"{f.file}: rejected ({f.reason}): {f.message}")
-            elif f.rows_quarantined:
-                context.log.warning(
-                    f"{f.file}: {f.rows_quarantined} of {f.rows_in} rows quarantined"
-                )
+        new = _log_result(context, result)
         days = {**(redone.days if redone else {}), **result.days}
         if partitioned:
             _mark_partitions(context, key, partitions, days, set(run_days))
@@ -83,6 +77,7 @@ def _lake_asset(
                 "files_skipped": len(result.files) - len(new),
                 "files_rejected": sum(f.status == "rejected" for f in new),
                 "files_reingested": len(redone.files) if redone else 0,
+                "orphan_parts_set_aside": len(result.orphans),
                 "rows_in": result.total("rows_in"),
                 "rows_loaded": result.total("rows_loaded"),
                 "rows_quarantined": result.total("rows_quarantined"),
@@ -93,6 +88,24 @@ def _lake_asset(
         )
 
     return _asset
+
+
+def _log_result(context: dg.AssetExecutionContext, result: TableResult) -> list[FileResult]:
+    """Warn about set-aside parts, rejected files and quarantined rows; the files this run
+    took (not skipped)."""
+    for orphan in result.orphans:
+        context.log.warning(
+            f"lake/{orphan}: no ledger row accounts for this part (a run killed before it "
+            "wrote its ledger?); set aside in lake/_orphans/, its file is loaded again if "
+            "it is still in landing"
+        )
+    new = [f for f in result.files if f.status != "skipped"]
+    for f in new:
+        if f.status == "rejected":
+            context.log.warning(f"{f.file}: rejected ({f.reason}): {f.message}")
+        elif f.rows_quarantined:
+            context.log.warning(f"{f.file}: {f.rows_quarantined} of {f.rows_in} rows quarantined")
+    return new
 
 
 def _mark_partitions(
