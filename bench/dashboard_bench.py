@@ -72,12 +72,12 @@ def main() -> None:
             st.cache_data.clear()  # as after a new publish
             st.cache_resource.clear()
             started = time.perf_counter()
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
             cold.append(time.perf_counter() - started)
             if at.exception:
                 raise SystemExit(f"{username} {page}: {at.exception[0].value}")
             started = time.perf_counter()
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
             warm.append(time.perf_counter() - started)
         worst = max(worst, *cold)
         table.add_row(f"{username} cold", *(f"{s:.2f}" for s in cold))

@@ -94,7 +94,7 @@ def _stop(proc: subprocess.Popen, timeout: float) -> None:
 
 
 def signed_in(page: str, username: str, lang: str = "zh") -> AppTest:
-    """`page` (e.g. "pages/marketing.py") run in Streamlit's test harness for the demo user
+    """`page` (e.g. "views/marketing.py") run in Streamlit's test harness for the demo user
     `username` in `lang`, after the entry script's first run (180 s timeout per run)."""
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["user"] = load_users()[username]

@@ -98,7 +98,7 @@ def test_every_label_has_both_languages_and_every_key_exists() -> None:
 @pytest.mark.usefixtures("empty_home")
 def test_every_page_without_a_published_warehouse(page: str) -> None:
     at = signed_in("hq")
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception
     assert any("还没有发布" in i.value for i in at.info)
 
@@ -110,12 +110,12 @@ def test_every_page_renders_for_every_demo_user(
     monkeypatch.setenv("BCLAKE_HOME", str(tiny_home))
     at = signed_in(username)
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, f"{username} on {page}: {at.exception[0].value}"
         assert at.title, f"{username} on {page}: no title"
     # English switch: same page, English labels
     at.session_state["lang"] = "en"
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("views/overview.py").run()
     assert not at.exception and at.title[0].value == "Overview"
 
 
@@ -138,7 +138,7 @@ def test_a_distributor_sees_only_its_own_rows_on_screen(
     at = signed_in("d0004")
     seen = 0
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         for df in at.dataframe:
             frame = df.value
             assert _ids(frame, "distributor_code") <= {"D0004"}, page

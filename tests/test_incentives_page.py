@@ -41,7 +41,7 @@ from bclake.ingest.check import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "bclake" / "dashboards" / "app.py")
-PAGE = "pages/incentives.py"
+PAGE = "views/incentives.py"
 LINES = "marts.fct_incentive_statement_lines"
 RECONCILIATION = "marts.fct_incentive_reconciliation"
 ALERTS = "marts.fct_incentive_fraud_alerts"

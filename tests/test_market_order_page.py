@@ -30,7 +30,7 @@ from bclake.ingest.check import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "bclake" / "dashboards" / "app.py")
-PAGE = "pages/market_order.py"
+PAGE = "views/market_order.py"
 ALERTS = "marts.fct_market_order_alerts"
 SCANS = "marts.fct_market_order_alert_scans"
 DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
@@ -366,7 +366,7 @@ def test_case_files_hold_the_alert_and_its_scans_only(
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["user"] = load_users()["d0004"]
     at.run()
-    at.switch_page("pages/downloads.py").run()
+    at.switch_page("views/downloads.py").run()
     assert not at.exception
     picker = at.selectbox(key="dl_case_zh")
     offered = {label.split(" · ")[0] for label in picker.options}  # labels start with the id

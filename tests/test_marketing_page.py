@@ -50,7 +50,7 @@ from bclake.exports.planner import HEADERS, MARKETING_BOOK, write_planner_files
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "bclake" / "dashboards" / "app.py")
-PAGE = "pages/marketing.py"
+PAGE = "views/marketing.py"
 DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
 LISTS = "ml.marketing_target_lists"
 STORE_PLANS = "marts.fct_store_activity_plans"

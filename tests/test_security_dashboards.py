@@ -181,9 +181,8 @@ def test_unknown_names_cost_what_known_ones_do(
 def session_run(user: auth.User) -> AppTest:
     """One run of the entry script for a session that holds `user` (signed in earlier).
 
-    Streamlit's test harness runs only the page on a second `run()` of one AppTest (it sees
-    `pages/` as an old-style pages folder), so each rerun is a fresh AppTest carrying the
-    session's user, which is what the entry script sees on a real rerun."""
+    Each rerun is a fresh AppTest carrying the session's user, which is what the entry
+    script sees on a real rerun."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["user"] = user
     return at.run()
@@ -800,3 +799,23 @@ def test_a_download_url_dies_after_two_sweeps_and_at_sign_out(
         wait_for_run(page)
         assert _fetch(media_url)[0] == 404
         context.close()
+
+
+@pytest.mark.skipif(bool(NO_BROWSER), reason=NO_BROWSER or "browser")
+@pytest.mark.parametrize("path", ["overview", "downloads", "marketing"])
+def test_a_page_url_on_a_fresh_server_shows_the_sign_in_page(
+    browser, published: Path, users_file: Path, path: str
+) -> None:
+    """A page's own URL, the first request a fresh server gets, runs the entry script and
+    its sign-in page, never the page alone (a `pages/` folder would be served unrouted)."""
+    home = published.parent / "home"
+    (home / "warehouse").mkdir(parents=True)
+    published.rename(home / "warehouse" / "published.duckdb")
+    with serve({"BCLAKE_HOME": str(home), "BCLAKE_USERS": str(users_file)}) as url:
+        page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+        page.goto(f"{url.rstrip('/')}/{path}")
+        wait_for_run(page)
+        page.get_by_role("button", name="登录").wait_for()
+        assert page.get_by_label("密码").count() == 1
+        assert page.locator("[data-testid='stSidebarNav']").count() == 0
+        assert page.locator("[data-testid='stException']").count() == 0

@@ -18,7 +18,7 @@ from bclake.dashboards import data, media, ui
 from bclake.dashboards.auth import signed_in_user
 from bclake.dashboards.i18n import LANGUAGES, t
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).parent / "views"  # not "pages": Streamlit would serve that folder unrouted
 
 st.set_page_config(page_title="bclake", page_icon="📦", layout="wide")
 # tables offer no CSV download or copy of their own: those would skip `core.xlsx`'s
