@@ -549,11 +549,15 @@ def check(
 SERVE_ADDRESS = "127.0.0.1"
 # Dagster reports usage to its makers unless the instance's dagster.yaml says not to
 DAGSTER_YAML = {"telemetry": {"enabled": False}}
+# runs the Dagster daemon launched whose worker died (killed, out of memory) are marked
+# failed by its run monitoring; set unless the instance's dagster.yaml says otherwise
+DAGSTER_DEFAULTS = {"run_monitoring": {"enabled": True}}
 
 
 def dagster_home(settings: Settings) -> Path:
     """`DAGSTER_HOME` (the environment's, else `<BCLAKE_HOME>/dagster`), created, exported,
-    with a dagster.yaml whose `telemetry.enabled` is false (other keys kept)."""
+    with a dagster.yaml whose `telemetry.enabled` is false and whose `run_monitoring` is
+    on unless it says otherwise (other keys kept)."""
     import yaml
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))
@@ -561,9 +565,9 @@ def dagster_home(settings: Settings) -> Path:
     path = home / "dagster.yaml"
     current = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     current = current if isinstance(current, dict) else {}
-    if current.get("telemetry") != DAGSTER_YAML["telemetry"]:
-        current |= DAGSTER_YAML
-        path.write_text(yaml.safe_dump(current, sort_keys=False), encoding="utf-8")
+    wanted = DAGSTER_DEFAULTS | current | DAGSTER_YAML
+    if wanted != current:
+        path.write_text(yaml.safe_dump(wanted, sort_keys=False), encoding="utf-8")
     return home
 
 

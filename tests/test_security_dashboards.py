@@ -720,7 +720,10 @@ def test_dagster_telemetry_is_off_in_the_instance(
     fresh = dagster_home(Settings.from_env())
     assert fresh == tmp_path / "fresh" / "dagster"
     monkeypatch.setenv("DAGSTER_HOME", str(fresh))  # dagster_home exported it: restore after
-    assert yaml.safe_load((fresh / "dagster.yaml").read_text()) == {"telemetry": {"enabled": False}}
+    assert yaml.safe_load((fresh / "dagster.yaml").read_text()) == {
+        "run_monitoring": {"enabled": True},
+        "telemetry": {"enabled": False},
+    }
 
 
 def test_dbt_sends_no_anonymous_usage_stats() -> None:
