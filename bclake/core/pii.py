@@ -7,9 +7,10 @@ quarantined row, a header, a file name):
   or `86` prefix, written straight (`13800000020`), grouped 3-4-4 with a space, dash or
   dot (`138 0000 0020`, `138-0000-0020`), digit by digit (`1 3 8 0 0 0 0 0 0 2 0`), two
   run together (`1380000002013900000021`) or side by side;
-- a resident identity card number: 18 characters (six-digit area, a plausible birth date
-  from 1800 on, three digits, a check digit or `X` that matches the ISO 7064 MOD 11-2
-  check), optionally grouped 6-8-4; or the old 15-digit form (area, YYMMDD, three digits).
+- a resident identity card number: 18 characters (six-digit area opening with a province
+  code, a plausible birth date from 1800 on, three digits, a check digit or `X` that
+  matches the ISO 7064 MOD 11-2 check), optionally grouped 6-8-4; or the old 15-digit form
+  (area, YYMMDD, three digits).
 
 A match must not sit inside a longer run of digits, so a 20-digit shipment id, a GTIN-13
 or -14, an 18-digit product code whose check does not hold, dates, times and amounts are
@@ -51,8 +52,13 @@ _SEP = r"[ .\-]"  # between the groups of a written-out number
 _PREFIX = r"(?:(?:\+ ?|00)86[ \-]?|86[ \-]?)"  # country code before a mobile number
 _MOBILE = r"1[3-9][0-9]{9}"
 _BIRTH = r"(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-_ID18 = rf"[1-9][0-9]{{5}}{_SEP}?{_BIRTH}{_SEP}?[0-9]{{3}}[0-9Xx]"
-_ID15 = r"[1-9][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}"
+# the six-digit area code (GB/T 2260) opens with a province: 11-15, 21-23, 31-37, 41-46,
+# 50-54, 61-65, Taiwan 71, Hong Kong, Macao and their residence permits 81-83, and 91 for
+# foreigners' permanent residence; so a date-time stamp inside an id (`RV20261130080342…`,
+# its digits opening with 19 or 20) is not read as an identity number
+_AREA = r"(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[1-3]|91)[0-9]{4}"
+_ID18 = rf"{_AREA}{_SEP}?{_BIRTH}{_SEP}?[0-9]{{3}}[0-9Xx]"
+_ID15 = rf"{_AREA}[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{{3}}"
 _GROUPED = rf"1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"  # 3-4-4
 _PHONE_BODY = rf"{_PREFIX}?(?:{_MOBILE}{_MOBILE}|{_MOBILE}|{_GROUPED})"
 _SPACED_BODY = r"(?:(?:\+|00)?86 )?1 [3-9](?: [0-9]){9}"
