@@ -65,14 +65,16 @@ def set_quiet(quiet: bool) -> None:
     _quiet = bool(quiet)
 
 
-def set_interactive(interactive: bool | None) -> None:
+def set_interactive(interactive: bool | None) -> bool | None:
     """Force rich bars (True) or log lines (False); None detects from the terminal again.
+    Returns the previous setting, to restore it.
 
     Orchestrated runs call `set_interactive(False)`: their log capture, not a live
     display, is where progress belongs.
     """
     global _interactive
-    _interactive = interactive
+    previous, _interactive = _interactive, interactive
+    return previous
 
 
 def _is_quiet() -> bool:
@@ -208,6 +210,8 @@ class Task:
             self.completed = (self.completed if completed is None else completed) + n
             if total is not None:
                 self.total = total
+            if self.total is not None and self.completed > self.total:
+                self.total = self.completed  # the estimate was low: never above 100%
             if note is not None:
                 self.note = note
             if self.mode == "log":
