@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from bclake.core.pii import redact_frame
+from bclake.core.progress import track
 from bclake.core.xlsx import Headers, write_csv, write_xlsx
 
 # what each planner file holds: sheet -> query over the published warehouse
@@ -258,25 +259,34 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
         marketing = _marketing_tables(con)
     finally:
         con.close()
-    company = exports_dir / "company"
-    written = {
-        "company": _write_scope(tables, company, "company")
-        + _write_marketing(marketing, company, "company")
-    }
-    for (region,), _ in tables["distributor_orders"].group_by("region"):
-        scoped = {n: t.filter(pl.col("region") == region) for n, t in tables.items()}
-        folder = exports_dir / "region" / region
-        written[f"region/{region}"] = _write_scope(scoped, folder, "region") + _write_marketing(
-            marketing, folder, "region", pl.col("region") == region
-        )
-    for (code,), _ in tables["distributor_orders"].group_by("distributor_code"):
-        scoped = {
-            n: t.filter(pl.col("distributor_code") == code)
-            for n, t in tables.items()
-            if "distributor_code" in t.columns
+    orders = tables["distributor_orders"]
+    regions = sorted(orders["region"].unique().to_list())
+    codes = sorted(orders["distributor_code"].unique().to_list())
+    with track("planner files", total=1 + len(regions) + len(codes), unit="folders") as task:
+        company = exports_dir / "company"
+        written = {
+            "company": _write_scope(tables, company, "company")
+            + _write_marketing(marketing, company, "company")
         }
-        folder = exports_dir / "distributor" / code
-        written[f"distributor/{code}"] = _write_scope(
-            scoped, folder, "distributor"
-        ) + _write_marketing(marketing, folder, "distributor", pl.col("distributor_code") == code)
+        task.advance(note=f"company: {written['company']:,} rows")
+        for region in regions:
+            scoped = {n: t.filter(pl.col("region") == region) for n, t in tables.items()}
+            folder = exports_dir / "region" / region
+            name = f"region/{region}"
+            written[name] = _write_scope(scoped, folder, "region") + _write_marketing(
+                marketing, folder, "region", pl.col("region") == region
+            )
+            task.advance(note=f"{name}: {written[name]:,} rows")
+        for code in codes:
+            scoped = {
+                n: t.filter(pl.col("distributor_code") == code)
+                for n, t in tables.items()
+                if "distributor_code" in t.columns
+            }
+            folder = exports_dir / "distributor" / code
+            name = f"distributor/{code}"
+            written[name] = _write_scope(scoped, folder, "distributor") + _write_marketing(
+                marketing, folder, "distributor", pl.col("distributor_code") == code
+            )
+            task.advance(note=f"{name}: {written[name]:,} rows")
     return written

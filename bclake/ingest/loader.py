@@ -30,6 +30,7 @@ from typing import Literal
 import polars as pl
 
 from bclake.core.contracts import Contract
+from bclake.core.progress import Task, track
 from bclake.core.settings import Settings
 from bclake.core.textio import UndecodableText, decode_bytes
 from bclake.ingest.ledger import FileResult, read_ledger, write_ledger
@@ -114,49 +115,77 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     ready, moving = settle(
         settings.landing, list_landing(settings.landing, contract), contract, settle_seconds()
     )
-    identity = {"system": contract.system, "table": contract.table}
     results: list[FileResult] = [
-        FileResult(file=f.rel, **identity, sha256=None, status="skipped", reason="not_settled")
+        FileResult(
+            file=f.rel,
+            system=contract.system,
+            table=contract.table,
+            sha256=None,
+            status="skipped",
+            reason="not_settled",
+        )
         for f in moving
     ]
-    for entry in ready:
-        try:
-            if entry.refusal is not None:
-                raise entry.refusal
-            data = read_landing(settings.landing, entry, contract)
-        except Refused as refused:
-            results.append(_refused(entry, refused, contract, refused_before, settings.pii_key))
-            continue
-        except NotSettled:
-            results.append(
-                FileResult(
-                    file=entry.rel, **identity, sha256=None, status="skipped", reason="not_settled"
-                )
-            )
-            continue
-        except FileNotFoundError:  # removed since it was listed
-            continue
-        digest = hashlib.sha256(data).hexdigest()
-        if digest in seen:
-            results.append(
-                FileResult(
-                    file=entry.rel,
-                    **identity,
-                    sha256=digest,
-                    status="skipped",
-                    reason="already_ingested",
-                )
-            )
-            continue
-        seen.add(digest)
-        path = settings.landing / entry.rel
-        results.append(_ingest_file(path, data, entry.rel, digest, contract, settings))
+    rows = _RowsNote()
+    with track(f"ingest {contract.key}", total=len(ready), unit="files") as task:
+        for entry in ready:
+            result = _take(entry, contract, settings, seen, refused_before)
+            if result is not None:
+                results.append(result)
+            rows.advance(task, result, redact_text(entry.rel, settings.pii_key))
     results = [redact_result(r, settings.pii_key) for r in results]
     write_ledger(settings, contract, ledger, [r for r in results if r.status != "skipped"])
     schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
     if not schema_file.exists():
         write_parquet_atomic(empty_lake_frame(contract), schema_file)
     return TableResult(table=contract.key, files=results, orphans=orphans)
+
+
+class _RowsNote:
+    """Advances an ingest task by one file with a note naming it and the rows read so far
+    with their rate: `sales/2024-03.csv; 120,000 rows read, 45,200 rows/s`."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def advance(self, task: Task, result: FileResult | None, name: str) -> None:
+        if result is not None and result.status != "skipped":
+            self.rows += result.rows_in
+        elapsed = task.elapsed
+        rate = f", {self.rows / elapsed:,.0f} rows/s" if elapsed > 0 and self.rows else ""
+        task.advance(note=f"{name}; {self.rows:,} rows read{rate}")
+
+
+def _take(
+    entry: LandingFile,
+    contract: Contract,
+    settings: Settings,
+    seen: set[str],
+    refused_before: set[tuple[str, str]],
+) -> FileResult | None:
+    """One settled landing entry read and loaded, or its refusal or skip (None: it vanished
+    since it was listed). Adds a loaded file's hash to `seen`."""
+    identity = {"system": contract.system, "table": contract.table}
+    try:
+        if entry.refusal is not None:
+            raise entry.refusal
+        data = read_landing(settings.landing, entry, contract)
+    except Refused as refused:
+        return _refused(entry, refused, contract, refused_before, settings.pii_key)
+    except NotSettled:
+        return FileResult(
+            file=entry.rel, **identity, sha256=None, status="skipped", reason="not_settled"
+        )
+    except FileNotFoundError:  # removed since it was listed
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in seen:
+        return FileResult(
+            file=entry.rel, **identity, sha256=digest, status="skipped", reason="already_ingested"
+        )
+    seen.add(digest)
+    path = settings.landing / entry.rel
+    return _ingest_file(path, data, entry.rel, digest, contract, settings)
 
 
 def set_aside_orphans(contract: Contract, settings: Settings, ledger: pl.DataFrame) -> list[str]:
@@ -319,10 +348,13 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
         & (pl.col("first_event_date") <= max(days))
         & (pl.col("last_event_date") >= min(days))
     )
-    results = [
-        redact_result(_reingest_file(row, contract, settings), settings.pii_key)
-        for row in fed.iter_rows(named=True)
-    ]
+    results = []
+    rows = _RowsNote()
+    with track(f"re-ingest {contract.key}", total=fed.height, unit="files") as task:
+        for row in fed.iter_rows(named=True):
+            result = redact_result(_reingest_file(row, contract, settings), settings.pii_key)
+            results.append(result)
+            rows.advance(task, result, result.file)
     redone = {r.sha256 for r in results if r.status != "kept"}
     if redone:
         kept = ledger.filter(~pl.col("sha256").is_in(sorted(redone)))
