@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bclake.core.progress import set_quiet
 from bclake.core.settings import Settings
 from bclake.simulator.config import SCALES
 
@@ -20,6 +21,22 @@ app = typer.Typer(
     help="bclake: FMCG B+C analytics lakehouse.", no_args_is_help=True, add_completion=False
 )
 console = Console()
+
+
+@app.callback()
+def main(
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No progress bars or progress log lines (also: BCLAKE_QUIET=1).",
+        ),
+    ] = False,
+) -> None:
+    """bclake: FMCG B+C analytics lakehouse."""
+    if quiet:
+        set_quiet(True)
 
 
 @app.command()
@@ -551,13 +568,19 @@ SERVE_ADDRESS = "127.0.0.1"
 DAGSTER_YAML = {"telemetry": {"enabled": False}}
 # runs the Dagster daemon launched whose worker died (killed, out of memory) are marked
 # failed by its run monitoring; set unless the instance's dagster.yaml says otherwise
-DAGSTER_DEFAULTS = {"run_monitoring": {"enabled": True}}
+# the `bclake` logger's lines (progress of long steps, `core.progress`) are kept in the run's
+# log and shown with Dagster's own, at INFO, unless the instance's `python_logs` says otherwise
+DAGSTER_DEFAULTS = {
+    "run_monitoring": {"enabled": True},
+    "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
+}
 
 
 def dagster_home(settings: Settings) -> Path:
     """`DAGSTER_HOME` (the environment's, else `<BCLAKE_HOME>/dagster`), created, exported,
     with a dagster.yaml whose `telemetry.enabled` is false and whose `run_monitoring` is
-    on unless it says otherwise (other keys kept)."""
+    on and `python_logs` capture the `bclake` logger at INFO unless it says otherwise
+    (other keys kept)."""
     import yaml
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))

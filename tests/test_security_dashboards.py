@@ -707,7 +707,11 @@ def test_dagster_telemetry_is_off_in_the_instance(
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     assert dagster_home(Settings.from_env()) == home
     written = yaml.safe_load((home / "dagster.yaml").read_text())
-    assert written == {"telemetry": {"enabled": False}, "run_monitoring": {"enabled": True}}
+    assert written == {
+        "telemetry": {"enabled": False},
+        "run_monitoring": {"enabled": True},
+        "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
+    }
     assert get_telemetry_enabled_from_dagster_yaml() is False
     instance = DagsterInstance.get()
     try:
@@ -722,6 +726,7 @@ def test_dagster_telemetry_is_off_in_the_instance(
     monkeypatch.setenv("DAGSTER_HOME", str(fresh))  # dagster_home exported it: restore after
     assert yaml.safe_load((fresh / "dagster.yaml").read_text()) == {
         "run_monitoring": {"enabled": True},
+        "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
         "telemetry": {"enabled": False},
     }
 

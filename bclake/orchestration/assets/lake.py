@@ -3,6 +3,7 @@
 `lake_key` names them; the dbt sources map to the same keys (`assets.warehouse`).
 """
 
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,11 +11,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from bclake.core.contracts import Contract, load_contracts
+from bclake.core.progress import track
 from bclake.core.settings import Settings
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.ledger import FileResult
 from bclake.ingest.loader import TableResult, ingest_table, reingest_days
 from bclake.ingest.programmes import CONFIG_TABLES, publish_programmes
+from bclake.orchestration.assets.tables import throughput
 from bclake.orchestration.partitions import is_reingest
 from bclake.orchestration.resources import LakehouseResource
 
@@ -52,6 +55,7 @@ def _lake_asset(
             return _ingest(context, lakehouse.settings)
 
     def _ingest(context: dg.AssetExecutionContext, settings: Settings) -> dg.MaterializeResult:
+        started = time.perf_counter()
         run_days = list(context.partition_keys) if partitioned else []
         redone = (
             reingest_days(contract, settings, run_days)
@@ -78,7 +82,7 @@ def _lake_asset(
                 "files_rejected": sum(f.status == "rejected" for f in new),
                 "files_reingested": len(redone.files) if redone else 0,
                 "orphan_parts_set_aside": len(result.orphans),
-                "rows_in": result.total("rows_in"),
+                **throughput(started, result.total("rows_in"), "rows_in"),
                 "rows_loaded": result.total("rows_loaded"),
                 "rows_quarantined": result.total("rows_quarantined"),
                 "event_days_written": len(days),
@@ -122,13 +126,16 @@ def _mark_partitions(
     """
     valid = set(partitions.get_partition_keys())
     outside = {d: n for d, n in days.items() if d not in valid}
-    for day, rows in days.items():
-        if day in valid and day not in own:
-            context.log_event(
-                dg.AssetMaterialization(
-                    asset_key=key, partition=day, metadata={"rows_loaded": rows}
+    marked = {d: n for d, n in days.items() if d in valid and d not in own}
+    if marked:  # one event-log write per day: a long step for a file spanning years
+        with track(f"mark {key.to_user_string()} days", total=len(marked), unit="days") as task:
+            for day, rows in marked.items():
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=key, partition=day, metadata={"rows_loaded": rows}
+                    )
                 )
-            )
+                task.advance(note=day)
     if outside:
         context.log.warning(
             f"{sum(outside.values())} rows dated {min(outside)}..{max(outside)} were loaded but "

@@ -6,6 +6,7 @@ The asset reads the marketing marts whole, the plans from config/marketing.yaml
 (`BCLAKE_MARKETING`), calls `bclake.ml.uplift.plan_campaigns` and writes its frames.
 """
 
+import time
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,7 +17,13 @@ from bclake.core.marketing import expand_plans, load_marketing
 from bclake.core.settings import Settings
 from bclake.core.warehouse import write_tables
 from bclake.ml.uplift import LEARNERS, RESPONSE, plan_campaigns
-from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table
+from bclake.orchestration.assets.tables import (
+    markdown,
+    marts_key,
+    ml_key,
+    read_table,
+    throughput,
+)
 from bclake.orchestration.resources import LakehouseResource
 
 GROUP = "marketing"
@@ -68,16 +75,14 @@ MARTS = [
 def marketing_targeting(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    started = time.perf_counter()
     config = load_marketing()
     with lakehouse.build_db() as con:
         categories = read_table(con, "marts.dim_product")["category"].unique().to_list()
         plans = expand_plans(config, categories)
-        result = plan_campaigns(
-            read_table(con, "marts.fct_campaign_uplift_training"),
-            read_table(con, "marts.fct_marketing_candidates"),
-            plans,
-            margin_rate=config.margin_rate,
-        )
+        training = read_table(con, "marts.fct_campaign_uplift_training")
+        candidates = read_table(con, "marts.fct_marketing_candidates")
+        result = plan_campaigns(training, candidates, plans, margin_rate=config.margin_rate)
         write_tables(
             con,
             "ml",
@@ -106,6 +111,7 @@ def marketing_targeting(
                 f"{r['campaign_id']} ({r['fault']})" for r in skipped.iter_rows(named=True)
             ),
             "fit_seconds": result.fit_seconds,
+            **throughput(started, training.height + candidates.height, "rows_read"),
             "file": str(Settings.from_env().marketing_file),
             "scores": markdown(scores),
         },

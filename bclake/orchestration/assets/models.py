@@ -6,6 +6,7 @@ Each asset reads whole tables (`select * from <table>`), calls `bclake.ml` and w
 frames it gets back: the SQL lives in dbt, the models and the reason wording in `bclake.ml`.
 """
 
+import time
 from collections.abc import Iterator
 from datetime import date
 
@@ -18,7 +19,13 @@ from bclake.ml.planning import REGION_KEYS, STORE_KEYS, PlanningForecast
 from bclake.ml.planning import forecast_region_sku_week as run_region_forecast
 from bclake.ml.planning import forecast_store_sku_week as run_store_forecast
 from bclake.ml.replenishment import pool_forecasts, replenish, suggestion_faults
-from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table
+from bclake.orchestration.assets.tables import (
+    markdown,
+    marts_key,
+    ml_key,
+    read_table,
+    throughput,
+)
 from bclake.orchestration.resources import LakehouseResource
 
 GROUP = "models"
@@ -58,9 +65,11 @@ def _store_forecast(
     name: str,
     result: PlanningForecast,
     keys: list[str],
+    pace: tuple[float, int],
 ) -> Iterator[dg.MaterializeResult]:
     """Write a forecast, its backtest and its scores (`name`, `_backtest`, `_scores`) and
-    yield one materialisation per table."""
+    yield one materialisation per table; `pace` is (`time.perf_counter()` at the start, rows
+    read), reported on the forecast as `duration_s`, `rows_read` and `rows_read_per_s`."""
     write_tables(
         con,
         "ml",
@@ -79,6 +88,7 @@ def _store_forecast(
             "rows": result.forecast.height,
             "series": result.forecast.select(keys).n_unique(),
             "cold_start_series": cold.select(keys).n_unique(),
+            **throughput(*pace, "rows_read"),
             **_score_metadata(overall),
         },
     )
@@ -128,14 +138,17 @@ def _score_metadata(overall: pl.DataFrame) -> dict:
 def forecast_region_sku_week(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    started = time.perf_counter()
     with lakehouse.build_db() as con:
+        sales = read_table(con, "marts.fct_sales_region_sku_week")
+        promotions = read_table(con, "marts.fct_promotions_region_sku_week")
         result = run_region_forecast(
-            read_table(con, "marts.fct_sales_region_sku_week"),
-            read_table(con, "marts.fct_promotions_region_sku_week"),
-            read_table(con, "marts.dim_product"),
-            _last_day(con),
+            sales, promotions, read_table(con, "marts.dim_product"), _last_day(con)
         )
-        yield from _store_forecast(context, con, "forecast_region_sku_week", result, REGION_KEYS)
+        pace = (started, sales.height + promotions.height)
+        yield from _store_forecast(
+            context, con, "forecast_region_sku_week", result, REGION_KEYS, pace
+        )
 
 
 @dg.multi_asset(
@@ -155,13 +168,15 @@ def forecast_region_sku_week(
 def forecast_store_sku_week(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> Iterator[dg.MaterializeResult]:
+    started = time.perf_counter()
     with lakehouse.build_db() as con:
-        result = run_store_forecast(
-            read_table(con, "marts.fct_sales_store_sku_week"),
-            read_table(con, "marts.fct_promotions_store_sku_week"),
-            _last_day(con),
+        sales = read_table(con, "marts.fct_sales_store_sku_week")
+        promotions = read_table(con, "marts.fct_promotions_store_sku_week")
+        result = run_store_forecast(sales, promotions, _last_day(con))
+        pace = (started, sales.height + promotions.height)
+        yield from _store_forecast(
+            context, con, "forecast_store_sku_week", result, STORE_KEYS, pace
         )
-        yield from _store_forecast(context, con, "forecast_store_sku_week", result, STORE_KEYS)
 
 
 def _read_overall_scores(lakehouse: LakehouseResource, table: str) -> pl.DataFrame:
@@ -225,6 +240,7 @@ def region_forecast_interval_coverage(lakehouse: LakehouseResource) -> dg.AssetC
     "cold_start when any store's is. The distributor replenishment and planner files read it.",
 )
 def forecast_distributor_sku_week(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    started = time.perf_counter()
     with lakehouse.build_db() as con:
         stores = read_table(con, "marts.dim_store").select("store_code", "distributor_code")
         pooled = pool_forecasts(
@@ -232,15 +248,19 @@ def forecast_distributor_sku_week(lakehouse: LakehouseResource) -> dg.Materializ
         )
         write_tables(con, "ml", {"forecast_distributor_sku_week": pooled})
     return dg.MaterializeResult(
-        metadata={"rows": pooled.height, "series": pooled.select(DISTRIBUTOR_KEYS).n_unique()}
+        metadata={
+            **throughput(started, pooled.height),
+            "series": pooled.select(DISTRIBUTOR_KEYS).n_unique(),
+        }
     )
 
 
 # --- replenishment ----------------------------------------------------------------------
-def _suggestion_metadata(out: pl.DataFrame) -> dict:
+def _suggestion_metadata(out: pl.DataFrame, started: float) -> dict:
+    """Rows and pace (`throughput` since `started`), ordering rows, units, rows per rule."""
     by_rule = out.group_by("rule").agg(pl.len().alias("n"), pl.col("suggested_qty").sum())
     return {
-        "rows": out.height,
+        **throughput(started, out.height),
         "ordering_rows": int((out["suggested_qty"] > 0).sum()),
         "suggested_units": float(out["suggested_qty"].sum()),
         "by_rule": markdown(by_rule.sort("n", descending=True)),
@@ -259,6 +279,7 @@ def _suggestion_metadata(out: pl.DataFrame) -> dict:
     "names its rule and reason; without a stock count in the last 14 days, no order.",
 )
 def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    started = time.perf_counter()
     with lakehouse.build_db() as con:
         out = replenish(
             read_table(con, "ml.forecast_store_sku_week"),
@@ -267,7 +288,7 @@ def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResul
             ["region", "distributor_code"],
         )
         write_tables(con, "ml", {"replenishment_store_sku": out})
-    return dg.MaterializeResult(metadata=_suggestion_metadata(out))
+    return dg.MaterializeResult(metadata=_suggestion_metadata(out, started))
 
 
 @dg.asset(
@@ -280,6 +301,7 @@ def replenishment_store_sku(lakehouse: LakehouseResource) -> dg.MaterializeResul
     "flow-balance stock estimate, in whole cases.",
 )
 def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.MaterializeResult:
+    started = time.perf_counter()
     with lakehouse.build_db() as con:
         out = replenish(
             read_table(con, "ml.forecast_distributor_sku_week"),
@@ -289,7 +311,7 @@ def replenishment_distributor_sku(lakehouse: LakehouseResource) -> dg.Materializ
             note="flow_balance",
         )
         write_tables(con, "ml", {"replenishment_distributor_sku": out})
-    return dg.MaterializeResult(metadata=_suggestion_metadata(out))
+    return dg.MaterializeResult(metadata=_suggestion_metadata(out, started))
 
 
 def _suggestions_are_explained(lakehouse: LakehouseResource, table: str) -> dg.AssetCheckResult:

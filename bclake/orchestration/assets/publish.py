@@ -1,6 +1,7 @@
 """Publish and deliver: the audited build becomes what readers see, then planner files."""
 
 import json
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ from bclake.exports.alerts import deliver_alerts
 from bclake.exports.planner import write_planner_files
 from bclake.exports.versions import current_version, write_export_set
 from bclake.ingest.report import lake_audit
+from bclake.orchestration.assets.tables import throughput
 from bclake.orchestration.resources import LakehouseResource
 
 CHECK_SCHEMA = {
@@ -87,6 +89,7 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource
     ) -> dg.MaterializeResult:
         s = lakehouse.settings
+        started = time.perf_counter()
         with lakehouse.writer("publish", context.log.info):
             audit = {**lake_audit(s), "asset_checks": check_results(context)}
             info = publish(s.build_db, s.published_db, audit)
@@ -95,6 +98,7 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
                 "path": dg.MetadataValue.path(str(s.published_db)),
                 "tables": len(info["tables"]),
                 "bytes": info["bytes"],
+                **throughput(started, info["rows"]),
             }
         )
 
@@ -114,6 +118,7 @@ def planner_files(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:
     s = lakehouse.settings
+    started = time.perf_counter()
     with lakehouse.writer("planner files", context.log.info):
         rows = write_export_set(
             s.exports, s.published_db, lambda folder: write_planner_files(s.published_db, folder)
@@ -122,6 +127,8 @@ def planner_files(
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(s.exports)),
+            "folders": len(rows),
+            **throughput(started, sum(rows.values())),
             **{f"rows {name}": n for name, n in rows.items()},
         }
     )

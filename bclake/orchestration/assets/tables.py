@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import dagster as dg
 import duckdb
 import polars as pl
@@ -25,3 +27,14 @@ def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
 def markdown(frame: pl.DataFrame) -> dg.MetadataValue:
     """A small frame as a Markdown table for materialisation metadata."""
     return dg.MetadataValue.md(frame.to_pandas().to_markdown(index=False))
+
+
+def throughput(started: float, rows: int, name: str = "rows") -> dict[str, float | int]:
+    """Materialisation metadata of a step's duration and pace: `duration_s` (seconds since
+    `started`, a `time.perf_counter()` reading), `<name>` (rows) and `<name>_per_s`."""
+    seconds = time.perf_counter() - started
+    return {
+        "duration_s": round(seconds, 2),
+        name: rows,
+        f"{name}_per_s": round(rows / seconds, 1) if seconds > 0 else 0.0,
+    }

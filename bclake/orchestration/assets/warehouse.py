@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from bclake.core.progress import track
 from bclake.core.settings import DBT_PROJECT_DIR
 from bclake.orchestration.assets.lake import lake_key
 from bclake.orchestration.resources import LakehouseResource
@@ -43,13 +44,29 @@ if not dbt_project.manifest_path.exists():
 def warehouse_dbt_assets(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
 ) -> Iterator[Any]:
-    """`dbt build` into the working database; a failing blocking test stops publishing."""
+    """`dbt build` into the working database; a failing blocking test stops publishing.
+    Progress: one unit per model, seed or test dbt reports."""
     settings = lakehouse.settings
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    nodes = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
     with lakehouse.writer("dbt build", context.log.info):
         with _environment(settings.dbt_env()):
             invocation = dbt.cli(["build"], context=context)
-        yield from invocation.stream()
+        with track("dbt build", total=nodes, unit="nodes") as task:
+            for event in invocation.stream():
+                task.advance(note=_node_name(event))
+                yield event
+
+
+def _node_name(event: Any) -> str:
+    """The asset (or asset check) a dbt event is about, as `schema/name[:check]`."""
+    key = getattr(event, "asset_key", None)
+    check = getattr(event, "check_name", None)
+    if isinstance(key, dg.AssetKey):
+        name = key.to_user_string()
+    else:  # an Output names its asset by its output name
+        name = getattr(event, "output_name", None) or type(event).__name__
+    return f"{name}:{check}" if check else name
 
 
 @contextmanager
