@@ -9,6 +9,7 @@ import pytest
 
 from bclake.core import progress
 from bclake.core.progress import describe, set_interactive, set_quiet, track
+from bclake.orchestration.resources import LakehouseResource  # a real annotation for Dagster
 
 
 class FakeClock:
@@ -175,3 +176,51 @@ def test_broken_display_falls_back_to_log_lines(caplog, monkeypatch):
         task.advance()
     assert lines(caplog)[0] == "publish: 0/1 tables (0%), 0.0 s elapsed"
     assert lines(caplog)[-1].endswith("— done")
+
+
+def test_dagster_run_log_keeps_the_lines(monkeypatch):
+    """With the instance settings `bclake` writes (`cli.DAGSTER_DEFAULTS`), the lines of a
+    step are in the run's log, and a run shows no live display even on a terminal."""
+    import dagster as dg
+
+    from bclake.cli import DAGSTER_DEFAULTS
+
+    monkeypatch.setenv("BCLAKE_PROGRESS_SECONDS", "0")
+    monkeypatch.delenv("BCLAKE_QUIET", raising=False)
+    set_quiet(False)
+    set_interactive(True)
+
+    @dg.asset
+    def fits(lakehouse: LakehouseResource) -> None:
+        assert lakehouse.home
+        with track("forecast region × SKU", total=2, unit="fits") as task:
+            task.advance(note="origin 1")
+            task.advance(note="origin 2")
+
+    try:
+        with dg.DagsterInstance.ephemeral(
+            settings={"python_logs": DAGSTER_DEFAULTS["python_logs"]}
+        ) as instance:
+            result = dg.materialize(
+                [fits], instance=instance, resources={"lakehouse": LakehouseResource(home=".")}
+            )
+            messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    finally:
+        set_interactive(None)
+    assert result.success
+    ours = [m for m in messages if m.startswith("forecast region × SKU: ")]
+    assert len(ours) == 4  # start, two advances (0 s interval), end
+    assert ours[2].startswith("forecast region × SKU: 2/2 fits (100%)")
+    assert ours[3].endswith("— done, origin 2")
+
+
+def test_cli_quiet_option(monkeypatch):
+    from typer.testing import CliRunner
+
+    from bclake.cli import app
+
+    monkeypatch.setattr(progress, "_quiet", None)
+    result = CliRunner().invoke(app, ["--quiet", "kpis"])
+    assert result.exit_code == 0, result.output
+    assert progress._is_quiet()
+    set_quiet(False)

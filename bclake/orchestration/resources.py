@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 
 from bclake.core.locks import writer_lock
+from bclake.core.progress import set_interactive
 from bclake.core.settings import Settings
 
 
@@ -16,6 +17,12 @@ class LakehouseResource(dg.ConfigurableResource):
     """The data root every asset reads and writes (`BCLAKE_HOME`)."""
 
     home: str
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:  # noqa: ARG002
+        """Progress of long steps (`core.progress`) as log lines, which Dagster's run log
+        captures (the `bclake` logger), never as a live display: a run worker's stderr may
+        be the terminal `dagster dev` runs in."""
+        set_interactive(False)
 
     @property
     def settings(self) -> Settings:
