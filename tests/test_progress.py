@@ -224,3 +224,43 @@ def test_cli_quiet_option(monkeypatch):
     assert result.exit_code == 0, result.output
     assert progress._is_quiet()
     set_quiet(False)
+
+
+@pytest.mark.usefixtures("clock")
+def test_ingest_reports_each_file_without_the_personal_data_in_its_name(
+    caplog, monkeypatch, tmp_path
+):
+    """One line per file (0 s interval): files done of total, rows read, the file's name
+    pseudonymised as the ledger keeps it (a phone number in a name never reaches a log)."""
+    import json
+
+    from bclake.core.contracts import load_contracts
+    from bclake.core.settings import Settings
+    from bclake.ingest.loader import ingest_table
+
+    monkeypatch.setenv("BCLAKE_PROGRESS_SECONDS", "0")
+    monkeypatch.setenv("BCLAKE_PII_KEY", "a-secret-key-for-tests")
+    folder = tmp_path / "landing/cdp/consumers"
+    folder.mkdir(parents=True)
+    consumer = {
+        "consumerId": "C000000001",
+        "phone": "13812345678",
+        "profile": {"gender": "F", "birthYear": 1990, "city": "杭州"},
+        "registerChannel": "扫码",
+        "registerDate": "2025-01-02",
+        "consents": {"marketing": True, "profile": True},
+    }
+    for name in ("a.ndjson", "from_13900001111.ndjson"):
+        (folder / name).write_text(json.dumps(consumer, ensure_ascii=False) + "\n")
+        consumer = {**consumer, "consumerId": "C000000002"}
+    caplog.set_level(logging.INFO, logger="bclake.progress")
+    ingest_table(load_contracts()["cdp.consumers"], Settings.from_env(tmp_path))
+    ours = lines(caplog)
+    assert ours[0] == "ingest cdp.consumers: 0/2 files (0%), 0.0 s elapsed"
+    assert ours[1].startswith("ingest cdp.consumers: 1/2 files (50%)")
+    assert ours[1].endswith("cdp/consumers/a.ndjson; 1 rows read")  # the fake clock stood still
+    assert ours[2].startswith("ingest cdp.consumers: 2/2 files (100%)")
+    assert "; 2 rows read" in ours[2]
+    assert ours[3].endswith("— done, " + ours[2].split(" — ", 1)[1])
+    assert len(ours) == 4
+    assert not any("13900001111" in line for line in ours)
