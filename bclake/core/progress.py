@@ -251,7 +251,8 @@ class Task:
 
     def _refresh_live(self) -> None:
         live = _live
-        if live is None or self._live_id is None:
+        if live is None:  # the display broke (in another task): log lines from now on
+            self.mode = "log"
             return
         try:
             live.update(
