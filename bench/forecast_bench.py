@@ -8,6 +8,13 @@ over the cheapest forecast of the same data.
 
     python -m bench.forecast_bench --root DIR   # DIR/warehouse/build.duckdb has the marts
     python -m bench.forecast_bench --rows-only  # only the 10^6-row table
+    python -m bench.forecast_bench --sizes      # seconds and backtest accuracy by size
+
+`--sizes` times `bclake forecast` (as a user runs it, without `--backtest`) on tables of
+10^3, 10^4 and 10^5 daily rows (5 x 200, 20 x 500 and 100 x 1,000 days) and scores the
+same model on a two-origin rolling backtest (WAPE of P50, P10-P90 coverage, and the
+seasonal-naive WAPE as the reference for the ratio). `--code DIR` runs another checkout
+of bclake (its package directory first on PYTHONPATH) for a before/after comparison.
 """
 
 from __future__ import annotations
@@ -61,11 +68,30 @@ tail.select("store", "item", "day", pl.col("sales").alias("p50")).write_csv(sys.
 """
 
 
-def child(args: list[str]) -> tuple[float, float, str]:
+CHILD_BACKTEST = """
+import json, sys, polars as pl
+from bclake.ml.forecaster import LGBMForecaster
+df = pl.read_csv(sys.argv[1], try_parse_dates=True)
+model = LGBMForecaster(["store", "item"], "day", "sales", horizon=28, freq="D",
+                       future_cols=("price", "promo", "event"), hist_cols=("traffic",),
+                       calendar="none", fill="missing")
+cv = model.cross_validation(df, n_windows=2)
+total = cv["y"].sum()
+print(json.dumps({
+    "wape": float((cv["y"] - cv["p50"]).abs().sum() / total),
+    "seasonal_naive": float((cv["y"] - cv["seasonal_naive"]).abs().sum() / total),
+    "coverage": float(((cv["y"] >= cv["p10"]) & (cv["y"] <= cv["p90"])).mean()),
+}))
+"""
+
+SIZES = ((5, 200), (20, 500), (100, 1000))  # (series, days): 10^3, 10^4, 10^5 rows
+
+
+def child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(seconds, peak RSS MiB, stdout) of one child process, its own rusage via wait4."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
@@ -113,12 +139,49 @@ def long_table(path: Path, n_series: int = 1000, n_days: int = 1000, horizon: in
     return path / "sales.csv"
 
 
+def by_size(console: Console, code: Path | None) -> None:
+    """Seconds of `bclake forecast` and two-origin backtest accuracy per table size."""
+    env = dict(os.environ, BCLAKE_QUIET="1")
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
+    table = Table(title=f"bclake forecast by size ({code or 'this checkout'})")
+    for col in ("rows", "series x days", "seconds", "peak RSS MiB", "backtest s", "WAPE",
+                "seasonal naive", "ratio", "P10-P90"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for n_series, n_days in SIZES:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            data = long_table(tmp, n_series=n_series, n_days=n_days)
+            cli = [
+                sys.executable, "-m", "bclake.cli", "forecast", "--input", str(data),
+                "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
+                "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
+                "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
+            ]  # fmt: skip
+            seconds, rss, _ = child(cli, env)
+            bt_seconds, _, out = child([sys.executable, "-c", CHILD_BACKTEST, str(data)], env)
+            acc = json.loads(out.strip().splitlines()[-1])
+        row = (
+            f"{n_series * n_days:,}", f"{n_series} x {n_days}", f"{seconds:.1f}", f"{rss:,.0f}",
+            f"{bt_seconds:.1f}", f"{acc['wape']:.3f}", f"{acc['seasonal_naive']:.3f}",
+            f"{acc['wape'] / acc['seasonal_naive']:.2f}", f"{acc['coverage']:.2f}",
+        )  # fmt: skip
+        console.print(" | ".join(row))
+        table.add_row(*row)
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--rows-only", action="store_true")
+    parser.add_argument("--sizes", action="store_true")
+    parser.add_argument("--code", type=Path, default=None)
     args = parser.parse_args()
     console = Console()
+    if args.sizes:
+        by_size(console, args.code)
+        return
     table = Table(title="forecast benchmark")
     for col in ("run", "seconds", "peak RSS MiB", "notes"):
         table.add_column(col, justify="left" if col in ("run", "notes") else "right")

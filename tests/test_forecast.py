@@ -139,6 +139,25 @@ def test_quantiles_are_ordered_non_negative_and_cover_about_their_band() -> None
     assert set(scores["horizon"].drop_nulls()) == {1, 2, 3, 4}
 
 
+def test_rounds_scale_with_the_table_by_early_stopping() -> None:
+    """A small table stops well below the ceiling, the final model keeps the rounds that
+    scored best on the held-out periods, and the backtest is as good as at the ceiling."""
+    df = weekly_table(n_series=20, seed=3)
+    ceiling = {"num_boost_round": 300}
+    stopped = model(**ceiling)
+    full = model(**ceiling, early_stopping_rounds=None)
+    scores = {}
+    for name, m in (("stopped", stopped), ("full", full)):
+        cv = m.cross_validation(df, n_windows=2)
+        scores[name] = (cv["y"] - cv["p50"]).abs().sum() / cv["y"].sum()
+        m.fit(df)
+    assert full.rounds_ == {0.1: 300, 0.5: 300, 0.9: 300}
+    # these series are noisy (the promotion is not an input): few rounds score best
+    assert max(stopped.rounds_.values()) < 150, stopped.rounds_
+    assert [m.num_trees() for m in stopped.models_.values()] == list(stopped.rounds_.values())
+    assert scores["stopped"] <= scores["full"] * 1.05, scores
+
+
 def test_bad_settings_and_tables_are_named_by_argument_and_column() -> None:
     with pytest.raises(ValueError, match=r"freq must be one of \['D', 'W'\], not 'M'"):
         LGBMForecaster(["k"], "d", "y", freq="M")  # type: ignore[arg-type]

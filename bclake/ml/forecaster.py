@@ -20,6 +20,16 @@ promotion, events): the model sees their value in the target period, so
 happen (scans, stock): the model sees them at the origin and over the last four
 periods. String columns are categorical.
 
+Boosting rounds scale with the data: each quantile's model is first fitted with early
+stopping on a time-ordered validation split (the training rows whose target lies in the
+last `horizon` periods of what that fit may see; `early_stopping_rounds` rounds without
+improvement of the validation pinball loss end it, `num_boost_round` is the ceiling), and
+the final model is refitted on everything with the number of rounds that scored best. A
+small table stops after a few dozen rounds; a large one runs to the ceiling as before.
+With conformal bands the early-stopped fit is the calibration fit (it learns from the
+periods before the last `horizon` and is scored on them), so calibration costs no extra
+fit.
+
 Intervals: the quantile models' P10-P90 band is calibrated by split conformal
 prediction (CQR): the model is also fitted without the last `horizon` periods,
 its band is scored on them, and every horizon's band is widened (or narrowed)
@@ -40,6 +50,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from bclake.core.progress import Task, track
 from bclake.ml.baselines import baselines, seasonal_naive_mae
 from bclake.ml.panel import (
     FREQ_DAYS,
@@ -99,17 +110,20 @@ class LGBMForecaster:
     fill: Fill = "zero"  # a period missing inside a series' life: 0 sold, or unknown (NaN)
     n_lags: int = 8
     level_window: int = 13
-    num_boost_round: int = 300
+    num_boost_round: int = 300  # the ceiling; early stopping picks the rounds below it
+    early_stopping_rounds: int | None = 20  # None: always `num_boost_round` rounds
     # training rows (series x origins x horizons) are capped by thinning origins evenly,
     # always keeping the latest: bounded memory and time on thousands of long series
     max_train_rows: int = 1_000_000
     params: dict = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    label: str = "forecast"  # names the model in progress lines ("region × SKU forecast")
     models_: dict[float, lgb.Booster] = field(default_factory=dict, init=False, repr=False)
     feature_names_: list[str] = field(default_factory=list, init=False, repr=False)
     panel_: Panel | None = field(default=None, init=False, repr=False)
     categories_: dict[str, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
     # per horizon: how far to move the outer quantiles, in level-scaled units
     widen_: np.ndarray | None = field(default=None, init=False, repr=False)
+    rounds_: dict[float, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.freq = check_freq(self.freq)
@@ -170,8 +184,24 @@ class LGBMForecaster:
         panel = to_panel(
             df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols, self.fill
         )
-        self.models_, self.feature_names_ = self._train(panel)
-        self.widen_ = self._calibrate(panel) if self.conformal else None
+        rounds: dict[float, int] = {}
+        self.widen_, self.models_ = None, {}
+        n = panel.values.shape[1]
+        calibrate = self.conformal and self._can_calibrate(n)
+        fits = len(self.quantiles) * (2 if calibrate or self.early_stopping_rounds else 1)
+        description = f"{self.label}: fit {panel.values.shape[0]:,} series"
+        with track(description, total=fits, unit="fits") as task:
+            if calibrate:
+                self.widen_, rounds = self._calibrate(panel, task)
+            elif self.early_stopping_rounds is not None:
+                models, names, rounds = self._train(panel, valid_from=n - self.horizon, task=task)
+                if not rounds:  # nothing to hold out: these models saw every row already
+                    self.models_, self.feature_names_ = models, names
+                    task.update(completed=fits)
+            if rounds or not self.models_:
+                # the final fit: every period, with the rounds that scored best (or the ceiling)
+                self.models_, self.feature_names_, _ = self._train(panel, rounds=rounds, task=task)
+        self.rounds_ = {q: rounds.get(q, self.num_boost_round) for q in self.quantiles}
         self.panel_ = panel
         return self
 
@@ -235,14 +265,17 @@ class LGBMForecaster:
         )
         n = panel.values.shape[1]
         out = []
-        for w in range(n_windows):
-            cutoff = n - 1 - self.horizon - (n_windows - 1 - w) * step
+        cutoffs = [n - 1 - self.horizon - (n_windows - 1 - w) * step for w in range(n_windows)]
+        for w, cutoff in enumerate(cutoffs):
             if cutoff < self.season:
                 raise ValueError(
                     f"not enough history for window {w}: need more than "
                     f"{self.season + self.horizon} periods, have {n}"
                 )
-            out.append(self._backtest_window(df, panel, cutoff))
+        with track(f"{self.label}: backtest", total=n_windows, unit="origins") as task:
+            for cutoff in cutoffs:
+                out.append(self._backtest_window(df, panel, cutoff))
+                task.advance(note=f"origin {period_date(panel, cutoff, self.freq)}")
         # a series born after a cutoff has neither history nor a forecast at it: cold start
         return pl.concat(out).filter(
             pl.col("y").is_not_null() & pl.col("y").is_not_nan() & pl.col("p50").is_not_null()
@@ -304,8 +337,10 @@ class LGBMForecaster:
 
     def _training_rows(
         self, panel: Panel, spec: FeatureSpec
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        parts, targets, levels = [], [], []
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(feature columns, target, level, target period index, series index), one entry
+        per row."""
+        parts, targets, levels, periods, series = [], [], [], [], []
         n = panel.values.shape[1]
         for h in range(1, self.horizon + 1):
             origins = self._origins(panel.values.shape[0], n, h)
@@ -318,33 +353,90 @@ class LGBMForecaster:
             parts.append({k: v[keep].astype(np.float32) for k, v in cols.items()})
             targets.append(target[keep])
             levels.append(level[keep])
+            periods.append((np.tile(origins, panel.values.shape[0]) + h)[keep])
+            series.append(rows_s[keep])
         if not sum(len(t) for t in targets):
             raise ValueError(
                 "nothing to learn from: no series has two periods of history (an origin "
                 "and a later period to forecast)"
             )
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return cols, np.concatenate(targets), np.concatenate(levels)
+        return (
+            cols,
+            np.concatenate(targets),
+            np.concatenate(levels),
+            np.concatenate(periods),
+            np.concatenate(series),
+        )
 
-    def _train(self, panel: Panel) -> tuple[dict[float, lgb.Booster], list[str]]:
+    def _train(
+        self,
+        panel: Panel,
+        rounds: dict[float, int] | None = None,
+        valid_from: int | None = None,
+        task: Task | None = None,
+    ) -> tuple[dict[float, lgb.Booster], list[str], dict[float, int]]:
+        """(one booster per quantile, feature names, rounds per quantile).
+
+        `rounds` fixes each quantile's rounds (default `num_boost_round`). With
+        `valid_from` (a period index) only rows whose target lies before it are learnt
+        from; with `early_stopping_rounds` set too, the rows at or after it are the
+        validation set and each model stops early on its pinball loss there, and the
+        rounds returned are the best ones (empty when nothing was held out). Raises
+        ValueError when no row lies before `valid_from`."""
         spec = self.feature_spec
-        cols, target, level = self._training_rows(panel, spec)
+        cols, target, level, period, series = self._training_rows(panel, spec)
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
-        # binned once, shared by every quantile's model
+        label = target / level
+        held = np.zeros(len(label), dtype=bool) if valid_from is None else period >= valid_from
+        if held.all():
+            raise ValueError(
+                "nothing to learn from before the validation periods: no series has two "
+                "periods of history there"
+            )
+        # validated only on series the conformal step would score: a launch too young to
+        # scale by its own level must not choose the rounds of every other series
+        observed = (~np.isnan(panel.values[:, : valid_from or 0])).sum(axis=1)
+        scored = held & (observed[series] >= self.n_lags)
+        # binned once from the rows learnt from, shared by every quantile's model
+        binning = {"verbose": -1, "max_bin": 255}
         data = lgb.Dataset(
-            matrix,
-            label=target / level,
+            matrix[~held],
+            label=label[~held],
             feature_name=names,
             categorical_feature=spec.categorical_features(names),
-            params={"verbose": -1, "max_bin": 255},
+            params=binning,
         ).construct()
+        valid = None
+        if scored.any() and self.early_stopping_rounds is not None:
+            valid = lgb.Dataset(
+                matrix[scored],
+                label=label[scored],
+                reference=data,
+                feature_name=names,
+                categorical_feature=spec.categorical_features(names),
+                params=binning,
+            ).construct()
         del matrix
-        models = {}
+        models, best = {}, {}
         for q in self.quantiles:
-            params = {**self.params, "objective": "quantile", "alpha": q}
-            models[q] = lgb.train(params, data, num_boost_round=self.num_boost_round)
-        return models, names
+            params = {**self.params, "objective": "quantile", "alpha": q, "metric": "quantile"}
+            if valid is None:
+                n_rounds = (rounds or {}).get(q, self.num_boost_round)
+                models[q] = lgb.train(params, data, num_boost_round=max(1, n_rounds))
+            else:
+                models[q] = lgb.train(
+                    params,
+                    data,
+                    num_boost_round=self.num_boost_round,
+                    valid_sets=[valid],
+                    callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                )
+                best[q] = models[q].best_iteration or self.num_boost_round
+            if task is not None:
+                task.advance(note=f"{quantile_name(q)}, {models[q].num_trees()} rounds")
+        return models, names, best
 
     def _predict_scaled(
         self, panel: Panel, models: dict[float, lgb.Booster], names: list[str], origin: int
@@ -360,13 +452,23 @@ class LGBMForecaster:
                 out[:, h - 1, i] = models[q].predict(matrix)
         return np.sort(out, axis=2), np.nan_to_num(level, nan=1.0)
 
-    def _calibrate(self, panel: Panel) -> np.ndarray | None:
-        """Split-conformal widening per horizon from a fit that stops `horizon` periods early."""
+    def _can_calibrate(self, n_periods: int) -> bool:
+        """Whether a conformal band can be fitted: two quantiles and more than a season
+        of history before the calibration cutoff."""
+        return len(self.quantiles) >= 2 and n_periods - 1 - self.horizon > self.season
+
+    def _calibrate(
+        self, panel: Panel, task: Task | None = None
+    ) -> tuple[np.ndarray, dict[float, int]]:
+        """(split-conformal widening per horizon, best rounds per quantile) from a fit on the
+        rows whose target lies before the last `horizon` periods, early-stopped on the rows
+        whose target lies in them (no rounds: it was not early-stopped), and scored from the
+        origin just before them. Choosing the one number of rounds on the rows the band is
+        scored on makes the band at most marginally narrower; holding out another window
+        instead would score a model `horizon` periods staler than the one it stands for."""
         n = panel.values.shape[1]
         cutoff = n - 1 - self.horizon
-        if len(self.quantiles) < 2 or cutoff <= self.season:
-            return None
-        models, names = self._train(panel.until(cutoff))
+        models, names, rounds = self._train(panel, valid_from=cutoff + 1, task=task)
         scaled, level = self._predict_scaled(panel, models, names, cutoff)
         actual = panel.values[:, cutoff + 1 : cutoff + 1 + self.horizon] / level[:, None]
         lo, hi = scaled[:, :, 0], scaled[:, :, -1]
@@ -382,7 +484,7 @@ class LGBMForecaster:
             if len(s):
                 level_q = min(1.0, np.ceil((len(s) + 1) * (1 - alpha)) / len(s))
                 widen[h] = np.quantile(s, level_q)
-        return widen
+        return widen, rounds
 
     def _with_future(self, panel: Panel, future: pl.DataFrame | None) -> Panel:
         """The panel with the known-in-advance columns filled in for the horizon."""

@@ -88,12 +88,15 @@ def forecast_region_sku_week(
         freq="W",
         future_cols=REGION_FUTURE,
         hist_cols=REGION_HIST,
+        label="region × SKU forecast",
     )
     n_weeks = weekly["week_start"].n_unique()
     windows = _windows(n_weeks, horizon)
     backtest = model.cross_validation(weekly, n_windows=windows)
     no_scans = replace(
-        model, hist_cols=tuple(c for c in REGION_HIST if c not in SCAN_FEATURES)
+        model,
+        hist_cols=tuple(c for c in REGION_HIST if c not in SCAN_FEATURES),
+        label="region × SKU forecast without scans",
     ).cross_validation(weekly.drop(SCAN_FEATURES), n_windows=windows)
     backtest = backtest.join(
         no_scans.select(
@@ -210,6 +213,7 @@ def forecast_store_sku_week(
         hist_cols=STORE_HIST,
         num_boost_round=150,
         max_train_rows=600_000,
+        label="store × SKU forecast",
         params={**DEFAULT_PARAMS, "min_data_in_leaf": 200},
     )
     backtest = model.cross_validation(weekly, n_windows=backtest_windows, step=horizon)
