@@ -87,11 +87,13 @@ print(json.dumps({
 SIZES = ((5, 200), (20, 500), (100, 1000))  # (series, days): 10^3, 10^4, 10^5 rows
 
 
-def child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+def child(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, str]:
     """(seconds, peak RSS MiB, stdout) of one child process, its own rusage via wait4."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
@@ -158,8 +160,12 @@ def by_size(console: Console, code: Path | None) -> None:
                 "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
                 "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
             ]  # fmt: skip
-            seconds, rss, _ = child(cli, env)
-            bt_seconds, _, out = child([sys.executable, "-c", CHILD_BACKTEST, str(data)], env)
+            # run from the temporary folder: `-m` and `-c` put the working directory first
+            # on sys.path, ahead of PYTHONPATH (`--code`)
+            seconds, rss, _ = child(cli, env, cwd=tmp)
+            bt_seconds, _, out = child(
+                [sys.executable, "-c", CHILD_BACKTEST, str(data)], env, cwd=tmp
+            )
             acc = json.loads(out.strip().splitlines()[-1])
         row = (
             f"{n_series * n_days:,}", f"{n_series} x {n_days}", f"{seconds:.1f}", f"{rss:,.0f}",

@@ -101,6 +101,7 @@ class ForecastReport:
     short_series: list[dict] = field(default_factory=list)  # + periods, forecast_source
     new_series: list[dict] = field(default_factory=list)  # + forecast_source or skipped reason
     calibration: str = ""
+    rounds: dict[str, int] = field(default_factory=dict)  # quantile -> boosting rounds
     series: dict[str, int] = field(default_factory=dict)  # forecast_source -> series
     warnings: list[str] = field(default_factory=list)
 
@@ -139,6 +140,11 @@ class ForecastReport:
         )
         if self.calibration:
             out.append(f"intervals: {self.calibration}")
+        if self.rounds:
+            out.append(
+                "boosting rounds per quantile (early-stopped): "
+                + ", ".join(f"{q} {n}" for q, n in self.rounds.items())
+            )
         out.extend(f"warning: {w}" for w in self.warnings)
         return out
 
@@ -599,6 +605,7 @@ def _fit_model(
         else None
     ).drop("horizon")  # fmt: skip
     served = stats.filter(pl.col("forecast_source") != "mean_fallback").select(id_cols)
+    report.rounds = {quantile_name(q): n for q, n in model.rounds_.items()}
     report.calibration = (
         "split-conformal band from level-scaled residuals of the series with at least "
         f"{model.n_lags} observed periods at the calibration cutoff"

@@ -400,7 +400,7 @@ class LGBMForecaster:
         observed = (~np.isnan(panel.values[:, : valid_from or 0])).sum(axis=1)
         scored = held & (observed[series] >= self.n_lags)
         # binned once from the rows learnt from, shared by every quantile's model
-        binning = {"verbose": -1, "max_bin": 255}
+        binning = {"verbose": -1, "max_bin": self.params.get("max_bin", 255)}
         data = lgb.Dataset(
             matrix[~held],
             label=label[~held],
