@@ -10,8 +10,9 @@ over the cheapest forecast of the same data.
     python -m bench.forecast_bench --rows-only  # only the 10^6-row table
     python -m bench.forecast_bench --sizes      # seconds and backtest accuracy by size
 
-`--sizes` times `bclake forecast` (as a user runs it, without `--backtest`) on tables of
-10^3, 10^4 and 10^5 daily rows (5 x 200, 20 x 500 and 100 x 1,000 days) and scores the
+`--sizes` times `bclake forecast` (as a user runs it, without `--backtest`; the same
+seasonal-naive polars script as the reference time) on tables of 10^3, 10^4 and 10^5
+daily rows (5 x 200, 20 x 500 and 100 x 1,000 days) and scores the
 same model on a two-origin rolling backtest (WAPE of P50, P10-P90 coverage, and the
 seasonal-naive WAPE as the reference for the ratio). `--code DIR` runs another checkout
 of bclake (its package directory first on PYTHONPATH) for a before/after comparison.
@@ -147,8 +148,8 @@ def by_size(console: Console, code: Path | None) -> None:
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     table = Table(title=f"bclake forecast by size ({code or 'this checkout'})")
-    for col in ("rows", "series x days", "seconds", "peak RSS MiB", "backtest s", "WAPE",
-                "seasonal naive", "ratio", "P10-P90"):  # fmt: skip
+    for col in ("rows", "series x days", "seconds", "x naive time", "peak RSS MiB",
+                "backtest s", "WAPE", "seasonal naive", "ratio", "P10-P90"):  # fmt: skip
         table.add_column(col, justify="right")
     for n_series, n_days in SIZES:
         with tempfile.TemporaryDirectory() as tmp:
@@ -163,12 +164,15 @@ def by_size(console: Console, code: Path | None) -> None:
             # run from the temporary folder: `-m` and `-c` put the working directory first
             # on sys.path, ahead of PYTHONPATH (`--code`)
             seconds, rss, _ = child(cli, env, cwd=tmp)
+            naive = [sys.executable, "-c", CHILD_NAIVE, str(data), str(tmp / "naive.csv")]
+            ref_s, _, _ = child(naive, env, cwd=tmp)
             bt_seconds, _, out = child(
                 [sys.executable, "-c", CHILD_BACKTEST, str(data)], env, cwd=tmp
             )
             acc = json.loads(out.strip().splitlines()[-1])
         row = (
-            f"{n_series * n_days:,}", f"{n_series} x {n_days}", f"{seconds:.1f}", f"{rss:,.0f}",
+            f"{n_series * n_days:,}", f"{n_series} x {n_days}", f"{seconds:.1f}",
+            f"{seconds / ref_s:.0f}", f"{rss:,.0f}",
             f"{bt_seconds:.1f}", f"{acc['wape']:.3f}", f"{acc['seasonal_naive']:.3f}",
             f"{acc['wape'] / acc['seasonal_naive']:.2f}", f"{acc['coverage']:.2f}",
         )  # fmt: skip
