@@ -28,16 +28,17 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from rich.progress import Progress
 
 from bclake.core.calendar import build_calendar
 from bclake.core.incentives import Programmes, load_programmes
+from bclake.core.progress import track
 from bclake.core.settings import SIMULATION_MANIFEST, Settings
 from bclake.simulator import consumers, incentives, scans, trade, truth
 from bclake.simulator.codes import CodeLedger, diversion_plan
@@ -312,8 +313,8 @@ def _run_days(
     """Step the channel through `days`, flushing at each label change (month or day)."""
     st = run.state
     buffer: list[DayRecord] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"simulating {len(days)} days", total=len(days))
+    steps = track(f"simulate {len(days)} days", total=len(days), unit="days")
+    with steps if progress else nullcontext() as task:
         for t in days:
             record = st.channel.step(t, st.streams.channel)
             buffer.append(record)
@@ -322,7 +323,8 @@ def _run_days(
             if daily or t == days[-1] or label(t + 1) != label(t):
                 _flush(run, label(t), buffer)
                 buffer = []
-            bar.advance(task)
+            if task is not None:
+                task.advance(note=label(t))
 
 
 def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
