@@ -158,11 +158,46 @@ def test_rounds_scale_with_the_table_by_early_stopping() -> None:
     assert scores["stopped"] <= scores["full"] * 1.05, scores
 
 
+@pytest.mark.parametrize("conformal", [True, False])
+@pytest.mark.parametrize("n_weeks", [5, 20])
+def test_a_short_table_trains_every_model_to_the_ceiling_on_every_period(
+    n_weeks: int, conformal: bool
+) -> None:
+    """Too little history to judge rounds on (a season before the last horizon): no early
+    stopping, no error, and the final models learn from the last periods too (a jump in
+    them moves the forecast)."""
+    df = weekly_table(n_series=6, n_weeks=n_weeks, seed=5)
+    m = model(conformal=conformal).fit(df)
+    assert m.rounds_ == {0.1: 40, 0.5: 40, 0.9: 40}
+    if n_weeks > 5:  # on 5 weeks LightGBM finds no split to make and stops by itself
+        assert [b.num_trees() for b in m.models_.values()] == [40, 40, 40]
+    last = df["week"].max()
+    jumped = df.with_columns(
+        pl.when(pl.col("week") >= last - timedelta(weeks=1))
+        .then(pl.col("qty") * 20)
+        .otherwise(pl.col("qty"))
+    )
+    assert model(conformal=conformal).fit(jumped).predict()["p50"].sum() > 2 * (
+        m.predict()["p50"].sum()
+    )
+
+
+@pytest.mark.parametrize("early_stopping_rounds", [20, None])
+def test_a_tight_row_budget_still_calibrates(early_stopping_rounds: int | None) -> None:
+    """Origins thinned to one or two per horizon: the calibration fit thins from its own
+    cutoff, so it still has rows to learn from and a band."""
+    df = weekly_table(n_series=10, n_weeks=70, seed=2)
+    m = model(max_train_rows=50, early_stopping_rounds=early_stopping_rounds).fit(df)
+    assert m.widen_ is not None and m.predict().height == 10 * 4
+
+
 def test_bad_settings_and_tables_are_named_by_argument_and_column() -> None:
     with pytest.raises(ValueError, match=r"freq must be one of \['D', 'W'\], not 'M'"):
         LGBMForecaster(["k"], "d", "y", freq="M")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"calendar must be one of \['cn', 'none'\]"):
         LGBMForecaster(["k"], "d", "y", calendar="us")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="early_stopping_rounds must be at least 1"):
+        LGBMForecaster(["k"], "d", "y", early_stopping_rounds=0)
     df = weekly_table(n_series=2, n_weeks=10)
     with pytest.raises(ValueError, match=r"lacks columns \['price'\]"):
         model(future_cols=("price",)).fit(df)

@@ -142,7 +142,7 @@ class ForecastReport:
             out.append(f"intervals: {self.calibration}")
         if self.rounds:
             out.append(
-                "boosting rounds per quantile (early-stopped): "
+                "boosting rounds per quantile: "
                 + ", ".join(f"{q} {n}" for q, n in self.rounds.items())
             )
         out.extend(f"warning: {w}" for w in self.warnings)

@@ -21,14 +21,17 @@ happen (scans, stock): the model sees them at the origin and over the last four
 periods. String columns are categorical.
 
 Boosting rounds scale with the data: each quantile's model is first fitted with early
-stopping on a time-ordered validation split (the training rows whose target lies in the
-last `horizon` periods of what that fit may see; `early_stopping_rounds` rounds without
-improvement of the validation pinball loss end it, `num_boost_round` is the ceiling), and
-the final model is refitted on everything with the number of rounds that scored best. A
-small table stops after a few dozen rounds; a large one runs to the ceiling as before.
-With conformal bands the early-stopped fit is the calibration fit (it learns from the
-periods before the last `horizon` and is scored on them), so calibration costs no extra
-fit.
+stopping on a time-ordered split (it learns from the panel as known `horizon` periods
+before its end and is judged on its forecasts from there of the last `horizon` periods,
+for the series old enough to scale; `early_stopping_rounds` rounds without improvement
+of that pinball loss end it, `num_boost_round` is the ceiling), and the final model is
+refitted on everything with the number of rounds that scored best. A small or noisy
+table stops after a few dozen rounds; a large one runs to the ceiling as before.
+With conformal bands the early-stopped fit is the calibration fit: it learns from the
+panel as known `horizon` periods before its end, and is both stopped and scored on its
+forecasts of the last `horizon` periods, so calibration costs no extra fit. Rounds are
+chosen only with more than a season of history before those periods; a shorter table
+trains to the ceiling.
 
 Intervals: the quantile models' P10-P90 band is calibrated by split conformal
 prediction (CQR): the model is also fitted without the last `horizon` periods,
@@ -131,6 +134,11 @@ class LGBMForecaster:
         self.fill = check_fill(self.fill)
         if self.horizon < 1:
             raise ValueError(f"horizon must be at least 1 period, not {self.horizon}")
+        if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
+            raise ValueError(
+                f"early_stopping_rounds must be at least 1 (or None: no early stopping), not "
+                f"{self.early_stopping_rounds}"
+            )
         if not all(0 < q < 1 for q in self.quantiles):
             raise ValueError(f"quantiles must lie strictly between 0 and 1: {self.quantiles}")
 
@@ -185,22 +193,21 @@ class LGBMForecaster:
             df, self.id_cols, self.date_col, self.target_col, self.freq, self.exog_cols, self.fill
         )
         rounds: dict[float, int] = {}
-        self.widen_, self.models_ = None, {}
+        widen = None
         n = panel.values.shape[1]
         calibrate = self.conformal and self._can_calibrate(n)
-        fits = len(self.quantiles) * (2 if calibrate or self.early_stopping_rounds else 1)
+        # rounds are chosen only with more than a season of history before the split
+        early = self.early_stopping_rounds is not None and self._can_calibrate(n, quantiles=1)
+        fits = len(self.quantiles) * (2 if calibrate or early else 1)
         description = f"{self.label}: fit {panel.values.shape[0]:,} series"
         with track(description, total=fits, unit="fits") as task:
             if calibrate:
-                self.widen_, rounds = self._calibrate(panel, task)
-            elif self.early_stopping_rounds is not None:
-                models, names, rounds = self._train(panel, valid_from=n - self.horizon, task=task)
-                if not rounds:  # nothing to hold out: these models saw every row already
-                    self.models_, self.feature_names_ = models, names
-                    task.update(completed=fits)
-            if rounds or not self.models_:
-                # the final fit: every period, with the rounds that scored best (or the ceiling)
-                self.models_, self.feature_names_, _ = self._train(panel, rounds=rounds, task=task)
+                widen, rounds = self._calibrate(panel, task)
+            elif early:
+                _, _, rounds = self._train(panel, valid_from=n - self.horizon, task=task)
+            # the final fit: every period, with the rounds that scored best (or the ceiling)
+            models, names, _ = self._train(panel, rounds=rounds, task=task)
+        self.models_, self.feature_names_, self.widen_ = models, names, widen
         self.rounds_ = {q: rounds.get(q, self.num_boost_round) for q in self.quantiles}
         self.panel_ = panel
         return self
@@ -337,10 +344,10 @@ class LGBMForecaster:
 
     def _training_rows(
         self, panel: Panel, spec: FeatureSpec
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(feature columns, target, level, target period index, series index), one entry
-        per row."""
-        parts, targets, levels, periods, series = [], [], [], [], []
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """(feature columns, target, level), one entry per row; raises ValueError when no
+        series has an origin and a later period."""
+        parts, targets, levels = [], [], []
         n = panel.values.shape[1]
         for h in range(1, self.horizon + 1):
             origins = self._origins(panel.values.shape[0], n, h)
@@ -353,21 +360,32 @@ class LGBMForecaster:
             parts.append({k: v[keep].astype(np.float32) for k, v in cols.items()})
             targets.append(target[keep])
             levels.append(level[keep])
-            periods.append((np.tile(origins, panel.values.shape[0]) + h)[keep])
-            series.append(rows_s[keep])
         if not sum(len(t) for t in targets):
             raise ValueError(
                 "nothing to learn from: no series has two periods of history (an origin "
                 "and a later period to forecast)"
             )
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        return (
-            cols,
-            np.concatenate(targets),
-            np.concatenate(levels),
-            np.concatenate(periods),
-            np.concatenate(series),
-        )
+        return cols, np.concatenate(targets), np.concatenate(levels)
+
+    def _validation_rows(
+        self, panel: Panel, spec: FeatureSpec, origin: int, names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(feature matrix, level-scaled target) of the forecasts from `origin` for every
+        horizon with an actual, for the series the conformal step scores (at least
+        `n_lags` observed periods by `origin`); None when there is no such row."""
+        n = panel.values.shape[1]
+        observed = (~np.isnan(panel.values[:, : origin + 1])).sum(axis=1) >= self.n_lags
+        matrices, labels = [], []
+        for h in range(1, min(self.horizon, n - 1 - origin) + 1):
+            cols, level = spec.build(panel, np.array([origin]), h)
+            target = panel.values[:, origin + h]
+            keep = observed & ~np.isnan(target) & ~np.isnan(level)
+            matrices.append(np.column_stack([cols[c][keep] for c in names]).astype(np.float32))
+            labels.append(target[keep] / level[keep])
+        if not sum(len(y) for y in labels):
+            return None
+        return np.concatenate(matrices), np.concatenate(labels)
 
     def _train(
         self,
@@ -376,49 +394,44 @@ class LGBMForecaster:
         valid_from: int | None = None,
         task: Task | None = None,
     ) -> tuple[dict[float, lgb.Booster], list[str], dict[float, int]]:
-        """(one booster per quantile, feature names, rounds per quantile).
+        """(one booster per quantile, feature names, best rounds per quantile).
 
         `rounds` fixes each quantile's rounds (default `num_boost_round`). With
-        `valid_from` (a period index) only rows whose target lies before it are learnt
-        from; with `early_stopping_rounds` set too, the rows at or after it are the
-        validation set and each model stops early on its pinball loss there, and the
-        rounds returned are the best ones (empty when nothing was held out). Raises
-        ValueError when no row lies before `valid_from`."""
+        `valid_from` (a period index) the models learn from the panel as it was known at
+        `valid_from - 1` (so origins are thinned from there, as for a forecast made then)
+        and, when `early_stopping_rounds` is set, each stops early on its pinball loss over
+        the forecasts from that origin (`_validation_rows`); the best rounds are returned.
+        They are empty when no model was early-stopped (no `valid_from`, early stopping
+        off, or no series old enough to judge). Raises ValueError when nothing lies before
+        `valid_from` to learn from."""
         spec = self.feature_spec
-        cols, target, level, period, series = self._training_rows(panel, spec)
+        learn = panel if valid_from is None else panel.until(valid_from - 1)
+        cols, target, level = self._training_rows(learn, spec)
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
-        label = target / level
-        held = np.zeros(len(label), dtype=bool) if valid_from is None else period >= valid_from
-        if held.all():
-            raise ValueError(
-                "nothing to learn from before the validation periods: no series has two "
-                "periods of history there"
-            )
-        # validated only on series the conformal step would score: a launch too young to
-        # scale by its own level must not choose the rounds of every other series
-        observed = (~np.isnan(panel.values[:, : valid_from or 0])).sum(axis=1)
-        scored = held & (observed[series] >= self.n_lags)
         # binned once from the rows learnt from, shared by every quantile's model
         binning = {"verbose": -1, "max_bin": self.params.get("max_bin", 255)}
+        categorical = spec.categorical_features(names)
         data = lgb.Dataset(
-            matrix[~held],
-            label=label[~held],
+            matrix,
+            label=target / level,
             feature_name=names,
-            categorical_feature=spec.categorical_features(names),
+            categorical_feature=categorical,
             params=binning,
         ).construct()
-        valid = None
-        if scored.any() and self.early_stopping_rounds is not None:
-            valid = lgb.Dataset(
-                matrix[scored],
-                label=label[scored],
-                reference=data,
-                feature_name=names,
-                categorical_feature=spec.categorical_features(names),
-                params=binning,
-            ).construct()
         del matrix
+        valid = None
+        if valid_from is not None and self.early_stopping_rounds is not None:
+            rows = self._validation_rows(panel, spec, valid_from - 1, names)
+            if rows is not None:
+                valid = lgb.Dataset(
+                    rows[0],
+                    label=rows[1],
+                    reference=data,
+                    feature_name=names,
+                    categorical_feature=categorical,
+                    params=binning,
+                ).construct()
         models, best = {}, {}
         for q in self.quantiles:
             params = {**self.params, "objective": "quantile", "alpha": q, "metric": "quantile"}
@@ -452,20 +465,21 @@ class LGBMForecaster:
                 out[:, h - 1, i] = models[q].predict(matrix)
         return np.sort(out, axis=2), np.nan_to_num(level, nan=1.0)
 
-    def _can_calibrate(self, n_periods: int) -> bool:
-        """Whether a conformal band can be fitted: two quantiles and more than a season
-        of history before the calibration cutoff."""
-        return len(self.quantiles) >= 2 and n_periods - 1 - self.horizon > self.season
+    def _can_calibrate(self, n_periods: int, quantiles: int = 2) -> bool:
+        """Whether a fit can be judged on the last `horizon` periods: at least `quantiles`
+        quantiles (two for a band) and more than a season of history before them."""
+        return len(self.quantiles) >= quantiles and n_periods - 1 - self.horizon > self.season
 
     def _calibrate(
         self, panel: Panel, task: Task | None = None
     ) -> tuple[np.ndarray, dict[float, int]]:
         """(split-conformal widening per horizon, best rounds per quantile) from a fit on the
-        rows whose target lies before the last `horizon` periods, early-stopped on the rows
-        whose target lies in them (no rounds: it was not early-stopped), and scored from the
-        origin just before them. Choosing the one number of rounds on the rows the band is
-        scored on makes the band at most marginally narrower; holding out another window
-        instead would score a model `horizon` periods staler than the one it stands for."""
+        panel as known `horizon` periods before its end, early-stopped (unless that is off:
+        no rounds) on the very forecasts its band is then scored on: those from that
+        origin. Choosing the rounds on the scored rows can narrow the band (P10-P90
+        backtest coverage 0.83 -> 0.75 on the 10^3-row bench table, unchanged at 0.80-0.81
+        on larger ones); holding out an earlier window instead would score a model
+        `horizon` periods staler than the one it stands for, and cost another fit."""
         n = panel.values.shape[1]
         cutoff = n - 1 - self.horizon
         models, names, rounds = self._train(panel, valid_from=cutoff + 1, task=task)
