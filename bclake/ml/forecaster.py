@@ -22,14 +22,15 @@ periods. String columns are categorical.
 
 Boosting rounds scale with the data: each quantile's model is first fitted with early
 stopping on a time-ordered split (it learns from the panel as known `horizon` periods
-before its end and is judged on its forecasts from there of the last `horizon` periods,
-for the series old enough to scale; `early_stopping_rounds` rounds without improvement
+before its end and is judged on its forecasts of the last `horizon` periods, from every
+origin, for the series old enough to scale; `early_stopping_rounds` rounds without improvement
 of that pinball loss end it, `num_boost_round` is the ceiling), and the final model is
 refitted on everything with the number of rounds that scored best. A small or noisy
 table stops after a few dozen rounds; a large one runs to the ceiling as before.
 With conformal bands the early-stopped fit is the calibration fit: it learns from the
-panel as known `horizon` periods before its end, and is both stopped and scored on its
-forecasts of the last `horizon` periods, so calibration costs no extra fit. Rounds are
+panel as known `horizon` periods before its end, is stopped on its forecasts of the
+last `horizon` periods and scored on those made from just before them, so calibration
+costs no extra fit. Rounds are
 chosen only with more than a season of history before those periods; a shorter table
 trains to the ceiling.
 
@@ -369,18 +370,23 @@ class LGBMForecaster:
         return cols, np.concatenate(targets), np.concatenate(levels)
 
     def _validation_rows(
-        self, panel: Panel, spec: FeatureSpec, origin: int, names: list[str]
+        self, panel: Panel, spec: FeatureSpec, cutoff: int, names: list[str]
     ) -> tuple[np.ndarray, np.ndarray] | None:
-        """(feature matrix, level-scaled target) of the forecasts from `origin` for every
-        horizon with an actual, for the series the conformal step scores (at least
-        `n_lags` observed periods by `origin`); None when there is no such row."""
-        n = panel.values.shape[1]
-        observed = (~np.isnan(panel.values[:, : origin + 1])).sum(axis=1) >= self.n_lags
+        """(feature matrix, level-scaled target) of every forecast whose target lies after
+        `cutoff` (up to `horizon` ahead of its origin, from any origin), for the series
+        the conformal step scores (at least `n_lags` observed periods by `cutoff`); None
+        when there is no such row. Series x horizon x (horizon + 1) / 2 rows at most."""
+        n_series, n = panel.values.shape
+        scored = (~np.isnan(panel.values[:, : cutoff + 1])).sum(axis=1) >= self.n_lags
         matrices, labels = [], []
-        for h in range(1, min(self.horizon, n - 1 - origin) + 1):
-            cols, level = spec.build(panel, np.array([origin]), h)
-            target = panel.values[:, origin + h]
-            keep = observed & ~np.isnan(target) & ~np.isnan(level)
+        for h in range(1, self.horizon + 1):
+            origins = np.arange(max(0, cutoff + 1 - h), n - h)
+            if not len(origins):
+                continue
+            cols, level = spec.build(panel, origins, h)
+            rows_s = np.repeat(np.arange(n_series), len(origins))
+            target = panel.values[rows_s, np.tile(origins, n_series) + h]
+            keep = scored[rows_s] & ~np.isnan(target) & ~np.isnan(level)
             matrices.append(np.column_stack([cols[c][keep] for c in names]).astype(np.float32))
             labels.append(target[keep] / level[keep])
         if not sum(len(y) for y in labels):
@@ -400,7 +406,8 @@ class LGBMForecaster:
         `valid_from` (a period index) the models learn from the panel as it was known at
         `valid_from - 1` (so origins are thinned from there, as for a forecast made then)
         and, when `early_stopping_rounds` is set, each stops early on its pinball loss over
-        the forecasts from that origin (`_validation_rows`); the best rounds are returned.
+        the forecasts of the periods from `valid_from` on (`_validation_rows`); the best
+        rounds are returned.
         They are empty when no model was early-stopped (no `valid_from`, early stopping
         off, or no series old enough to judge). Raises ValueError when nothing lies before
         `valid_from` to learn from."""
@@ -475,10 +482,10 @@ class LGBMForecaster:
     ) -> tuple[np.ndarray, dict[float, int]]:
         """(split-conformal widening per horizon, best rounds per quantile) from a fit on the
         panel as known `horizon` periods before its end, early-stopped (unless that is off:
-        no rounds) on the very forecasts its band is then scored on: those from that
-        origin. Choosing the rounds on the scored rows can narrow the band (P10-P90
-        backtest coverage 0.83 -> 0.75 on the 10^3-row bench table, unchanged at 0.80-0.81
-        on larger ones); holding out an earlier window instead would score a model
+        no rounds) on its forecasts of the last `horizon` periods, from every origin, of
+        which the band is scored on those from that cutoff. Choosing the rounds on the
+        periods the band is scored on can narrow it slightly (BENCHMARKS.md gives the
+        coverage reached); holding out an earlier window instead would score a model
         `horizon` periods staler than the one it stands for, and cost another fit."""
         n = panel.values.shape[1]
         cutoff = n - 1 - self.horizon
