@@ -92,6 +92,7 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.engines_bench --root $(BENCH_HOME)/large
 	$(BIN)/python -m bench.forecast_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.forecast_bench --sizes
+	$(BIN)/python -m bench.forecast_bench --busy
 	BCLAKE_HOME=$(BENCH_HOME)/demo $(BIN)/bclake pipeline
 	$(BIN)/python -m bench.dashboard_bench --root $(BENCH_HOME)/demo
 

@@ -311,11 +311,10 @@ def forecast(
         raise typer.Exit(2) from error
     console.print(
         f"{result.series:,} series, {df.height:,} input rows -> {result.forecast.height:,} "
-        f"forecast rows in {out} ({time.perf_counter() - started:.1f}s); known in advance: "
-        f"{result.future_cols or 'none'}; historical only: {result.hist_cols or 'none'}"
+        f"forecast rows in {out} ({time.perf_counter() - started:.1f}s)"
     )
     for line in result.report.lines():
-        console.print(line, style="yellow" if line.startswith("warning") else None)
+        console.print(line, style="yellow" if line.startswith(("warning", "dropped")) else None)
     console.print(f"report: {report_path}")
     if result.backtest_scores is not None:
         overall = result.backtest_scores.filter(pl.col("horizon").is_null())
@@ -572,6 +571,8 @@ DAGSTER_YAML = {"telemetry": {"enabled": False}}
 # log and shown with Dagster's own, at INFO, unless the instance's `python_logs` says otherwise
 DAGSTER_DEFAULTS = {
     "run_monitoring": {"enabled": True},
+    # one step at a time per concurrency pool (the model fits' `models` pool), across runs
+    "concurrency": {"pools": {"default_limit": 1}},
     "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
 }
 
@@ -579,8 +580,8 @@ DAGSTER_DEFAULTS = {
 def dagster_home(settings: Settings) -> Path:
     """`DAGSTER_HOME` (the environment's, else `<BCLAKE_HOME>/dagster`), created, exported,
     with a dagster.yaml whose `telemetry.enabled` is false and whose `run_monitoring` is
-    on and `python_logs` capture the `bclake` logger at INFO unless it says otherwise
-    (other keys kept)."""
+    on, concurrency pools default to one step at a time, and `python_logs` capture the
+    `bclake` logger at INFO unless it says otherwise (other keys kept)."""
     import yaml
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))

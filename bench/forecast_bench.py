@@ -9,6 +9,7 @@ over the cheapest forecast of the same data.
     python -m bench.forecast_bench --root DIR   # DIR/warehouse/build.duckdb has the marts
     python -m bench.forecast_bench --rows-only  # only the 10^6-row table
     python -m bench.forecast_bench --sizes      # seconds and backtest accuracy by size
+    python -m bench.forecast_bench --busy       # the same forecast quiet and beside a CPU hog
 
 `--sizes` times `bclake forecast` (as a user runs it, without `--backtest`; the same
 seasonal-naive polars script as the reference time) on tables of 10^3, 10^4 and 10^5
@@ -16,6 +17,12 @@ daily rows (5 x 200, 20 x 500 and 100 x 1,000 days) and scores the
 same model on a two-origin rolling backtest (WAPE of P50, P10-P90 coverage, and the
 seasonal-naive WAPE as the reference for the ratio). `--code DIR` runs another checkout
 of bclake (its package directory first on PYTHONPATH) for a before/after comparison.
+
+`--busy` runs `bclake forecast` on the 10^4-row table alone and then beside a CPU hog (one
+process spinning in a loop, as another job on the same machine would), for four ways
+OpenMP's idle threads wait: bclake's default (1,000 spins, then sleep), libgomp's own
+default (300,000 spins), sleeping at once (`PASSIVE`) and spinning (`ACTIVE`). It reports
+wall seconds, CPU seconds and the slowdown busy / quiet of each.
 """
 
 from __future__ import annotations
@@ -181,16 +188,78 @@ def by_size(console: Console, code: Path | None) -> None:
     console.print(table)
 
 
+WAITS = {  # how idle OpenMP threads wait: label -> environment
+    "bclake default: 1,000 spins": {},
+    "libgomp default: 300,000 spins": {"GOMP_SPINCOUNT": "300000"},
+    "sleep at once (PASSIVE)": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin (ACTIVE)": {"OMP_WAIT_POLICY": "ACTIVE"},
+}
+HOG = "import time\nend = time.time() + 900\nwhile time.time() < end:\n    pass\n"
+
+
+def _cpu_child(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one child process."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            raise SystemExit(f"{args[:4]} failed:\n{err.read()}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+
+
+def busy(console: Console) -> None:
+    """Slowdown of `bclake forecast` (10^4 rows) beside a CPU hog, per OpenMP wait policy."""
+    table = Table(title="bclake forecast on a busy machine (20 series x 500 days)")
+    for col in ("idle OpenMP threads", "quiet s", "quiet CPU s", "busy s", "busy CPU s",
+                "busy / quiet"):  # fmt: skip
+        table.add_column(col, justify="right")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = long_table(tmp, n_series=20, n_days=500)
+        cli = [
+            sys.executable, "-m", "bclake.cli", "forecast", "--input", str(data),
+            "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
+            "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
+            "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
+        ]  # fmt: skip
+        for label, wait in WAITS.items():
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+            }
+            env.update(BCLAKE_QUIET="1", **wait)
+            quiet_s, quiet_cpu = _cpu_child(cli, env, tmp)
+            hog = subprocess.Popen([sys.executable, "-c", HOG])
+            try:
+                time.sleep(1.0)
+                busy_s, busy_cpu = _cpu_child(cli, env, tmp)
+            finally:
+                hog.kill()
+                hog.wait()
+            row = (label, f"{quiet_s:.1f}", f"{quiet_cpu:.1f}", f"{busy_s:.1f}",
+                   f"{busy_cpu:.1f}", f"{busy_s / quiet_s:.2f}")  # fmt: skip
+            console.print(" | ".join(row))
+            table.add_row(*row)
+    console.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=None)
     parser.add_argument("--rows-only", action="store_true")
     parser.add_argument("--sizes", action="store_true")
+    parser.add_argument("--busy", action="store_true")
     parser.add_argument("--code", type=Path, default=None)
     args = parser.parse_args()
     console = Console()
     if args.sizes:
         by_size(console, args.code)
+        return
+    if args.busy:
+        busy(console)
         return
     table = Table(title="forecast benchmark")
     for col in ("run", "seconds", "peak RSS MiB", "notes"):

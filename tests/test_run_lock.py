@@ -15,7 +15,11 @@ import dagster as dg
 import pytest
 from dagster._core.storage.dagster_run import DagsterRun
 
+from bclake.cli import dagster_home
 from bclake.core.locks import DataRootBusy, holder, process_alive, writer_lock
+from bclake.core.settings import Settings
+from bclake.orchestration.assets.tables import MODEL_POOL
+from bclake.orchestration.definitions import build_definitions
 from bclake.orchestration.run import HOST_TAG, PID_TAG, fail_interrupted_runs, run_pipeline
 
 HOLD = """
@@ -173,3 +177,35 @@ def _running(pid: int) -> bool:
 def test_dbt_dies_with_the_run_that_started_it() -> None:
     assert _orphan_survives(PLAIN), "control: an ordinary child outlives its killed parent"
     assert not _orphan_survives(THROUGH_BCLAKE_DBT)
+
+
+def test_model_fits_share_one_concurrency_pool(tmp_path: Path) -> None:
+    """Every asset that fits a LightGBM model is in the model pool, and only those."""
+    defs = build_definitions(str(tmp_path))
+    pools = {}
+    for assets in defs.resolve_all_asset_specs():
+        pools[assets.key] = (assets.kinds, defs.resolve_assets_def(assets.key).op.pool)
+    fits = {k for k, (kinds, _) in pools.items() if "lightgbm" in kinds}
+    assert {k.path[-1] for k in fits} >= {"forecast_region_sku_week", "marketing_target_lists"}
+    assert {k for k, (_, pool) in pools.items() if pool == MODEL_POOL} == fits
+
+
+def test_the_model_pool_admits_one_step_and_a_dead_runs_slot_is_freed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dagster.yaml bclake writes limits each pool to one step at a time across runs;
+    a run whose process died gives its slot back when the next run marks it failed."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    home = dagster_home(Settings.from_env(tmp_path))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        assert storage.get_pool_config().default_pool_limit == 1
+        storage.initialize_concurrency_limit_to_default(MODEL_POOL)
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        first = _started_run(instance, dead.pid, socket.gethostname())
+        second = _started_run(instance, os.getpid(), socket.gethostname())
+        assert storage.claim_concurrency_slot(MODEL_POOL, first.run_id, "fit").is_claimed
+        assert not storage.claim_concurrency_slot(MODEL_POOL, second.run_id, "fit").is_claimed
+        assert fail_interrupted_runs(instance) == [first.run_id]
+        assert storage.claim_concurrency_slot(MODEL_POOL, second.run_id, "fit").is_claimed

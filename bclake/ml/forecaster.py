@@ -54,6 +54,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from bclake.core.cpus import model_threads
 from bclake.core.progress import Task, track
 from bclake.ml.baselines import baselines, seasonal_naive_mae
 from bclake.ml.panel import (
@@ -81,7 +82,7 @@ DEFAULT_PARAMS = {
     "bagging_freq": 1,
     "lambda_l2": 1.0,
     "verbose": -1,
-    "num_threads": 2,
+    "num_threads": 0,  # 0: `core.cpus.model_threads()` at fit time
     "seed": 7,
     "deterministic": True,  # the same table gives the same forecast
     "force_row_wise": True,
@@ -417,7 +418,12 @@ class LGBMForecaster:
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
         # binned once from the rows learnt from, shared by every quantile's model
-        binning = {"verbose": -1, "max_bin": self.params.get("max_bin", 255)}
+        threads = self.params.get("num_threads") or model_threads()
+        binning = {
+            "verbose": -1,
+            "max_bin": self.params.get("max_bin", 255),
+            "num_threads": threads,
+        }
         categorical = spec.categorical_features(names)
         data = lgb.Dataset(
             matrix,
@@ -441,7 +447,13 @@ class LGBMForecaster:
                 ).construct()
         models, best = {}, {}
         for q in self.quantiles:
-            params = {**self.params, "objective": "quantile", "alpha": q, "metric": "quantile"}
+            params = {
+                **self.params,
+                "objective": "quantile",
+                "alpha": q,
+                "metric": "quantile",
+                "num_threads": threads,
+            }
             if valid is None:
                 n_rounds = (rounds or {}).get(q, self.num_boost_round)
                 models[q] = lgb.train(params, data, num_boost_round=max(1, n_rounds))

@@ -51,6 +51,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from bclake.core.cpus import model_threads
 from bclake.core.marketing import CampaignPlan
 from bclake.ml.panel import encode_categories
 
@@ -90,7 +91,7 @@ DEFAULT_PARAMS = {
     "lambda_l2": 10.0,
     "cat_smooth": 10.0,
     "verbose": -1,
-    "num_threads": 0,  # 0: OpenMP's default, which honours OMP_NUM_THREADS
+    "num_threads": 0,  # 0: `core.cpus.model_threads()` at fit time
     "seed": 7,
     "deterministic": True,
     "force_row_wise": True,
@@ -151,6 +152,7 @@ def _train(
         **DEFAULT_PARAMS,
         "objective": objective,
         "seed": seed,
+        "num_threads": DEFAULT_PARAMS["num_threads"] or model_threads(),
         "min_data_in_leaf": int(min(DEFAULT_PARAMS["min_data_in_leaf"], max(2, len(y) // 20))),
     }
     w = None if weight is None else weight[~valid]

@@ -98,8 +98,8 @@ def run_pipeline(
 def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed every unfinished run of this host whose process is gone; returns their ids.
 
-    Only runs started by `run_pipeline` carry the process tags; runs launched by the
-    Dagster daemon are watched by its own run monitoring.
+    Their concurrency slots are freed. Only runs started by `run_pipeline` carry the
+    process tags; runs launched by the Dagster daemon are watched by its own run monitoring.
     """
     host = socket.gethostname()
     failed = []
@@ -111,5 +111,8 @@ def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
             instance.report_run_failed(
                 run, f"interrupted: process {pid} that ran it is gone (killed or restarted)"
             )
+            # the concurrency slots (model pool) its steps held die with it
+            if instance.event_log_storage.supports_global_concurrency_limits:
+                instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             failed.append(run.run_id)
     return failed

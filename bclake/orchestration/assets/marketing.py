@@ -18,6 +18,7 @@ from bclake.core.settings import Settings
 from bclake.core.warehouse import write_tables
 from bclake.ml.uplift import LEARNERS, RESPONSE, plan_campaigns
 from bclake.orchestration.assets.tables import (
+    MODEL_POOL,
     markdown,
     marts_key,
     ml_key,
@@ -61,6 +62,7 @@ MARTS = [
 
 @dg.multi_asset(
     name="marketing_targeting",
+    pool=MODEL_POOL,
     specs=[
         dg.AssetSpec(
             ml_key(name),

@@ -20,6 +20,7 @@ from bclake.ml.planning import forecast_region_sku_week as run_region_forecast
 from bclake.ml.planning import forecast_store_sku_week as run_store_forecast
 from bclake.ml.replenishment import pool_forecasts, replenish, suggestion_faults
 from bclake.orchestration.assets.tables import (
+    MODEL_POOL,
     markdown,
     marts_key,
     ml_key,
@@ -121,6 +122,7 @@ def _score_metadata(overall: pl.DataFrame) -> dict:
 
 @dg.multi_asset(
     name="forecast_region_sku_week",
+    pool=MODEL_POOL,
     specs=_forecast_specs(
         "forecast_region_sku_week",
         [
@@ -153,6 +155,7 @@ def forecast_region_sku_week(
 
 @dg.multi_asset(
     name="forecast_store_sku_week",
+    pool=MODEL_POOL,
     specs=_forecast_specs(
         "forecast_store_sku_week",
         [

@@ -1,4 +1,5 @@
-"""What the model assets share: the keys of warehouse tables and reading them whole."""
+"""What the model assets share: the keys of warehouse tables, reading them whole, and the
+concurrency pool of the heavy model fits."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import time
 import dagster as dg
 import duckdb
 import polars as pl
+
+# Dagster concurrency pool of the assets that fit models (LightGBM uses every CPU the process
+# may use): the instance's dagster.yaml limits it (`concurrency.pools.default_limit`, 1 as
+# `bclake` writes it), so on a small machine two model fits never run at once, across runs.
+MODEL_POOL = "models"
 
 
 def ml_key(name: str) -> dg.AssetKey:
