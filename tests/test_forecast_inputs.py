@@ -20,10 +20,12 @@ from bclake.cli import app
 from bclake.ml.any_table import (
     ForecastReport,
     InputError,
+    dates_in_disguise,
     forecast_table,
     local_dates,
     read_numbers,
     read_table,
+    unseen_levels,
 )
 from bclake.ml.baselines import exponential_smoothing
 from bclake.ml.forecaster import LGBMForecaster
@@ -488,3 +490,161 @@ def test_daily_rows_become_monday_weeks() -> None:
     report = ForecastReport()
     result = forecast_table(days, KEYS, "day", "qty", 2, "W", report=report, **FAST)
     assert set(result.forecast["day"].dt.weekday()) == {1} and report.week_anchor == "Monday"
+
+
+# --- what each column is used as: the date in disguise, unseen levels ---------------------
+RETAIL_KEYS = ["store", "item"]
+
+
+def _retail(first: date = date(2023, 8, 1), days: int = 160, horizon: int = 14):
+    """An M5-like daily table of three series and its future (the last `horizon` days):
+    per day a day index `d` (d_1, d_2, ...), a Saturday week id `wm_yr_wk` (11101, ...),
+    the `year`, and columns that repeat: `weekday` (a name), `month`, a benefit-day flag
+    `snap_CA`, a sparse `event_name`; per series and day a `price`. With the defaults the
+    history ends on 2023-12-24 and the horizon reaches 2024 (and New Year, an event the
+    history never had, nor Christmas)."""
+    events = {(10, 31): "Halloween", (11, 23): "Thanksgiving", (12, 25): "Christmas",
+              (1, 1): "NewYear"}  # fmt: skip
+    rng = np.random.default_rng(7)
+    calendar = pl.DataFrame(
+        [
+            {
+                "date": d,
+                "d": f"d_{i + 1}",
+                "wm_yr_wk": 11101 + (d - date(2023, 7, 29)).days // 7,
+                "year": d.year,
+                "weekday": d.strftime("%A"),
+                "month": d.month,
+                "snap_CA": int(d.day <= 10),
+                "event_name": events.get((d.month, d.day)),
+            }
+            for i, d in enumerate(first + timedelta(days=k) for k in range(days))
+        ]
+    )
+    series = pl.DataFrame({"store": ["CA_1", "CA_1", "TX_1"], "item": ["A", "B", "A"]})
+    table = series.join(calendar, how="cross").with_columns(
+        price=pl.Series(rng.choice([2.5, 2.99, 3.49], series.height * days)),
+        sales=pl.Series(rng.poisson(6, series.height * days).astype(float)),
+    )
+    last = first + timedelta(days=days - horizon - 1)
+    history = table.filter(pl.col("date") <= last)
+    return history, table.filter(pl.col("date") > last).drop("sales")
+
+
+CALENDAR_INPUTS = ["d", "wm_yr_wk", "year", "weekday", "month", "snap_CA", "event_name", "price"]
+
+
+def test_day_indices_week_ids_and_a_new_year_are_the_date_in_disguise() -> None:
+    history, future = _retail()
+    dropped = dates_in_disguise(history, future, CALENDAR_INPUTS, "date")
+    assert set(dropped) == {"d", "wm_yr_wk", "year"}  # weekday, month, flag, event, price kept
+    assert dropped["d"] == (
+        "a new value on nearly every date (160 values over 160 dates), its horizon values "
+        "('d_147', 'd_148', 'd_149') never in the history"
+    )
+    assert dropped["wm_yr_wk"] == (
+        "grows with the date (11101 on 2023-08-01 to 11124 on 2024-01-07), its horizon values "
+        "(11123, 11124) beyond the history's last (11122)"  # 11122 also starts the horizon
+    )
+    assert dropped["year"] == (
+        "grows with the date (2023 on 2023-08-01 to 2024 on 2024-01-07), its horizon values "
+        "(2024) beyond the history's last (2023)"
+    )
+
+
+def test_disguised_dates_in_other_forms_and_columns_that_only_look_like_them() -> None:
+    history, future = _retail()
+
+    def extra(t: pl.DataFrame) -> pl.DataFrame:
+        return t.with_columns(
+            iso=pl.col("date").cast(pl.String),  # ISO date strings
+            index=(pl.col("date") - pl.lit(date(2023, 8, 1))).dt.total_days(),  # a running index
+            week_code=pl.format("wk{}", pl.col("wm_yr_wk") * 37 % 1000),  # ids, not in date order
+            oil=(pl.col("date").dt.day() * 1.7).sin() + 60,  # a global price: up and down
+            day_of_month=pl.format("day {}", pl.col("date").dt.day()),  # digits that repeat
+        )
+
+    columns = ["iso", "index", "week_code", "oil", "day_of_month"]
+    dropped = dates_in_disguise(extra(history), extra(future), columns, "date")
+    assert set(dropped) == {"iso", "index"}
+    # the horizon within the history's last year: the year is an ordinary input then
+    history, future = _retail(first=date(2023, 1, 1))
+    assert set(dates_in_disguise(history, future, CALENDAR_INPUTS, "date")) == {"d", "wm_yr_wk"}
+    # a column that differs between series on one date is not a function of the date
+    per_series = pl.col("d") + pl.col("store")
+    assert not dates_in_disguise(
+        history.with_columns(per_series), future.with_columns(per_series), ["d"], "date"
+    )
+
+
+def test_text_inputs_whose_future_values_the_history_never_had_are_counted() -> None:
+    history, future = _retail()
+    kept = ["weekday", "month", "snap_CA", "event_name", "price"]
+    assert unseen_levels(history, future, kept) == {
+        "event_name": {"rows": 6, "values": 2, "examples": ["Christmas", "NewYear"]}  # 3 series
+    }
+
+
+def test_the_report_names_what_each_column_was_used_as() -> None:
+    days = [date(2024, 1, 1) + timedelta(days=i) for i in range(10)]  # mean fallback: no fit
+    df = pl.DataFrame({"region": "r", "sku": "a", "date": days, "qty": 3.0, "scans": 9})
+    result = forecast_table(df, KEYS, "date", "qty", 14, "D", **FAST)
+    assert result.report.columns == {
+        "ids": KEYS,
+        "date": "date",
+        "target": "qty",
+        "known_in_advance": [],
+        "history_only": ["scans"],
+    }
+    lines = result.report.lines()
+    assert lines[1] == "columns: ids ['region', 'sku'], date 'date', target 'qty'"
+    assert lines[2] == "inputs known in advance (--future): none; historical only: ['scans']"
+    assert result.report.dropped_columns == {}
+
+
+def test_the_cli_drops_disguised_dates_and_says_what_it_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    from bclake.ml import any_table
+
+    monkeypatch.setattr(
+        any_table, "forecast_table", functools.partial(any_table.forecast_table, **FAST)
+    )
+    history, future = _retail()
+    history.write_csv(tmp_path / "sales.csv")
+    future.write_csv(tmp_path / "future.csv")
+    out = tmp_path / "fc.csv"
+    args = [
+        "forecast", "--input", str(tmp_path / "sales.csv"), "--id-cols", "store,item",
+        "--date-col", "date", "--target-col", "sales", "--horizon", "14", "--freq", "D",
+        "--future", str(tmp_path / "future.csv"), "--calendar", "none", "--out", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    report = json.loads((tmp_path / "fc.csv.report.json").read_text())
+    assert report["columns"] == {
+        "ids": ["store", "item"],
+        "date": "date",
+        "target": "sales",
+        "known_in_advance": ["weekday", "month", "snap_CA", "event_name", "price"],
+        "history_only": [],
+    }
+    assert list(report["dropped_columns"]) == ["d", "wm_yr_wk", "year"]
+    for column in ("d", "wm_yr_wk", "year"):
+        assert f"dropped column '{column}': known in advance, the date in disguise: " in text
+    assert "builds its own calendar of each target period (weekday, week or day of year" in text
+    assert report["dropped_columns"]["year"].endswith("beyond the history's last (2023)")
+    assert (
+        "inputs known in advance (--future): ['weekday', 'month', 'snap_CA', 'event_name', "
+        "'price']; historical only: none" in text
+    )
+    assert (
+        "warning: known-in-advance column 'event_name': 6 of 42 future rows carry values the "
+        "history never had (2 distinct, e.g. 'Christmas', 'NewYear'); the model reads them as "
+        "unknown" in text
+    )
+    fc = pl.read_csv(out, try_parse_dates=True)
+    assert fc.height == 3 * 14 and fc["date"].min() == date(2023, 12, 25)

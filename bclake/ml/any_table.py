@@ -32,6 +32,12 @@ the `ForecastReport` written beside the forecast; nothing changes silently):
 - new series: a series only in `future` is forecast by cold start from the launch
   curves of series that launched inside the history (`cold_start`, at least
   `MIN_PEERS` of them) or listed as skipped.
+- columns: what each column was used as (ids, date, target, inputs known in advance,
+  inputs known only in history) is stated in the report. A known-in-advance column
+  that is the date in disguise (a day index, an ISO date string, a week id, the year
+  once the horizon reaches a new one: `dates_in_disguise`) is dropped and named with
+  the reason, as the model builds its own calendar; a text column whose horizon values
+  the history never had is kept and warned of (`unseen_levels`).
 """
 
 from __future__ import annotations
@@ -100,6 +106,9 @@ class ForecastReport:
     silent_series: list[dict] = field(default_factory=list)  # + last_date, periods_silent
     short_series: list[dict] = field(default_factory=list)  # + periods, forecast_source
     new_series: list[dict] = field(default_factory=list)  # + forecast_source or skipped reason
+    # what each column was used as: ids, date, target, known_in_advance, history_only
+    columns: dict = field(default_factory=dict)
+    dropped_columns: dict[str, str] = field(default_factory=dict)  # column -> why
     calibration: str = ""
     rounds: dict[str, int] = field(default_factory=dict)  # quantile -> boosting rounds
     series: dict[str, int] = field(default_factory=dict)  # forecast_source -> series
@@ -114,6 +123,20 @@ class ForecastReport:
             f"read {self.rows_read:,} rows ({self.encoding or 'a table'}); dropped: "
             + (", ".join(f"{n:,} {why}" for why, n in self.rows_dropped.items()) or "none"),
         ]
+        c = self.columns
+        if c:
+            out.append(f"columns: ids {c['ids']}, date {c['date']!r}, target {c['target']!r}")
+            out.append(
+                f"inputs known in advance (--future): {c['known_in_advance'] or 'none'}; "
+                f"historical only: {c['history_only'] or 'none'}"
+            )
+        out.extend(f"dropped column {name!r}: {why}" for name, why in self.dropped_columns.items())
+        if self.dropped_columns:
+            out.append(
+                "dropped columns: the model cannot learn what values it never saw mean, and "
+                "builds its own calendar of each target period (weekday, week or day of year, "
+                "holidays with --calendar cn) and the series' age"
+            )
         if self.timestamps_with_offset:
             out.append(
                 f"{self.timestamps_with_offset:,} timestamps with an offset read as their "
@@ -469,12 +492,21 @@ def forecast_table(
     report.null_targets = int(df[target_col].is_null().sum())
     df = resolve_duplicates(df, [*id_cols, date_col], duplicates, target_col, report)
     future_cols = _future_columns(df, future, id_cols, date_col)
-    hist_cols = [c for c in df.columns if c not in (*id_cols, date_col, target_col, *future_cols)]
     if future is not None:
         future = resolve_duplicates(
             future, [*id_cols, date_col], "last" if duplicates == "sum" else duplicates,
             target_col=future_cols[0] if future_cols else date_col, role="future",
         )  # fmt: skip
+        future_cols = _screen_future_columns(df, future, future_cols, date_col, report)
+        df, future = df.drop(*report.dropped_columns), future.drop(*report.dropped_columns)
+    hist_cols = [c for c in df.columns if c not in (*id_cols, date_col, target_col, *future_cols)]
+    report.columns = {
+        "ids": id_cols,
+        "date": date_col,
+        "target": target_col,
+        "known_in_advance": future_cols,
+        "history_only": hist_cols,
+    }
     if freq == "W":
         anchor = week_anchor(df[date_col])
         report.week_anchor = WEEKDAYS[anchor]
@@ -864,6 +896,172 @@ def _future_columns(
     if extra:
         raise InputError(f"future file columns {extra} are not in the input: add their history")
     return future_cols
+
+
+CATEGORICAL = (pl.String, pl.Categorical, pl.Boolean)  # as `panel.encode_categories` reads
+ONE_VALUE_PER_DATE = 0.9  # distinct values / distinct dates of a column that names the date
+EXAMPLES = 3  # values quoted in a message
+
+
+def _is_categorical(dtype: pl.DataType) -> bool:
+    return dtype in CATEGORICAL or isinstance(dtype, pl.Enum)
+
+
+def dates_in_disguise(
+    df: pl.DataFrame, future: pl.DataFrame, columns: list[str], date_col: str
+) -> dict[str, str]:
+    """The known-in-advance `columns` that are the date in disguise -> why, in words.
+
+    A column is the date in disguise when, over the history (`df`) and `future` rows
+    together, it is a function of the date alone (one value on each date, whatever the
+    series), the horizon brings values the history never had, and either
+
+    (a) it is categorical (text) with nearly one value per date: at least
+        `ONE_VALUE_PER_DATE` x as many distinct values as distinct dates (day indices
+        `d_1, d_2, ...`, ISO date strings, period ids); or
+    (b) it grows with the date: numbers, or text whose digits read as one integer
+        (`d_17` -> 17, `2016-W05` -> 201605), non-decreasing in date order, taking at
+        least two values and given on at least `ONE_VALUE_PER_DATE` of the dates (week
+        ids, a running index, the year once the horizon reaches a new one).
+
+    Columns whose values repeat (weekday, month, a 0/1 flag, a sparse event name) are
+    neither, nor is one that equals a part of the date that repeats each year (month,
+    quarter, ISO week, day of year or month, weekday: `_calendar_part`) where a table
+    shorter than a year shows it only growing; numbers that go up and down (a global
+    price) are kept. Both tables hold `date_col` (dates) and `columns`; a number or a date
+    is compared as a number, anything else as text.
+    """
+    out: dict[str, str] = {}
+    if not columns:
+        return out
+    text = {c: _is_categorical(df.schema[c]) or _is_categorical(future.schema[c]) for c in columns}
+    hist, fut = (
+        t.select(
+            pl.col(date_col).cast(pl.Date),
+            *(pl.col(c).cast(pl.String if text[c] else pl.Float64, strict=False) for c in columns),
+        )
+        for t in (df, future)
+    )
+    # one pass over the rows: per date and column, how many values and the value
+    per_date = (
+        pl.concat([hist, fut])
+        .group_by(date_col)
+        .agg(
+            *(pl.col(c).drop_nulls().n_unique().alias(f"n{i}") for i, c in enumerate(columns)),
+            *(pl.col(c).drop_nulls().first().alias(f"v{i}") for i, c in enumerate(columns)),
+        )
+        .with_columns(pl.col(date_col).is_in(hist[date_col].unique().implode()).alias("__hist"))
+        .sort(date_col)
+    )
+    n_dates = per_date.height
+    for i, c in enumerate(columns):
+        one = per_date.select(
+            date_col, "__hist", pl.col(f"n{i}").alias("n"), pl.col(f"v{i}").alias("v")
+        )
+        if n_dates == 0 or one["n"].max() != 1:
+            continue  # not a function of the date, or never given
+        seen = one.filter("__hist")["v"].drop_nulls()
+        new = one.filter(~pl.col("__hist") & pl.col("v").is_not_null())
+        new = new.filter(~pl.col("v").is_in(seen.implode()))
+        if new.is_empty():
+            continue  # the horizon's values all occur in the history
+        examples = ", ".join(repr(v) for v in _plain(new["v"].unique(maintain_order=True)))
+        values = one["v"]
+        levels = values.drop_nulls().n_unique()
+        if text[c] and levels >= ONE_VALUE_PER_DATE * n_dates:
+            out[c] = (
+                f"a new value on nearly every date ({levels:,} values over {n_dates:,} "
+                f"dates), its horizon values ({examples}) never in the history"
+            )
+            continue
+        key = values.str.replace_all(r"\D", "").cast(pl.Int64, strict=False) if text[c] else values
+        given = one.with_columns(key.alias("key")).drop_nulls("key")
+        if (
+            given.height >= ONE_VALUE_PER_DATE * n_dates
+            and given["key"].n_unique() >= 2
+            and (given["key"].diff().drop_nulls() >= 0).all()
+            and not _calendar_part(given[date_col], given["key"])
+        ):
+            first, last = given.row(0, named=True), given.row(-1, named=True)
+            latest = one.filter("__hist").drop_nulls("v")["v"][-1]
+            out[c] = (
+                f"grows with the date ({_plain([first['v']])[0]!r} on {first[date_col]} to "
+                f"{_plain([last['v']])[0]!r} on {last[date_col]}), its horizon values "
+                f"({examples}) beyond the history's last ({_plain([latest])[0]!r})"
+            )
+    return out
+
+
+def _calendar_part(dates: pl.Series, values: pl.Series) -> str | None:
+    """The part of the date (month, quarter, ISO week, day of year or month, weekday) that
+    `values` equal on every date, if any: such a column repeats with the calendar even
+    where a short table shows it only growing (January to June)."""
+    d = pl.col(dates.name)
+    parts = {
+        "month": d.dt.month(),
+        "quarter": d.dt.quarter(),
+        "ISO week": d.dt.week(),
+        "day of year": d.dt.ordinal_day(),
+        "day of month": d.dt.day(),
+        "weekday": d.dt.weekday(),  # 1 = Monday
+        "weekday from 0": d.dt.weekday() - 1,
+    }
+    frame = dates.to_frame().with_columns(values.cast(pl.Float64).alias("__v"))
+    same = frame.select(
+        (p.cast(pl.Float64) == pl.col("__v")).all().alias(n) for n, p in parts.items()
+    )
+    return next((n for n, held in same.row(0, named=True).items() if held), None)
+
+
+def unseen_levels(df: pl.DataFrame, future: pl.DataFrame, columns: list[str]) -> dict[str, dict]:
+    """Categorical (text) known-in-advance `columns` whose values in `future` never occur
+    in the history `df` -> {"rows": future rows carrying such a value, "values": how many
+    distinct ones, "examples": up to `EXAMPLES` of them}. Numeric columns are skipped
+    (the model reads a number by its size, not by having seen it)."""
+    out: dict[str, dict] = {}
+    for c in columns:
+        if not _is_categorical(df.schema[c]):
+            continue
+        seen = df[c].cast(pl.String).drop_nulls().unique()
+        values = future[c].cast(pl.String)
+        new = values.filter(values.is_not_null() & ~values.is_in(seen.implode()))
+        if new.len():
+            distinct = new.unique(maintain_order=True)
+            out[c] = {
+                "rows": new.len(),
+                "values": distinct.len(),
+                "examples": distinct.head(EXAMPLES).to_list(),
+            }
+    return out
+
+
+def _plain(values: pl.Series | list) -> list:
+    """Up to `EXAMPLES` values as plain Python (whole floats as ints: 11613.0 -> 11613)."""
+    out = list(values)[:EXAMPLES]
+    return [int(v) if isinstance(v, float) and v.is_integer() else v for v in out]
+
+
+def _screen_future_columns(
+    df: pl.DataFrame,
+    future: pl.DataFrame,
+    future_cols: list[str],
+    date_col: str,
+    report: ForecastReport,
+) -> list[str]:
+    """The known-in-advance columns kept: those that are the date in disguise
+    (`dates_in_disguise`) are dropped and named in `report.dropped_columns` (the model
+    builds its own calendar of the target period, `panel.FeatureSpec`); text columns
+    whose horizon values the history never had (`unseen_levels`) are kept and warned of."""
+    for c, why in dates_in_disguise(df, future, future_cols, date_col).items():
+        report.dropped_columns[c] = f"known in advance, the date in disguise: {why}"
+    kept = [c for c in future_cols if c not in report.dropped_columns]
+    for c, u in unseen_levels(df, future, kept).items():
+        report.warnings.append(
+            f"known-in-advance column {c!r}: {u['rows']:,} of {future.height:,} future rows "
+            f"carry values the history never had ({u['values']:,} distinct, e.g. "
+            f"{', '.join(map(repr, u['examples']))}); the model reads them as unknown"
+        )
+    return kept
 
 
 def forecast_headers(df: pl.DataFrame) -> dict[str, tuple[str, str]]:
