@@ -13,13 +13,14 @@ Order of precedence for `model_threads()`:
    quota (v2 `cpu.max`, else v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), rounded up,
    at least 1.
 
-`quiet_openmp()` makes idle OpenMP threads go to sleep almost at once instead of spinning
-(`GOMP_SPINCOUNT=1000`, the count libgomp itself falls back to when it has more threads
-than CPUs) unless the environment already sets `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`. It
-must run before an OpenMP runtime is loaded, which is why `bclake/__init__.py` calls it.
-Measured with `bench.forecast_bench --busy` (BENCHMARKS.md): libgomp's own default (spin
-300,000 times, then sleep) made a forecast 7x slower beside one CPU hog on 2 cores;
-sleeping at once (`PASSIVE`) made the quiet run 1.5x slower; 1,000 spins keeps both low.
+`quiet_openmp()` makes idle OpenMP threads go to sleep after a short spin
+(`GOMP_SPINCOUNT=3000`, a hundredth of libgomp's default) unless the environment already
+sets `GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`. It must run before an OpenMP runtime is
+loaded, which is why `bclake/__init__.py` calls it. Measured with `bench.forecast_bench
+--busy` and the demo region forecast (BENCHMARKS.md, 2 cores): libgomp's default (spin
+300,000 times, then sleep) made a forecast 7-11x slower beside one CPU hog; sleeping at
+once (`PASSIVE`) made the quiet run 1.5x slower; 1,000 spins cost the quiet demo
+forecast 6-20%; 3,000 spins keep the busy slowdown near 2x at no measurable quiet cost.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def model_threads(root: Path = CGROUP_ROOT) -> int:
     return usable_cpus(root)
 
 
-OPENMP_SPINCOUNT = "1000"  # spins of an idle OpenMP thread before it sleeps
+OPENMP_SPINCOUNT = "3000"  # spins of an idle OpenMP thread before it sleeps
 
 
 def quiet_openmp() -> None:
