@@ -577,6 +577,25 @@ def test_disguised_dates_in_other_forms_and_columns_that_only_look_like_them() -
     )
 
 
+def test_inputs_that_only_grow_but_measure_something_are_kept() -> None:
+    """A promotion deepening into the horizon, a price rising every day, a price step that
+    holds for months and a phase label that changes monthly grow with the date and bring
+    new values, but they are inputs, not the date; a week id in the same table is not."""
+    history, future = _retail()
+
+    def extra(t: pl.DataFrame) -> pl.DataFrame:
+        days = (pl.col("date") - pl.lit(date(2023, 8, 1))).dt.total_days()
+        return t.with_columns(
+            promo_depth=pl.when(days < 100).then(0.0).when(days < 146).then(0.1).otherwise(0.25),
+            list_price=10 + days * 0.01,  # rises every day, never a whole number of yuan
+            price_step=pl.when(pl.col("date") < date(2023, 11, 1)).then(10).otherwise(12),
+            phase=pl.format("phase {}", pl.col("date").dt.month()),  # monthly, new in January
+        )
+
+    columns = ["promo_depth", "list_price", "price_step", "phase", "wm_yr_wk"]
+    assert set(dates_in_disguise(extra(history), extra(future), columns, "date")) == {"wm_yr_wk"}
+
+
 def test_text_inputs_whose_future_values_the_history_never_had_are_counted() -> None:
     history, future = _retail()
     kept = ["weekday", "month", "snap_CA", "event_name", "price"]

@@ -980,6 +980,7 @@ def dates_in_disguise(
             given.height >= ONE_VALUE_PER_DATE * n_dates
             and given["key"].n_unique() >= 2
             and (given["key"].diff().drop_nulls() >= 0).all()
+            and _counts_time(given[date_col], given["key"])
             and not _calendar_part(given[date_col], given["key"])
         ):
             first, last = given.row(0, named=True), given.row(-1, named=True)
@@ -990,6 +991,20 @@ def dates_in_disguise(
                 f"({examples}) beyond the history's last ({_plain([latest])[0]!r})"
             )
     return out
+
+
+def _counts_time(dates: pl.Series, key: pl.Series) -> bool:
+    """Whether a growing `key` counts time rather than measures something that grows: whole
+    numbers that are the year of the date, or that take a new value at least every week
+    (a day index, a week id). A promotion's depth, a rising price or a price step that
+    holds for months are inputs, not the date, and are kept."""
+    as_float = key.cast(pl.Float64)
+    if not (as_float == as_float.round()).all():
+        return False
+    if (key.cast(pl.Int64) == dates.dt.year().cast(pl.Int64)).all():
+        return True
+    weeks = dates.cast(pl.Date).dt.truncate("1w").n_unique()
+    return key.n_unique() >= ONE_VALUE_PER_DATE * weeks
 
 
 def _calendar_part(dates: pl.Series, values: pl.Series) -> str | None:
