@@ -571,8 +571,10 @@ DAGSTER_YAML = {"telemetry": {"enabled": False}}
 # log and shown with Dagster's own, at INFO, unless the instance's `python_logs` says otherwise
 DAGSTER_DEFAULTS = {
     "run_monitoring": {"enabled": True},
-    # one step at a time per concurrency pool (the model fits' `models` pool), across runs
-    "concurrency": {"pools": {"default_limit": 1}},
+    # the queue launches one run at a time per concurrency pool (the model fits' `models`
+    # pool); within a run the writer lock orders the writing steps (README: "Sharing a small
+    # machine")
+    "concurrency": {"pools": {"granularity": "run", "default_limit": 1}},
     "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
 }
 
@@ -580,8 +582,8 @@ DAGSTER_DEFAULTS = {
 def dagster_home(settings: Settings) -> Path:
     """`DAGSTER_HOME` (the environment's, else `<BCLAKE_HOME>/dagster`), created, exported,
     with a dagster.yaml whose `telemetry.enabled` is false and whose `run_monitoring` is
-    on, concurrency pools default to one step at a time, and `python_logs` capture the
-    `bclake` logger at INFO unless it says otherwise (other keys kept)."""
+    on, the run queue launches one run per concurrency pool at a time, and `python_logs`
+    capture the `bclake` logger at INFO unless it says otherwise (other keys kept)."""
     import yaml
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home)))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.instance.config import PoolGranularity
 from dagster._core.storage.dagster_run import DagsterRun
 
 from bclake.cli import dagster_home
@@ -190,21 +192,28 @@ def test_model_fits_share_one_concurrency_pool(tmp_path: Path) -> None:
     assert {k for k, (_, pool) in pools.items() if pool == MODEL_POOL} == fits
 
 
-def test_the_model_pool_admits_one_step_and_a_dead_runs_slot_is_freed(
+def test_the_model_pool_queues_runs_never_steps_and_a_dead_runs_slot_is_freed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dagster.yaml bclake writes limits each pool to one step at a time across runs;
-    a run whose process died gives its slot back when the next run marks it failed."""
+    """The dagster.yaml bclake writes limits each pool to one run at a time, enforced by the
+    run queue: a step of an in-process run never waits for a slot (the writer lock orders
+    them). A slot claimed by a run whose process died is given back when the next run
+    marks it failed."""
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     home = dagster_home(Settings.from_env(tmp_path))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         storage = instance.event_log_storage
-        assert storage.get_pool_config().default_pool_limit == 1
-        storage.initialize_concurrency_limit_to_default(MODEL_POOL)
+        config = storage.get_pool_config()
+        assert config.default_pool_limit == 1
+        assert config.pool_granularity == PoolGranularity.RUN
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         first = _started_run(instance, dead.pid, socket.gethostname())
         second = _started_run(instance, os.getpid(), socket.gethostname())
+        for run in (first, second):  # both at once: nothing in a step waits for the pool
+            with InstanceConcurrencyContext(instance, run) as slots:
+                assert slots.claim(MODEL_POOL, "forecast_region_sku_week")
+        storage.set_concurrency_slots(MODEL_POOL, 1)
         assert storage.claim_concurrency_slot(MODEL_POOL, first.run_id, "fit").is_claimed
         assert not storage.claim_concurrency_slot(MODEL_POOL, second.run_id, "fit").is_claimed
         assert fail_interrupted_runs(instance) == [first.run_id]

@@ -10,8 +10,13 @@ import duckdb
 import polars as pl
 
 # Dagster concurrency pool of the assets that fit models (LightGBM uses every CPU the process
-# may use): the instance's dagster.yaml limits it (`concurrency.pools.default_limit`, 1 as
-# `bclake` writes it), so on a small machine two model fits never run at once, across runs.
+# may use). The dagster.yaml `bclake` writes limits each pool to one run at a time
+# (`concurrency.pools`: granularity `run`, default_limit 1): the run queue holds a second
+# run that would fit models until the first ends, so it neither runs nor waits inside a
+# step. Step granularity is not used: a step waiting for a slot polls without sleeping in
+# Dagster 1.13, and a step holding a slot while it waits for the data root's writer lock
+# could deadlock with a `bclake pipeline` run that holds the lock (in-process runs never
+# wait for a pool; the writer lock orders their writing steps).
 MODEL_POOL = "models"
 
 
