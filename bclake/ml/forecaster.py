@@ -54,7 +54,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from bclake.core.cpus import model_threads
+from bclake.core.cpus import threads_for
 from bclake.core.progress import Task, track
 from bclake.ml.baselines import baselines, seasonal_naive_mae
 from bclake.ml.panel import (
@@ -418,7 +418,7 @@ class LGBMForecaster:
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
         # binned once from the rows learnt from, shared by every quantile's model
-        threads = self.params.get("num_threads") or model_threads()
+        threads = threads_for(self.params.get("num_threads"))
         binning = {
             "verbose": -1,
             "max_bin": self.params.get("max_bin", 255),
@@ -477,11 +477,12 @@ class LGBMForecaster:
         spec = self.feature_spec
         out = np.zeros((panel.values.shape[0], self.horizon, len(self.quantiles)))
         level = np.ones(panel.values.shape[0])
+        threads = threads_for(self.params.get("num_threads"))
         for h in range(1, self.horizon + 1):
             cols, level = spec.build(panel, np.array([origin]), h)
             matrix = np.column_stack([cols[n] for n in names])
             for i, q in enumerate(self.quantiles):
-                out[:, h - 1, i] = models[q].predict(matrix)
+                out[:, h - 1, i] = models[q].predict(matrix, num_threads=threads)
         return np.sort(out, axis=2), np.nan_to_num(level, nan=1.0)
 
     def _can_calibrate(self, n_periods: int, quantiles: int = 2) -> bool:

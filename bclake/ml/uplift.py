@@ -51,7 +51,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from bclake.core.cpus import model_threads
+from bclake.core.cpus import threads_for
 from bclake.core.marketing import CampaignPlan
 from bclake.ml.panel import encode_categories
 
@@ -152,7 +152,7 @@ def _train(
         **DEFAULT_PARAMS,
         "objective": objective,
         "seed": seed,
-        "num_threads": DEFAULT_PARAMS["num_threads"] or model_threads(),
+        "num_threads": threads_for(DEFAULT_PARAMS["num_threads"]),
         "min_data_in_leaf": int(min(DEFAULT_PARAMS["min_data_in_leaf"], max(2, len(y) // 20))),
     }
     w = None if weight is None else weight[~valid]
@@ -173,12 +173,19 @@ def _train(
 
 
 def _predict(model: lgb.Booster, X: np.ndarray) -> np.ndarray:
-    return model.predict(X, num_iteration=model.best_iteration or None)
+    return model.predict(
+        X, num_iteration=model.best_iteration or None, num_threads=threads_for(None)
+    )
 
 
 def _contrib(model: lgb.Booster, X: np.ndarray) -> np.ndarray:
     """Per-feature contributions (rows, features), without the bias column."""
-    out = model.predict(X, num_iteration=model.best_iteration or None, pred_contrib=True)
+    out = model.predict(
+        X,
+        num_iteration=model.best_iteration or None,
+        pred_contrib=True,
+        num_threads=threads_for(None),
+    )
     return np.asarray(out)[:, :-1]
 
 
