@@ -119,7 +119,8 @@ def test_importing_bclake_makes_idle_openmp_threads_sleep_unless_told_otherwise(
 def test_models_train_and_predict_with_the_thread_count(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("BCLAKE_THREADS", "1")
+    monkeypatch.setenv("BCLAKE_THREADS", "2")
+    monkeypatch.setattr(cpus, "SMALL_FIT_ROWS", 0)  # these small fits count as large
     predicted: list[object] = []
     predict = lgb.Booster.predict
 
@@ -129,9 +130,9 @@ def test_models_train_and_predict_with_the_thread_count(
 
     monkeypatch.setattr(lgb.Booster, "predict", spy)
     fitted = model(params={"num_threads": -1}).fit(weekly_table(n_series=4, n_weeks=60))
-    assert {b.params["num_threads"] for b in fitted.models_.values()} == {1}
+    assert {b.params["num_threads"] for b in fitted.models_.values()} == {2}
     fitted.predict()
-    assert predicted and set(predicted) == {1}
+    assert predicted and set(predicted) == {2}
     rows = 400
     training = pl.DataFrame(
         {
@@ -144,7 +145,25 @@ def test_models_train_and_predict_with_the_thread_count(
     )
     predicted.clear()
     uplift = UpliftModel("t_learner").fit(training)
-    assert {b.params["num_threads"] for b in uplift.models.values()} == {1}
+    assert {b.params["num_threads"] for b in uplift.models.values()} == {2}
     uplift.predict(training)
     uplift.contributions(training)
-    assert predicted and set(predicted) == {1}
+    assert predicted and set(predicted) == {2}
+    # at their real size they are small: one thread, whatever the setting
+    monkeypatch.setattr(cpus, "SMALL_FIT_ROWS", 100_000)
+    predicted.clear()
+    uplift = UpliftModel("t_learner").fit(training)
+    assert {b.params["num_threads"] for b in uplift.models.values()} == {1}
+    uplift.predict(training)
+    assert set(predicted) == {1}
+
+
+@pytest.mark.usefixtures("no_thread_settings")
+def test_threads_for_a_fit_follow_its_size_unless_the_model_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cpus, "model_threads", lambda: 8)
+    assert cpus.threads_for(0, rows=cpus.SMALL_FIT_ROWS - 1) == 1
+    assert cpus.threads_for(None, rows=cpus.SMALL_FIT_ROWS) == 8
+    assert cpus.threads_for(-1) == 8  # LightGBM's "every CPU of the machine" is not taken
+    assert cpus.threads_for(3, rows=10) == 3  # a model's explicit count wins

@@ -710,6 +710,7 @@ def test_dagster_telemetry_is_off_in_the_instance(
     assert written == {
         "telemetry": {"enabled": False},
         "run_monitoring": {"enabled": True},
+        "concurrency": {"pools": {"granularity": "run", "default_limit": 1}},
         "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
     }
     assert get_telemetry_enabled_from_dagster_yaml() is False
@@ -726,6 +727,7 @@ def test_dagster_telemetry_is_off_in_the_instance(
     monkeypatch.setenv("DAGSTER_HOME", str(fresh))  # dagster_home exported it: restore after
     assert yaml.safe_load((fresh / "dagster.yaml").read_text()) == {
         "run_monitoring": {"enabled": True},
+        "concurrency": {"pools": {"granularity": "run", "default_limit": 1}},
         "python_logs": {"managed_python_loggers": ["bclake"], "python_log_level": "INFO"},
         "telemetry": {"enabled": False},
     }

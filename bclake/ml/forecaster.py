@@ -418,7 +418,7 @@ class LGBMForecaster:
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
         # binned once from the rows learnt from, shared by every quantile's model
-        threads = threads_for(self.params.get("num_threads"))
+        threads = threads_for(self.params.get("num_threads"), len(target))
         binning = {
             "verbose": -1,
             "max_bin": self.params.get("max_bin", 255),
@@ -477,7 +477,7 @@ class LGBMForecaster:
         spec = self.feature_spec
         out = np.zeros((panel.values.shape[0], self.horizon, len(self.quantiles)))
         level = np.ones(panel.values.shape[0])
-        threads = threads_for(self.params.get("num_threads"))
+        threads = threads_for(self.params.get("num_threads"), panel.values.shape[0])
         for h in range(1, self.horizon + 1):
             cols, level = spec.build(panel, np.array([origin]), h)
             matrix = np.column_stack([cols[n] for n in names])

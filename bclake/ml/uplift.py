@@ -152,7 +152,7 @@ def _train(
         **DEFAULT_PARAMS,
         "objective": objective,
         "seed": seed,
-        "num_threads": threads_for(DEFAULT_PARAMS["num_threads"]),
+        "num_threads": threads_for(DEFAULT_PARAMS["num_threads"], len(y)),
         "min_data_in_leaf": int(min(DEFAULT_PARAMS["min_data_in_leaf"], max(2, len(y) // 20))),
     }
     w = None if weight is None else weight[~valid]
@@ -174,7 +174,7 @@ def _train(
 
 def _predict(model: lgb.Booster, X: np.ndarray) -> np.ndarray:
     return model.predict(
-        X, num_iteration=model.best_iteration or None, num_threads=threads_for(None)
+        X, num_iteration=model.best_iteration or None, num_threads=threads_for(None, len(X))
     )
 
 
@@ -184,7 +184,7 @@ def _contrib(model: lgb.Booster, X: np.ndarray) -> np.ndarray:
         X,
         num_iteration=model.best_iteration or None,
         pred_contrib=True,
-        num_threads=threads_for(None),
+        num_threads=threads_for(None, len(X)),
     )
     return np.asarray(out)[:, :-1]
 
