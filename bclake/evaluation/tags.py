@@ -35,8 +35,16 @@ def warehouse_tags(published_db: Path, as_of: object) -> pl.DataFrame:
 
 
 def evaluate_tags(truth_dir: Path, published_db: Path) -> list[dict]:
-    """Precision, recall and counts per tag (truth tags with no warehouse rule included)."""
+    """Precision, recall and counts per tag (truth tags with no warehouse rule included).
+
+    A consumer without profile consent (as the warehouse's `dim_consumer` holds it) gets
+    no user tag by design, so the user tags they deserve are left out of the recall."""
     truth = pl.read_parquet(truth_dir / "deserved_tags.parquet")
+    with duckdb.connect(str(published_db), read_only=True) as con:
+        profiled = con.sql("select consumer_id from marts.dim_consumer where consent_profile").pl()
+    truth = truth.filter(
+        (pl.col("entity_type") != "user") | pl.col("entity_id").is_in(profiled["consumer_id"])
+    )
     as_of = truth["as_of_date"].max()
     predicted = warehouse_tags(published_db, as_of)
     rows = []

@@ -1,6 +1,8 @@
 -- User tags (用户标签) as of the newest activity date: high-value (RFM), price-sensitive,
--- scenario (学生/白领/家庭宝妈/银发) and new users. Profile data (age) is used only with
--- the consumer's profile consent. Thresholds are dbt vars, explained in docs/tags.md.
+-- scenario (学生/白领/家庭宝妈/银发) and new users, only for consumers whose latest
+-- profile consent is given (a withdrawal removes every tag at the next build); the RFM
+-- rank and the stores' promotion shares are aggregates over every consumer. Thresholds
+-- are dbt vars, explained in docs/tags.md.
 {% set scenarios = var('scenario_by_category') %}
 {#- parameters of the reason texts (macros/reasons.sql), as SQL over each branch's rows -#}
 {% set high_value = {
@@ -141,67 +143,82 @@ scenario as (
             and total_scans >= {{ var('scenario_min_scans') }}
             and share >= {{ var('scenario_category_share') }}
     ) as cs on g.consumer_id = cs.consumer_id
+),
+
+tagged as (
+    select
+        'user' as entity_type,
+        consumer_id as entity_id,
+        'high_value_user' as tag,
+        cast(as_of_date as date) as as_of_date,
+        rfm_rank as score,
+        {{ tag_reason('high_value_user', 'zh', high_value) }} as reason,
+        {{ tag_reason('high_value_user', 'en', high_value) }} as reason_en
+    from rfm_ranked
+    where rfm_rank >= 1 - {{ var('high_value_top_share') }}
+
+    union all
+
+    select
+        'user' as entity_type,
+        p.consumer_id as entity_id,
+        'price_sensitive_user' as tag,
+        cast(a.as_of_date as date) as as_of_date,
+        1 - 1 / p.promo_index as score,
+        {{ tag_reason('price_sensitive_user', 'zh', price_sensitive) }} as reason,
+        {{ tag_reason('price_sensitive_user', 'en', price_sensitive) }} as reason_en
+    from promo as p
+    cross join as_of as a
+    where p.promo_index >= {{ var('price_sensitive_promo_index') }}
+
+    union all
+
+    select
+        'user' as entity_type,
+        s.consumer_id as entity_id,
+        'scenario_user:' || s.scenario as tag,
+        cast(a.as_of_date as date) as as_of_date,
+        coalesce(s.share, 1.0) as score,
+        case
+            when s.scenario in ('学生', '银发') and s.age is not null
+                then {{ tag_reason('scenario_user_by_age', 'zh', by_age) }}
+            else {{ tag_reason('scenario_user_by_category', 'zh', by_category) }}
+        end as reason,
+        case
+            when s.scenario in ('学生', '银发') and s.age is not null
+                then {{ tag_reason('scenario_user_by_age', 'en', by_age) }}
+            else {{ tag_reason('scenario_user_by_category', 'en', by_category) }}
+        end as reason_en
+    from scenario as s
+    cross join as_of as a
+    where s.scenario is not null
+
+    union all
+
+    select
+        'user' as entity_type,
+        c.consumer_id as entity_id,
+        'new_user' as tag,
+        cast(a.as_of_date as date) as as_of_date,
+        1 - {{ days_registered }} * 1.0 / {{ var('new_user_days') }} as score,
+        {{ tag_reason('new_user', 'zh', {'days': days_registered}) }} as reason,
+        {{ tag_reason('new_user', 'en', {'days': days_registered}) }} as reason_en
+    from {{ ref('dim_consumer') }} as c
+    cross join as_of as a
+    where
+        c.register_date > {{ dbt.dateadd('day', -var('new_user_days'), 'a.as_of_date') }}
+        and c.register_date <= a.as_of_date
 )
 
+-- no user tag at all without profile consent (用户画像 needs it); the latest consent counts
 select
-    'user' as entity_type,
-    consumer_id as entity_id,
-    'high_value_user' as tag,
-    cast(as_of_date as date) as as_of_date,
-    rfm_rank as score,
-    {{ tag_reason('high_value_user', 'zh', high_value) }} as reason,
-    {{ tag_reason('high_value_user', 'en', high_value) }} as reason_en
-from rfm_ranked
-where rfm_rank >= 1 - {{ var('high_value_top_share') }}
-
-union all
-
-select
-    'user' as entity_type,
-    p.consumer_id as entity_id,
-    'price_sensitive_user' as tag,
-    cast(a.as_of_date as date) as as_of_date,
-    1 - 1 / p.promo_index as score,
-    {{ tag_reason('price_sensitive_user', 'zh', price_sensitive) }} as reason,
-    {{ tag_reason('price_sensitive_user', 'en', price_sensitive) }} as reason_en
-from promo as p
-cross join as_of as a
-where p.promo_index >= {{ var('price_sensitive_promo_index') }}
-
-union all
-
-select
-    'user' as entity_type,
-    s.consumer_id as entity_id,
-    'scenario_user:' || s.scenario as tag,
-    cast(a.as_of_date as date) as as_of_date,
-    coalesce(s.share, 1.0) as score,
-    case
-        when s.scenario in ('学生', '银发') and s.age is not null
-            then {{ tag_reason('scenario_user_by_age', 'zh', by_age) }}
-        else {{ tag_reason('scenario_user_by_category', 'zh', by_category) }}
-    end as reason,
-    case
-        when s.scenario in ('学生', '银发') and s.age is not null
-            then {{ tag_reason('scenario_user_by_age', 'en', by_age) }}
-        else {{ tag_reason('scenario_user_by_category', 'en', by_category) }}
-    end as reason_en
-from scenario as s
-cross join as_of as a
-where s.scenario is not null
-
-union all
-
-select
-    'user' as entity_type,
-    c.consumer_id as entity_id,
-    'new_user' as tag,
-    cast(a.as_of_date as date) as as_of_date,
-    1 - {{ days_registered }} * 1.0 / {{ var('new_user_days') }} as score,
-    {{ tag_reason('new_user', 'zh', {'days': days_registered}) }} as reason,
-    {{ tag_reason('new_user', 'en', {'days': days_registered}) }} as reason_en
-from {{ ref('dim_consumer') }} as c
-cross join as_of as a
-where
-    c.register_date > {{ dbt.dateadd('day', -var('new_user_days'), 'a.as_of_date') }}
-    and c.register_date <= a.as_of_date
+    t.entity_type,
+    t.entity_id,
+    t.tag,
+    t.as_of_date,
+    t.score,
+    t.reason,
+    t.reason_en
+from tagged as t
+inner join {{ ref('dim_consumer') }} as c
+    on t.entity_id = c.consumer_id and c.consent_profile
