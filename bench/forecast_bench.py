@@ -149,6 +149,17 @@ def long_table(path: Path, n_series: int = 1000, n_days: int = 1000, horizon: in
     return path / "sales.csv"
 
 
+def forecast_cli(data: Path, tmp: Path) -> list[str]:
+    """`bclake forecast` of a `long_table` in `tmp` as a user runs it (28 days, its future
+    file, no Chinese calendar), through this interpreter."""
+    return [
+        sys.executable, "-m", "bclake.cli", "forecast", "--input", str(data),
+        "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
+        "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
+        "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
+    ]  # fmt: skip
+
+
 def by_size(console: Console, code: Path | None) -> None:
     """Seconds of `bclake forecast` and two-origin backtest accuracy per table size."""
     env = dict(os.environ, BCLAKE_QUIET="1")
@@ -162,12 +173,7 @@ def by_size(console: Console, code: Path | None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             data = long_table(tmp, n_series=n_series, n_days=n_days)
-            cli = [
-                sys.executable, "-m", "bclake.cli", "forecast", "--input", str(data),
-                "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
-                "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
-                "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
-            ]  # fmt: skip
+            cli = forecast_cli(data, tmp)
             # run from the temporary folder: `-m` and `-c` put the working directory first
             # on sys.path, ahead of PYTHONPATH (`--code`)
             seconds, rss, _ = child(cli, env, cwd=tmp)
@@ -219,12 +225,7 @@ def busy(console: Console) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         data = long_table(tmp, n_series=20, n_days=500)
-        cli = [
-            sys.executable, "-m", "bclake.cli", "forecast", "--input", str(data),
-            "--id-cols", "store,item", "--date-col", "day", "--target-col", "sales",
-            "--horizon", "28", "--freq", "D", "--future", str(tmp / "future.csv"),
-            "--calendar", "none", "--out", str(tmp / "forecast.parquet"),
-        ]  # fmt: skip
+        cli = forecast_cli(data, tmp)
         for label, wait in WAITS.items():
             env = {
                 k: v

@@ -48,6 +48,7 @@ others.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -344,24 +345,40 @@ class LGBMForecaster:
             origins = origins[::-1][::stride][::-1]
         return origins
 
+    def _rows(
+        self,
+        panel: Panel,
+        spec: FeatureSpec,
+        origins_at: Callable[[int], np.ndarray],
+        series: np.ndarray | None = None,
+    ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+        """Per horizon h (1..horizon) with origins `origins_at(h)`: (feature columns,
+        target, level) of the rows of every series (or only those `series` marks) from
+        those origins whose target and level are known."""
+        n_series = panel.values.shape[0]
+        for h in range(1, self.horizon + 1):
+            origins = origins_at(h)
+            if not len(origins):  # no period lies h after an origin
+                continue
+            cols, level = spec.build(panel, origins, h)
+            rows_s = np.repeat(np.arange(n_series), len(origins))
+            target = panel.values[rows_s, np.tile(origins, n_series) + h]
+            keep = ~np.isnan(target) & ~np.isnan(level)
+            if series is not None:
+                keep &= series[rows_s]
+            yield {k: v[keep] for k, v in cols.items()}, target[keep], level[keep]
+
     def _training_rows(
         self, panel: Panel, spec: FeatureSpec
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """(feature columns, target, level), one entry per row; raises ValueError when no
         series has an origin and a later period."""
+        n_series, n = panel.values.shape
         parts, targets, levels = [], [], []
-        n = panel.values.shape[1]
-        for h in range(1, self.horizon + 1):
-            origins = self._origins(panel.values.shape[0], n, h)
-            if not len(origins):  # no period lies h after another
-                continue
-            cols, level = spec.build(panel, origins, h)
-            rows_s = np.repeat(np.arange(panel.values.shape[0]), len(origins))
-            target = panel.values[rows_s, np.tile(origins, panel.values.shape[0]) + h]
-            keep = ~np.isnan(target) & ~np.isnan(level)
-            parts.append({k: v[keep].astype(np.float32) for k, v in cols.items()})
-            targets.append(target[keep])
-            levels.append(level[keep])
+        for cols, target, level in self._rows(panel, spec, lambda h: self._origins(n_series, n, h)):
+            parts.append({k: v.astype(np.float32) for k, v in cols.items()})
+            targets.append(target)
+            levels.append(level)
         if not sum(len(t) for t in targets):
             raise ValueError(
                 "nothing to learn from: no series has two periods of history (an origin "
@@ -377,19 +394,14 @@ class LGBMForecaster:
         `cutoff` (up to `horizon` ahead of its origin, from any origin), for the series
         the conformal step scores (at least `n_lags` observed periods by `cutoff`); None
         when there is no such row. Series x horizon x (horizon + 1) / 2 rows at most."""
-        n_series, n = panel.values.shape
+        n = panel.values.shape[1]
         scored = (~np.isnan(panel.values[:, : cutoff + 1])).sum(axis=1) >= self.n_lags
         matrices, labels = [], []
-        for h in range(1, self.horizon + 1):
-            origins = np.arange(max(0, cutoff + 1 - h), n - h)
-            if not len(origins):
-                continue
-            cols, level = spec.build(panel, origins, h)
-            rows_s = np.repeat(np.arange(n_series), len(origins))
-            target = panel.values[rows_s, np.tile(origins, n_series) + h]
-            keep = scored[rows_s] & ~np.isnan(target) & ~np.isnan(level)
-            matrices.append(np.column_stack([cols[c][keep] for c in names]).astype(np.float32))
-            labels.append(target[keep] / level[keep])
+        for cols, target, level in self._rows(
+            panel, spec, lambda h: np.arange(max(0, cutoff + 1 - h), n - h), scored
+        ):
+            matrices.append(np.column_stack([cols[c] for c in names]).astype(np.float32))
+            labels.append(target / level)
         if not sum(len(y) for y in labels):
             return None
         return np.concatenate(matrices), np.concatenate(labels)

@@ -21,7 +21,6 @@ from typing import Any
 import dagster as dg
 
 from bclake.core.locks import process_alive, writer_lock
-from bclake.core.progress import set_interactive
 from bclake.orchestration.definitions import PIPELINE_JOB, build_definitions
 from bclake.orchestration.partitions import (
     RANGE_END_TAG,
@@ -66,9 +65,10 @@ def run_pipeline(
     wait: seconds to wait for a run already writing to `home` (None: as long as it
     takes; 0: stop at once). Raises `core.locks.DataRootBusy` when it is still running.
 
-    Long steps report progress as log lines (`core.progress`), never as a live display:
-    Dagster's own log lines share the terminal, and its run log (the `bclake` logger is
-    one of the instance's managed Python loggers) keeps them.
+    Long steps report progress as log lines (`core.progress`), never as a live display
+    (`LakehouseResource.setup_for_execution` says so for every run): Dagster's own log
+    lines share the terminal, and its run log (the `bclake` logger is one of the
+    instance's managed Python loggers) keeps them.
     """
     job = build_definitions(home).resolve_job_def(PIPELINE_JOB)
     partitions = job.partitions_def
@@ -86,13 +86,9 @@ def run_pipeline(
     }
     with writer_lock(Path(home), "bclake pipeline", wait=wait):
         fail_interrupted_runs(instance)
-        interactive = set_interactive(False)
-        try:
-            return job.execute_in_process(
-                instance=instance, raise_on_error=False, run_config=run_config, **where
-            )
-        finally:
-            set_interactive(interactive)
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config=run_config, **where
+        )
 
 
 def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
