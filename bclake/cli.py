@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bclake.core.progress import set_quiet
 from bclake.core.settings import Settings
-from bclake.simulator.config import SCALES
+from bclake.simulator.config import SCALES, SCENARIOS
 
 app = typer.Typer(
     help="bclake: FMCG B+C analytics lakehouse.", no_args_is_help=True, add_completion=False
@@ -48,6 +48,14 @@ def simulate(
         bool, typer.Option("--continue", help="Append the next days to an existing world instead.")
     ] = False,
     days: Annotated[int, typer.Option(help="With --continue: how many days to add.")] = 1,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Plant a named supply shock in the last weeks: {', '.join(SCENARIOS)} "
+            "(default none; listed in truth/scenario.parquet). --continue carries on the "
+            "world's own scenario.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate source-system exports into landing/ and the hidden truth into truth/."""
     from bclake.simulator.run import ForeignLandingError, continue_simulation
@@ -57,12 +65,13 @@ def simulate(
     started = time.perf_counter()
     try:
         if continue_:
-            rows = continue_simulation(settings.home, days)
+            rows = continue_simulation(settings.home, days, scenario=scenario)
             title = f"added {days} day(s) to the world in {settings.home}"
         else:
-            rows = run(settings.home, scale=scale, seed=seed)
-            title = f"simulated {scale} world (seed {seed}) in {settings.home}"
-    except ForeignLandingError as error:
+            rows = run(settings.home, scale=scale, seed=seed, scenario=scenario or "none")
+            shock = f", scenario {scenario}" if scenario and scenario != "none" else ""
+            title = f"simulated {scale} world (seed {seed}{shock}) in {settings.home}"
+    except (ForeignLandingError, ValueError) as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from error
     table = Table(title=title)

@@ -62,3 +62,7 @@ def get_scale(name: str) -> ScaleConfig:
         return SCALES[name]
     except KeyError:
         raise ValueError(f"unknown scale {name!r}: choose one of {', '.join(SCALES)}") from None
+
+
+# named supply shocks `simulate --scenario` can plant (`bclake.simulator.scenarios`)
+SCENARIOS = ("none", "plant_outage", "demand_spike", "weather")

@@ -43,6 +43,21 @@ class DayRecord:
     production: np.ndarray | None  # warehouses x skus produced for each DC (Mondays)
     store_stock: tuple[np.ndarray, ...] | None  # s, k, on hand (Sundays)
     stockouts: int
+    capacity: np.ndarray | None = None  # SKUs: the plants' capacity that week (Mondays)
+
+
+@dataclass
+class Effects:
+    """What the shocks active on one day change (`scenarios.Scenario.effects`); None: nothing.
+
+    Multipliers are exact 1.0 outside the shocked cells, so cells a shock
+    leaves alone are computed exactly as without it.
+    """
+
+    demand: np.ndarray | None = None  # stores x SKUs: multiplier on the demand rate
+    capacity: np.ndarray | None = None  # SKUs: multiplier on the plants' weekly capacity
+    dc_closed: np.ndarray | None = None  # warehouses: bool, the DC ships nothing today
+    dc_extra_lead: np.ndarray | None = None  # warehouses: extra days DC -> distributor
 
 
 def category_multiplier(calendar: pl.DataFrame, categories: list[str]) -> np.ndarray:
@@ -250,8 +265,12 @@ class Channel:
         np.add.at(out, self.dist_idx, self.stock)
         return out
 
-    def step(self, t: int, rng: np.random.Generator) -> DayRecord:
-        """Simulate day `t`: arrivals, demand and sales, then every level's reordering."""
+    def step(self, t: int, rng: np.random.Generator, effects: Effects | None = None) -> DayRecord:
+        """Simulate day `t`: arrivals, demand and sales, then every level's reordering.
+
+        `effects` are the day's shocks (`scenarios`); without them the day runs
+        exactly as it always did.
+        """
         case_pack = self.case_pack
         slot = t % RING
         self.stock += self.arrivals[slot]
@@ -275,6 +294,8 @@ class Channel:
         lam = self.base * self.cat_mult[t][None, :] * launch[None, :] * active[:, None]
         lam *= self.competition[m][self.prov_idx][:, self.cat_idx]
         lam *= np.where(self.display[m], DISPLAY_UPLIFT, 1.0)[:, None]
+        if effects is not None and effects.demand is not None:
+            lam *= effects.demand
         price = np.ones(lam.shape)
         for signed_stores, k, factor in self.promo_events.get(t, ()):
             price[signed_stores, k] = factor
@@ -307,21 +328,33 @@ class Channel:
             d_review[:, None], np.maximum(0, d_target - self.dist_stock - self.dist_on_order), 0
         )
         d_want = (np.ceil(d_want / case_pack) * case_pack).astype(np.int64)
-        d_shipped, _ = _allocate(d_want, self.dist_dc, self.dc_stock)
+        supply = self.dc_stock
+        if effects is not None and effects.dc_closed is not None:
+            supply = np.where(effects.dc_closed[:, None], 0, self.dc_stock)
+        d_shipped, _ = _allocate(d_want, self.dist_dc, supply)
         d_shipped = (d_shipped // case_pack) * case_pack  # DCs ship whole cases only
         dc_out = np.zeros(self.dc_stock.shape, dtype=np.int64)
         np.add.at(dc_out, self.dist_dc, d_shipped)
         self.dc_stock -= dc_out
-        self.dist_arrivals[(t + DIST_LEAD_DAYS) % RING] += d_shipped
+        if effects is not None and effects.dc_extra_lead is not None:
+            lead = DIST_LEAD_DAYS + effects.dc_extra_lead[self.dist_dc]
+            for days in np.unique(lead):
+                late = lead == days
+                self.dist_arrivals[(t + days) % RING, late] += d_shipped[late]
+        else:
+            self.dist_arrivals[(t + DIST_LEAD_DAYS) % RING] += d_shipped
         self.dist_on_order += d_shipped
         self.dc_est = 0.9 * self.dc_est + 0.1 * dc_out
 
         # plants produce on Mondays for the DCs' needs, within weekly capacity
-        production = None
+        production = capacity = None
         if self.weekdays[t] == 0:
+            capacity = self.capacity
+            if effects is not None and effects.capacity is not None:
+                capacity = np.floor(self.capacity * effects.capacity).astype(np.int64)
             need = np.maximum(0, np.ceil(self.dc_est * 21) - self.dc_stock - self.dc_in_transit)
             total = need.sum(axis=0)
-            scale = np.where(total > self.capacity, self.capacity / np.maximum(total, 1), 1.0)
+            scale = np.where(total > capacity, capacity / np.maximum(total, 1), 1.0)
             production = (np.floor(need * scale[None, :] / case_pack) * case_pack).astype(np.int64)
             self.dc_arrivals[(t + PLANT_LEAD_DAYS) % RING] += production
             self.dc_in_transit += production
@@ -336,6 +369,7 @@ class Channel:
             production=production,
             store_stock=_sparse(self.stock) if self.weekdays[t] == 6 else None,
             stockouts=stockouts,
+            capacity=capacity,
         )
 
 

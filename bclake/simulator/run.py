@@ -59,6 +59,7 @@ from bclake.simulator.emitters.out import Out
 from bclake.simulator.export import LATE_SHARE, Landing
 from bclake.simulator.lookup import Lookup
 from bclake.simulator.market import brand_share, build_market
+from bclake.simulator.scenarios import check_scenario, plan_scenario
 from bclake.simulator.state import SimState, Streams
 from bclake.simulator.world import build_world
 
@@ -97,18 +98,23 @@ def simulate(
     seed: int = 42,
     progress: bool = True,
     dirt: float | None = None,
+    scenario: str = "none",
 ) -> dict:
     """Write `root/landing` and `root/truth` afresh; returns rows written per table.
 
-    Raises ForeignLandingError, before anything is deleted, when `root/landing` holds
-    anything but this root's simulator's signed output (`Settings.foreign_landing_files`).
+    `scenario` plants a named supply shock (`scenarios`, listed in
+    `truth/scenario.parquet`); `none` leaves the world exactly as it is.
+    Raises ValueError for an unknown scale or scenario and ForeignLandingError, before
+    anything is deleted, when `root/landing` holds anything but this root's simulator's
+    signed output (`Settings.foreign_landing_files`).
     """
     cfg = get_scale(scale)
+    check_scenario(scenario)
     if dirt is not None:
         cfg = replace(cfg, dirt=dirt)
     settings = Settings.from_env(root)
     _own_landing(settings)
-    state = _new_state(cfg, seed)
+    state = _new_state(cfg, seed, scenario)
     for folder in (root / "landing", root / "truth"):
         if folder.exists():
             shutil.rmtree(folder)
@@ -151,11 +157,15 @@ def _write_manifest(settings: Settings, meta: dict) -> None:
     os.replace(tmp, path)
 
 
-def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
+def continue_simulation(
+    root: Path, days: int, progress: bool = True, scenario: str | None = None
+) -> dict:
     """Append the next `days` days as daily export files; a share of rows arrives a run late.
 
-    Returns rows written per table by this call. Raises FileNotFoundError when
-    `root` holds no saved simulation, ValueError past the planned horizon, and
+    The saved scenario goes on; `scenario`, when given, must name it. Returns
+    rows written per table by this call. Raises FileNotFoundError when
+    `root` holds no saved simulation, ValueError past the planned horizon or for another
+    scenario than the saved one, and
     ForeignLandingError when landing/'s manifest is not signed by this root's simulator.
     The manifest then lists the files it listed, unchanged, and those this call wrote;
     a file someone else dropped in meanwhile stays foreign.
@@ -173,6 +183,12 @@ def continue_simulation(root: Path, days: int, progress: bool = True) -> dict:
     before = settings.landing_sizes()
     state = SimState.load(path)
     cfg, first = state.cfg, state.next_day
+    saved = state.scenario.name if state.scenario is not None else "none"
+    if scenario is not None and check_scenario(scenario) != saved:
+        raise ValueError(
+            f"the world was simulated with scenario {saved!r}, which --continue carries on; "
+            f"simulate it afresh for {scenario!r}"
+        )
     if first + days > cfg.horizon_days:
         raise ValueError(
             f"the world is planned for {cfg.horizon_days} days; "
@@ -233,8 +249,11 @@ class _Run:
         )
 
 
-def _new_state(cfg: ScaleConfig, seed: int) -> SimState:
-    """Draw the world and everything planned up front, each concern from its own stream."""
+def _new_state(cfg: ScaleConfig, seed: int, scenario: str = "none") -> SimState:
+    """Draw the world and everything planned up front, each concern from its own stream.
+
+    The scenario's shocks are planned last, from a generator of their own.
+    """
     streams = Streams.from_seed(seed)
     world = build_world(cfg, streams.world)
     calendar = build_calendar(cfg.start, cfg.horizon_days)
@@ -288,6 +307,7 @@ def _new_state(cfg: ScaleConfig, seed: int) -> SimState:
         farming=scans.farming_plan(cfg, world, channel.onboard_day, streams.farming),
         book=incentives.EvidenceBook(len(world.stores), len(lookup.sku_codes)),
         photo_salt=int(streams.photos.integers(2**62)),
+        scenario=plan_scenario(scenario, cfg, seed, world, channel, calendar),
     )
 
 
@@ -316,7 +336,8 @@ def _run_days(
     steps = track(f"simulate {len(days)} days", total=len(days), unit="days")
     with steps if progress else nullcontext() as task:
         for t in days:
-            record = st.channel.step(t, st.streams.channel)
+            effects = st.scenario.effects(t, st.channel) if st.scenario is not None else None
+            record = st.channel.step(t, st.streams.channel, effects)
             buffer.append(record)
             st.stockouts.append(record.stockouts)
             st.next_day = t + 1
@@ -388,7 +409,7 @@ def _supply(run: _Run, label: str, days: list[DayRecord]) -> None:
         st.unpaid.append(invoices)
         st.book.add_invoices(invoices, out.lookup)
     erp.dc_inventory(out, label, days)
-    erp.plants(out, label, days, st.world, st.channel.capacity)
+    erp.plants(out, label, days, st.world)
 
 
 def _product_scans(

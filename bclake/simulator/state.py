@@ -22,6 +22,7 @@ from bclake.simulator.dynamics import Channel
 from bclake.simulator.export import LateRows
 from bclake.simulator.incentives import EvidenceBook
 from bclake.simulator.market import Market
+from bclake.simulator.scenarios import Scenario
 from bclake.simulator.world import World
 
 
@@ -124,6 +125,8 @@ class SimState:
     farming: pl.DataFrame | None = None  # s, c, day, seconds, n, minutes: farming bursts
     book: EvidenceBook | None = None  # evidence per payee and day, DMS view and truth
     photo_salt: int = 0  # seeds the genuine checks' photo hashes
+    # named supply shocks (`simulate --scenario`); None: the world as it is
+    scenario: Scenario | None = None
 
     def save(self, path: Path) -> None:
         """Pickle atomically to `path`, streamed (never the whole pickle in memory)."""

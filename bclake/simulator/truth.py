@@ -27,6 +27,7 @@ def write_truth(state: SimState, truth: Path, end_day: int) -> None:
 
     Expects `truth/consumers.parquet` (from `write_consumers`) and the
     `demand_daily` parts up to `end_day`, which the deserved tags are computed from.
+    A world with a scenario also gets `scenario.parquet`, one row per shock.
     """
     cfg, world, promos, signups = state.cfg, state.world, state.promos, state.signups
     truth.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,8 @@ def write_truth(state: SimState, truth: Path, end_day: int) -> None:
         censored_store_skus=pl.Series(state.stockouts)
     ).write_parquet(truth / "calendar.parquet")
     deserved_tags(cfg, world, truth, end_day).write_parquet(truth / "deserved_tags.parquet")
+    if state.scenario is not None:
+        state.scenario.frame(cfg.start, world).write_parquet(truth / "scenario.parquet")
 
 
 def write_part(truth: Path, name: str, label: str, frame: pl.DataFrame) -> None:

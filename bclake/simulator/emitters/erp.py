@@ -80,22 +80,23 @@ def dc_inventory(out: Out, month: str, days: list[DayRecord]) -> None:
     out.landing.write("erp.dc_inventory", inventory, f"dc_inventory_{month}", header=ZH)
 
 
-def plants(out: Out, month: str, days: list[DayRecord], world: World, capacity: np.ndarray) -> None:
-    """Weekly plant output per SKU and capacity per category (`capacity`: SKUs, units a week).
+def plants(out: Out, month: str, days: list[DayRecord], world: World) -> None:
+    """Weekly plant output per SKU and capacity per category, from the Monday records.
 
-    Category `c` is made at plant `c % len(PLANTS)`; the plants report their
-    capacity per category as the sum over its SKUs.
+    Category `c` is made at plant `c % len(PLANTS)`; the plants report the
+    capacity they actually had that week (`DayRecord.capacity`, units per SKU,
+    reduced during an outage) per category, as the sum over its SKUs.
     """
     look, cats = out.lookup, world.categories
     cat_idx = np.array([cats.index(c) for c in world.products["category"]])
-    cat_capacity = np.zeros(len(cats))
-    np.add.at(cat_capacity, cat_idx, capacity)
     plant_of_sku = cat_idx % len(PLANTS)
     out_rows, cap_rows = [], []
     for day in days:
-        if day.production is None:
+        if day.production is None or day.capacity is None:
             continue
         week = look.start + timedelta(days=day.day)
+        cat_capacity = np.zeros(len(cats))
+        np.add.at(cat_capacity, cat_idx, day.capacity)
         produced = day.production.sum(axis=0)
         for k in range(len(look.sku_codes)):
             out_rows.append((week, PLANTS[plant_of_sku[k]][0], look.sku_codes[k], int(produced[k])))
