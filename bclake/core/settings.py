@@ -31,6 +31,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 DEFAULT_INCENTIVES = PROJECT_ROOT / "config" / "incentives.yaml"
 DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
+DEFAULT_SUPPLY = PROJECT_ROOT / "config" / "supply.yaml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DEMO_PII_KEY = "bclake-demo-key-not-for-production"
@@ -54,6 +55,7 @@ class Settings:
     alert_webhook: str | None = None
     incentives_file: Path = DEFAULT_INCENTIVES
     marketing_file: Path = DEFAULT_MARKETING
+    supply_file: Path = DEFAULT_SUPPLY
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
         `BCLAKE_ALERT_WEBHOOK` is a URL new market-order alerts are posted to (off if unset).
         `BCLAKE_INCENTIVES` is the incentive programme file (default config/incentives.yaml).
         `BCLAKE_MARKETING` is the marketing plan file (default config/marketing.yaml).
+        `BCLAKE_SUPPLY` is the supply planning file (default config/supply.yaml).
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
@@ -75,6 +78,7 @@ class Settings:
             alert_webhook=os.environ.get("BCLAKE_ALERT_WEBHOOK") or None,
             incentives_file=Path(os.environ.get("BCLAKE_INCENTIVES") or DEFAULT_INCENTIVES),
             marketing_file=Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING),
+            supply_file=Path(os.environ.get("BCLAKE_SUPPLY") or DEFAULT_SUPPLY),
         )
 
     # --- the layers, in the order data flows through them -------------------

@@ -112,6 +112,49 @@ SCOPE_SHEETS = {
     "region": ("forecast", "distributor_forecast", "store_orders", "distributor_orders"),
     "distributor": ("distributor_forecast", "store_orders", "distributor_orders"),
 }
+# the supply-plan files (供应链联动): sheet -> query; HQ gets the production plan, a region
+# its DC's allocation, projection and transfers; distributors get none
+SUPPLY_QUERIES = {
+    "production_plan": """
+        select plant_code, category, sku_code, week, week_start, planned_units,
+               capacity_units, block_planned_units, capacity_shadow_yuan,
+               expected_lost_units, binding, reason_zh, reason_en
+        from ml.supply_production_plan
+        order by plant_code, sku_code, week
+    """,
+    "dc_allocation": """
+        select region, warehouse_code, sku_code, plant_code, week_start, arrival_week_start,
+               allocated_units, cover_weeks, short, reason_zh, reason_en
+        from ml.supply_dc_allocation
+        order by region, sku_code, week_start
+    """,
+    "dc_projection": """
+        select region, warehouse_code, sku_code, week, week_start, opening_units,
+               arrivals_units, demand_p10 as p10, demand_p50 as p50, demand_p90 as p90,
+               stock_low, stock_p50, stock_high, safety_units, expected_lost_units, status
+        from ml.supply_dc_projection
+        order by region, sku_code, week
+    """,
+    "transfers": """
+        select to_region as region, kind, sku_code, from_warehouse, plant_code,
+               to_warehouse, units, cases, distance_km, cost_yuan, avoided_lost_units,
+               avoided_lost_yuan, arrive_by, reason_zh, reason_en
+        from ml.supply_transfers
+        order by avoided_lost_yuan desc
+    """,
+}
+SUPPLY_SOURCES = {
+    "production_plan": ("ml.supply_production_plan",),
+    "dc_allocation": ("ml.supply_dc_allocation",),
+    "dc_projection": ("ml.supply_dc_projection",),
+    "transfers": ("ml.supply_transfers",),
+}
+SUPPLY_SHEETS = {
+    "company": ("production_plan", "dc_allocation", "dc_projection", "transfers"),
+    "region": ("dc_allocation", "dc_projection", "transfers"),
+    "distributor": (),
+}
+SUPPLY_BOOK = "supply.xlsx"
 # column -> (header shown in the spreadsheet, unit): `bclake.core.xlsx.Headers`
 HEADERS: Headers = {
     "region": ("region 区域", ""),
@@ -174,6 +217,37 @@ HEADERS: Headers = {
     "trial_sku_code": ("trial_sku_code 试销新品", ""),
     "trial_consumer_segment": ("trial_consumer_segment 试销人群", ""),
     "evidence": ("evidence 依据", ""),
+    # supply plan
+    "plant_code": ("plant_code 工厂", ""),
+    "week": ("week 计划周", "1-13"),
+    "planned_units": ("planned_units 计划产量", "units"),
+    "capacity_units": ("capacity_units 周产能", "units"),
+    "block_planned_units": ("block_planned_units 同品类计划合计", "units"),
+    "capacity_shadow_yuan": ("capacity_shadow_yuan 产能影子价格", "CNY/unit"),
+    "expected_lost_units": ("expected_lost_units 预计缺货", "units"),
+    "binding": ("binding 约束", ""),
+    "warehouse_code": ("warehouse_code 区域仓", ""),
+    "arrival_week_start": ("arrival_week_start 到仓周", "date"),
+    "allocated_units": ("allocated_units 分配量", "units"),
+    "cover_weeks": ("cover_weeks 覆盖周数", "weeks"),
+    "short": ("short 供应不足", ""),
+    "opening_units": ("opening_units 期初库存", "units"),
+    "arrivals_units": ("arrivals_units 到货", "units"),
+    "stock_low": ("stock_low 库存(高需求)", "units"),
+    "stock_p50": ("stock_p50 库存(中位)", "units"),
+    "stock_high": ("stock_high 库存(低需求)", "units"),
+    "safety_units": ("safety_units 安全库存", "units"),
+    "status": ("status 状态", ""),
+    "kind": ("kind 类型 transfer/rush_run", ""),
+    "from_warehouse": ("from_warehouse 调出仓", ""),
+    "to_warehouse": ("to_warehouse 调入仓", ""),
+    "units": ("units 数量", "units"),
+    "cases": ("cases 箱数", "cases"),
+    "distance_km": ("distance_km 距离", "km"),
+    "cost_yuan": ("cost_yuan 成本", "CNY"),
+    "avoided_lost_units": ("avoided_lost_units 避免缺货", "units"),
+    "avoided_lost_yuan": ("avoided_lost_yuan 避免损失", "CNY"),
+    "arrive_by": ("arrive_by 预计到达", "date"),
 }
 
 
@@ -207,30 +281,46 @@ def _write_scope(tables: dict[str, pl.DataFrame], folder: Path, scope: str) -> i
     return _write_book({name: tables[name] for name in SCOPE_SHEETS[scope]}, folder, "plan.xlsx")
 
 
-def _write_marketing(
-    tables: dict[str, pl.DataFrame], folder: Path, scope: str, rows: pl.Expr | None = None
+def _write_optional(
+    tables: dict[str, pl.DataFrame],
+    folder: Path,
+    scope: str,
+    rows: pl.Expr | None = None,
+    scope_sheets: dict[str, tuple[str, ...]] = MARKETING_SHEETS,
+    book: str = MARKETING_BOOK,
 ) -> int:
-    """The scope's marketing files (`MARKETING_SHEETS`) in `folder`, each table cut to
-    `rows` (None: whole): CSV and Parquet per table and `MARKETING_BOOK` with each as a
-    sheet, the CSV and the workbook with formula-like text defused. A table the warehouse
-    lacks (an older build) is not written and a stale file of it is removed."""
+    """The scope's files of one book (`scope_sheets`, e.g. `MARKETING_SHEETS`) in `folder`,
+    each table cut to `rows` (None: whole): CSV and Parquet per table and `book` with each
+    as a sheet, the CSV and the workbook with formula-like text defused. A table the
+    warehouse lacks (an older build) is not written and a stale file of it is removed."""
     sheets = {
         name: tables[name] if rows is None else tables[name].filter(rows)
-        for name in MARKETING_SHEETS[scope]
+        for name in scope_sheets[scope]
         if name in tables
     }
-    for name in MARKETING_SHEETS[scope]:
+    for name in scope_sheets[scope]:
         if name not in sheets:
             for suffix in (".csv", ".parquet"):
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
     if not sheets:
-        (folder / MARKETING_BOOK).unlink(missing_ok=True)
+        (folder / book).unlink(missing_ok=True)
         return 0
-    return _write_book(sheets, folder, MARKETING_BOOK)
+    return _write_book(sheets, folder, book)
 
 
-def _marketing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """The marketing files' tables (`MARKETING_QUERIES`) the warehouse has the sources of."""
+def _supply_files(
+    tables: dict[str, pl.DataFrame], folder: Path, scope: str, rows: pl.Expr | None = None
+) -> int:
+    """The scope's supply-plan files (`SUPPLY_SHEETS`) and `SUPPLY_BOOK`, as `_write_optional`."""
+    return _write_optional(tables, folder, scope, rows, SUPPLY_SHEETS, SUPPLY_BOOK)
+
+
+def _optional_tables(
+    con: duckdb.DuckDBPyConnection,
+    queries: dict[str, str] = MARKETING_QUERIES,
+    sources: dict[str, tuple[str, ...]] = MARKETING_SOURCES,
+) -> dict[str, pl.DataFrame]:
+    """The tables of `queries` whose `sources` the warehouse has (default: marketing)."""
     present = {
         f"{schema}.{table}"
         for schema, table in con.execute(
@@ -239,8 +329,8 @@ def _marketing_tables(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]
     }
     return {
         name: con.sql(query).pl()
-        for name, query in MARKETING_QUERIES.items()
-        if set(MARKETING_SOURCES[name]) <= present
+        for name, query in queries.items()
+        if set(sources[name]) <= present
     }
 
 
@@ -250,13 +340,16 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
     Layout: `company/`, `region/<region>/`, `distributor/<code>/`, each with one CSV and
     one Parquet per table and `plan.xlsx` holding every table as a sheet, and beside them
     the marketing files (`MARKETING_SHEETS`: the target lists in `company/` only, store
-    plans everywhere) with `marketing.xlsx`. A region or distributor folder holds only its
-    own rows. Returns rows written per folder.
+    plans everywhere) with `marketing.xlsx`, and the supply-plan files (`SUPPLY_SHEETS`:
+    the production plan in `company/`, each region its DC's allocation, projection and
+    transfers) with `supply.xlsx`. A region or distributor folder holds only its own rows.
+    Returns rows written per folder.
     """
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         tables = {name: con.sql(q).pl() for name, q in QUERIES.items()}
-        marketing = _marketing_tables(con)
+        marketing = _optional_tables(con)
+        supply = _optional_tables(con, SUPPLY_QUERIES, SUPPLY_SOURCES)
     finally:
         con.close()
     orders = tables["distributor_orders"]
@@ -266,15 +359,19 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
         company = exports_dir / "company"
         written = {
             "company": _write_scope(tables, company, "company")
-            + _write_marketing(marketing, company, "company")
+            + _write_optional(marketing, company, "company")
+            + _supply_files(supply, company, "company")
         }
         task.advance(note=f"company: {written['company']:,} rows")
         for region in regions:
             scoped = {n: t.filter(pl.col("region") == region) for n, t in tables.items()}
             folder = exports_dir / "region" / region
             name = f"region/{region}"
-            written[name] = _write_scope(scoped, folder, "region") + _write_marketing(
-                marketing, folder, "region", pl.col("region") == region
+            here = pl.col("region") == region
+            written[name] = (
+                _write_scope(scoped, folder, "region")
+                + _write_optional(marketing, folder, "region", here)
+                + _supply_files(supply, folder, "region", here)
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
         for code in codes:
@@ -285,7 +382,7 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             }
             folder = exports_dir / "distributor" / code
             name = f"distributor/{code}"
-            written[name] = _write_scope(scoped, folder, "distributor") + _write_marketing(
+            written[name] = _write_scope(scoped, folder, "distributor") + _write_optional(
                 marketing, folder, "distributor", pl.col("distributor_code") == code
             )
             task.advance(note=f"{name}: {written[name]:,} rows")

@@ -17,6 +17,7 @@ from bclake.orchestration.assets.publish import (
     planner_files,
     published_warehouse,
 )
+from bclake.orchestration.assets.supply import supply_assets, supply_checks
 from bclake.orchestration.assets.warehouse import dbt_project, warehouse_dbt_assets
 from bclake.orchestration.dbt_child import dbt_path
 from bclake.orchestration.jobs import PIPELINE_JOB, pipeline_job
@@ -43,7 +44,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
     settings = Settings.from_env(home)
     partitions = lake_partitions(settings.partition_start)
     # everything the working database holds
-    built = [warehouse_dbt_assets, *model_assets, *marketing_assets]
+    built = [warehouse_dbt_assets, *model_assets, *marketing_assets, *supply_assets]
     return dg.Definitions(
         assets=[
             *lake_assets(partitions),
@@ -53,7 +54,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
             planner_files,
             market_order_alert_delivery,
         ],
-        asset_checks=[*lake_checks, *model_checks, *marketing_checks],
+        asset_checks=[*lake_checks, *model_checks, *marketing_checks, *supply_checks],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
         sensors=[landing_sensor(partitions)],

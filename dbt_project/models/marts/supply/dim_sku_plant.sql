@@ -1,0 +1,42 @@
+-- The plant that makes each SKU: the one with the most output over the SKU's latest 13
+-- reported weeks (ties: the lower plant code), with the units it made in the latest week.
+-- A SKU never produced has no row; the supply plan names it as having no plant.
+with recent as (
+    select
+        sku_code,
+        plant_code,
+        week_start,
+        output_units,
+        max(week_start) over (partition by sku_code) as last_week
+    from {{ ref('stg_erp__plant_output') }}
+),
+
+ranked as (
+    select
+        sku_code,
+        plant_code,
+        sum(output_units) as output_13w,
+        any_value(last_week) as last_week,
+        sum(output_units) filter (where week_start = last_week) as last_week_units
+    from recent
+    where week_start > last_week - interval 13 week
+    group by sku_code, plant_code
+)
+
+select
+    r.sku_code,
+    r.plant_code,
+    p.category,
+    r.output_13w,
+    r.last_week as last_output_week,
+    coalesce(t.last_week_units, 0) as last_output_units
+from ranked as r
+inner join {{ ref('dim_product') }} as p on r.sku_code = p.sku_code
+left join (
+    select
+        sku_code,
+        sum(last_week_units) as last_week_units
+    from ranked
+    group by sku_code
+) as t on r.sku_code = t.sku_code
+qualify row_number() over (partition by r.sku_code order by r.output_13w desc, r.plant_code) = 1

@@ -1,0 +1,37 @@
+-- Weekly capacity and output per plant x category from the ERP exports, one row per
+-- plant x category x week; `is_latest` marks each plant x category's latest reported week,
+-- the capacity the supply plan assumes for the weeks ahead.
+with capacity as (
+    select
+        plant_code,
+        any_value(plant_name) as plant_name,
+        category,
+        week_start,
+        sum(capacity_units) as capacity_units
+    from {{ ref('stg_erp__plant_capacity') }}
+    group by plant_code, category, week_start
+),
+
+output as (
+    select
+        o.plant_code,
+        p.category,
+        o.week_start,
+        sum(o.output_units) as output_units
+    from {{ ref('stg_erp__plant_output') }} as o
+    inner join {{ ref('dim_product') }} as p on o.sku_code = p.sku_code
+    group by o.plant_code, p.category, o.week_start
+)
+
+select
+    c.plant_code,
+    c.plant_name,
+    c.category,
+    c.week_start,
+    c.capacity_units,
+    coalesce(o.output_units, 0) as output_units,
+    coalesce(o.output_units, 0) / nullif(c.capacity_units, 0) as utilisation,
+    c.week_start = max(c.week_start) over (partition by c.plant_code, c.category) as is_latest
+from capacity as c
+left join output as o
+    on c.plant_code = o.plant_code and c.category = o.category and c.week_start = o.week_start

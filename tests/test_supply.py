@@ -1,0 +1,317 @@
+"""The supply plan: the production programme on hand-made cases with known optima, fair
+share under shortage, transfers and rush runs that must fire, inputs it cannot use, the
+planning file's errors and the tables the tiny world builds."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from bclake.core.supply import SupplyConfig, SupplyConfigError, load_supply
+from bclake.ml.supply import SupplyInputs, SupplyPlanError, fair_share, plan_supply
+
+AS_OF = date(2025, 7, 14)  # a Monday
+WEEKS = 13
+
+
+def _config(**overrides: object) -> SupplyConfig:
+    base = {"version": 1, "changeover_cost": 0.0, "default_lead_days": 3}
+    return SupplyConfig.model_validate({**base, **overrides})
+
+
+def _forecast(region: str, sku: str, p50: float, spread: float = 0.0) -> list[dict]:
+    return [
+        {
+            "region": region,
+            "sku_code": sku,
+            "week_start": AS_OF + timedelta(weeks=w),
+            "p10": p50 - spread,
+            "p50": p50,
+            "p90": p50 + spread,
+        }
+        for w in range(WEEKS)
+    ]
+
+
+DCS = pl.DataFrame(
+    {
+        "warehouse_code": ["DC01", "DC02"],
+        "region": ["华东", "华南"],
+        "city": ["上海", "广州"],
+        "lat": [31.23, 23.13],
+        "lon": [121.47, 113.26],
+    }
+)
+
+
+def _inputs(
+    forecast: list[dict],
+    products: dict[str, tuple[str, float]],
+    capacity: dict[tuple[str, str], int],
+    stock: dict[tuple[str, str], int] | None = None,
+    plants: dict[str, str] | None = None,
+    last: dict[str, int] | None = None,
+    dcs: pl.DataFrame = DCS,
+) -> SupplyInputs:
+    """products: sku -> (category, list price); case pack 1 throughout."""
+    plants = plants if plants is not None else dict.fromkeys(products, "P01")
+    stock = stock or {}
+    return SupplyInputs(
+        forecast=pl.DataFrame(forecast),
+        dcs=dcs,
+        stock=pl.DataFrame(
+            [
+                {"warehouse_code": w, "sku_code": k, "on_hand_units": u}
+                for (w, k), u in stock.items()
+            ],
+            schema={"warehouse_code": pl.String, "sku_code": pl.String, "on_hand_units": pl.Int64},
+        ),
+        products=pl.DataFrame(
+            [
+                {"sku_code": k, "category": c, "case_pack": 1, "list_price": p}
+                for k, (c, p) in products.items()
+            ]
+        ),
+        sku_plants=pl.DataFrame(
+            [{"sku_code": k, "plant_code": p} for k, p in plants.items()],
+            schema={"sku_code": pl.String, "plant_code": pl.String},
+        ),
+        capacity=pl.DataFrame(
+            [
+                {"plant_code": p, "category": c, "capacity_units": u}
+                for (p, c), u in capacity.items()
+            ],
+            schema={"plant_code": pl.String, "category": pl.String, "capacity_units": pl.Int64},
+        ),
+        last_output=pl.DataFrame(
+            [{"sku_code": k, "output_units": u} for k, u in (last or {}).items()],
+            schema={"sku_code": pl.String, "output_units": pl.Int64},
+        ),
+    )
+
+
+def _units(plan_frame: pl.DataFrame, sku: str) -> list[int]:
+    return plan_frame.filter(pl.col("sku_code") == sku).sort("week")["planned_units"].to_list()
+
+
+def test_ample_capacity_makes_exactly_the_demand() -> None:
+    """Certain demand of 100 a week at one DC, no stock: the optimum makes 100 every week,
+    loses nothing and holds nothing."""
+    plan = plan_supply(
+        _inputs(_forecast("华东", "A", 100), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 500}),
+        _config(),
+        AS_OF,
+    )
+    assert _units(plan.production, "A") == [100] * WEEKS
+    assert set(plan.production["binding"]) == {"demand"}
+    east = plan.projection.filter(pl.col("warehouse_code") == "DC01")
+    assert east["expected_lost_units"].sum() == 0
+    assert east["stock_p50"].max() == 0
+    assert plan.transfers.is_empty()
+
+
+def test_capacity_binds_with_its_shadow_price() -> None:
+    """Capacity 60 against demand 100: make 60 a week; one more unit of capacity saves one
+    lost sale, worth lost_sale_cost x list price (0.5 x 10 = 5 yuan)."""
+    plan = plan_supply(
+        _inputs(_forecast("华东", "A", 100), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 60}),
+        _config(),
+        AS_OF,
+    )
+    prod = plan.production
+    assert _units(prod, "A") == [60] * WEEKS
+    assert set(prod["binding"]) == {"capacity"}
+    assert prod["capacity_shadow_yuan"].to_list() == pytest.approx([5.0] * WEEKS, abs=1e-6)
+    assert prod["expected_lost_units"].to_list() == pytest.approx([40.0] * WEEKS)
+    assert "P01" in prod["reason_en"][0] and "产能" in prod["reason_zh"][0]
+
+
+def test_scarce_capacity_goes_to_the_dearer_lost_sale() -> None:
+    """Two SKUs of one category share 100 units a week, each wants 80: the one whose lost
+    sale costs more (price 10 vs 5) gets its 80, the other the remaining 20."""
+    plan = plan_supply(
+        _inputs(
+            _forecast("华东", "A", 80) + _forecast("华东", "B", 80),
+            {"A": ("饮料", 10.0), "B": ("饮料", 5.0)},
+            {("P01", "饮料"): 100},
+        ),
+        _config(),
+        AS_OF,
+    )
+    assert _units(plan.production, "A") == [80] * WEEKS
+    assert _units(plan.production, "B") == [20] * WEEKS
+
+
+def test_stock_on_hand_is_used_before_making_more() -> None:
+    """1,000 units in stock against 100 a week: nothing is made for the first ten weeks."""
+    plan = plan_supply(
+        _inputs(
+            _forecast("华东", "A", 100),
+            {"A": ("饮料", 10.0)},
+            {("P01", "饮料"): 500},
+            stock={("DC01", "A"): 1000},
+        ),
+        _config(),
+        AS_OF,
+    )
+    units = _units(plan.production, "A")
+    assert units[:10] == [0] * 10 and units[10:] == [100] * 3
+    first = plan.production.filter(pl.col("week") == 1).row(0, named=True)
+    assert first["binding"] == "stock"
+
+
+def test_uncertain_demand_is_covered_above_the_median_when_lost_sales_cost_more() -> None:
+    """With P10/P50/P90 of 50/100/150 and a lost sale worth 100x a week's holding, the
+    programme keeps stock for the P90 path: more than the P50 over the horizon."""
+    plan = plan_supply(
+        _inputs(_forecast("华东", "A", 100, 50), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 1000}),
+        _config(),
+        AS_OF,
+    )
+    assert sum(_units(plan.production, "A")) > 100 * WEEKS
+
+
+def test_fair_share_equalises_cover_when_supply_is_short() -> None:
+    """100 units for two DCs needing 100 each, one already holding 50: equal cover 0.75 ->
+    75 and 25."""
+    split = fair_share(100, np.array([0.0, 50.0]), np.array([100.0, 100.0]), 1)
+    assert split.tolist() == [75.0, 25.0]
+    # whole cases, all of them handed out
+    split = fair_share(100, np.array([0.0, 0.0, 0.0]), np.array([10.0, 10.0, 10.0]), 12)
+    assert split.sum() == 96 and (split % 12 == 0).all() and split.max() - split.min() <= 12
+    assert fair_share(5, np.array([0.0]), np.array([10.0]), 12).tolist() == [0.0]
+
+
+def test_allocation_under_shortage_gives_both_dcs_the_same_cover() -> None:
+    plan = plan_supply(
+        _inputs(
+            _forecast("华东", "A", 100) + _forecast("华南", "A", 100),
+            {"A": ("饮料", 10.0)},
+            {("P01", "饮料"): 100},
+        ),
+        _config(),
+        AS_OF,
+    )
+    week1 = plan.allocation.filter(pl.col("week_start") == AS_OF)
+    assert week1["allocated_units"].to_list() == [50, 50]
+    assert week1["short"].all() and "fair share" in week1["reason_en"][0]
+
+
+def test_a_transfer_fires_from_the_dc_with_spare_stock() -> None:
+    """DC02 holds 2,000 units and sells 10 a week; DC01 holds none and sells 100 a week;
+    the plant has no capacity. DC01 gets stock from DC02 (1,200 km) rather than a rush run."""
+    plan = plan_supply(
+        _inputs(
+            _forecast("华东", "A", 100, 20) + _forecast("华南", "A", 10, 2),
+            {"A": ("饮料", 20.0)},
+            {("P01", "饮料"): 0},
+            stock={("DC02", "A"): 2000},
+        ),
+        _config(),
+        AS_OF,
+    )
+    moves = plan.transfers
+    assert moves["kind"].to_list() == ["transfer"]
+    move = moves.row(0, named=True)
+    assert (move["from_warehouse"], move["to_warehouse"]) == ("DC02", "DC01")
+    assert move["units"] >= 200  # two weeks of P50 demand and safety stock
+    assert move["distance_km"] == pytest.approx(1213, rel=0.02)
+    assert move["avoided_lost_yuan"] > move["cost_yuan"] > 0
+    assert set(plan.production["binding"]) == {"no_capacity"}
+
+
+def test_a_rush_run_fires_when_no_dc_can_spare_stock() -> None:
+    plan = plan_supply(
+        _inputs(_forecast("华东", "A", 100, 20), {"A": ("饮料", 20.0)}, {("P01", "饮料"): 0}),
+        _config(),
+        AS_OF,
+    )
+    rush = plan.transfers.filter(pl.col("kind") == "rush_run")
+    assert rush.height == 1 and rush["to_warehouse"][0] == "DC01"
+    assert "co-packer" in rush["reason_en"][0]  # no headroom at a plant with no capacity
+
+
+def test_inputs_it_cannot_use_are_named_not_dropped() -> None:
+    dcs = DCS.vstack(
+        pl.DataFrame(
+            {
+                "warehouse_code": ["DC09"],
+                "region": ["西北"],
+                "city": ["西安"],
+                "lat": [34.3],
+                "lon": [108.9],
+            }
+        )
+    )
+    config = _config(
+        default_lead_days=None, dcs=[{"id": "DC01", "lead_days": 3}, {"id": "DC02", "lead_days": 3}]
+    )
+    plan = plan_supply(
+        _inputs(
+            _forecast("华东", "A", 10) + _forecast("华东", "B", 10) + _forecast("华北", "A", 5),
+            {"A": ("饮料", 10.0), "B": ("零食", 5.0)},
+            {("P01", "饮料"): 100},
+            stock={("DC01", "A"): -7},
+            plants={"A": "P01"},
+            dcs=dcs,
+        ),
+        config,
+        AS_OF,
+    )
+    notes = " | ".join(plan.notes["reason_en"])
+    assert "DC09 has no lead time" in notes
+    assert "region 华北 has a forecast but no DC" in notes
+    assert "negative stock (-7)" in notes
+    b = plan.production.filter(pl.col("sku_code") == "B")
+    assert set(b["binding"]) == {"no_plant"} and "assign it to a plant" in b["reason_en"][0]
+    assert "DC09" not in set(plan.projection["warehouse_code"])
+    with pytest.raises(SupplyPlanError, match="no DC to plan for"):
+        plan_supply(
+            _inputs(_forecast("华东", "A", 10), {"A": ("饮料", 10.0)}, {}),
+            _config(default_lead_days=None),
+            AS_OF,
+        )
+
+
+def test_supply_file_errors_name_the_dc_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "supply.yaml"
+    path.write_text(
+        "version: 1\ndcs:\n  - id: DC01\n    lead_days: 3\n    service_level: 1.5\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SupplyConfigError, match=r"DC DC01 \(#1\) service_level"):
+        load_supply(path)
+    path.write_text("version: 1\nholding_cost_week: 0.9\nlost_sale_cost: 0.5\n", "utf-8")
+    with pytest.raises(SupplyConfigError, match="keeping stock never pays"):
+        load_supply(path)
+    assert load_supply().horizon_weeks == WEEKS  # the shipped file is valid
+
+
+def test_tiny_world_builds_the_supply_tables(tiny_home: Path) -> None:
+    con = duckdb.connect(str(tiny_home / "warehouse" / "build.duckdb"), read_only=True)
+    try:
+        prod = con.sql("select * from ml.supply_production_plan").pl()
+        proj = con.sql("select * from ml.supply_dc_projection").pl()
+        skus = con.sql("select count(distinct sku_code) from ml.forecast_region_sku_week")
+        n_skus = skus.fetchone()[0]
+        over = con.sql(
+            "select plant_code, category, week from ml.supply_production_plan "
+            "group by all having sum(planned_units) > any_value(capacity_units)"
+        ).fetchall()
+    finally:
+        con.close()
+    assert prod["sku_code"].n_unique() == n_skus and prod["week"].max() == WEEKS
+    assert prod["reason_zh"].null_count() == 0 and prod["binding"].null_count() == 0
+    assert not over
+    assert set(proj["status"]) <= {"ok", "below_safety", "stockout_risk"}
+    assert (proj["stock_low"] <= proj["stock_p50"]).all()
+    assert (proj["stock_p50"] <= proj["stock_high"]).all()
+    files = tiny_home / "exports" / "company"
+    assert (files / "supply.xlsx").exists() and (files / "production_plan.csv").exists()
+    region = next((tiny_home / "exports" / "region").iterdir())
+    assert (region / "dc_projection.csv").exists() and not (region / "production_plan.csv").exists()
