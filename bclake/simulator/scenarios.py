@@ -11,19 +11,19 @@ window's last day (so the final weeks show the shock and the recovery):
   `SPIKE_PEAK` (3x) as much there for `SPIKE_DAYS` (18) days, rising over the
   first `SPIKE_RAMP_DAYS` (4) days and falling over the last four.
 - `weather`: one region has `WEATHER_DAYS` (10) days of extreme weather chosen by
-  the season: torrential rain and flooding (May-October, southern, eastern and central
-  regions) or a
-  snowstorm cold wave (November-April, northern regions). Its DC ships nothing for
-  the first `WEATHER_STOP_DAYS` (4) days and its shipments take
-  `WEATHER_EXTRA_LEAD_DAYS` (3) extra days for the rest; demand for two
+  the season: torrential rain and flooding (May-October, southern, eastern and
+  central regions) or a snowstorm and cold wave (November-April, northern regions).
+  Its DC ships nothing for the first `WEATHER_STOP_DAYS` (4) days and its shipments
+  take `WEATHER_EXTRA_LEAD_DAYS` (3) extra days for the rest; demand for two
   weather-sensitive categories shifts (`WEATHER`).
 
 A scenario is a list of `Shock`s saved in `SimState.scenario`, so `--continue`
-carries it on; each simulated day asks it for the day's `dynamics.Effects`.
-Outside its shocks' days (and with `none`) the channel runs exactly as without
-one, drawing the same random numbers, so everything before the first shock is
-the same as in the world without it. The plan itself is drawn from its own
-generator, never from the world's streams. The truth is
+carries it on; each simulated day asks it for the day's `dynamics.Effects`
+(None on a day without an active shock). Until its first shock (and always with
+`none`) the channel runs exactly as without a scenario and draws the same random
+numbers, so everything before the start date is the same as in the world without
+it; from then on the shocked world's draws differ. The plan itself comes from a
+generator of its own, never from the world's streams. The truth is
 `truth/scenario.parquet` (`Scenario.frame`).
 """
 
