@@ -297,9 +297,10 @@ def test_tiny_world_builds_the_supply_tables(tiny_home: Path) -> None:
     try:
         prod = con.sql("select * from ml.supply_production_plan").pl()
         proj = con.sql("select * from ml.supply_dc_projection").pl()
-        skus = con.sql("select count(distinct sku_code) from ml.forecast_region_sku_week")
-        n_skus = skus.fetchone()[0]
-        over = con.sql(
+        n_skus = con.execute(
+            "select count(distinct sku_code) from ml.forecast_region_sku_week"
+        ).fetchall()[0][0]
+        over = con.execute(
             "select plant_code, category, week from ml.supply_production_plan "
             "group by all having sum(planned_units) > any_value(capacity_units)"
         ).fetchall()
