@@ -345,6 +345,7 @@ def evaluate(
     from bclake.evaluation.marketing import evaluate_marketing
     from bclake.evaluation.replenishment import evaluate_replenishment
     from bclake.evaluation.store_plans import evaluate_store_plans
+    from bclake.evaluation.supply import evaluate_supply
     from bclake.evaluation.tags import evaluate_tags
     from bclake.ml.metrics import METRICS
 
@@ -367,6 +368,7 @@ def evaluate(
             **evaluate_marketing(settings.truth, settings.published_db),
             "store_plans": evaluate_store_plans(settings.truth, settings.published_db),
         },
+        "supply": evaluate_supply(settings.truth, settings.published_db),
     }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
@@ -414,6 +416,27 @@ def evaluate(
     )
     _print_incentives(report["incentives"])
     _print_marketing(report["marketing"])
+    _print_supply(report["supply"])
+
+
+def _print_supply(sp: dict) -> None:
+    if "skipped" in sp:
+        console.print(f"supply plan replay skipped: {sp['skipped']}")
+        return
+    w = sp["window"]
+    shock = f", shock: {sp['shock_scope']}" if sp["shock_scope"] else ""
+    _print_table(
+        f"supply plan closed loop, {w['dcs']} DCs x {w['skus']} SKUs, {w['start']}..{w['end']}"
+        f"{shock}",
+        ("policy", "dc_fill_rate", "lost_units", "avg_inventory", "transfer_cost", "recovery_days"),
+        list(sp["policies"].items()),
+    )
+    console.print(
+        f"lost units bclake / baseline: {sp['lost_vs_baseline']} at "
+        f"{sp['inventory_vs_baseline']}x its inventory; at equal inventory (the baseline rule "
+        f"at other cover targets): {sp['lost_vs_baseline_at_equal_inventory']}; "
+        f"{sp['plan_seconds_per_week']} s per weekly plan"
+    )
 
 
 def _print_marketing(mk: dict) -> None:

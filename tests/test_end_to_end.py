@@ -245,6 +245,14 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
     choices = marketing["store_plans"]["choices"]
     assert choices["stores_with_plan"] > 0
     assert choices["plan_units"] <= choices["oracle_units"] + 1e-6
+    supply = report["supply"]
+    assert supply["window"]["weeks"] == 13 and supply["scenario"] == []
+    for policy in ("bclake", "bclake_no_transfers", "baseline"):
+        assert 0.5 <= supply["policies"][policy]["dc_fill_rate"] <= 1, policy
+        assert supply["policies"][policy]["recovery_days"] is None  # no shock planted
+    assert supply["policies"]["bclake_no_transfers"]["transfer_cost"] == 0
+    covers = [p["avg_inventory"] for p in supply["baseline_frontier"]]
+    assert covers[0] < covers[-1]  # more weeks of cover hold more stock
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:

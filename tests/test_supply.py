@@ -316,3 +316,39 @@ def test_tiny_world_builds_the_supply_tables(tiny_home: Path) -> None:
     assert (files / "supply.xlsx").exists() and (files / "production_plan.csv").exists()
     region = next((tiny_home / "exports" / "region").iterdir())
     assert (region / "dc_projection.csv").exists() and not (region / "production_plan.csv").exists()
+
+
+def test_replay_helpers_cut_interpolate_and_time_the_recovery() -> None:
+    from bclake.evaluation import supply as replay
+
+    # two SKUs of one plant x category share 100 units: 120 + 80 asked, cut pro rata
+    want = np.array([[120.0, 80.0]])
+    cut = replay._cut_to_capacity(
+        want, [("P01", "饮料")] * 2, {("P01", "饮料"): 100}, np.array([1, 1])
+    )
+    assert cut.tolist() == [[60.0, 40.0]]
+    # a SKU without a plant gets nothing
+    none = replay._cut_to_capacity(want, [(None, "饮料")] * 2, {}, np.array([1, 1]))
+    assert none.sum() == 0
+    frontier = [
+        {"avg_inventory": 100.0, "lost_units": 50.0},
+        {"avg_inventory": 300.0, "lost_units": 10.0},
+    ]
+    assert replay._lost_at_inventory(frontier, 200.0) == 30.0
+    assert replay._lost_at_inventory(frontier, 400.0) is None  # outside the frontier
+
+    from types import SimpleNamespace
+
+    world = SimpleNamespace(weeks=[AS_OF + timedelta(weeks=w) for w in range(6)])
+
+    # fill 1.0, 1.0, then 0.5 from the shock's week, back to 0.99 in week 5
+    weekly = np.zeros((6, 2, 1, 1))
+    weekly[:, 1] = 100
+    weekly[:, 0, 0, 0] = [100, 100, 50, 60, 99, 100]
+    shock = AS_OF + timedelta(weeks=2)
+    scope = {"mask": np.ones((1, 1), bool), "start": shock}
+    assert replay._recovery_days(world, weekly, scope) == 2 * 7 + 6  # end of week 5
+    weekly[:, 0, 0, 0] = 100
+    assert replay._recovery_days(world, weekly, scope) == 0  # never dipped
+    weekly[:, 0, 0, 0] = [100, 100, 50, 50, 50, 50]
+    assert replay._recovery_days(world, weekly, scope) is None  # not within the window

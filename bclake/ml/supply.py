@@ -10,14 +10,15 @@ The method, in order:
    report.
 1. **Production** (柔性生产) is a linear programme per plant x category (the unit the
    ERP reports capacity in), solved with HiGHS (`scipy.optimize.linprog`). Demand at
-   each DC is its region's forecast as three comonotone paths, P10, P50 and P90, weighted
-   0.3 / 0.4 / 0.3 (Swanson's rule for a three-point approximation of a distribution).
-   The production of a week is shared by every path; each path has its own DC stock and
-   lost sales. The objective is the expected cost of lost sales and holding plus a
-   changeover penalty on the week-to-week change of each SKU's output (a linear stand-in
-   for set-up costs, which favours steady runs); the weekly capacity of the plant and
-   category binds. A wide forecast makes lost sales likelier and stock dearer at once, so
-   the programme makes what pays in expectation rather than the P90. The capacity
+   each DC is its region's forecast as six comonotone paths: a split normal through the
+   P10, P50 and P90, discretised by the bracket-median method (`PATH_LEVELS`,
+   `PATH_WEIGHTS`; Clemen, *Making Hard Decisions*, ch. 8). The production of a week is
+   shared by every path; each path has its own DC stock and lost sales. The objective is
+   the expected cost of lost sales and holding plus a changeover penalty on the
+   week-to-week change of each SKU's output (a linear stand-in for set-up costs, which
+   favours steady runs); the weekly capacity of the plant and category binds. The stock
+   kept above the P50 is what pays in expectation: with a lost sale at 100x a week's
+   holding, about the 99th percentile of a week's demand. The capacity
    constraint's dual value is reported as the yuan one more unit of capacity would save.
 2. **Allocation** (区域分仓): each week's rounded output is split between the DCs by fair
    share, the distribution-requirements-planning rule that equalises cover: every DC is
@@ -54,8 +55,14 @@ from scipy.stats import norm
 
 from bclake.core.supply import SupplyConfig
 
-PATHS = ("p10", "p50", "p90")
-PATH_WEIGHTS = np.array([0.3, 0.4, 0.3])  # Swanson's rule for P10 / P50 / P90
+BANDS = ("p10", "p50", "p90")
+# the programme's demand paths: a split normal through P10/P50/P90 (sigma below the median
+# from P50 - P10, above it from P90 - P50), discretised by the bracket-median method into
+# six brackets of probability (0-0.1, 0.1-0.4, 0.4-0.6, 0.6-0.9, 0.9-0.98, 0.98-1), so
+# a lost sale dear enough can justify stock beyond the P90
+PATH_LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.94, 0.99])
+PATH_WEIGHTS = np.array([0.1, 0.3, 0.2, 0.3, 0.08, 0.02])
+Z_P90 = float(norm.ppf(0.9))
 SIGMA_PER_P10_P90 = 2 * float(norm.ppf(0.9))  # P90 - P10 of a normal, in sigmas (2.563)
 EARTH_RADIUS_KM = 6371.0
 
@@ -133,7 +140,8 @@ class _Sku:
     case_pack: int
     price: float
     plant: str | None
-    demand: np.ndarray  # paths x DCs x weeks
+    bands: np.ndarray  # P10 / P50 / P90 x DCs x weeks
+    paths: np.ndarray  # PATH_LEVELS x DCs x weeks
     stock0: np.ndarray  # DCs
     transit: np.ndarray  # DCs x weeks
     last_output: float
@@ -211,6 +219,16 @@ def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> Supp
     )
 
 
+def demand_paths(bands: np.ndarray) -> np.ndarray:
+    """PATH_LEVELS x ... of demand from `bands` (P10 / P50 / P90 x ...), through a split
+    normal (sigma below the median (P50 - P10) / z90, above it (P90 - P50) / z90), floored
+    at 0. A band of zero width gives the P50 on every path."""
+    z = norm.ppf(PATH_LEVELS).reshape(-1, *([1] * (bands.ndim - 1)))
+    low = (bands[1] - bands[0]) / Z_P90
+    high = (bands[2] - bands[1]) / Z_P90
+    return np.maximum(0.0, bands[1][None] + z * np.where(z < 0, low[None], high[None]))
+
+
 # --- inputs --------------------------------------------------------------------------------
 def _resolve_dcs(
     inputs: SupplyInputs, config: SupplyConfig, notes: list[tuple[str, str, str]]
@@ -273,7 +291,7 @@ def _resolve_skus(
             on=["region", "sku_code"],
             how="left",
         )
-        .with_columns([(pl.col(p) * pl.col("ratio").fill_null(1.0)).alias(p) for p in PATHS])
+        .with_columns([(pl.col(p) * pl.col("ratio").fill_null(1.0)).alias(p) for p in BANDS])
     )
     for region in sorted(set(fc["region"].unique().to_list()) - set(region_dc)):
         notes.append(
@@ -301,13 +319,13 @@ def _resolve_skus(
                 )
             )
             continue
-        demand = np.zeros((len(PATHS), n_d, n_w))
+        demand = np.zeros((len(BANDS), n_d, n_w))
         rows = fc.filter(pl.col("sku_code") == sku_code)
         for r in rows.iter_rows(named=True):
             d = region_dc.get(r["region"])
             if d is None:
                 continue
-            for s, path in enumerate(PATHS):
+            for s, path in enumerate(BANDS):
                 demand[s, d, week_idx[r["week_start"]]] = max(0.0, r[path] or 0.0)
         demand = np.sort(demand, axis=0)  # a crossing forecast still gives P10 <= P50 <= P90
         out.append(
@@ -317,7 +335,8 @@ def _resolve_skus(
                 case_pack=max(1, int(p["case_pack"] or 1)),
                 price=float(p["list_price"] or 0.0),
                 plant=plants.get(sku_code),
-                demand=demand,
+                bands=demand,
+                paths=demand_paths(demand),
                 stock0=np.zeros(n_d),
                 transit=np.zeros((n_d, n_w)),
                 last_output=float(last.get(sku_code) or 0.0),
@@ -372,7 +391,7 @@ class _Programme:
     """
 
     def __init__(self, n_k: int, n_d: int, n_w: int) -> None:
-        self.n_k, self.n_d, self.n_w, self.n_s = n_k, n_d, n_w, len(PATHS)
+        self.n_k, self.n_d, self.n_w, self.n_s = n_k, n_d, n_w, len(PATH_LEVELS)
         self.off_a = n_k * n_w
         self.off_r = self.off_a + n_k * n_d * n_w
         self.off_i = self.off_r + n_k * n_w
@@ -454,7 +473,7 @@ def _balance_rows(lp: _Programme, k: int, sku: _Sku, dcs: list[_Dc], config: Sup
                 if src >= 0:
                     coefs.append((lp.a(k, d, src), -1.0))
                 opening = sku.stock0[d] if w == 0 else 0.0
-                lp.add("eq", coefs, -sku.demand[s, d, w] + sku.transit[d, w] + opening)
+                lp.add("eq", coefs, -sku.paths[s, d, w] + sku.transit[d, w] + opening)
 
 
 def _plan_block(
@@ -568,7 +587,7 @@ def _unplanned(sku: _Sku, weeks: list[date], binding: str, missing: bool = False
             "capacity_units": [0] * len(weeks),
             "block_planned_units": [0] * len(weeks),
             "capacity_shadow_yuan": [0.0] * len(weeks),
-            "expected_lost_units": [float(sku.demand[1, :, w].sum()) for w in range(len(weeks))],
+            "expected_lost_units": [float(sku.bands[1, :, w].sum()) for w in range(len(weeks))],
             "binding": [binding] * len(weeks),
             "reason_zh": [zh] * len(weeks),
             "reason_en": [en] * len(weeks),
@@ -622,8 +641,8 @@ def _allocate_and_project(
     z = np.array([d.z for d in dcs])
     alloc_rows, proj_rows = [], []
     for sku in skus:
-        sigma = (sku.demand[2] - sku.demand[0]) / SIGMA_PER_P10_P90  # DCs x weeks
-        need = sku.demand[1] + z[:, None] * sigma
+        sigma = (sku.bands[2] - sku.bands[0]) / SIGMA_PER_P10_P90  # DCs x weeks
+        need = sku.bands[1] + z[:, None] * sigma
         arrivals = sku.transit.copy()
         # a week's run arrives at each DC lead_weeks later; the split is decided then
         for w in range(n_w):
@@ -663,12 +682,13 @@ def _allocate_and_project(
                             ),
                         }
                     )
-        paths = _project_paths(sku, arrivals)  # paths x DCs x weeks: (start, end, lost)
+        bands = _project_paths(sku, sku.bands, arrivals)  # (start, end, lost) P10/P50/P90
+        expected = np.tensordot(PATH_WEIGHTS, _project_paths(sku, sku.paths, arrivals)[2], 1)
         for d, dc in enumerate(dcs):
             for w in range(n_w):
-                start, end, lost = paths[0][:, d, w], paths[1][:, d, w], paths[2][:, d, w]
+                start, end, lost = bands[0][:, d, w], bands[1][:, d, w], bands[2][:, d, w]
                 safety = float(z[d] * sigma[d, w])
-                exp_lost = float(PATH_WEIGHTS @ lost)
+                exp_lost = float(expected[d, w])
                 status = (
                     "stockout_risk"
                     if lost[2] > 0
@@ -683,9 +703,9 @@ def _allocate_and_project(
                         "week_start": weeks[w],
                         "opening_units": round(float(start[1]), 1),
                         "arrivals_units": int(arrivals[d, w]),
-                        "demand_p10": round(float(sku.demand[0, d, w]), 2),
-                        "demand_p50": round(float(sku.demand[1, d, w]), 2),
-                        "demand_p90": round(float(sku.demand[2, d, w]), 2),
+                        "demand_p10": round(float(sku.bands[0, d, w]), 2),
+                        "demand_p50": round(float(sku.bands[1, d, w]), 2),
+                        "demand_p90": round(float(sku.bands[2, d, w]), 2),
                         "stock_p50": round(float(end[1]), 1),
                         "stock_low": round(float(end[2]), 1),
                         "stock_high": round(float(end[0]), 1),
@@ -715,13 +735,14 @@ def _p50_before(sku: _Sku, arrivals: np.ndarray, d: int, t: int) -> float:
     (lost sales are lost: stock never goes below zero)."""
     stock = float(sku.stock0[d])
     for w in range(t):
-        stock = max(0.0, stock + arrivals[d, w] - sku.demand[1, d, w])
+        stock = max(0.0, stock + arrivals[d, w] - sku.bands[1, d, w])
     return stock + float(arrivals[d, t])
 
 
-def _project_paths(sku: _Sku, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(start stock incl. arrivals, end stock, lost units), each paths x DCs x weeks."""
-    n_s, n_d, n_w = sku.demand.shape
+def _project_paths(sku: _Sku, demand: np.ndarray, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(start stock incl. arrivals, end stock, lost units), each paths x DCs x weeks, for
+    `demand` (paths x DCs x weeks) and `arrivals` (DCs x weeks)."""
+    n_s, n_d, n_w = demand.shape
     start = np.zeros((n_s, n_d, n_w))
     end = np.zeros((n_s, n_d, n_w))
     lost = np.zeros((n_s, n_d, n_w))
@@ -729,8 +750,8 @@ def _project_paths(sku: _Sku, arrivals: np.ndarray) -> tuple[np.ndarray, ...]:
     for w in range(n_w):
         stock = stock + arrivals[None, :, w]
         start[:, :, w] = stock
-        lost[:, :, w] = np.maximum(0.0, sku.demand[:, :, w] - stock)
-        stock = np.maximum(0.0, stock - sku.demand[:, :, w])
+        lost[:, :, w] = np.maximum(0.0, demand[:, :, w] - stock)
+        stock = np.maximum(0.0, stock - demand[:, :, w])
         end[:, :, w] = stock
     return start, end, lost
 
@@ -774,15 +795,15 @@ class _Window:
 
 def _window(sku: _Sku, dcs: list[_Dc], arrivals: dict, n_win: int) -> _Window:
     z = np.array([d.z for d in dcs])
-    demand = sku.demand[:, :, :n_win].sum(axis=2)  # comonotone sums of the weeks
+    demand = sku.paths[:, :, :n_win].sum(axis=2)  # comonotone sums of the weeks
     sigma = np.sqrt(
-        (((sku.demand[2] - sku.demand[0])[:, :n_win] / SIGMA_PER_P10_P90) ** 2).sum(axis=1)
+        (((sku.bands[2] - sku.bands[0])[:, :n_win] / SIGMA_PER_P10_P90) ** 2).sum(axis=1)
     )
     supply = np.array(
         [sku.stock0[d] + arrivals.get((sku.code, dc.code), 0) for d, dc in enumerate(dcs)],
         dtype=float,
     )
-    gap = supply - demand[1] - z * sigma
+    gap = supply - sku.bands[1, :, :n_win].sum(axis=1) - z * sigma
     spare = np.minimum(np.maximum(gap, 0.0), sku.stock0)  # only stock on hand can move
     return _Window(demand, supply, gap, spare)
 
@@ -934,7 +955,7 @@ def _rush_run(
 
 
 def _expected_lost(window: np.ndarray, supply: float) -> float:
-    """Expected units short over the window for three-point demand `window` (P10/P50/P90)."""
+    """Expected units short with `supply` for demand `window` (one value per path level)."""
     return float(PATH_WEIGHTS @ np.maximum(0.0, window - supply))
 
 

@@ -15,9 +15,9 @@ ranked as (
     select
         sku_code,
         plant_code,
-        sum(output_units) as output_13w,
+        cast(sum(output_units) as bigint) as output_13w,
         any_value(last_week) as last_week,
-        sum(output_units) filter (where week_start = last_week) as last_week_units
+        cast(sum(output_units) filter (where week_start = last_week) as bigint) as last_week_units
     from recent
     where week_start > last_week - interval 13 week
     group by sku_code, plant_code
@@ -35,7 +35,7 @@ inner join {{ ref('dim_product') }} as p on r.sku_code = p.sku_code
 left join (
     select
         sku_code,
-        sum(last_week_units) as last_week_units
+        cast(sum(last_week_units) as bigint) as last_week_units
     from ranked
     group by sku_code
 ) as t on r.sku_code = t.sku_code

@@ -7,7 +7,7 @@ with capacity as (
         any_value(plant_name) as plant_name,
         category,
         week_start,
-        sum(capacity_units) as capacity_units
+        cast(sum(capacity_units) as bigint) as capacity_units
     from {{ ref('stg_erp__plant_capacity') }}
     group by plant_code, category, week_start
 ),
@@ -17,7 +17,7 @@ output as (
         o.plant_code,
         p.category,
         o.week_start,
-        sum(o.output_units) as output_units
+        cast(sum(o.output_units) as bigint) as output_units
     from {{ ref('stg_erp__plant_output') }} as o
     inner join {{ ref('dim_product') }} as p on o.sku_code = p.sku_code
     group by o.plant_code, p.category, o.week_start
