@@ -150,6 +150,20 @@ where o.delivery_date is not null
 
 union all
 
+-- DC fill rate: units shipped against units distributors ordered
+select
+    'dc_fill_rate' as kpi,
+    order_date as date_day,
+    region,
+    distributor_code,
+    null as store_code,
+    qty_shipped_units as numerator,
+    qty_ordered_units as denominator
+from {{ ref('fct_shipments') }}
+where qty_ordered_units > 0
+
+union all
+
 -- brand warehouse stock against what it shipped: days of cover and yearly turns
 select
     'inventory_days' as kpi,
