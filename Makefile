@@ -89,6 +89,7 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.warehouse_bench --root $(BENCH_HOME)/large --full-only
 	$(BIN)/python -m bench.engines_bench --root $(BENCH_HOME)/demo
+	$(BIN)/python -m bench.supply_bench --scales $(BENCH_SCALES)
 	$(BIN)/python -m bench.engines_bench --root $(BENCH_HOME)/large
 	$(BIN)/python -m bench.forecast_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.forecast_bench --sizes

@@ -440,7 +440,7 @@ class _Programme:
             A_eq=matrix(self.eq),
             b_eq=np.array(self.eq[3]),
             bounds=np.column_stack([np.zeros(self.n_var), self.upper]),
-            method="highs",
+            method="highs-ipm",
         )
 
 
