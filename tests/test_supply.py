@@ -352,3 +352,26 @@ def test_replay_helpers_cut_interpolate_and_time_the_recovery() -> None:
     assert replay._recovery_days(world, weekly, scope) == 0  # never dipped
     weekly[:, 0, 0, 0] = [100, 100, 50, 50, 50, 50]
     assert replay._recovery_days(world, weekly, scope) is None  # not within the window
+
+
+def test_the_shocked_scope_is_the_plant_s_skus_or_the_region_s_dc() -> None:
+    from types import SimpleNamespace
+
+    from bclake.evaluation import supply as replay
+
+    def world(shock: dict) -> SimpleNamespace:
+        base = {"region": None, "plant_code": None, "sku_code": None, "category": None}
+        return SimpleNamespace(
+            scenario=pl.DataFrame([{**base, "kind": "x", "start_date": AS_OF, **shock}]),
+            dcs=DCS,
+            skus=["A", "B"],
+            plants=pl.DataFrame({"sku_code": ["A", "B"], "plant_code": ["P01", "P03"]}),
+            products=pl.DataFrame({"sku_code": ["A", "B"], "category": ["饮料", "零食"]}),
+        )
+
+    outage = replay._shock_scope(world({"kind": "plant_outage", "plant_code": "P03"}))
+    assert outage["mask"].tolist() == [[False, True], [False, True]]
+    assert "P03" in outage["label"]
+    spike = replay._shock_scope(world({"kind": "demand_spike", "region": "华南", "sku_code": "A"}))
+    assert spike["mask"].tolist() == [[False, False], [True, False]]
+    assert replay._shock_scope(SimpleNamespace(scenario=None)) is None
