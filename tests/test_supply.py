@@ -375,3 +375,21 @@ def test_the_shocked_scope_is_the_plant_s_skus_or_the_region_s_dc() -> None:
     spike = replay._shock_scope(world({"kind": "demand_spike", "region": "华南", "sku_code": "A"}))
     assert spike["mask"].tolist() == [[False, False], [True, False]]
     assert replay._shock_scope(SimpleNamespace(scenario=None)) is None
+
+
+def test_an_as_of_mid_week_plans_from_that_monday() -> None:
+    """The data can end on any weekday; the forecast's weeks start on Mondays."""
+    thursday = AS_OF + timedelta(days=3)
+    plan = plan_supply(
+        _inputs(_forecast("华东", "A", 100), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 500}),
+        _config(),
+        thursday,
+    )
+    assert plan.production["week_start"].min() == AS_OF
+    assert _units(plan.production, "A") == [100] * WEEKS
+    with pytest.raises(SupplyPlanError, match="no SKU to plan for the weeks from"):
+        plan_supply(
+            _inputs(_forecast("华东", "A", 100), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 500}),
+            _config(),
+            AS_OF + timedelta(weeks=30),
+        )

@@ -149,7 +149,8 @@ class _Sku:
 
 # --- entry point ---------------------------------------------------------------------------
 def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> SupplyPlan:
-    """Plan production, allocation, projections and transfers from `as_of` (a Monday).
+    """Plan production, allocation, projections and transfers for the Monday weeks from
+    the one holding `as_of` (week 1) on, `config.horizon_weeks` of them.
 
     Returns a `SupplyPlan` whose frames are:
     production: plant_code, category, sku_code, week, week_start, planned_units,
@@ -166,15 +167,22 @@ def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> Supp
       avoided_lost_yuan, arrive_by, reason_zh, reason_en;
     notes: subject, reason_zh, reason_en (inputs the plan could not use).
 
-    Raises `SupplyPlanError` when there is no forecast or no DC to plan for.
+    Raises `SupplyPlanError` when there is no forecast for those weeks or no DC to plan
+    for.
     """
     import time
 
     started = time.perf_counter()
     notes: list[tuple[str, str, str]] = []
-    weeks = [as_of + timedelta(weeks=w) for w in range(config.horizon_weeks)]
+    monday = as_of - timedelta(days=as_of.weekday())  # forecasts are Monday weeks
+    weeks = [monday + timedelta(weeks=w) for w in range(config.horizon_weeks)]
     dcs = _resolve_dcs(inputs, config, notes)
     skus = _resolve_skus(inputs, dcs, weeks, notes)
+    if not skus:
+        raise SupplyPlanError(
+            f"the region forecast has no SKU to plan for the weeks from {monday} (the week "
+            f"of {as_of}): run the region forecast on the same data first"
+        )
     production = []
     by_block: dict[tuple[str, str], list[_Sku]] = {}
     for sku in skus:
