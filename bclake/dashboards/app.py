@@ -83,6 +83,7 @@ navigation = st.navigation(
         st.Page(PAGES / "consumers.py", title=t("page.consumers"), icon=":material/groups:"),
         st.Page(PAGES / "products.py", title=t("page.products"), icon=":material/inventory_2:"),
         st.Page(PAGES / "forecast.py", title=t("page.forecast"), icon=":material/trending_up:"),
+        st.Page(PAGES / "supply.py", title=t("page.supply"), icon=":material/factory:"),
         st.Page(PAGES / "quality.py", title=t("page.quality"), icon=":material/fact_check:"),
         st.Page(PAGES / "downloads.py", title=t("page.downloads"), icon=":material/download:"),
     ]

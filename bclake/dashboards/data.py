@@ -30,6 +30,13 @@ for them to reach. The rules, most specific column first:
   per plan, arm and one segment dimension at a time (region, city tier, scenario tag,
   age band), a segment of fewer than `MIN_SEGMENT_CONSUMERS` pooled as null. Store plans
   (`fct_store_activity_plans`) follow their `store_code` like any store table;
+- the supply plan (供应链联动) is HQ's and the regions': production is planned centrally,
+  so a region reads the whole production plan and the plants' capacity history
+  (`SUPPLY_COMPANY_TABLES`: plant x category, no region in them), its own DC's
+  allocation and projection (by `region`) and the transfers and rush runs into or out of
+  its DC (`SUPPLY_TRANSFERS`: `to_region` its region, or `from_warehouse` one of its
+  warehouses); a distributor or store reads none of it. The plan's notes (inputs it could
+  not use, to be fixed at HQ) are HQ's only, as no rule covers them;
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
 - consumer-level tables, intermediates and the audit schema are HQ only, and any
@@ -144,6 +151,11 @@ INCENTIVE_PAYEE_TABLES = {
     "marts.fct_incentive_reconciliation",
 }
 FRAUD_TABLES = {"marts.fct_incentive_fraud_alerts", "marts.fct_incentive_fraud_evidence"}
+# the supply plan's company-wide tables: HQ's and the regions' (production feeds every DC)
+SUPPLY_COMPANY_TABLES = {"ml.supply_production_plan", "marts.fct_plant_capacity_weeks"}
+SUPPLY_TRANSFERS = "ml.supply_transfers"
+# the roles that see the supply plan at all
+SUPPLY_ROLES = ("hq", "region")
 
 
 class ScopeError(PermissionError):
@@ -368,8 +380,9 @@ def table_rule(
     qualified: str, columns: list[str], scope: Scope, m: ScopeMembers, source: str = ""
 ) -> str | None:
     """The WHERE clause of a table with a rule of its own for a scoped (not HQ) reader:
-    market-order alerts and their scans, and a store's incentive rows (see the module
-    docstring); None for a table the column rules of `row_filter` cover."""
+    market-order alerts and their scans, a store's incentive rows, the supply plan's
+    company-wide tables and its transfers (see the module docstring); None for a table the
+    column rules of `row_filter` cover."""
     if qualified == ALERTS:
         return alert_filter(scope, m) if "destination_distributors" in columns else "false"
     if qualified == ALERT_SCANS:
@@ -383,6 +396,16 @@ def table_rule(
         return f"(payee_type = 'store' and {_in('payee_code', m.stores)})"
     if scope.role == "store" and qualified in FRAUD_TABLES:
         return "false"
+    if qualified in SUPPLY_COMPANY_TABLES:
+        return "true" if scope.role == "region" else "false"
+    if qualified == SUPPLY_TRANSFERS:
+        if scope.role != "region" or not {"to_region", "from_warehouse"} <= set(columns):
+            return "false"
+        prefix = f"{source}." if source else ""
+        return (
+            f"({_in('to_region', m.regions)} or from_warehouse in (select warehouse_code "
+            f"from {prefix}marts.dim_warehouse where {_in('region', m.regions)}))"
+        )
     return None
 
 
@@ -936,3 +959,107 @@ def incentive_statement(
             pl.col(c).cast(pl.Date) for c in STATEMENT_DATES if lines.schema[c] != pl.Date
         ),
     )
+
+
+# -- the supply plan -----------------------------------------------------------------
+
+SUPPLY_PLAN = "ml.supply_production_plan"
+SUPPLY_ALLOCATION = "ml.supply_dc_allocation"
+SUPPLY_PROJECTION = "ml.supply_dc_projection"
+SUPPLY_NOTES = "ml.supply_notes"
+PLANT_CAPACITY = "marts.fct_plant_capacity_weeks"
+
+
+def supply_visible() -> bool:
+    """Whether the signed-in user's role reads the supply plan (`SUPPLY_ROLES`: HQ and the
+    regions); the views give a distributor or a store no rows of it either way."""
+    return current_scope().role in SUPPLY_ROLES
+
+
+def _supply(table: str, sql: str, params: tuple = ()) -> pd.DataFrame:
+    """`sql` when the user's role reads the supply plan and the warehouse has `table`;
+    else an empty frame, without asking."""
+    if not supply_visible() or not has_table(table):
+        return pd.DataFrame()
+    return query(sql, params)
+
+
+def supply_production(category: str | None = None) -> pd.DataFrame:
+    """The production plan (`ml.supply_production_plan`, every column, plus `plant_name`
+    and `sku_name`), one row per plant x SKU x week, of one category when given; for HQ
+    and the regions (production is planned centrally and feeds every DC)."""
+    names, plant_name = "", "null::varchar as plant_name"
+    if has_table(PLANT_CAPACITY):
+        names = (
+            "left join (select plant_code, any_value(plant_name) as plant_name "
+            f"from {PLANT_CAPACITY} group by 1) as n using (plant_code) "
+        )
+        plant_name = "n.plant_name"
+    return _supply(
+        SUPPLY_PLAN,
+        f"select p.*, {plant_name}, d.sku_name from {SUPPLY_PLAN} as p {names}"
+        "left join marts.dim_product as d using (sku_code) "
+        "where (? is null or p.category = ?) order by plant_code, category, sku_code, week",
+        (category, category),
+    )
+
+
+def supply_capacity_history(before: date, weeks: int, category: str | None = None) -> pd.DataFrame:
+    """The plants' reported capacity and output (`marts.fct_plant_capacity_weeks`: plant_code,
+    plant_name, category, week_start, capacity_units, output_units, utilisation) in the
+    `weeks` weeks before the Monday `before`, one row per plant x category x week."""
+    return _supply(
+        PLANT_CAPACITY,
+        "select plant_code, plant_name, category, week_start, capacity_units, output_units, "
+        f"utilisation from {PLANT_CAPACITY} where week_start < ? and week_start >= ? "
+        "and (? is null or category = ?) order by plant_code, category, week_start",
+        (before, before - timedelta(weeks=weeks), category, category),
+    )
+
+
+def supply_projection(region: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """The DC stock projections in scope (`ml.supply_dc_projection`, every column, plus
+    `sku_name` and `category`), one row per DC x SKU x week; of one region and category
+    when given. A region sees its own DC only."""
+    return _supply(
+        SUPPLY_PROJECTION,
+        f"select p.*, d.sku_name, d.category from {SUPPLY_PROJECTION} as p "
+        "left join marts.dim_product as d using (sku_code) "
+        "where (? is null or p.region = ?) and (? is null or d.category = ?) "
+        "order by p.region, p.warehouse_code, p.sku_code, p.week",
+        (region, region, category, category),
+    )
+
+
+def supply_allocation(warehouse_code: str, sku_code: str) -> pd.DataFrame:
+    """What the plan sends one DC of one SKU (`ml.supply_dc_allocation`), by week made;
+    empty for a DC outside the user's scope."""
+    return _supply(
+        SUPPLY_ALLOCATION,
+        f"select * from {SUPPLY_ALLOCATION} where warehouse_code = ? and sku_code = ? "
+        "order by week_start",
+        (warehouse_code, sku_code),
+    )
+
+
+def supply_transfers(region: str | None = None, category: str | None = None) -> pd.DataFrame:
+    """The proposed transfers and rush runs in scope (`ml.supply_transfers`, every column,
+    plus `sku_name`, `category` and `from_region`, the sending DC's region), most avoided
+    loss first; of one region (into or out of its DC) and category when given. A region
+    sees the moves into or out of its DC."""
+    return _supply(
+        SUPPLY_TRANSFERS,
+        "select t.*, d.sku_name, d.category, w.region as from_region "
+        f"from {SUPPLY_TRANSFERS} as t left join marts.dim_product as d using (sku_code) "
+        "left join (select warehouse_code, region from marts.dim_warehouse) as w "
+        "on w.warehouse_code = t.from_warehouse "
+        "where (? is null or t.to_region = ? or w.region = ?) and (? is null or d.category = ?) "
+        "order by t.avoided_lost_yuan desc, t.sku_code",
+        (region, region, region, category, category),
+    )
+
+
+def supply_notes() -> pd.DataFrame:
+    """The inputs the plan could not use (`ml.supply_notes`: subject, reason_zh,
+    reason_en); HQ's only, empty for everyone else."""
+    return _supply(SUPPLY_NOTES, f"select * from {SUPPLY_NOTES} order by subject")
