@@ -323,6 +323,8 @@ def test_the_page_on_the_hand_made_warehouse(
     risk = next(d.value for d in at.dataframe if "DC" in d.value.columns)
     assert set(risk["DC"]) == {"DC-N 华北", "DC-S 华南"}, "HQ sees every DC at risk"
     assert risk["DC"].iloc[0] == "DC-S 华南", "the most expected lost units first"
+    picker = next(s for s in at.selectbox if s.label == "DC × SKU")
+    assert str(picker.value).startswith("DC-S|"), "the projection opens on the riskiest DC"
     assert any("DC-X has no lead time" in s for s in texts), "HQ sees the notes"
     at = signed_in(PAGE, "huabei", "en")
     assert not at.exception, at.exception
@@ -340,6 +342,25 @@ def test_the_page_on_the_hand_made_warehouse(
     assert not at.exception, at.exception
     assert not at.dataframe and not at.metric
     assert any("HQ and the regions" in i.value for i in at.info)
+
+
+def test_the_page_with_an_empty_plan(
+    hand_made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Supply tables with no rows (no SKU could be planned): every section says so."""
+    home = tmp_path / "home"
+    (home / "warehouse").mkdir(parents=True)
+    path = home / "warehouse" / "published.duckdb"
+    path.write_bytes(hand_made.read_bytes())
+    with duckdb.connect(str(path)) as con:
+        for table in SUPPLY_TABLES:
+            con.execute(f"delete from {table}")
+    monkeypatch.setenv("BCLAKE_HOME", str(home))
+    for username in ("hq", "huabei"):
+        at = signed_in(PAGE, username, "en")
+        assert not at.exception, at.exception
+        infos = {i.value for i in at.info}
+        assert {"No production plan.", "No DC stock projection."} <= infos, infos
 
 
 def _texts(at: AppTest) -> list[str]:

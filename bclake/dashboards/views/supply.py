@@ -65,30 +65,34 @@ def bound_weeks(production: pd.DataFrame) -> tuple[int, int]:
 
 def headline(production: pd.DataFrame, projection: pd.DataFrame, moves: pd.DataFrame) -> None:
     """Planned units, capacity-bound weeks, expected lost units at the DCs in scope, the
-    moves proposed and their cost against the loss they avoid. The tiles wrap, two a row
-    on a phone."""
+    moves proposed and (when there are any) their cost against the loss they avoid. The
+    tiles wrap, two a row on a phone."""
     bound, total = bound_weeks(production) if not production.empty else (0, 0)
     transfers = int((moves.kind == "transfer").sum()) if not moves.empty else 0
     rush = int((moves.kind == "rush_run").sum()) if not moves.empty else 0
     cost = float(moves.cost_yuan.sum()) if not moves.empty else 0.0
     avoided = float(moves.avoided_lost_yuan.sum()) if not moves.empty else 0.0
     lost = float(projection.expected_lost_units.sum()) if not projection.empty else 0.0
+    planned = float(production.planned_units.sum()) if not production.empty else 0.0
     # a region reads the company's production, but its own DC's stock and moves
     planned_label = t(
         "supply.kpi_planned" if data.current_scope().role == "hq" else "supply.kpi_planned_all"
     )
     tiles = [
-        (planned_label, units(production.planned_units.sum()), None, None),
+        (planned_label, units(planned), None, None),
         (t("supply.kpi_bound"), f"{bound} / {total}", None, t("supply.kpi_bound_of", n=total)),
         (t("supply.kpi_lost"), units(lost), None, None),
         (t("supply.kpi_moves"), f"{transfers} / {rush}", None, None),
-        (
-            t("supply.kpi_cost"),
-            money(cost) if not moves.empty else "–",
-            t("supply.kpi_avoided", yuan=money(avoided)) if not moves.empty else None,
-            None,
-        ),
     ]
+    if not moves.empty:  # no moves, no cost: the four tiles then fit one row at 1280 px
+        tiles.append(
+            (
+                t("supply.kpi_cost"),
+                money(cost),
+                t("supply.kpi_avoided", yuan=money(avoided)),
+                None,
+            )
+        )
     with st.container(horizontal=True, wrap=True):
         for label, value, delta, help_text in tiles:
             st.metric(
