@@ -18,7 +18,7 @@ import streamlit as st
 from bclake.dashboards import data, ui
 from bclake.dashboards.i18n import reason_column, t, t_or
 
-TILE_PX = 160  # two tiles a row on a 390 px phone
+TILE_PX = 160  # two tiles a row on a 390 px phone; the English labels need it
 HISTORY_WEEKS = 8  # weeks of actual output before the plan, for context
 CARDS = 6  # proposals shown as cards, most avoided loss first; the table holds them all
 COLORS = {"actual": "#9e9e9e", "planned": "#4c78a8", "bound": "#f58518"}
@@ -29,16 +29,19 @@ STATUS_RANK = {"ok": 0, "below_safety": 1, "stockout_risk": 2}
 
 
 def money(value: float | None) -> str:
+    """Yuan the way a planner reads them (`ui.fmt`, ¥ and 万 from 100,000)."""
     return ui.fmt(value, "CNY")
 
 
 def units(value: float | None) -> str:
+    """A number of units: one decimal under 10, whole above, "–" for none."""
     if value is None or pd.isna(value):
         return "–"
     return f"{value:,.1f}" if 0 < abs(value) < 10 else f"{value:,.0f}"
 
 
 def day(value: object) -> str:
+    """A date as YYYY-MM-DD, "–" for none."""
     return "–" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
 
 
@@ -48,6 +51,7 @@ def dc_label(code: str, region: object) -> str:
 
 
 def status_label(status: str) -> str:
+    """A projection status (ok, below_safety, stockout_risk) in the UI language."""
     return t_or(f"sp_status.{status}", status)
 
 
@@ -177,6 +181,8 @@ def block_chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
 
 
 def capacity_section(production: pd.DataFrame, category: str | None) -> None:
+    """One chart per plant x category (two a row, stacked on a phone): the last
+    `HISTORY_WEEKS` weeks' actual output, then the plan, under the capacity line."""
     st.subheader(t("supply.capacity"))
     if production.empty:
         st.info(t("supply.no_production"))
@@ -259,20 +265,19 @@ def projection_chart(one: pd.DataFrame) -> alt.LayerChart:
         alt.Tooltip("arrivals_units:Q", title=t("supply.arrivals"), format=",.0f"),
         alt.Tooltip("status_label:N", title=t("supply.status")),
     ]
-    base = alt.Chart(one)
     band = (
-        base.transform_calculate(series=f"'{labels['band']}'")
+        alt.Chart(one.assign(series=labels["band"]))
         .mark_area(opacity=0.5)
         .encode(x=x, y=alt.Y("stock_low:Q", title=t("common.units")), y2="stock_high:Q")
         .encode(color=color)
     )
     median = (
-        base.transform_calculate(series=f"'{labels['p50']}'")
+        alt.Chart(one.assign(series=labels["p50"]))
         .mark_line(point=True, strokeWidth=2)
         .encode(x=x, y="stock_p50:Q", color=color, tooltip=tooltip)
     )
     safety = (
-        base.transform_calculate(series=f"'{labels['safety']}'")
+        alt.Chart(one.assign(series=labels["safety"]))
         .mark_line(strokeDash=[5, 4], strokeWidth=1.5)
         .encode(x=x, y="safety_units:Q", color=color)
     )
@@ -280,6 +285,7 @@ def projection_chart(one: pd.DataFrame) -> alt.LayerChart:
 
 
 def projection_section(projection: pd.DataFrame) -> None:
+    """One DC x SKU's projected stock, picked from every pair in scope, riskiest first."""
     st.subheader(t("supply.projection"))
     if projection.empty:
         st.info(t("supply.no_projection"))
@@ -338,6 +344,8 @@ def allocation_details(warehouse: str, sku: str) -> None:
 
 
 def risk_section(projection: pd.DataFrame) -> None:
+    """Every DC x SKU with a week below safety stock or at risk of a stock-out, most
+    expected lost units first."""
     st.subheader(t("supply.risk"))
     at_risk = projection[projection.status != "ok"] if not projection.empty else projection
     if at_risk.empty:
@@ -419,6 +427,7 @@ def move_card(row: object) -> None:
 
 
 def moves_section(moves: pd.DataFrame) -> None:
+    """The first `CARDS` proposals as cards, every one in the table below them."""
     st.subheader(t("supply.moves"))
     if moves.empty:
         st.caption(t("supply.no_moves"))
