@@ -393,3 +393,42 @@ def test_an_as_of_mid_week_plans_from_that_monday() -> None:
             _config(),
             AS_OF + timedelta(weeks=30),
         )
+
+
+def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> None:
+    """Half the weeks a DC ships 60% of P50 x ratio, half 140%: the band becomes 0.6-1.4
+    of the median (1.0), and the plan widens a narrower forecast band to it."""
+    from bclake.ml.supply import dc_band_factors
+
+    weeks = [AS_OF + timedelta(weeks=w) for w in range(10)]
+    backtest = pl.DataFrame(
+        {
+            "region": ["华东"] * 10,
+            "sku_code": ["A"] * 10,
+            "week_start": weeks,
+            "horizon": [1] * 10,
+            "p50": [50.0] * 10,
+        }
+    )
+    shipped = [60, 140] * 5  # P50 50 x ratio 2 = 100 expected
+    shipments = pl.DataFrame(
+        {
+            "region": ["华东"] * 10,
+            "sku_code": ["A"] * 10,
+            "week_start": weeks,
+            "shipped_units": shipped,
+        }
+    )
+    ratios = pl.DataFrame({"region": ["华东"], "sku_code": ["A"], "ratio": [2.0]})
+    bands = dc_band_factors(backtest, shipments, ratios)
+    row = bands.row(0, named=True)
+    assert row["horizon"] == 1 and row["rows"] == 10
+    assert row["low"] == pytest.approx(0.6, abs=0.05) and row["high"] == pytest.approx(
+        1.4, abs=0.05
+    )
+    inputs = _inputs(_forecast("华东", "A", 100, 10), {"A": ("饮料", 10.0)}, {("P01", "饮料"): 500})
+    wide = SupplyInputs(**{**inputs.__dict__, "band_factors": bands})
+    proj = plan_supply(wide, _config(), AS_OF).projection.filter(pl.col("week") == 1)
+    east = proj.filter(pl.col("warehouse_code") == "DC01").row(0, named=True)
+    assert east["demand_p90"] == pytest.approx(100 * row["high"])  # widened from 110
+    assert east["demand_p10"] == pytest.approx(100 * row["low"])  # widened from 90

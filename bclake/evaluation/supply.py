@@ -13,7 +13,7 @@ how well the DCs alone keep up. Three policies, same start, same demand:
   the backtest's P10/P50/P90 for the weeks left, the replayed DC stock, each plant's
   latest reported capacity before that week, the ratio of DC shipments to reported
   sell-through over the 13 weeks before the window, re-levelled by the DC's own
-  outflow in the weeks replayed so far (`_relevelled_ratios`: the backtest was made
+  order book in the weeks replayed so far (`_relevelled_ratios`: the backtest was made
   once, at its cutoff, where the pipeline re-forecasts every week); week 1 of the
   plan is carried out:
   its production (cut pro rata to the week's real capacity), its fair-share split,
@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 
 from bclake.core.supply import SupplyConfig, load_supply
-from bclake.ml.supply import SupplyInputs, plan_supply
+from bclake.ml.supply import SupplyInputs, dc_band_factors, plan_supply
 
 POLICIES = ("bclake", "bclake_no_transfers", "baseline")
 BASELINE_COVER_WEEKS = 3.0  # the simulator's plants refill each DC to 21 days of outflow
@@ -77,6 +77,7 @@ class _World:
     def _read(self, con: duckdb.DuckDBPyConnection) -> None:
         bt = con.sql("select * from ml.forecast_region_sku_week_backtest").pl()
         self.cutoff = bt["cutoff"].max()
+        self.earlier = bt.filter(pl.col("cutoff") < self.cutoff)
         self.backtest = bt.filter(pl.col("cutoff") == self.cutoff).select(
             "region", "sku_code", "week_start", "p10", "p50", "p90"
         )
@@ -127,6 +128,13 @@ class _World:
             units=pl.col("p50") * pl.col("ratio").fill_null(1.0),
         )
         self.dc_p50 = self.cube(p50, self.weeks)
+        # the DC demand's spread, calibrated as the pipeline does but only on the
+        # backtest's earlier cutoffs (the window's own shipments are the future here)
+        self.bands = dc_band_factors(
+            self.earlier,
+            con.sql("select * from marts.fct_dc_shipment_weeks").pl(),
+            self.ratios,
+        )
         # what each SKU's plant made the week before, for the changeover penalty: the
         # replay's own output once it runs (nothing is known of the week before it)
         self.last_output = pl.DataFrame(schema={"sku_code": pl.String, "output_units": pl.Int64})
@@ -306,7 +314,7 @@ def _replay(
                 world,
                 t,
                 stock,
-                history[BASELINE_TRAILING_WEEKS:],
+                list(demand[:t]),
                 block,
                 cap,
                 case,
@@ -371,7 +379,7 @@ def _bclake_week(
     world: _World,
     t: int,
     stock: np.ndarray,
-    served: list[np.ndarray],
+    ordered: list[np.ndarray],
     block: list[tuple[str | None, str]],
     cap: dict[tuple[str, str], float],
     case: np.ndarray,
@@ -399,7 +407,8 @@ def _bclake_week(
         sku_plants=world.plants,
         capacity=world.known_capacity(week),
         last_output=world.last_output,
-        demand_ratios=_relevelled_ratios(world, served),
+        demand_ratios=_relevelled_ratios(world, ordered),
+        band_factors=world.bands,
     )
     plan = plan_supply(inputs, config.model_copy(update={"horizon_weeks": horizon}), week)
     sku_i = {k: i for i, k in enumerate(world.skus)}
@@ -473,16 +482,17 @@ def _forecast_from(world: _World, t: int, horizon: int) -> pl.DataFrame:
 RELEVEL_WEEKS = 4  # the replay re-levels the forecast to the DC's last four weeks
 
 
-def _relevelled_ratios(world: _World, served: list[np.ndarray]) -> pl.DataFrame:
-    """region, sku_code, ratio: the shipment ratio times how the DC's own outflow over the
-    last `RELEVEL_WEEKS` weeks replayed compares with the forecast's P50 x ratio for them
+def _relevelled_ratios(world: _World, ordered: list[np.ndarray]) -> pl.DataFrame:
+    """region, sku_code, ratio: the shipment ratio times how the units ordered from the DC
+    over the last `RELEVEL_WEEKS` weeks replayed (its order book, which a stock-out does
+    not shrink, unlike its outflow) compare with the forecast's P50 x ratio for them
     (clipped to 0.5-2; 1 before any week is replayed). A forecast made once, at the
     backtest's cutoff, keeps the level it had then; the pipeline re-forecasts every week
     from lags of the latest weeks, and this is the replay's stand-in for that."""
-    n = len(served)
+    n = len(ordered)
     lo = max(0, n - RELEVEL_WEEKS)
     if n:
-        seen = np.array(served[lo:]).sum(axis=0)
+        seen = np.array(ordered[lo:]).sum(axis=0)
         base = world.dc_p50[lo:n].sum(axis=0)
         factor = np.clip(np.where(base > 0, seen / np.maximum(base, 1e-9), 1.0), 0.5, 2.0)
     else:

@@ -85,6 +85,8 @@ class SupplyInputs:
     in_transit: warehouse_code, sku_code, week_start, units (arriving in that week).
     demand_ratios: region, sku_code, ratio (DC shipments per unit of forecast
       sell-through; a pair without a row keeps the forecast as it is).
+    band_factors: horizon, low, high (`dc_band_factors`: the P10 and P90 a DC's demand
+      reaches, as multiples of the P50, per week ahead; none: the forecast's own band).
     """
 
     forecast: pl.DataFrame
@@ -107,6 +109,11 @@ class SupplyInputs:
     demand_ratios: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(
             schema={"region": pl.String, "sku_code": pl.String, "ratio": pl.Float64}
+        )
+    )
+    band_factors: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64}
         )
     )
 
@@ -237,6 +244,69 @@ def demand_paths(bands: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, bands[1][None] + z * np.where(z < 0, low[None], high[None]))
 
 
+def dc_band_factors(
+    backtest: pl.DataFrame, shipments: pl.DataFrame, ratios: pl.DataFrame
+) -> pl.DataFrame:
+    """How far a DC's weekly shipments stray from the forecast, per week ahead.
+
+    backtest: region, sku_code, week_start, horizon, p50 (the region forecast's
+    rolling-origin backtest); shipments: region, sku_code, week_start, shipped_units (the
+    DCs' weekly shipments); ratios: region, sku_code, ratio (`fct_dc_demand_ratios`).
+    For every backtest row with a forecast, e = shipped / (P50 x ratio); per horizon the
+    10th, 50th and 90th percentiles of e, weighted by the forecast's units, give
+    low = q10 / q50 and high = q90 / q50 (the spread around the median, not its level,
+    which the ratio sets). Returns horizon, low, high, rows. The region forecast's own
+    P10-P90 is of sell-through at reporting stores; a DC ships in cases to distributors
+    who order in bursts, so its demand spreads wider, and the plan widens each band to
+    at least these multiples (never narrows it). Empty when nothing overlaps.
+    """
+    rows = (
+        backtest.select("region", "sku_code", "week_start", "horizon", "p50")
+        .join(ratios.select("region", "sku_code", "ratio"), on=["region", "sku_code"], how="left")
+        .join(
+            shipments.select("region", "sku_code", "week_start", "shipped_units"),
+            on=["region", "sku_code", "week_start"],
+            how="left",
+        )
+        .with_columns(expected=pl.col("p50") * pl.col("ratio").fill_null(1.0))
+        .filter(pl.col("expected") > 0)
+        .with_columns(e=pl.col("shipped_units").fill_null(0) / pl.col("expected"))
+    )
+    out = []
+    for (h,), part in rows.partition_by("horizon", as_dict=True).items():
+        q10, q50, q90 = _weighted_quantiles(
+            part["e"].to_numpy(), part["expected"].to_numpy(), (0.1, 0.5, 0.9)
+        )
+        if q50 > 0:
+            out.append(
+                {"horizon": int(h), "low": q10 / q50, "high": q90 / q50, "rows": part.height}
+            )
+    schema = {"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64, "rows": pl.Int64}
+    return pl.DataFrame(out, schema=schema).sort("horizon")
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple) -> list[float]:
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = (np.cumsum(w) - 0.5 * w) / w.sum()
+    return [float(np.interp(q, cum, v)) for q in qs]
+
+
+def _factors_by_horizon(factors: pl.DataFrame, n_weeks: int) -> pl.DataFrame:
+    """`factors` for horizons 1..n_weeks, a horizon without its own taking the nearest
+    one below (or above) it."""
+    if factors.is_empty():
+        return pl.DataFrame(schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64})
+    have = factors.sort("horizon")
+    hs = have["horizon"].to_list()
+    rows = []
+    for h in range(1, n_weeks + 1):
+        pick = max((x for x in hs if x <= h), default=hs[0])
+        r = have.filter(pl.col("horizon") == pick).row(0, named=True)
+        rows.append({"horizon": h, "low": r["low"], "high": r["high"]})
+    return pl.DataFrame(rows, schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64})
+
+
 # --- inputs --------------------------------------------------------------------------------
 def _resolve_dcs(
     inputs: SupplyInputs, config: SupplyConfig, notes: list[tuple[str, str, str]]
@@ -300,6 +370,16 @@ def _resolve_skus(
             how="left",
         )
         .with_columns([(pl.col(p) * pl.col("ratio").fill_null(1.0)).alias(p) for p in BANDS])
+        .with_columns(
+            horizon=pl.col("week_start").replace_strict(
+                {w: i + 1 for i, w in enumerate(weeks)}, return_dtype=pl.Int64
+            )
+        )
+        .join(_factors_by_horizon(inputs.band_factors, len(weeks)), on="horizon", how="left")
+        .with_columns(
+            p10=pl.min_horizontal("p10", pl.col("p50") * pl.col("low").fill_null(1.0)),
+            p90=pl.max_horizontal("p90", pl.col("p50") * pl.col("high").fill_null(1.0)),
+        )
     )
     for region in sorted(set(fc["region"].unique().to_list()) - set(region_dc)):
         notes.append(

@@ -17,7 +17,7 @@ import polars as pl
 from bclake.core.settings import Settings
 from bclake.core.supply import load_supply
 from bclake.core.warehouse import write_tables
-from bclake.ml.supply import SupplyInputs, plan_supply
+from bclake.ml.supply import SupplyInputs, dc_band_factors, plan_supply
 from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table, throughput
 from bclake.orchestration.resources import LakehouseResource
 
@@ -37,6 +37,10 @@ TABLES = {
     "supply_transfers": "Proposed emergency moves (跨区域调货) between DCs and rush "
     "production runs (紧急生产) for DCs that fall below safety stock in the next weeks: "
     "units, cases, distance, cost, the lost sales they avoid, reasons.",
+    "supply_demand_bands": "How wide a DC's weekly demand spreads around the forecast, "
+    "per week ahead: the P10 and P90 of DC shipments over the region forecast's backtest "
+    "(x the shipment ratio), as multiples of the median; the plan widens each week's "
+    "P10-P90 to at least these.",
     "supply_notes": "Inputs the supply plan could not use (a DC without lead time, a "
     "region without DC, negative stock, a SKU outside the product master), each with "
     "what to fix.",
@@ -47,6 +51,7 @@ MARTS = [
     "fct_plant_capacity_weeks",
     "dim_sku_plant",
     "fct_dc_demand_ratios",
+    "fct_dc_shipment_weeks",
     "dim_product",
     "as_of_date",
 ]
@@ -58,7 +63,11 @@ MARTS = [
         dg.AssetSpec(
             ml_key(name),
             description=description,
-            deps=[ml_key("forecast_region_sku_week"), *[marts_key(m) for m in MARTS]],
+            deps=[
+                ml_key("forecast_region_sku_week"),
+                ml_key("forecast_region_sku_week_backtest"),
+                *[marts_key(m) for m in MARTS],
+            ],
             group_name=GROUP,
             kinds={"highs", "duckdb"},
         )
@@ -72,6 +81,12 @@ def supply_plan(
     config = load_supply()
     with lakehouse.build_db() as con:
         plants = read_table(con, "marts.dim_sku_plant")
+        ratios = read_table(con, "marts.fct_dc_demand_ratios")
+        bands = dc_band_factors(
+            read_table(con, "ml.forecast_region_sku_week_backtest"),
+            read_table(con, "marts.fct_dc_shipment_weeks"),
+            ratios,
+        )
         inputs = SupplyInputs(
             forecast=read_table(con, "ml.forecast_region_sku_week"),
             dcs=read_table(con, "marts.dim_warehouse").filter(pl.col("warehouse_type") == "DC"),
@@ -80,7 +95,8 @@ def supply_plan(
             sku_plants=plants,
             capacity=read_table(con, "marts.fct_plant_capacity_weeks").filter("is_latest"),
             last_output=plants.select("sku_code", output_units="last_output_units"),
-            demand_ratios=read_table(con, "marts.fct_dc_demand_ratios"),
+            demand_ratios=ratios,
+            band_factors=bands,
         )
         as_of = read_table(con, "marts.as_of_date")["as_of"][0]
         plan = plan_supply(inputs, config, as_of)
@@ -92,6 +108,7 @@ def supply_plan(
                 "supply_dc_allocation": plan.allocation,
                 "supply_dc_projection": plan.projection,
                 "supply_transfers": plan.transfers,
+                "supply_demand_bands": bands,
                 "supply_notes": plan.notes,
             },
         )
@@ -139,6 +156,10 @@ def supply_plan(
             "cost_yuan": round(float(transfers["cost_yuan"].sum()), 2),
             "avoided_lost_yuan": round(float(transfers["avoided_lost_yuan"].sum()), 2),
         },
+    )
+    yield dg.MaterializeResult(
+        asset_key=ml_key("supply_demand_bands"),
+        metadata={"horizons": bands.height, "bands": markdown(bands)},
     )
     yield dg.MaterializeResult(
         asset_key=ml_key("supply_notes"),
