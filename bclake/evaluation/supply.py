@@ -1,28 +1,37 @@
-"""Closed-loop replay of the supply plan against the brand's current rule, with true demand.
+"""Closed-loop replay of the supply plan against the brand's current rule.
 
 Over the weeks of the region forecast's last backtest (13 weeks the forecast had not
 seen), the regional DCs are replayed week by week from their real stock at the start,
-against the true consumer demand of their region's stores (`truth/demand_daily`,
-lost sales included: what the DC must ultimately supply; distributors' orders are not
-used because an order left unfilled comes back the next week and would count twice),
 with each plant's real weekly capacity (the ERP capacity export: an outage shows there
-as it happened). The distributors' and stores' own stock is left out: the replay asks
-how well the DCs alone keep up. Three policies, same start, same demand:
+as it happened), against two demands:
+
+- the units distributors ordered from each DC (`marts.fct_shipments`, by order date):
+  the demand a DC faces, and the comparison reported first. An order the real DC cut
+  short may come back the next week, so a shortage in the world's own history counts
+  a little twice; it does so for every policy alike.
+- `consumer_demand`: the true consumer demand of the region's stores
+  (`truth/demand_daily`, lost sales included) served straight from the DC, a stress
+  test: without the distributors' and stores' stock in between, every spike of the
+  shelves (a golden week) reaches the DC at once.
+
+Three policies, same start, same demand:
 
 - `bclake`: every Monday `ml.supply.plan_supply` re-plans from what was known then:
-  the backtest's P10/P50/P90 for the weeks left, the replayed DC stock, each plant's
-  latest reported capacity before that week, the ratio of DC shipments to reported
-  sell-through over the 13 weeks before the window, re-levelled by the DC's own
-  order book in the weeks replayed so far (`_relevelled_ratios`: the backtest was made
-  once, at its cutoff, where the pipeline re-forecasts every week); week 1 of the
-  plan is carried out:
-  its production (cut pro rata to the week's real capacity), its fair-share split,
-  its transfers (from stock on hand) and its rush runs (only within the week's real
-  spare capacity).
+  the backtest's P10/P50/P90 for the weeks left, widened to the DC demand bands
+  calibrated on the backtest's earlier cutoffs (`dc_band_factors`), the replayed DC
+  stock, each plant's latest reported capacity before that week, the ratio of DC
+  shipments to reported sell-through over the 13 weeks before the window, re-levelled
+  by the DC's order book over the last four replayed weeks (`_relevelled_ratios`: the
+  backtest was made once, at its cutoff, where the pipeline re-forecasts every week).
+  Week 1 of the plan is carried out: its production (cut pro rata to the week's real
+  capacity), its fair-share split, its transfers (from stock on hand) and its rush runs
+  (only within the week's real spare capacity).
 - `bclake_no_transfers`: the same without transfers and rush runs.
 - `baseline`: the rule the simulated brand uses today (the simulator's own plant
-  policy): each DC asks for 3 weeks of its trailing 4-week average demand minus its
-  stock; a plant short of capacity cuts every request pro rata; no transfers.
+  policy): each DC asks for 3 weeks of its trailing 4-week average outflow minus its
+  stock; a plant short of capacity cuts every request pro rata; no transfers. The same
+  rule at 1 to 5 weeks of cover (`baseline_frontier`) gives its lost units at bclake's
+  inventory.
 
 Goods made on a Monday reach the DCs within the week (lead times under 7 days) and
 demand is served from the week's stock; what a DC cannot serve is lost. Reported per
@@ -96,6 +105,12 @@ class _World:
             "sum(qty_shipped_units)::double as units from marts.fct_shipments "
             "where ship_date >= ? and ship_date < ? group by all",
             params=[start - timedelta(weeks=BASELINE_TRAILING_WEEKS), start],
+        ).pl()
+        self.dc_orders = con.sql(
+            "select region, sku_code, date_trunc('week', order_date)::date as week_start, "
+            "sum(qty_ordered_units)::double as units from marts.fct_shipments "
+            "where order_date >= ? and order_date < ? and region is not null group by all",
+            params=[start, self.weeks[-1] + timedelta(days=7)],
         ).pl()
         self.stock = con.sql(
             "select warehouse_code, sku_code, on_hand_units from marts.fct_dc_inventory "
@@ -202,11 +217,14 @@ def evaluate_supply(
 ) -> dict:
     """Replay the window under each policy (`POLICIES`) and compare them; see the module.
 
-    Returns {"window": {...}, "scenario": [...shocks], "policies": {policy: metrics},
+    Returns {"window": {...}, "scenario": [...shocks], "shock_scope", then the comparison
+    on the distributors' orders (the demand a DC faces): "policies": {policy: metrics},
     "lost_vs_baseline", "inventory_vs_baseline", "baseline_frontier" (the rule at other
-    cover targets), "lost_vs_baseline_at_equal_inventory" (against the frontier
-    interpolated at bclake's inventory), "plan_seconds_per_week"}; an empty dict
-    with a `skipped` reason when the warehouse lacks the backtest or DC data.
+    cover targets), "baseline_lost_at_equal_inventory",
+    "lost_vs_baseline_at_equal_inventory" (against the frontier interpolated at
+    bclake's inventory), "plan_seconds_per_week", and "consumer_demand": the same
+    comparison with the stores' true consumer demand served straight from the DCs};
+    a dict with a `skipped` reason when the warehouse lacks the backtest or DC data.
     """
     config = config or load_supply()
     try:
@@ -215,14 +233,38 @@ def evaluate_supply(
         return {"skipped": f"the warehouse lacks what the replay reads ({exc})"}
     if not world.weeks or world.dcs.is_empty():
         return {"skipped": "no backtest weeks or no DC to replay"}
-    demand = world.cube(world.orders, world.weeks)
+    scope = _shock_scope(world)
+    primary = _compare(world, world.cube(world.dc_orders, world.weeks), config, scope)
+    stress = _compare(world, world.cube(world.orders, world.weeks), config, scope)
+    stress.pop("baseline_frontier")
+    return {
+        "window": {
+            "start": str(world.weeks[0]),
+            "end": str(world.weeks[-1] + timedelta(days=6)),
+            "weeks": len(world.weeks),
+            "dcs": world.dcs.height,
+            "skus": len(world.skus),
+        },
+        "scenario": []
+        if world.scenario is None
+        else world.scenario.select(
+            "kind", "start_date", "end_date", "region", "plant_code", "sku_code", "magnitude"
+        ).to_dicts(),
+        "shock_scope": scope["label"] if scope else None,
+        **primary,
+        "consumer_demand": stress,
+    }
+
+
+def _compare(world: _World, demand: np.ndarray, config: SupplyConfig, scope: dict | None) -> dict:
+    """Every policy replayed on `demand` (weeks x DCs x SKUs), the baseline's frontier
+    and the ratios of `evaluate_supply`."""
     results, seconds = {}, []
     for policy in POLICIES:
         started = time.perf_counter()
         results[policy] = _replay(world, demand, policy, config)
         if policy == "bclake":
             seconds.append((time.perf_counter() - started) / len(world.weeks))
-    scope = _shock_scope(world)
     for policy in POLICIES:
         weekly = results[policy].pop("_weekly")
         results[policy]["recovery_days"] = _recovery_days(world, weekly, scope)
@@ -240,19 +282,6 @@ def evaluate_supply(
     ]
     matched = _lost_at_inventory(frontier, results["bclake"]["avg_inventory"])
     return {
-        "window": {
-            "start": str(world.weeks[0]),
-            "end": str(world.weeks[-1] + timedelta(days=6)),
-            "weeks": len(world.weeks),
-            "dcs": world.dcs.height,
-            "skus": len(world.skus),
-        },
-        "scenario": []
-        if world.scenario is None
-        else world.scenario.select(
-            "kind", "start_date", "end_date", "region", "plant_code", "sku_code", "magnitude"
-        ).to_dicts(),
-        "shock_scope": scope["label"] if scope else None,
         "policies": results,
         "lost_vs_baseline": _ratio(results["bclake"]["lost_units"], base["lost_units"]),
         "inventory_vs_baseline": _ratio(results["bclake"]["avg_inventory"], base["avg_inventory"]),
