@@ -426,7 +426,8 @@ def _print_supply(sp: dict) -> None:
     w = sp["window"]
     shock = f", shock: {sp['shock_scope']}" if sp["shock_scope"] else ""
     _print_table(
-        f"supply plan closed loop, {w['dcs']} DCs x {w['skus']} SKUs, {w['start']}..{w['end']}"
+        f"supply plan closed loop on distributors' orders, {w['dcs']} DCs x {w['skus']} "
+        f"SKUs, {w['start']}..{w['end']}"
         f"{shock}",
         ("policy", "dc_fill_rate", "lost_units", "avg_inventory", "transfer_cost", "recovery_days"),
         list(sp["policies"].items()),
@@ -436,6 +437,13 @@ def _print_supply(sp: dict) -> None:
         f"{sp['inventory_vs_baseline']}x its inventory; at equal inventory (the baseline rule "
         f"at other cover targets): {sp['lost_vs_baseline_at_equal_inventory']}; "
         f"{sp['plan_seconds_per_week']} s per weekly plan"
+    )
+    c = sp["consumer_demand"]
+    console.print(
+        f"stress test, consumer demand straight from the DCs: fill rate bclake "
+        f"{c['policies']['bclake']['dc_fill_rate']}, baseline "
+        f"{c['policies']['baseline']['dc_fill_rate']}; lost units at equal inventory "
+        f"{c['lost_vs_baseline_at_equal_inventory']}"
     )
 
 
