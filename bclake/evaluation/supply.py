@@ -36,7 +36,10 @@ Three policies, same start, same demand:
 Goods made on a Monday reach the DCs within the week (lead times under 7 days) and
 demand is served from the week's stock; what a DC cannot serve is lost. Reported per
 policy: `dc_fill_rate` (units served / ordered), `lost_units`, `avg_inventory` (mean
-end-of-week units over all DCs), `transfer_cost` (yuan: transfers and rush premiums)
+end-of-week units over all DCs), the same two at list price (`lost_value`,
+`avg_inventory_value`, yuan: the plan minimises lost value, not lost units, so when
+capacity is short it protects dear SKUs first), `transfer_cost` (yuan: transfers and
+rush premiums)
 and, in a world with a shock (`truth/scenario.parquet`), `recovery_days`: days from
 the shock's start to the end of the first week from which the shocked scope's fill
 rate is back within 2 points of its level before the shock (0 when it never dipped,
@@ -281,6 +284,9 @@ def _compare(world: _World, demand: np.ndarray, config: SupplyConfig, scope: dic
         for c in BASELINE_FRONTIER
     ]
     matched = _lost_at_inventory(frontier, results["bclake"]["avg_inventory"])
+    matched_v = _lost_at_inventory(
+        frontier, results["bclake"]["avg_inventory_value"], "avg_inventory_value", "lost_value"
+    )
     return {
         "policies": results,
         "lost_vs_baseline": _ratio(results["bclake"]["lost_units"], base["lost_units"]),
@@ -290,14 +296,24 @@ def _compare(world: _World, demand: np.ndarray, config: SupplyConfig, scope: dic
         "lost_vs_baseline_at_equal_inventory": _ratio(results["bclake"]["lost_units"], matched)
         if matched
         else None,
+        "lost_value_vs_baseline_at_equal_inventory_value": _ratio(
+            results["bclake"]["lost_value"], matched_v
+        )
+        if matched_v
+        else None,
         "plan_seconds_per_week": round(float(np.mean(seconds)), 3) if seconds else None,
     }
 
 
-def _lost_at_inventory(frontier: list[dict], inventory: float) -> float | None:
-    """The baseline's lost units at `inventory`, interpolated linearly along its frontier
-    (None outside the frontier's range of inventory)."""
-    points = sorted((p["avg_inventory"], p["lost_units"]) for p in frontier)
+def _lost_at_inventory(
+    frontier: list[dict],
+    inventory: float,
+    x: str = "avg_inventory",
+    y: str = "lost_units",
+) -> float | None:
+    """The baseline's `y` (lost units) at `inventory` of `x` (average units held),
+    interpolated linearly along its frontier (None outside the frontier's range)."""
+    points = sorted((p[x], p[y]) for p in frontier)
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     if not xs or inventory < xs[0] or inventory > xs[-1]:
         return None
@@ -328,8 +344,8 @@ def _replay(
     plant_of = dict(world.plants.select("sku_code", "plant_code").iter_rows())
     category = prod["category"].to_list()
     block = [(plant_of.get(k), category[i]) for i, k in enumerate(world.skus)]
-    served_t = lost_t = 0.0
-    inventory, cost = [], 0.0
+    served_t = lost_t = lost_v = 0.0
+    inventory, inventory_v, cost = [], [], 0.0
     world.last_output = world.last_output.clear()
     weekly = np.zeros((len(world.weeks), 2, n_d, n_k))  # served, ordered
     for t, week in enumerate(world.weeks):
@@ -359,13 +375,17 @@ def _replay(
         weekly[t, 0], weekly[t, 1] = served, want
         served_t += served.sum()
         lost_t += (want - served).sum()
+        lost_v += ((want - served) * price[None, :]).sum()
         inventory.append(stock.sum())
+        inventory_v.append((stock * price[None, :]).sum())
         cost += moved
     ordered = served_t + lost_t
     return {
         "dc_fill_rate": round(served_t / ordered, 4) if ordered else None,
         "lost_units": round(float(lost_t), 1),
         "avg_inventory": round(float(np.mean(inventory)), 1),
+        "lost_value": round(float(lost_v), 0),
+        "avg_inventory_value": round(float(np.mean(inventory_v)), 0),
         "transfer_cost": round(float(cost), 2),
         "_weekly": weekly,
     }
