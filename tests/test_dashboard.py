@@ -37,6 +37,7 @@ PAGES = (
     "products",
     "forecast",
     "quality",
+    "supply",
     "downloads",
 )
 # market-order alerts follow the goods: a distributor also sees alerts about another
