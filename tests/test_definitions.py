@@ -45,6 +45,12 @@ ML_TABLES = {
     "marketing_scores",
     "marketing_target_lists",
     "marketing_plans",
+    "supply_production_plan",
+    "supply_dc_allocation",
+    "supply_dc_projection",
+    "supply_transfers",
+    "supply_demand_bands",
+    "supply_notes",
 }
 
 
