@@ -86,6 +86,8 @@ navigation = st.navigation(
         st.Page(PAGES / "supply.py", title=t("page.supply"), icon=":material/factory:"),
         st.Page(PAGES / "quality.py", title=t("page.quality"), icon=":material/fact_check:"),
         st.Page(PAGES / "downloads.py", title=t("page.downloads"), icon=":material/download:"),
-    ]
+    ],
+    # every page listed: folded after ten, the last pages (downloads) hid behind "View more"
+    expanded=True,
 )
 navigation.run()
