@@ -38,13 +38,13 @@ def _forecast(region: str, sku: str, p50: float, spread: float = 0.0) -> list[di
     ]
 
 
-DCS = pl.DataFrame(
+DCS = pl.DataFrame({"warehouse_code": ["DC01", "DC02"], "region": ["华东", "华南"]})
+SHANGHAI_GUANGZHOU_KM = 1213.0
+DISTANCES = pl.DataFrame(
     {
-        "warehouse_code": ["DC01", "DC02"],
-        "region": ["华东", "华南"],
-        "city": ["上海", "广州"],
-        "lat": [31.23, 23.13],
-        "lon": [121.47, 113.26],
+        "from_warehouse": ["DC01", "DC02"],
+        "to_warehouse": ["DC02", "DC01"],
+        "distance_km": [SHANGHAI_GUANGZHOU_KM] * 2,
     }
 )
 
@@ -92,6 +92,7 @@ def _inputs(
             [{"sku_code": k, "output_units": u} for k, u in (last or {}).items()],
             schema={"sku_code": pl.String, "output_units": pl.Int64},
         ),
+        distances=DISTANCES,
     )
 
 
@@ -220,9 +221,29 @@ def test_a_transfer_fires_from_the_dc_with_spare_stock() -> None:
     move = moves.row(0, named=True)
     assert (move["from_warehouse"], move["to_warehouse"]) == ("DC02", "DC01")
     assert move["units"] >= 200  # two weeks of P50 demand and safety stock
-    assert move["distance_km"] == pytest.approx(1213, rel=0.02)
-    assert move["avoided_lost_yuan"] > move["cost_yuan"] > 0
+    # per case-km plus the fixed charge of config/supply.yaml's defaults
+    assert move["cost_yuan"] == pytest.approx(
+        move["cases"] * SHANGHAI_GUANGZHOU_KM * 0.004 + 300, abs=0.01
+    )
+    assert move["avoided_lost_yuan"] > move["cost_yuan"]
     assert set(plan.production["binding"]) == {"no_capacity"}
+    # without a distance for the pair the move cannot be costed: a rush run instead
+    far = plan_supply(
+        SupplyInputs(
+            **{
+                **_inputs(
+                    _forecast("华东", "A", 100, 20) + _forecast("华南", "A", 10, 2),
+                    {"A": ("饮料", 20.0)},
+                    {("P01", "饮料"): 0},
+                    stock={("DC02", "A"): 2000},
+                ).__dict__,
+                "distances": DISTANCES.clear(),
+            }
+        ),
+        _config(),
+        AS_OF,
+    )
+    assert far.transfers["kind"].to_list() == ["rush_run"]
 
 
 def test_a_rush_run_fires_when_no_dc_can_spare_stock() -> None:
@@ -237,24 +258,14 @@ def test_a_rush_run_fires_when_no_dc_can_spare_stock() -> None:
 
 
 def test_inputs_it_cannot_use_are_named_not_dropped() -> None:
-    dcs = DCS.vstack(
-        pl.DataFrame(
-            {
-                "warehouse_code": ["DC09"],
-                "region": ["西北"],
-                "city": ["西安"],
-                "lat": [34.3],
-                "lon": [108.9],
-            }
-        )
-    )
+    dcs = DCS.vstack(pl.DataFrame({"warehouse_code": ["DC09"], "region": ["西北"]}))
     config = _config(
         default_lead_days=None, dcs=[{"id": "DC01", "lead_days": 3}, {"id": "DC02", "lead_days": 3}]
     )
     plan = plan_supply(
         _inputs(
             _forecast("华东", "A", 10) + _forecast("华东", "B", 10) + _forecast("华北", "A", 5),
-            {"A": ("饮料", 10.0), "B": ("零食", 5.0)},
+            {"A": ("饮料", 10.0), "B": ("零食", 0.0)},
             {("P01", "饮料"): 100},
             stock={("DC01", "A"): -7},
             plants={"A": "P01"},
@@ -267,6 +278,7 @@ def test_inputs_it_cannot_use_are_named_not_dropped() -> None:
     assert "DC09 has no lead time" in notes
     assert "region 华北 has a forecast but no DC" in notes
     assert "negative stock (-7)" in notes
+    assert "B has no list price" in notes
     b = plan.production.filter(pl.col("sku_code") == "B")
     assert set(b["binding"]) == {"no_plant"} and "assign it to a plant" in b["reason_en"][0]
     assert "DC09" not in set(plan.projection["warehouse_code"])
@@ -300,6 +312,11 @@ def test_tiny_world_builds_the_supply_tables(tiny_home: Path) -> None:
         n_skus = con.execute(
             "select count(distinct sku_code) from ml.forecast_region_sku_week"
         ).fetchall()[0][0]
+        distances = con.sql("select * from marts.fct_dc_distances").pl()
+        ratios_now = con.execute(
+            "select count(*) from marts.fct_dc_demand_ratios as r join marts.as_of_date as a "
+            "on r.week_start = date_trunc('week', a.as_of)"
+        ).fetchall()[0][0]
         over = con.execute(
             "select plant_code, category, week from ml.supply_production_plan "
             "group by all having sum(planned_units) > any_value(capacity_units)"
@@ -309,6 +326,15 @@ def test_tiny_world_builds_the_supply_tables(tiny_home: Path) -> None:
     assert prod["sku_code"].n_unique() == n_skus and prod["week"].max() == WEEKS
     assert prod["reason_zh"].null_count() == 0 and prod["binding"].null_count() == 0
     assert not over
+    assert ratios_now > 0  # the plan of as_of finds the shipment ratios of its week
+    km = {
+        (r["from_warehouse"], r["to_warehouse"]): r["distance_km"]
+        for r in distances.iter_rows(named=True)
+    }
+    assert all(km[(a, a)] == 0 for a, _ in km)
+    assert all(km[(a, b)] == pytest.approx(km[(b, a)]) for a, b in km)
+    # the tiny world's DC01 is in Shanghai and DC02 in Guangzhou (the cities' seats)
+    assert km[("DC01", "DC02")] == pytest.approx(SHANGHAI_GUANGZHOU_KM, rel=0.01)
     assert set(proj["status"]) <= {"ok", "below_safety", "stockout_risk"}
     assert (proj["stock_low"] <= proj["stock_p50"]).all()
     assert (proj["stock_p50"] <= proj["stock_high"]).all()
@@ -397,7 +423,8 @@ def test_an_as_of_mid_week_plans_from_that_monday() -> None:
 
 def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> None:
     """Half the weeks a DC ships 60% of P50 x ratio, half 140%: the band becomes 0.6-1.4
-    of the median (1.0), and the plan widens a narrower forecast band to it."""
+    of the median (1.0), and the plan widens a narrower forecast band to it. Each origin
+    reads the ratio known at its first forecast week, not a later one."""
     from bclake.ml.supply import dc_band_factors
 
     weeks = [AS_OF + timedelta(weeks=w) for w in range(10)]
@@ -406,6 +433,7 @@ def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> 
             "region": ["华东"] * 10,
             "sku_code": ["A"] * 10,
             "week_start": weeks,
+            "cutoff": [w - timedelta(weeks=1) for w in weeks],
             "horizon": [1] * 10,
             "p50": [50.0] * 10,
         }
@@ -419,7 +447,15 @@ def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> 
             "shipped_units": shipped,
         }
     )
-    ratios = pl.DataFrame({"region": ["华东"], "sku_code": ["A"], "ratio": [2.0]})
+    later = weeks[-1] + timedelta(weeks=1)  # known only after every origin: never read
+    ratios = pl.DataFrame(
+        {
+            "region": ["华东"] * 11,
+            "sku_code": ["A"] * 11,
+            "week_start": [*weeks, later],
+            "ratio": [2.0] * 10 + [9.0],
+        }
+    )
     bands = dc_band_factors(backtest, shipments, ratios)
     row = bands.row(0, named=True)
     assert row["horizon"] == 1 and row["rows"] == 10

@@ -24,6 +24,11 @@ def holiday_name(day: date) -> str | None:
     return name if on_holiday and name is not None else None
 
 
+def week_start(day: date) -> date:
+    """The Monday of the week holding `day`: the key of every weekly table and forecast."""
+    return day - timedelta(days=day.weekday())
+
+
 def is_workday(day: date) -> bool:
     try:
         return chinese_calendar.is_workday(day)

@@ -20,11 +20,12 @@ Definitions (fixed here, not tuned to the engine):
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from bclake.core.calendar import week_start
 
 MIN_EVENT_SCANS = 3
 KINDS = {"diversion": "diverted", "forged_code": "forged", "cloned_code": "cloned"}
@@ -124,7 +125,7 @@ def _time_to_detect(truth_dir: Path, diversion: pl.DataFrame) -> dict:
     weeks: list[float] = []
     missed = 0
     for ep in plan.iter_rows(named=True):
-        start = ep["start_date"] - timedelta(days=ep["start_date"].weekday())
+        start = week_start(ep["start_date"])
         hits = diversion.filter(
             pl.col("distributor_code") == ep["distributor_code"],
             pl.col("destination_provinces") == ep["target_province"],

@@ -78,7 +78,7 @@ class _World:
             self._read(con)
         finally:
             con.close()
-        self.orders = _true_demand(
+        self.consumer_demand = _true_demand(
             truth_dir,
             self.weeks[0] - timedelta(weeks=BASELINE_TRAILING_WEEKS),
             self.weeks[-1] + timedelta(days=7),
@@ -103,42 +103,27 @@ class _World:
             set(self.backtest["sku_code"]) & set(self.products["sku_code"])
         )
         self.capacity = con.sql("select * from marts.fct_plant_capacity_weeks").pl()
-        self.shipped_before = con.sql(
-            "select region, sku_code, date_trunc('week', ship_date)::date as week_start, "
-            "sum(qty_shipped_units)::double as units from marts.fct_shipments "
-            "where ship_date >= ? and ship_date < ? group by all",
-            params=[start - timedelta(weeks=BASELINE_TRAILING_WEEKS), start],
-        ).pl()
-        self.dc_orders = con.sql(
-            "select region, sku_code, date_trunc('week', order_date)::date as week_start, "
-            "sum(qty_ordered_units)::double as units from marts.fct_shipments "
-            "where order_date >= ? and order_date < ? and region is not null group by all",
-            params=[start, self.weeks[-1] + timedelta(days=7)],
-        ).pl()
+        # the DCs' weekly order book and shipments (by ship week); the replay's demand is
+        # what distributors ordered, the baseline's history what the DCs shipped before
+        shipments = con.sql("select * from marts.fct_dc_shipment_weeks").pl()
+        self.shipped_before = shipments.select(
+            "region", "sku_code", "week_start", units=pl.col("shipped_units").cast(pl.Float64)
+        )
+        self.dc_orders = shipments.select(
+            "region", "sku_code", "week_start", units=pl.col("ordered_units").cast(pl.Float64)
+        )
         self.stock = con.sql(
             "select warehouse_code, sku_code, on_hand_units from marts.fct_dc_inventory "
             "where snapshot_date = (select max(snapshot_date) from marts.fct_dc_inventory "
             "where snapshot_date < ?)",
             params=[start],
         ).pl()
+        # the shipment ratio known when the window starts, as the plan of that day reads it
         self.ratios = con.sql(
-            """
-            with shipped as (
-                select region, sku_code, sum(qty_shipped_units)::double as shipped
-                from marts.fct_shipments
-                where ship_date >= ? - interval 91 day and ship_date < ? group by all),
-            sold as (
-                select s.region, f.sku_code, sum(f.qty)::double as sold
-                from marts.fct_sell_through as f join marts.dim_store as s using (store_code)
-                where f.biz_date >= ? - interval 91 day and f.biz_date < ? group by all)
-            select region, sku_code,
-                   coalesce(shipped / nullif(sold, 0),
-                            sum(shipped) over (partition by region)
-                            / nullif(sum(sold) over (partition by region), 0), 1.0) as ratio
-            from shipped full join sold using (region, sku_code)
-            """,
-            params=[start, start, start, start],
+            "select region, sku_code, ratio from marts.fct_dc_demand_ratios where week_start = ?",
+            params=[start],
         ).pl()
+        self.distances = con.sql("select * from marts.fct_dc_distances").pl()
         p50 = self.backtest.join(self.ratios, on=["region", "sku_code"], how="left").select(
             "region",
             "sku_code",
@@ -146,16 +131,24 @@ class _World:
             units=pl.col("p50") * pl.col("ratio").fill_null(1.0),
         )
         self.dc_p50 = self.cube(p50, self.weeks)
+        pre = [
+            start - timedelta(weeks=BASELINE_TRAILING_WEEKS - i)
+            for i in range(BASELINE_TRAILING_WEEKS)
+        ]
+        self.history = list(self.cube(self.shipped_before, pre))  # weeks before the window
         # the DC demand's spread, calibrated as the pipeline does but only on the
         # backtest's earlier cutoffs (the window's own shipments are the future here)
         self.bands = dc_band_factors(
-            self.earlier,
-            con.sql("select * from marts.fct_dc_shipment_weeks").pl(),
-            self.ratios,
+            self.earlier, shipments, con.sql("select * from marts.fct_dc_demand_ratios").pl()
         )
-        # what each SKU's plant made the week before, for the changeover penalty: the
-        # replay's own output once it runs (nothing is known of the week before it)
-        self.last_output = pl.DataFrame(schema={"sku_code": pl.String, "output_units": pl.Int64})
+        # per SKU, in `skus` order: case pack, list price (yuan) and plant x category
+        prod = self.products.filter(pl.col("sku_code").is_in(self.skus)).sort("sku_code")
+        self.case = np.maximum(1, prod["case_pack"].fill_null(1).to_numpy())
+        self.price = prod["list_price"].fill_null(1.0).to_numpy()
+        plant_of = dict(self.plants.select("sku_code", "plant_code").iter_rows())
+        self.block = [
+            (plant_of.get(k), c) for k, c in zip(self.skus, prod["category"], strict=True)
+        ]
 
     # --- arrays -------------------------------------------------------------------------
     def cube(self, frame: pl.DataFrame, weeks: list[date]) -> np.ndarray:
@@ -238,7 +231,7 @@ def evaluate_supply(
         return {"skipped": "no backtest weeks or no DC to replay"}
     scope = _shock_scope(world)
     primary = _compare(world, world.cube(world.dc_orders, world.weeks), config, scope)
-    stress = _compare(world, world.cube(world.orders, world.weeks), config, scope)
+    stress = _compare(world, world.cube(world.consumer_demand, world.weeks), config, scope)
     stress.pop("baseline_frontier")
     return {
         "window": {
@@ -331,22 +324,13 @@ def _replay(
     config: SupplyConfig,
     cover: float = BASELINE_COVER_WEEKS,
 ) -> dict:
-    pre = [
-        world.weeks[0] - timedelta(weeks=BASELINE_TRAILING_WEEKS - i)
-        for i in range(BASELINE_TRAILING_WEEKS)
-    ]
-    history = list(world.cube(world.shipped_before, pre))  # what each DC shipped, weekly
+    history = list(world.history)  # what each DC shipped, weekly
     stock = world.opening_stock()
     n_d, n_k = stock.shape
-    prod = world.products.filter(pl.col("sku_code").is_in(world.skus)).sort("sku_code")
-    case = np.maximum(1, prod["case_pack"].fill_null(1).to_numpy())
-    price = prod["list_price"].fill_null(1.0).to_numpy()
-    plant_of = dict(world.plants.select("sku_code", "plant_code").iter_rows())
-    category = prod["category"].to_list()
-    block = [(plant_of.get(k), category[i]) for i, k in enumerate(world.skus)]
+    case, price, block = world.case, world.price, world.block
     served_t = lost_t = lost_v = 0.0
     inventory, inventory_v, cost = [], [], 0.0
-    world.last_output = world.last_output.clear()
+    made = np.zeros(n_k)  # what each SKU's plant made the week before (changeover)
     weekly = np.zeros((len(world.weeks), 2, n_d, n_k))  # served, ordered
     for t, week in enumerate(world.weeks):
         cap = world.true_capacity(week)
@@ -355,17 +339,8 @@ def _replay(
             arrivals = _baseline_orders(recent, stock, block, cap, case, cover)
             moved = 0.0
         else:
-            arrivals, moved = _bclake_week(
-                world,
-                t,
-                stock,
-                list(demand[:t]),
-                block,
-                cap,
-                case,
-                price,
-                config,
-                policy == "bclake",
+            arrivals, made, moved = _bclake_week(
+                world, t, stock, list(demand[:t]), made, cap, config, policy == "bclake"
             )
         stock = stock + arrivals
         want = demand[t]
@@ -429,15 +404,14 @@ def _bclake_week(
     t: int,
     stock: np.ndarray,
     ordered: list[np.ndarray],
-    block: list[tuple[str | None, str]],
+    last_made: np.ndarray,
     cap: dict[tuple[str, str], float],
-    case: np.ndarray,
-    price: np.ndarray,
     config: SupplyConfig,
     with_transfers: bool,
-) -> tuple[np.ndarray, float]:
-    """(DCs x SKUs arriving this week, yuan spent on transfers and rush runs) when
-    week `t` is planned by `plan_supply` and its first week carried out."""
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(DCs x SKUs arriving this week, SKUs made this week, yuan spent on transfers and
+    rush runs) when week `t` is planned by `plan_supply` and its first week carried out.
+    `last_made`: SKUs made the week before (the plan's changeover starts from it)."""
     week = world.weeks[t]
     dc_codes = world.dcs["warehouse_code"].to_list()
     horizon = max(MIN_HORIZON, len(world.weeks) - t)
@@ -455,9 +429,10 @@ def _bclake_week(
         products=world.products,
         sku_plants=world.plants,
         capacity=world.known_capacity(week),
-        last_output=world.last_output,
+        last_output=pl.DataFrame({"sku_code": world.skus, "output_units": last_made}),
         demand_ratios=_relevelled_ratios(world, ordered),
         band_factors=world.bands,
+        distances=world.distances,
     )
     plan = plan_supply(inputs, config.model_copy(update={"horizon_weeks": horizon}), week)
     sku_i = {k: i for i, k in enumerate(world.skus)}
@@ -465,34 +440,28 @@ def _bclake_week(
     planned = np.zeros((len(dc_codes), len(world.skus)))
     for r in plan.allocation.filter(pl.col("arrival_week_start") == week).iter_rows(named=True):
         planned[dc_i[r["warehouse_code"]], sku_i[r["sku_code"]]] += r["allocated_units"]
-    made = _cut_to_capacity(planned, block, cap, case)
+    made = _cut_to_capacity(planned, world.block, cap, world.case)
     arrivals = made.copy()
     spent = 0.0
     if with_transfers:
-        spent = _carry_out_moves(
-            plan.transfers, stock, arrivals, made, block, cap, case, price, config, sku_i, dc_i
-        )
-    world.last_output = pl.DataFrame(
-        {"sku_code": world.skus, "output_units": made.sum(axis=0).astype(np.int64)}
-    )
-    return arrivals, spent
+        spent = _carry_out_moves(world, plan.transfers, stock, arrivals, made, cap, config)
+    return arrivals, made.sum(axis=0), spent
 
 
 def _carry_out_moves(
+    world: _World,
     moves: pl.DataFrame,
     stock: np.ndarray,
     arrivals: np.ndarray,
     made: np.ndarray,
-    block: list[tuple[str | None, str]],
     cap: dict[tuple[str, str], float],
-    case: np.ndarray,
-    price: np.ndarray,
     config: SupplyConfig,
-    sku_i: dict[str, int],
-    dc_i: dict[str, int],
 ) -> float:
     """Carry out the plan's transfers (from stock on hand) and rush runs (within the
     week's real spare capacity) into `arrivals` and `made`; returns the yuan spent."""
+    sku_i = {k: i for i, k in enumerate(world.skus)}
+    dc_i = {c: i for i, c in enumerate(world.dcs["warehouse_code"])}
+    block, case = world.block, world.case
     spent = 0.0
     for r in moves.iter_rows(named=True):
         k, to = sku_i.get(r["sku_code"]), dc_i.get(r["to_warehouse"])
@@ -511,7 +480,7 @@ def _carry_out_moves(
             units = max(0.0, min(r["units"], np.floor(room / case[k]) * case[k]))
             arrivals[to, k] += units
             made[to, k] += units
-            spent += units * price[k] * config.expedite_premium
+            spent += units * world.price[k] * config.expedite_premium
     return spent
 
 

@@ -5,9 +5,10 @@ and emergency cross-region transfers (跨区域调货) or rush runs (紧急生�
 The method, in order:
 
 0. **Demand at a DC** is its region's forecast (of reported sell-through) times the
-   region x SKU's ratio of DC shipments to reported sell-through over the last 13 weeks
-   (`marts.fct_dc_demand_ratios`): the DC ships to every store, not only those that
-   report.
+   region x SKU's ratio of DC shipments to reported sell-through over the 13 weeks
+   before the plan (`marts.fct_dc_demand_ratios`): the DC ships to every store, not
+   only those that report. Its P10-P90 is widened to the spread DC shipments showed
+   around the forecast in its backtest (`dc_band_factors`).
 1. **Production** (柔性生产) is a linear programme per plant x category (the unit the
    ERP reports capacity in), solved with HiGHS (`scipy.optimize.linprog`). Demand at
    each DC is its region's forecast as six comonotone paths: a split normal through the
@@ -44,6 +45,7 @@ use is named in `notes`, never silently dropped.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -53,6 +55,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 from scipy.stats import norm
 
+from bclake.core.calendar import week_start
 from bclake.core.supply import SupplyConfig
 
 BANDS = ("p10", "p50", "p90")
@@ -63,8 +66,7 @@ BANDS = ("p10", "p50", "p90")
 PATH_LEVELS = np.array([0.05, 0.25, 0.5, 0.75, 0.94, 0.99])
 PATH_WEIGHTS = np.array([0.1, 0.3, 0.2, 0.3, 0.08, 0.02])
 Z_P90 = float(norm.ppf(0.9))
-SIGMA_PER_P10_P90 = 2 * float(norm.ppf(0.9))  # P90 - P10 of a normal, in sigmas (2.563)
-EARTH_RADIUS_KM = 6371.0
+SIGMA_PER_P10_P90 = 2 * Z_P90  # P90 - P10 of a normal, in sigmas (2.563)
 
 
 class SupplyPlanError(ValueError):
@@ -76,7 +78,7 @@ class SupplyInputs:
     """What the plan reads, one frame per mart.
 
     forecast: region, sku_code, week_start, p10, p50, p90 (units a week, the next weeks).
-    dcs: warehouse_code, region, city, lat, lon (degrees; null when the city is unknown).
+    dcs: warehouse_code, region.
     stock: warehouse_code, sku_code, on_hand_units (latest snapshot; may be negative).
     products: sku_code, category, case_pack, list_price (yuan).
     sku_plants: sku_code, plant_code (the plant that makes it, from output history).
@@ -87,6 +89,8 @@ class SupplyInputs:
       sell-through; a pair without a row keeps the forecast as it is).
     band_factors: horizon, low, high (`dc_band_factors`: the P10 and P90 a DC's demand
       reaches, as multiples of the P50, per week ahead; none: the forecast's own band).
+    distances: from_warehouse, to_warehouse, distance_km (`marts.fct_dc_distances`; a pair
+      without a distance gets no transfer).
     """
 
     forecast: pl.DataFrame
@@ -116,6 +120,15 @@ class SupplyInputs:
             schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64}
         )
     )
+    distances: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={
+                "from_warehouse": pl.String,
+                "to_warehouse": pl.String,
+                "distance_km": pl.Float64,
+            }
+        )
+    )
 
 
 @dataclass
@@ -134,8 +147,6 @@ class SupplyPlan:
 class _Dc:
     code: str
     region: str
-    lat: float | None
-    lon: float | None
     lead_weeks: int
     z: float
 
@@ -145,13 +156,14 @@ class _Sku:
     code: str
     category: str
     case_pack: int
-    price: float
+    price: float  # yuan a unit, what lost sales, holding and moves are priced at
     plant: str | None
     bands: np.ndarray  # P10 / P50 / P90 x DCs x weeks
     paths: np.ndarray  # PATH_LEVELS x DCs x weeks
     stock0: np.ndarray  # DCs
     transit: np.ndarray  # DCs x weeks
     last_output: float
+    arrivals: np.ndarray | None = None  # DCs x weeks, once allocated (transit included)
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -177,11 +189,9 @@ def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> Supp
     Raises `SupplyPlanError` when there is no forecast for those weeks or no DC to plan
     for.
     """
-    import time
-
     started = time.perf_counter()
     notes: list[tuple[str, str, str]] = []
-    monday = as_of - timedelta(days=as_of.weekday())  # forecasts are Monday weeks
+    monday = week_start(as_of)  # forecasts are Monday weeks
     weeks = [monday + timedelta(weeks=w) for w in range(config.horizon_weeks)]
     dcs = _resolve_dcs(inputs, config, notes)
     skus = _resolve_skus(inputs, dcs, weeks, notes)
@@ -217,13 +227,11 @@ def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> Supp
             planned[sku.code] = u
         headroom[(plant, category)] = float(cap) - float(sum(u[0] for u in units))
     allocation, projection = _allocate_and_project(skus, dcs, weeks, planned)
-    transfers = _transfers(skus, dcs, weeks, projection, headroom, config, as_of)
+    transfers = _transfers(skus, dcs, weeks, inputs.distances, headroom, config, as_of)
     return SupplyPlan(
         production=pl.concat(production, how="vertical_relaxed").sort(
             "plant_code", "sku_code", "week"
-        )
-        if production
-        else pl.DataFrame(),
+        ),
         allocation=allocation,
         projection=projection,
         transfers=transfers,
@@ -249,9 +257,11 @@ def dc_band_factors(
 ) -> pl.DataFrame:
     """How far a DC's weekly shipments stray from the forecast, per week ahead.
 
-    backtest: region, sku_code, week_start, horizon, p50 (the region forecast's
-    rolling-origin backtest); shipments: region, sku_code, week_start, shipped_units (the
-    DCs' weekly shipments); ratios: region, sku_code, ratio (`fct_dc_demand_ratios`).
+    backtest: region, sku_code, cutoff, week_start, horizon, p50 (the region forecast's
+    rolling-origin backtest; `cutoff` is the Monday of its last observed week);
+    shipments: region, sku_code, week_start, shipped_units (`fct_dc_shipment_weeks`);
+    ratios: region, sku_code, week_start, ratio (`fct_dc_demand_ratios`: each backtest
+    origin reads the ratio known at its first forecast week, as the plan does).
     For every backtest row with a forecast, e = shipped / (P50 x ratio); per horizon the
     10th, 50th and 90th percentiles of e, weighted by the forecast's units, give
     low = q10 / q50 and high = q90 / q50 (the spread around the median, not its level,
@@ -261,8 +271,19 @@ def dc_band_factors(
     at least these multiples (never narrows it). Empty when nothing overlaps.
     """
     rows = (
-        backtest.select("region", "sku_code", "week_start", "horizon", "p50")
-        .join(ratios.select("region", "sku_code", "ratio"), on=["region", "sku_code"], how="left")
+        backtest.select(
+            "region",
+            "sku_code",
+            "week_start",
+            "horizon",
+            "p50",
+            origin=pl.col("cutoff") + pl.duration(weeks=1),
+        )
+        .join(
+            ratios.select("region", "sku_code", origin="week_start", ratio="ratio"),
+            on=["region", "sku_code", "origin"],
+            how="left",
+        )
         .join(
             shipments.select("region", "sku_code", "week_start", "shipped_units"),
             on=["region", "sku_code", "week_start"],
@@ -294,17 +315,14 @@ def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, qs: tuple) -> l
 
 def _factors_by_horizon(factors: pl.DataFrame, n_weeks: int) -> pl.DataFrame:
     """`factors` for horizons 1..n_weeks, a horizon without its own taking the nearest
-    one below (or above) it."""
-    if factors.is_empty():
-        return pl.DataFrame(schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64})
-    have = factors.sort("horizon")
-    hs = have["horizon"].to_list()
-    rows = []
-    for h in range(1, n_weeks + 1):
-        pick = max((x for x in hs if x <= h), default=hs[0])
-        r = have.filter(pl.col("horizon") == pick).row(0, named=True)
-        rows.append({"horizon": h, "low": r["low"], "high": r["high"]})
-    return pl.DataFrame(rows, schema={"horizon": pl.Int64, "low": pl.Float64, "high": pl.Float64})
+    one below it (or the first one above it)."""
+    horizons = pl.DataFrame({"horizon": range(1, n_weeks + 1)}, schema={"horizon": pl.Int64})
+    have = factors.select("horizon", "low", "high").sort("horizon")
+    below = horizons.join_asof(have, on="horizon", strategy="backward")
+    above = horizons.join_asof(have, on="horizon", strategy="forward")
+    return below.with_columns(
+        low=pl.col("low").fill_null(above["low"]), high=pl.col("high").fill_null(above["high"])
+    )
 
 
 # --- inputs --------------------------------------------------------------------------------
@@ -341,8 +359,6 @@ def _resolve_dcs(
             _Dc(
                 code=code,
                 region=region,
-                lat=r.get("lat"),
-                lon=r.get("lon"),
                 lead_weeks=lead // 7,
                 z=float(norm.ppf(service)),
             )
@@ -416,12 +432,23 @@ def _resolve_skus(
             for s, path in enumerate(BANDS):
                 demand[s, d, week_idx[r["week_start"]]] = max(0.0, r[path] or 0.0)
         demand = np.sort(demand, axis=0)  # a crossing forecast still gives P10 <= P50 <= P90
+        price = float(p["list_price"] or 0.0)
+        if price <= 0:
+            price = 1.0
+            notes.append(
+                (
+                    sku_code,
+                    f"{sku_code} 无标价: 缺货、库存和调拨成本按每件 1 元计算, 请补充 ERP 产品表",
+                    f"{sku_code} has no list price: its lost sales, stock and moves are "
+                    "costed at 1 yuan a unit; add the price to the ERP product export",
+                )
+            )
         out.append(
             _Sku(
                 code=sku_code,
                 category=p["category"],
                 case_pack=max(1, int(p["case_pack"] or 1)),
-                price=float(p["list_price"] or 0.0),
+                price=price,
                 plant=plants.get(sku_code),
                 bands=demand,
                 paths=demand_paths(demand),
@@ -534,9 +561,8 @@ class _Programme:
 
 def _production_rows(lp: _Programme, k: int, sku: _Sku, config: SupplyConfig) -> None:
     """A SKU's output, its split between DCs and its changeover rows and costs."""
-    price = sku.price if sku.price > 0 else 1.0
     for w in range(lp.n_w):
-        lp.cost[lp.r(k, w)] = config.changeover_cost * price
+        lp.cost[lp.r(k, w)] = config.changeover_cost * sku.price
         lp.add("eq", [(lp.a(k, d, w), 1.0) for d in range(lp.n_d)] + [(lp.x(k, w), -1.0)], 0.0)
         prev = [(lp.x(k, w - 1), -1.0)] if w else []
         const = 0.0 if w else sku.last_output
@@ -546,15 +572,16 @@ def _production_rows(lp: _Programme, k: int, sku: _Sku, config: SupplyConfig) ->
 
 def _balance_rows(lp: _Programme, k: int, sku: _Sku, dcs: list[_Dc], config: SupplyConfig) -> None:
     """Stock balance per path, DC and week: stock = last week's + arrivals - demand + lost."""
-    price = sku.price if sku.price > 0 else 1.0
+    holding = PATH_WEIGHTS * config.holding_cost_week * sku.price
+    lost = PATH_WEIGHTS * config.lost_sale_cost * sku.price
     for d, dc in enumerate(dcs):
         for w in range(lp.n_w):
             if w + dc.lead_weeks >= lp.n_w:
                 lp.upper[lp.a(k, d, w)] = 0.0  # would arrive after the horizon
             src = w - dc.lead_weeks
             for s in range(lp.n_s):
-                lp.cost[lp.stock(s, k, d, w)] = PATH_WEIGHTS[s] * config.holding_cost_week * price
-                lp.cost[lp.lost(s, k, d, w)] = PATH_WEIGHTS[s] * config.lost_sale_cost * price
+                lp.cost[lp.stock(s, k, d, w)] = holding[s]
+                lp.cost[lp.lost(s, k, d, w)] = lost[s]
                 coefs = [(lp.stock(s, k, d, w), 1.0), (lp.lost(s, k, d, w), -1.0)]
                 if w:
                     coefs.append((lp.stock(s, k, d, w - 1), -1.0))
@@ -691,11 +718,12 @@ def fair_share(
     """Split `supply` units between DCs so each reaches the same cover, in whole cases.
 
     available: DCs, units each will hold when the goods arrive; need: DCs, units a week
-    each needs (P50 + z x sigma); both >= 0. Returns DCs of units, summing to `supply`
-    rounded down to whole cases, the same for DCs with equal cover. The cover c solves
-    sum(max(0, c x need - available)) = supply (equal run-out time, the fair-share rule of
-    distribution requirements planning); DCs without need get nothing unless none has any,
-    then the split follows available stock's shortfall (nothing: returned all zero).
+    each needs (P50 + z x sigma); both >= 0. The cover c solves
+    sum(max(0, c x need - available)) = supply rounded down to whole cases (equal
+    run-out time, the fair-share rule of distribution requirements planning); the cases
+    left by rounding go to the DCs closest to their next case. A DC without need gets
+    nothing; with no need anywhere, or under one case of supply, nothing is split (all
+    zero). Returns DCs of units.
     """
     n_cases = int(supply // case_pack)
     out = np.zeros(len(need))
@@ -770,6 +798,7 @@ def _allocate_and_project(
                             ),
                         }
                     )
+        sku.arrivals = arrivals
         bands = _project_paths(sku, sku.bands, arrivals)  # (start, end, lost) P10/P50/P90
         expected = np.tensordot(PATH_WEIGHTS, _project_paths(sku, sku.paths, arrivals)[2], 1)
         for d, dc in enumerate(dcs):
@@ -873,6 +902,7 @@ class _Window:
     supply: np.ndarray
     gap: np.ndarray
     spare: np.ndarray
+    weeks: int
 
     def avoided(self, d: int, units: float) -> float:
         """Expected lost units DC `d` avoids with `units` more (negative: fewer)."""
@@ -881,42 +911,33 @@ class _Window:
         )
 
 
-def _window(sku: _Sku, dcs: list[_Dc], arrivals: dict, n_win: int) -> _Window:
+def _window(sku: _Sku, dcs: list[_Dc], n_win: int) -> _Window:
     z = np.array([d.z for d in dcs])
     demand = sku.paths[:, :, :n_win].sum(axis=2)  # comonotone sums of the weeks
     sigma = np.sqrt(
         (((sku.bands[2] - sku.bands[0])[:, :n_win] / SIGMA_PER_P10_P90) ** 2).sum(axis=1)
     )
-    supply = np.array(
-        [sku.stock0[d] + arrivals.get((sku.code, dc.code), 0) for d, dc in enumerate(dcs)],
-        dtype=float,
-    )
+    assert sku.arrivals is not None, "allocate before planning transfers"
+    supply = sku.stock0 + sku.arrivals[:, :n_win].sum(axis=1)
     gap = supply - sku.bands[1, :, :n_win].sum(axis=1) - z * sigma
     spare = np.minimum(np.maximum(gap, 0.0), sku.stock0)  # only stock on hand can move
-    return _Window(demand, supply, gap, spare)
+    return _Window(demand, supply, gap, spare, n_win)
 
 
 def _transfers(
     skus: list[_Sku],
     dcs: list[_Dc],
     weeks: list[date],
-    projection: pl.DataFrame,
+    distances: pl.DataFrame,
     headroom: dict[tuple[str, str], float],
     config: SupplyConfig,
     as_of: date,
 ) -> pl.DataFrame:
     n_win = min(config.transfer_window_weeks, len(weeks))
-    dist = _distance_matrix(dcs)
-    arrivals = {
-        (r[0], r[1]): r[2]
-        for r in projection.filter(pl.col("week") <= n_win)
-        .group_by("sku_code", "warehouse_code")
-        .agg(pl.col("arrivals_units").sum())
-        .iter_rows()
-    }
+    dist = _distance_matrix(dcs, distances)
     rows: list[dict] = []
     for sku in skus:
-        win = _window(sku, dcs, arrivals, n_win)
+        win = _window(sku, dcs, n_win)
         for d in np.argsort(win.gap, kind="stable"):
             if win.gap[d] >= 0:
                 break
@@ -943,8 +964,8 @@ def _from_donors(
 ) -> float:
     """Meet DC `d`'s `need` from the nearest DCs with spare stock, appending a row per
     transfer that pays; returns the need left."""
-    lost_cost = config.lost_sale_cost * (sku.price if sku.price > 0 else 1.0)
-    n_win = config.transfer_window_weeks
+    lost_cost = config.lost_sale_cost * sku.price
+    n_win = win.weeks
     for e in np.argsort(dist[d], kind="stable"):
         if e == d or math.isnan(dist[d, e]) or need < sku.case_pack:
             continue
@@ -1001,11 +1022,10 @@ def _rush_run(
     config: SupplyConfig,
 ) -> dict | None:
     """A rush production run for what no DC could spare, when it pays; None otherwise."""
-    price = sku.price if sku.price > 0 else 1.0
-    lost_cost = config.lost_sale_cost * price
+    lost_cost = config.lost_sale_cost * sku.price
     units = int(math.ceil(need / sku.case_pack) * sku.case_pack)
     avoided = win.avoided(d, units)
-    cost = units * price * config.expedite_premium
+    cost = units * sku.price * config.expedite_premium
     if avoided * lost_cost <= cost:
         return None
     win.supply[d] += units
@@ -1047,11 +1067,12 @@ def _expected_lost(window: np.ndarray, supply: float) -> float:
     return float(PATH_WEIGHTS @ np.maximum(0.0, window - supply))
 
 
-def _distance_matrix(dcs: list[_Dc]) -> np.ndarray:
-    """DCs x DCs great-circle km (haversine); NaN where a DC has no coordinates."""
-    lat = np.radians(np.array([d.lat if d.lat is not None else np.nan for d in dcs], float))
-    lon = np.radians(np.array([d.lon if d.lon is not None else np.nan for d in dcs], float))
-    dlat = lat[:, None] - lat[None, :]
-    dlon = lon[:, None] - lon[None, :]
-    h = np.sin(dlat / 2) ** 2 + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+def _distance_matrix(dcs: list[_Dc], distances: pl.DataFrame) -> np.ndarray:
+    """DCs x DCs km from `distances` (from_warehouse, to_warehouse, distance_km); NaN for
+    a pair it lacks or leaves null."""
+    index = {d.code: i for i, d in enumerate(dcs)}
+    out = np.full((len(dcs), len(dcs)), np.nan)
+    for a, b, km in distances.select("from_warehouse", "to_warehouse", "distance_km").iter_rows():
+        if a in index and b in index and km is not None:
+            out[index[a], index[b]] = km
+    return out

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from bclake.core.calendar import week_start
 from bclake.core.settings import Settings
 from bclake.core.supply import load_supply
 from bclake.core.warehouse import write_tables
@@ -52,6 +53,7 @@ MARTS = [
     "dim_sku_plant",
     "fct_dc_demand_ratios",
     "fct_dc_shipment_weeks",
+    "fct_dc_distances",
     "dim_product",
     "as_of_date",
 ]
@@ -81,6 +83,7 @@ def supply_plan(
     config = load_supply()
     with lakehouse.build_db() as con:
         plants = read_table(con, "marts.dim_sku_plant")
+        as_of = read_table(con, "marts.as_of_date")["as_of"][0]
         ratios = read_table(con, "marts.fct_dc_demand_ratios")
         bands = dc_band_factors(
             read_table(con, "ml.forecast_region_sku_week_backtest"),
@@ -95,10 +98,10 @@ def supply_plan(
             sku_plants=plants,
             capacity=read_table(con, "marts.fct_plant_capacity_weeks").filter("is_latest"),
             last_output=plants.select("sku_code", output_units="last_output_units"),
-            demand_ratios=ratios,
+            demand_ratios=ratios.filter(pl.col("week_start") == week_start(as_of)),
             band_factors=bands,
+            distances=read_table(con, "marts.fct_dc_distances"),
         )
-        as_of = read_table(con, "marts.as_of_date")["as_of"][0]
         plan = plan_supply(inputs, config, as_of)
         write_tables(
             con,

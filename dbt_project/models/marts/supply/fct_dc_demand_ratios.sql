@@ -1,68 +1,84 @@
--- How much a DC ships per unit of reported sell-through, per region x SKU over the 13
--- weeks before as_of. The region forecast counts sell-through of the stores that report
--- it; a DC ships to every store through the distributors, so the supply plan grosses the
--- forecast up by this ratio. A SKU with under 50 units of sell-through in the window
--- takes its region's ratio (`ratio_source` = 'region'); a region with none keeps 1
--- ('none').
+-- How much a DC ships per unit of reported sell-through, per region x SKU, as known at
+-- the start of each week: over the weeks before it (var supply_ratio_weeks, 13). The
+-- region forecast counts sell-through of the stores that report it; a DC ships to every
+-- store through the distributors, so the supply plan grosses the forecast up by this
+-- ratio (the plan of as_of reads the week holding as_of; the replay in `bclake
+-- evaluate` reads the week its window starts). A SKU with under supply_ratio_min_units
+-- (50) units of sell-through there takes its region's ratio (`ratio_source` =
+-- 'region'); a region with none keeps 1 ('none').
 with run as (
-    select as_of from {{ ref('as_of_date') }}
+    select cast({{ dbt.date_trunc('week', 'as_of') }} as date) as as_of_week
+    from {{ ref('as_of_date') }}
 ),
 
-shipped as (
-    select
-        sh.region,
-        sh.sku_code,
-        sum(sh.qty_shipped_units) as shipped_units
-    from {{ ref('fct_shipments') }} as sh
-    cross join run as r
-    where sh.ship_date >= r.as_of - interval 91 day and sh.ship_date < r.as_of
-    group by sh.region, sh.sku_code
-),
-
-sold as (
-    select
-        s.region,
-        f.sku_code,
-        sum(f.qty) as sell_through_units
-    from {{ ref('fct_sell_through') }} as f
-    inner join {{ ref('dim_store') }} as s on f.store_code = s.store_code
-    cross join run as r
-    where f.biz_date >= r.as_of - interval 91 day and f.biz_date < r.as_of
-    group by s.region, f.sku_code
-),
-
-pairs as (
+weekly as (
     select
         coalesce(sh.region, so.region) as region,
         coalesce(sh.sku_code, so.sku_code) as sku_code,
+        coalesce(sh.week_start, so.week_start) as week_start,
         coalesce(sh.shipped_units, 0) as shipped_units,
-        coalesce(so.sell_through_units, 0) as sell_through_units
-    from shipped as sh
-    full outer join sold as so on sh.region = so.region and sh.sku_code = so.sku_code
+        coalesce(so.qty, 0) as sell_through_units
+    from {{ ref('fct_dc_shipment_weeks') }} as sh
+    full outer join {{ ref('fct_sales_region_sku_week') }} as so
+        on sh.region = so.region and sh.sku_code = so.sku_code and sh.week_start = so.week_start
+),
+
+weeks as (
+    select distinct week_start from weekly
+    union
+    select as_of_week from run
+),
+
+pairs as (
+    select distinct
+        region,
+        sku_code
+    from weekly
+    where region is not null
+),
+
+window_sums as (
+    -- every pair at every week, summed over the weeks before it
+    select
+        p.region,
+        p.sku_code,
+        w.week_start,
+        cast(coalesce(sum(x.shipped_units), 0) as bigint) as shipped_units,
+        cast(coalesce(sum(x.sell_through_units), 0) as bigint) as sell_through_units
+    from pairs as p
+    cross join weeks as w
+    left join weekly as x
+        on
+        p.region = x.region
+        and p.sku_code = x.sku_code
+        and x.week_start >= w.week_start - interval ({{ var('supply_ratio_weeks') }} * 7) day
+        and x.week_start < w.week_start
+    group by p.region, p.sku_code, w.week_start
 ),
 
 regions as (
     select
         region,
+        week_start,
         sum(shipped_units) / nullif(sum(sell_through_units), 0) as region_ratio
-    from pairs
-    group by region
+    from window_sums
+    group by region, week_start
 )
 
 select
-    p.region,
-    p.sku_code,
-    p.shipped_units,
-    p.sell_through_units,
+    t.region,
+    t.sku_code,
+    t.week_start,
+    t.shipped_units,
+    t.sell_through_units,
     case
-        when p.sell_through_units >= 50 then p.shipped_units / p.sell_through_units
+        when t.sell_through_units >= {{ var('supply_ratio_min_units') }} then t.shipped_units / t.sell_through_units
         else coalesce(g.region_ratio, 1.0)
     end as ratio,
     case
-        when p.sell_through_units >= 50 then 'sku'
+        when t.sell_through_units >= {{ var('supply_ratio_min_units') }} then 'sku'
         when g.region_ratio is not null then 'region'
         else 'none'
     end as ratio_source
-from pairs as p
-inner join regions as g on p.region = g.region
-where p.region is not null
+from window_sums as t
+inner join regions as g on t.region = g.region and t.week_start = g.week_start
