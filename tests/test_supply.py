@@ -468,3 +468,19 @@ def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> 
     east = proj.filter(pl.col("warehouse_code") == "DC01").row(0, named=True)
     assert east["demand_p90"] == pytest.approx(100 * row["high"])  # widened from 110
     assert east["demand_p10"] == pytest.approx(100 * row["low"])  # widened from 90
+
+
+def test_a_region_s_planner_files_keep_moves_into_and_out_of_its_dc() -> None:
+    from bclake.exports.planner import _of_region
+
+    moves = pl.DataFrame(
+        {
+            "kind": ["transfer", "transfer", "rush_run", "transfer"],
+            "from_region": ["华东", "华北", None, "华东"],
+            "to_region": ["华北", "华南", "华南", "华南"],
+        }
+    )
+    kept = _of_region("华北")(moves)
+    assert kept.select("from_region", "to_region").rows() == [("华东", "华北"), ("华北", "华南")]
+    projection = pl.DataFrame({"region": ["华北", "华南"], "units": [1, 2]})
+    assert _of_region("华南")(projection)["units"].to_list() == [2]

@@ -151,11 +151,16 @@ INCENTIVE_PAYEE_TABLES = {
     "marts.fct_incentive_reconciliation",
 }
 FRAUD_TABLES = {"marts.fct_incentive_fraud_alerts", "marts.fct_incentive_fraud_evidence"}
-# the supply plan's company-wide tables: HQ's and the regions' (production feeds every DC)
-SUPPLY_COMPANY_TABLES = {"ml.supply_production_plan", "marts.fct_plant_capacity_weeks"}
+# the supply plan's tables; the roles that see it at all
+SUPPLY_PLAN = "ml.supply_production_plan"
+SUPPLY_ALLOCATION = "ml.supply_dc_allocation"
+SUPPLY_PROJECTION = "ml.supply_dc_projection"
 SUPPLY_TRANSFERS = "ml.supply_transfers"
-# the roles that see the supply plan at all
+SUPPLY_NOTES = "ml.supply_notes"
+PLANT_CAPACITY = "marts.fct_plant_capacity_weeks"
 SUPPLY_ROLES = ("hq", "region")
+# its company-wide tables: HQ's and the regions' (production feeds every DC)
+SUPPLY_COMPANY_TABLES = {SUPPLY_PLAN, PLANT_CAPACITY}
 
 
 class ScopeError(PermissionError):
@@ -397,15 +402,11 @@ def table_rule(
     if scope.role == "store" and qualified in FRAUD_TABLES:
         return "false"
     if qualified in SUPPLY_COMPANY_TABLES:
-        return "true" if scope.role == "region" else "false"
+        return "true" if scope.role in SUPPLY_ROLES else "false"
     if qualified == SUPPLY_TRANSFERS:
-        if scope.role != "region" or not {"to_region", "from_warehouse"} <= set(columns):
+        if scope.role not in SUPPLY_ROLES or not {"to_region", "from_region"} <= set(columns):
             return "false"
-        prefix = f"{source}." if source else ""
-        return (
-            f"({_in('to_region', m.regions)} or from_warehouse in (select warehouse_code "
-            f"from {prefix}marts.dim_warehouse where {_in('region', m.regions)}))"
-        )
+        return f"({_in('to_region', m.regions)} or {_in('from_region', m.regions)})"
     return None
 
 
@@ -963,12 +964,6 @@ def incentive_statement(
 
 # -- the supply plan -----------------------------------------------------------------
 
-SUPPLY_PLAN = "ml.supply_production_plan"
-SUPPLY_ALLOCATION = "ml.supply_dc_allocation"
-SUPPLY_PROJECTION = "ml.supply_dc_projection"
-SUPPLY_NOTES = "ml.supply_notes"
-PLANT_CAPACITY = "marts.fct_plant_capacity_weeks"
-
 
 def supply_visible() -> bool:
     """Whether the signed-in user's role reads the supply plan (`SUPPLY_ROLES`: HQ and the
@@ -977,9 +972,9 @@ def supply_visible() -> bool:
 
 
 def _supply(table: str, sql: str, params: tuple = ()) -> pd.DataFrame:
-    """`sql` when the user's role reads the supply plan and the warehouse has `table`;
-    else an empty frame, without asking."""
-    if not supply_visible() or not has_table(table):
+    """`sql` when the warehouse has `table`, else an empty frame without asking (a
+    distributor or a store gets no rows from the views either way)."""
+    if not has_table(table):
         return pd.DataFrame()
     return query(sql, params)
 
@@ -987,17 +982,13 @@ def _supply(table: str, sql: str, params: tuple = ()) -> pd.DataFrame:
 def supply_production(category: str | None = None) -> pd.DataFrame:
     """The production plan (`ml.supply_production_plan`, every column, plus `plant_name`
     and `sku_name`), one row per plant x SKU x week, of one category when given; for HQ
-    and the regions (production is planned centrally and feeds every DC)."""
-    names, plant_name = "", "null::varchar as plant_name"
-    if has_table(PLANT_CAPACITY):
-        names = (
-            "left join (select plant_code, any_value(plant_name) as plant_name "
-            f"from {PLANT_CAPACITY} group by 1) as n using (plant_code) "
-        )
-        plant_name = "n.plant_name"
+    and the regions (production is planned centrally and feeds every DC). The plan is
+    built from the plants' capacity weeks, so their names are there."""
     return _supply(
         SUPPLY_PLAN,
-        f"select p.*, {plant_name}, d.sku_name from {SUPPLY_PLAN} as p {names}"
+        f"select p.*, n.plant_name, d.sku_name from {SUPPLY_PLAN} as p "
+        "left join (select plant_code, any_value(plant_name) as plant_name "
+        f"from {PLANT_CAPACITY} group by 1) as n using (plant_code) "
         "left join marts.dim_product as d using (sku_code) "
         "where (? is null or p.category = ?) order by plant_code, category, sku_code, week",
         (category, category),
@@ -1005,13 +996,13 @@ def supply_production(category: str | None = None) -> pd.DataFrame:
 
 
 def supply_capacity_history(before: date, weeks: int, category: str | None = None) -> pd.DataFrame:
-    """The plants' reported capacity and output (`marts.fct_plant_capacity_weeks`: plant_code,
-    plant_name, category, week_start, capacity_units, output_units, utilisation) in the
-    `weeks` weeks before the Monday `before`, one row per plant x category x week."""
+    """The plants' reported capacity and output (`marts.fct_plant_capacity_weeks`:
+    plant_code, category, week_start, capacity_units, output_units) in the `weeks` weeks
+    before the Monday `before`, one row per plant x category x week."""
     return _supply(
         PLANT_CAPACITY,
-        "select plant_code, plant_name, category, week_start, capacity_units, output_units, "
-        f"utilisation from {PLANT_CAPACITY} where week_start < ? and week_start >= ? "
+        "select plant_code, category, week_start, capacity_units, output_units "
+        f"from {PLANT_CAPACITY} where week_start < ? and week_start >= ? "
         "and (? is null or category = ?) order by plant_code, category, week_start",
         (before, before - timedelta(weeks=weeks), category, category),
     )
@@ -1044,16 +1035,14 @@ def supply_allocation(warehouse_code: str, sku_code: str) -> pd.DataFrame:
 
 def supply_transfers(region: str | None = None, category: str | None = None) -> pd.DataFrame:
     """The proposed transfers and rush runs in scope (`ml.supply_transfers`, every column,
-    plus `sku_name`, `category` and `from_region`, the sending DC's region), most avoided
-    loss first; of one region (into or out of its DC) and category when given. A region
-    sees the moves into or out of its DC."""
+    plus `sku_name` and `category`), most avoided loss first; of one region (into or out
+    of its DC) and category when given. A region sees the moves into or out of its DC."""
     return _supply(
         SUPPLY_TRANSFERS,
-        "select t.*, d.sku_name, d.category, w.region as from_region "
+        "select t.*, d.sku_name, d.category "
         f"from {SUPPLY_TRANSFERS} as t left join marts.dim_product as d using (sku_code) "
-        "left join (select warehouse_code, region from marts.dim_warehouse) as w "
-        "on w.warehouse_code = t.from_warehouse "
-        "where (? is null or t.to_region = ? or w.region = ?) and (? is null or d.category = ?) "
+        "where (? is null or t.to_region = ? or t.from_region = ?) "
+        "and (? is null or d.category = ?) "
         "order by t.avoided_lost_yuan desc, t.sku_code",
         (region, region, region, category, category),
     )

@@ -8,6 +8,8 @@ Reads only the published warehouse, so files always match what dashboards show.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -136,7 +138,7 @@ SUPPLY_QUERIES = {
         order by region, sku_code, week
     """,
     "transfers": """
-        select to_region as region, kind, sku_code, from_warehouse, plant_code,
+        select kind, sku_code, from_region, from_warehouse, plant_code, to_region,
                to_warehouse, units, cases, distance_km, cost_yuan, avoided_lost_units,
                avoided_lost_yuan, arrive_by, reason_zh, reason_en
         from ml.supply_transfers
@@ -152,9 +154,26 @@ SUPPLY_SOURCES = {
 SUPPLY_SHEETS = {
     "company": ("production_plan", "dc_allocation", "dc_projection", "transfers"),
     "region": ("dc_allocation", "dc_projection", "transfers"),
-    "distributor": (),
 }
 SUPPLY_BOOK = "supply.xlsx"
+# a region's rows: those of its own region, and a transfer into or out of it
+REGION_COLUMNS = ("region", "to_region", "from_region")
+
+
+@dataclass(frozen=True)
+class Book:
+    """A set of planner files beside `plan.xlsx`, written where the warehouse has them:
+    sheet -> query, the tables each query reads, which sheets each scope gets (a scope
+    without an entry gets none), and the workbook's file name."""
+
+    queries: dict[str, str]
+    sources: dict[str, tuple[str, ...]]
+    sheets: dict[str, tuple[str, ...]]
+    name: str
+
+
+MARKETING = Book(MARKETING_QUERIES, MARKETING_SOURCES, MARKETING_SHEETS, MARKETING_BOOK)
+SUPPLY = Book(SUPPLY_QUERIES, SUPPLY_SOURCES, SUPPLY_SHEETS, SUPPLY_BOOK)
 # column -> (header shown in the spreadsheet, unit): `bclake.core.xlsx.Headers`
 HEADERS: Headers = {
     "region": ("region 区域", ""),
@@ -240,6 +259,8 @@ HEADERS: Headers = {
     "status": ("status 状态", ""),
     "kind": ("kind 类型 transfer/rush_run", ""),
     "from_warehouse": ("from_warehouse 调出仓", ""),
+    "from_region": ("from_region 调出区域", ""),
+    "to_region": ("to_region 调入区域", ""),
     "to_warehouse": ("to_warehouse 调入仓", ""),
     "units": ("units 数量", "units"),
     "cases": ("cases 箱数", "cases"),
@@ -282,45 +303,34 @@ def _write_scope(tables: dict[str, pl.DataFrame], folder: Path, scope: str) -> i
 
 
 def _write_optional(
+    book: Book,
     tables: dict[str, pl.DataFrame],
     folder: Path,
     scope: str,
-    rows: pl.Expr | None = None,
-    scope_sheets: dict[str, tuple[str, ...]] = MARKETING_SHEETS,
-    book: str = MARKETING_BOOK,
+    keep: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> int:
-    """The scope's files of one book (`scope_sheets`, e.g. `MARKETING_SHEETS`) in `folder`,
-    each table cut to `rows` (None: whole): CSV and Parquet per table and `book` with each
-    as a sheet, the CSV and the workbook with formula-like text defused. A table the
-    warehouse lacks (an older build) is not written and a stale file of it is removed."""
+    """The scope's files of `book` in `folder`, each table cut by `keep` (None: whole):
+    CSV and Parquet per table and the workbook with each as a sheet, the CSV and the
+    workbook with formula-like text defused. A table the warehouse lacks (an older build)
+    is not written and a stale file of it is removed."""
+    wanted = book.sheets.get(scope, ())
     sheets = {
-        name: tables[name] if rows is None else tables[name].filter(rows)
-        for name in scope_sheets[scope]
+        name: tables[name] if keep is None else keep(tables[name])
+        for name in wanted
         if name in tables
     }
-    for name in scope_sheets[scope]:
+    for name in wanted:
         if name not in sheets:
             for suffix in (".csv", ".parquet"):
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
     if not sheets:
-        (folder / book).unlink(missing_ok=True)
+        (folder / book.name).unlink(missing_ok=True)
         return 0
-    return _write_book(sheets, folder, book)
+    return _write_book(sheets, folder, book.name)
 
 
-def _supply_files(
-    tables: dict[str, pl.DataFrame], folder: Path, scope: str, rows: pl.Expr | None = None
-) -> int:
-    """The scope's supply-plan files (`SUPPLY_SHEETS`) and `SUPPLY_BOOK`, as `_write_optional`."""
-    return _write_optional(tables, folder, scope, rows, SUPPLY_SHEETS, SUPPLY_BOOK)
-
-
-def _optional_tables(
-    con: duckdb.DuckDBPyConnection,
-    queries: dict[str, str] = MARKETING_QUERIES,
-    sources: dict[str, tuple[str, ...]] = MARKETING_SOURCES,
-) -> dict[str, pl.DataFrame]:
-    """The tables of `queries` whose `sources` the warehouse has (default: marketing)."""
+def _optional_tables(con: duckdb.DuckDBPyConnection, book: Book) -> dict[str, pl.DataFrame]:
+    """The tables of `book` whose sources the warehouse has."""
     present = {
         f"{schema}.{table}"
         for schema, table in con.execute(
@@ -329,9 +339,19 @@ def _optional_tables(
     }
     return {
         name: con.sql(query).pl()
-        for name, query in queries.items()
-        if set(sources[name]) <= present
+        for name, query in book.queries.items()
+        if set(book.sources[name]) <= present
     }
+
+
+def _of_region(region: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """A frame's rows of `region`: in any of its `REGION_COLUMNS`."""
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        columns = [c for c in REGION_COLUMNS if c in frame.columns]
+        return frame.filter(pl.any_horizontal([pl.col(c) == region for c in columns]))
+
+    return keep
 
 
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
@@ -342,14 +362,14 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
     the marketing files (`MARKETING_SHEETS`: the target lists in `company/` only, store
     plans everywhere) with `marketing.xlsx`, and the supply-plan files (`SUPPLY_SHEETS`:
     the production plan in `company/`, each region its DC's allocation, projection and
-    transfers) with `supply.xlsx`. A region or distributor folder holds only its own rows.
-    Returns rows written per folder.
+    the transfers into or out of it) with `supply.xlsx`. A region or distributor folder
+    holds only its own rows. Returns rows written per folder.
     """
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         tables = {name: con.sql(q).pl() for name, q in QUERIES.items()}
-        marketing = _optional_tables(con)
-        supply = _optional_tables(con, SUPPLY_QUERIES, SUPPLY_SOURCES)
+        marketing = _optional_tables(con, MARKETING)
+        supply = _optional_tables(con, SUPPLY)
     finally:
         con.close()
     orders = tables["distributor_orders"]
@@ -359,19 +379,19 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
         company = exports_dir / "company"
         written = {
             "company": _write_scope(tables, company, "company")
-            + _write_optional(marketing, company, "company")
-            + _supply_files(supply, company, "company")
+            + _write_optional(MARKETING, marketing, company, "company")
+            + _write_optional(SUPPLY, supply, company, "company")
         }
         task.advance(note=f"company: {written['company']:,} rows")
         for region in regions:
             scoped = {n: t.filter(pl.col("region") == region) for n, t in tables.items()}
             folder = exports_dir / "region" / region
             name = f"region/{region}"
-            here = pl.col("region") == region
+            here = _of_region(region)
             written[name] = (
                 _write_scope(scoped, folder, "region")
-                + _write_optional(marketing, folder, "region", here)
-                + _supply_files(supply, folder, "region", here)
+                + _write_optional(MARKETING, marketing, folder, "region", here)
+                + _write_optional(SUPPLY, supply, folder, "region", here)
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
         for code in codes:
@@ -383,7 +403,11 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             folder = exports_dir / "distributor" / code
             name = f"distributor/{code}"
             written[name] = _write_scope(scoped, folder, "distributor") + _write_optional(
-                marketing, folder, "distributor", pl.col("distributor_code") == code
+                MARKETING,
+                marketing,
+                folder,
+                "distributor",
+                lambda frame, code=code: frame.filter(pl.col("distributor_code") == code),
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
     return written

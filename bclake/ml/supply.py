@@ -181,8 +181,8 @@ def plan_supply(inputs: SupplyInputs, config: SupplyConfig, as_of: date) -> Supp
       arrivals_units, demand_p10/p50/p90, stock_p50, stock_low (under P90 demand),
       stock_high (under P10 demand), safety_units, expected_lost_units, status
       (ok | below_safety | stockout_risk), note;
-    transfers: kind (transfer | rush_run), sku_code, from_warehouse, plant_code,
-      to_warehouse, to_region, units, cases, distance_km, cost_yuan, avoided_lost_units,
+    transfers: kind (transfer | rush_run), sku_code, from_warehouse, from_region,
+      plant_code, to_warehouse, to_region, units, cases, distance_km, cost_yuan, avoided_lost_units,
       avoided_lost_yuan, arrive_by, reason_zh, reason_en;
     notes: subject, reason_zh, reason_en (inputs the plan could not use).
 
@@ -878,6 +878,7 @@ TRANSFER_SCHEMA = {
     "kind": pl.String,
     "sku_code": pl.String,
     "from_warehouse": pl.String,
+    "from_region": pl.String,
     "plant_code": pl.String,
     "to_warehouse": pl.String,
     "to_region": pl.String,
@@ -982,6 +983,7 @@ def _from_donors(
                 "kind": "transfer",
                 "sku_code": sku.code,
                 "from_warehouse": dcs[e].code,
+                "from_region": dcs[e].region,
                 "plant_code": sku.plant,
                 "to_warehouse": dcs[d].code,
                 "to_region": dcs[d].region,
@@ -1044,6 +1046,7 @@ def _rush_run(
         "kind": "rush_run",
         "sku_code": sku.code,
         "from_warehouse": None,
+        "from_region": None,
         "plant_code": sku.plant,
         "to_warehouse": dc.code,
         "to_region": dc.region,
