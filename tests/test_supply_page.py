@@ -326,6 +326,10 @@ def test_the_page_on_the_hand_made_warehouse(
     picker = next(s for s in at.selectbox if s.label == "DC × SKU")
     assert str(picker.value).startswith("DC-S|"), "the projection opens on the riskiest DC"
     assert any("DC-X has no lead time" in s for s in texts), "HQ sees the notes"
+    tiles = {m.label: m.value for m in at.metric}
+    # weeks 3-5 of 13 bind; three transfers and one rush run; the plan's horizon in labels
+    assert tiles["At capacity"] == "3 / 13" and tiles["Transfers / rush runs"] == "3 / 1"
+    assert f"Planned units ({WEEKS} wk)" in tiles
     at = signed_in(PAGE, "huabei", "en")
     assert not at.exception, at.exception
     texts = _texts(at)

@@ -456,6 +456,17 @@ def count_bars(frame: pd.DataFrame, label: str, key: str, height: int = 220) -> 
     chart_with_table(chart, counts, key)
 
 
+def money(value: float | None) -> str:
+    """Yuan the way a planner reads them (`fmt` in CNY: ¥, and 万 from 100,000)."""
+    return fmt(value, "CNY")
+
+
+def sidebar_region() -> str | None:
+    """HQ's region from the sidebar filters (None: all); every other user's queries are
+    already cut to their scope."""
+    return filters().region if data.current_scope().role == "hq" else None
+
+
 def fmt(value: float | None, unit: str) -> str:
     """A KPI value in its unit, the way a planner reads it."""
     if value is None or pd.isna(value):

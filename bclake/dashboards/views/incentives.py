@@ -45,15 +45,6 @@ def programme_names() -> dict[str, str]:
     return dict(zip(names.programme_id, names[lang()], strict=True)) if not names.empty else {}
 
 
-def sidebar_region() -> str | None:
-    """HQ's region from the sidebar (None: all); other users are already cut to their scope."""
-    return ui.filters().region if data.current_scope().role == "hq" else None
-
-
-def money(value: float | None) -> str:
-    return ui.fmt(value, "CNY")
-
-
 def money_table(frame: pd.DataFrame, money: list[str], height: int, key: str) -> None:
     """A table whose `money` columns show yuan to the fen and whose reason column is wide."""
     ui.data_table(frame, height, key, dict.fromkeys(money, "%.2f"), wide=(t("incentives.reason"),))
@@ -110,9 +101,9 @@ def headline(lines: pd.DataFrame, month: date, region: str | None) -> None:
     (a store: how many programmes pay it). The tiles wrap, two or three a row on a phone,
     instead of stacking one a screen row as columns do."""
     tiles = [
-        (t("incentives.payable"), money(lines.amount_payable.sum()), None),
-        (t("incentives.withheld"), money(lines.amount_withheld.sum()), None),
-        (t("incentives.forfeited"), money(lines.amount_forfeited.sum()), None),
+        (t("incentives.payable"), ui.money(lines.amount_payable.sum()), None),
+        (t("incentives.withheld"), ui.money(lines.amount_withheld.sum()), None),
+        (t("incentives.forfeited"), ui.money(lines.amount_forfeited.sum()), None),
         (t("incentives.lines"), f"{len(lines):,}", None),
     ]
     if data.current_scope().role == "store":
@@ -393,7 +384,7 @@ def fraud_option(alerts: pd.DataFrame) -> Callable[[str], str]:
     labels = {
         a.alert_id: (
             f"{pd.Timestamp(a.period_start):%Y-%m} · {fraud_kind(a.kind)} · {a.store_code} · "
-            f"{money(a.reward_at_stake)} · {a.score:.2f}"
+            f"{ui.money(a.reward_at_stake)} · {a.score:.2f}"
         )
         for a in alerts.itertuples()
     }
@@ -464,7 +455,7 @@ def fraud_evidence(shown: pd.DataFrame) -> str | None:
     st.markdown(alert[reason_column()])
     facts = [
         (t("incentives.events"), f"{int(alert.events):,}"),
-        (t("incentives.at_stake_short"), money(alert.reward_at_stake)),
+        (t("incentives.at_stake_short"), ui.money(alert.reward_at_stake)),
     ]
     if alert.kind == "scan_farming":
         facts += [
@@ -599,7 +590,7 @@ if not data.has_table(LINES):
     st.stop()
 role = data.current_scope().role
 st.caption(t("incentives.caption_store" if role == "store" else "incentives.caption"))
-region = sidebar_region()
+region = ui.sidebar_region()
 month = pick_month(region)
 if month is None:
     st.info(t("incentives.none"))

@@ -29,10 +29,6 @@ TILE_PX = 160  # wide enough for "¥1,234.5万"; two fit a 390 px phone
 TOP_N = 50  # list rows HQ sees on screen; the download holds the whole list
 
 
-def money(value: float | None) -> str:
-    return ui.fmt(value, "CNY")
-
-
 def learner_label(learner: str) -> str:
     return t_or(f"mk_learner.{learner}", learner)
 
@@ -92,9 +88,9 @@ def headline(plans: pd.DataFrame) -> None:
     roi_random = random_revenue / cost if cost > 0 else None
     lift = roi / roi_random - 1 if roi is not None and roi_random else None
     tiles = [
-        (t("marketing.total_budget"), money(plans.budget_yuan.sum()), None),
-        (t("marketing.total_cost"), money(cost), None),
-        (t("marketing.total_revenue"), money(revenue), None),
+        (t("marketing.total_budget"), ui.money(plans.budget_yuan.sum()), None),
+        (t("marketing.total_cost"), ui.money(cost), None),
+        (t("marketing.total_revenue"), ui.money(revenue), None),
         (
             t("marketing.total_roi", random=ui.fmt(roi_random, "")),
             ui.fmt(roi, ""),
@@ -313,8 +309,8 @@ def segments(plan_id: str) -> None:
             "marketing.in_scope",
             listed=f"{int(rows.consumers.sum()):,}",
             targets=f"{int(rows.targets.sum()):,}",
-            cost=money(rows.expected_cost.sum()),
-            revenue=money(rows.expected_incremental_revenue.sum()),
+            cost=ui.money(rows.expected_cost.sum()),
+            revenue=ui.money(rows.expected_incremental_revenue.sum()),
         )
     )
     labels = {
@@ -450,7 +446,7 @@ def store_plan(one: pd.DataFrame) -> None:
                 + t(
                     "marketing.activity_line",
                     units=f"{row.expected_incremental_units:,.1f}",
-                    yuan=money(row.expected_incremental_yuan),
+                    yuan=ui.money(row.expected_incremental_yuan),
                 )
             )
             # the pipeline's text as it is: no Markdown (a URL in it would turn into a link)
@@ -660,10 +656,9 @@ if not data.has_table(PLANS) and not data.has_table(STORE_PLANS):
 role = data.current_scope().role
 st.caption(t("marketing.caption_store" if role == "store" else "marketing.caption"))
 # HQ narrows the store plans with the sidebar's region; others are cut to their scope
-sidebar = ui.filters()
-region = sidebar.region if role == "hq" else None
+region = ui.sidebar_region()
 plans = load_plans()
-category = sidebar.category
+category = ui.filters().category
 if category is not None and not plans.empty:  # the sidebar's category: its plans only
     plans = plans[plans.category == category]
 if role == "store":

@@ -1,4 +1,4 @@
-"""Supply plan (供应计划): the next 13 weeks' production per plant against its capacity,
+"""Supply plan (供应计划): the plan's weeks of production per plant against its capacity,
 each regional DC's stock projection with its P10-P90 band, the DCs and SKUs at risk,
 the proposed emergency transfers (跨区域调货) and rush runs (紧急生产), and the inputs the
 plan could not use.
@@ -26,11 +26,6 @@ CAPACITY_COLOR = "#d62728"
 BAND_COLOR = "#9ecae1"
 SAFETY_COLOR = "#d62728"
 STATUS_RANK = {"ok": 0, "below_safety": 1, "stockout_risk": 2}
-
-
-def money(value: float | None) -> str:
-    """Yuan the way a planner reads them (`ui.fmt`, ¥ and 万 from 100,000)."""
-    return ui.fmt(value, "CNY")
 
 
 def units(value: float | None) -> str:
@@ -67,7 +62,13 @@ def bound_weeks(production: pd.DataFrame) -> tuple[int, int]:
     return int(per_week.sum()), len(per_week)
 
 
-def headline(production: pd.DataFrame, projection: pd.DataFrame, moves: pd.DataFrame) -> None:
+def headline(
+    role: str,
+    horizon: int,
+    production: pd.DataFrame,
+    projection: pd.DataFrame,
+    moves: pd.DataFrame,
+) -> None:
     """Planned units, capacity-bound weeks, expected lost units at the DCs in scope, the
     moves proposed and (when there are any) their cost against the loss they avoid. The
     tiles wrap, two a row on a phone."""
@@ -80,7 +81,7 @@ def headline(production: pd.DataFrame, projection: pd.DataFrame, moves: pd.DataF
     planned = float(production.planned_units.sum()) if not production.empty else 0.0
     # a region reads the company's production, but its own DC's stock and moves
     planned_label = t(
-        "supply.kpi_planned" if data.current_scope().role == "hq" else "supply.kpi_planned_all"
+        "supply.kpi_planned" if role == "hq" else "supply.kpi_planned_all", weeks=horizon
     )
     tiles = [
         (planned_label, units(planned), None, None),
@@ -92,8 +93,8 @@ def headline(production: pd.DataFrame, projection: pd.DataFrame, moves: pd.DataF
         tiles.append(
             (
                 t("supply.kpi_cost"),
-                money(cost),
-                t("supply.kpi_avoided", yuan=money(avoided)),
+                ui.money(cost),
+                t("supply.kpi_avoided", yuan=ui.money(avoided)),
                 None,
             )
         )
@@ -222,13 +223,17 @@ def capacity_section(production: pd.DataFrame, category: str | None) -> None:
 
 
 def pairs_by_risk(projection: pd.DataFrame) -> pd.DataFrame:
-    """One row per DC x SKU: warehouse_code, region, sku_code, sku_name, lost (expected
-    lost units), worst (status rank), margin (lowest P50 stock less safety), riskiest
-    first."""
+    """One row per DC x SKU, riskiest first: warehouse_code, region, sku_code, sku_name,
+    lost (expected lost units), worst (status rank), margin (lowest P50 stock less
+    safety), lowest (lowest P50 stock), first (first week not ok, NaT if none), weeks
+    (weeks not ok)."""
+    risky = projection.status != "ok"
     return (
         projection.assign(
             rank=projection.status.map(STATUS_RANK).fillna(0),
             margin=projection.stock_p50 - projection.safety_units,
+            risky_week=pd.to_datetime(projection.week_start).where(risky),
+            risky=risky,
         )
         .groupby(["warehouse_code", "region", "sku_code"], as_index=False, dropna=False)
         .agg(
@@ -236,6 +241,9 @@ def pairs_by_risk(projection: pd.DataFrame) -> pd.DataFrame:
             lost=("expected_lost_units", "sum"),
             worst=("rank", "max"),
             margin=("margin", "min"),
+            lowest=("stock_p50", "min"),
+            first=("risky_week", "min"),
+            weeks=("risky", "sum"),
         )
         .sort_values(["lost", "worst", "margin"], ascending=[False, False, True])
     )
@@ -343,31 +351,16 @@ def allocation_details(warehouse: str, sku: str) -> None:
         )
 
 
-def risk_section(projection: pd.DataFrame) -> None:
+def risk_section(projection: pd.DataFrame, horizon: int) -> None:
     """Every DC x SKU with a week below safety stock or at risk of a stock-out, most
     expected lost units first."""
     st.subheader(t("supply.risk"))
-    at_risk = projection[projection.status != "ok"] if not projection.empty else projection
-    if at_risk.empty:
-        st.caption(t("supply.no_risk"))
+    rows = pairs_by_risk(projection) if not projection.empty else pd.DataFrame()
+    rows = rows[rows.worst > 0] if not rows.empty else rows
+    if rows.empty:
+        st.caption(t("supply.no_risk", weeks=horizon))
         return
-    st.caption(t("supply.risk_caption"))
-    rows = (
-        at_risk.assign(
-            rank=at_risk.status.map(STATUS_RANK).fillna(0),
-            week_start=pd.to_datetime(at_risk.week_start),
-        )
-        .groupby(["warehouse_code", "region", "sku_code"], as_index=False, dropna=False)
-        .agg(
-            sku_name=("sku_name", "first"),
-            lost=("expected_lost_units", "sum"),
-            worst=("rank", "max"),
-            first=("week_start", "min"),
-            weeks=("week", "count"),
-            lowest=("stock_p50", "min"),
-        )
-        .sort_values(["lost", "worst", "first"], ascending=[False, False, True])
-    )
+    st.caption(t("supply.risk_caption", weeks=horizon))
     worst = {rank: status for status, rank in STATUS_RANK.items()}
     # the product and its expected loss first: on a phone the columns after the third
     # scroll away
@@ -416,8 +409,8 @@ def move_card(row: object) -> None:
                 "supply.move_line",
                 units=units(row.units),
                 cases=units(row.cases),
-                cost=money(row.cost_yuan),
-                avoided=money(row.avoided_lost_yuan),
+                cost=ui.money(row.cost_yuan),
+                avoided=ui.money(row.avoided_lost_yuan),
                 lost=units(row.avoided_lost_units),
                 arrive=day(row.arrive_by),
             )
@@ -449,7 +442,7 @@ def moves_section(moves: pd.DataFrame) -> None:
                         dc_label(c, r)
                         for c, r in zip(moves.to_warehouse, moves.to_region, strict=True)
                     ],
-                    t("supply.units"): moves.units.astype("Int64"),
+                    t("common.units"): moves.units.astype("Int64"),
                     t("supply.cases"): moves.cases.astype("Int64"),
                     t("supply.distance"): moves.distance_km.round(0),
                     t("supply.avoided_units"): moves.avoided_lost_units.round(1),
@@ -492,20 +485,20 @@ if not data.has_table(data.SUPPLY_PLAN):
     st.info(t("supply.no_table"))
     st.stop()
 role = data.current_scope().role
-st.caption(t("supply.caption" if role == "hq" else "supply.caption_region"))
-sidebar = ui.filters()
 # HQ narrows the DC sections with the sidebar's region; a region is cut to its DC anyway
-region = sidebar.region if role == "hq" else None
-category = sidebar.category
+region = ui.sidebar_region()
+category = ui.filters().category
 production = data.supply_production(category)
+horizon = int(production.week.max()) if not production.empty else 0  # config/supply.yaml
+st.caption(t("supply.caption" if role == "hq" else "supply.caption_region", weeks=horizon))
 projection = data.supply_projection(region, category)
 moves = data.supply_transfers(region, category)
 if not production.empty:
     st.caption(t("supply.as_of", week=day(production.week_start.min())))
-headline(production, projection, moves)
+headline(role, horizon, production, projection, moves)
 capacity_section(production, category)
 projection_section(projection)
-risk_section(projection)
+risk_section(projection, horizon)
 moves_section(moves)
 if role == "hq":
     notes_section()
