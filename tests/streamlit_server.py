@@ -99,5 +99,10 @@ def signed_in(page: str, username: str, lang: str = "zh") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["user"] = load_users()[username]
     at.session_state["lang"] = lang
-    at.run()
-    return at.switch_page(page).run()
+    # straight to the page: before a first run AppTest names a page by its file, which
+    # is the url path st.Page gives it; a first run on the default page would add that
+    # page's errors and a second navigation to the test
+    at.switch_page(page).run()
+    ran = Path(str(at._registered_pages.get(at._finished_page_script_hash, {}).get("script_path")))
+    assert ran.resolve() == (Path(APP).parent / page).resolve(), f"{page} asked, {ran} ran"
+    return at
