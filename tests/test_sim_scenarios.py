@@ -24,6 +24,7 @@ from bclake.simulator.scenarios import (
     SPIKE_RAMP_DAYS,
     WEATHER_STOP_DAYS,
     Shock,
+    plan_scenario,
 )
 from bclake.simulator.state import SimState
 
@@ -75,14 +76,13 @@ def _total(frame: pl.DataFrame, column: str, *where: pl.Expr) -> int:
     return int(frame.filter(*where)[column].sum())
 
 
-def test_none_is_the_world_without_a_scenario(tmp_path: Path) -> None:
-    simulate(tmp_path / "default", "tiny", seed=3, progress=False)
-    simulate(tmp_path / "none", "tiny", seed=3, progress=False, scenario="none")
-    default, none = _files(tmp_path / "default"), _files(tmp_path / "none")
+def test_none_is_the_world_without_a_scenario(worlds: dict[str, Path], tmp_path: Path) -> None:
+    simulate(tmp_path / "default", "tiny", seed=SEED, progress=False, dirt=0)
+    default, none = _files(tmp_path / "default"), _files(worlds["none"])
     assert default.keys() == none.keys()
     assert [k for k in default if default[k] != none[k]] == []
     assert "truth/scenario.parquet" not in none
-    assert SimState.load(tmp_path / "none/truth" / STATE).scenario is None
+    assert SimState.load(worlds["none"] / "truth" / STATE).scenario is None
 
 
 def test_neutral_effects_run_the_day_as_without_any() -> None:
@@ -223,6 +223,19 @@ def test_demand_spike_multiplies_one_skus_demand_in_one_region(worlds: dict[str,
         for d in (none, spiked)
     ]
     assert lost[1] > 3 * max(lost[0], 10)
+
+
+def test_a_scenario_name_without_shocks_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name added to the list but not to `plan_scenario` fails instead of planting weather."""
+    import bclake.simulator.scenarios as scenarios
+
+    cfg = get_scale("tiny")
+    state = _new_state(cfg, 1)
+    monkeypatch.setattr(scenarios, "SCENARIOS", (*SCENARIOS, "heatwave"))
+    with pytest.raises(ValueError, match="'heatwave' has no shocks"):
+        plan_scenario("heatwave", cfg, 1, state.world, state.channel, state.calendar)
+    with pytest.raises(ValueError, match="unknown scenario 'hail'"):
+        plan_scenario("hail", cfg, 1, state.world, state.channel, state.calendar)
 
 
 def test_a_spike_ramps_up_and_down() -> None:

@@ -64,5 +64,6 @@ def get_scale(name: str) -> ScaleConfig:
         raise ValueError(f"unknown scale {name!r}: choose one of {', '.join(SCALES)}") from None
 
 
-# named supply shocks `simulate --scenario` can plant (`bclake.simulator.scenarios`)
+# named supply shocks `simulate --scenario` can plant (`bclake.simulator.scenarios`); a new
+# name goes at the end: a scenario's random stream is seeded by its position here
 SCENARIOS = ("none", "plant_outage", "demand_spike", "weather")

@@ -19,7 +19,7 @@ import polars as pl
 
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.market import Market
-from bclake.simulator.world import REGIONS, World
+from bclake.simulator.world import REGIONS, World, plant_index
 
 STORE_LEAD_DAYS = 2
 DIST_LEAD_DAYS = 4
@@ -258,6 +258,17 @@ class Channel:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.promo_events = self._promo_events()
+
+    @property
+    def store_region(self) -> np.ndarray:
+        """stores: the region (index of its DC, as DCs are the regions in order) of each
+        store's distributor."""
+        return self.dist_dc[self.dist_idx]
+
+    @property
+    def sku_plant(self) -> np.ndarray:
+        """SKUs: the plant (index into `world.PLANTS`) that makes each SKU."""
+        return plant_index(self.cat_idx)
 
     def opening_stock(self) -> np.ndarray:
         """distributors x SKUs: units in the channel before day 0 (stores' and distributors')."""

@@ -137,7 +137,6 @@ class Scenario:
             return None
         n_s, n_k = channel.base.shape
         n_w = channel.dc_stock.shape[0]
-        store_region = channel.dist_dc[channel.dist_idx]  # DCs are the regions, in order
         kinds = {s.kind for s in active}
         fx = Effects(
             demand=np.ones((n_s, n_k)) if kinds & {"demand_spike", "demand_shift"} else None,
@@ -147,14 +146,14 @@ class Scenario:
         )
         for s in active:
             if s.kind == "plant_outage":
-                fx.capacity[channel.cat_idx % len(PLANTS) == s.plant] *= s.magnitude
+                fx.capacity[channel.sku_plant == s.plant] *= s.magnitude
             elif s.kind == "delivery_stop":
                 fx.dc_closed[s.region] = True
             elif s.kind == "delivery_delay":
                 fx.dc_extra_lead[s.region] += int(s.magnitude)
             else:
                 skus = np.arange(n_k) == s.sku if s.sku is not None else _of_category(channel, s)
-                fx.demand[np.ix_(store_region == s.region, skus)] *= s.factor(t)
+                fx.demand[np.ix_(channel.store_region == s.region, skus)] *= s.factor(t)
         return fx
 
     def frame(self, start: date, world: World) -> pl.DataFrame:
@@ -214,8 +213,10 @@ def plan_scenario(
         shocks = _plant_outage(rng, lo, hi, channel, calendar)
     elif name == "demand_spike":
         shocks = _demand_spike(rng, lo, hi, cfg, world, channel)
-    else:
+    elif name == "weather":
         shocks = _weather(rng, lo, hi, world, calendar)
+    else:  # a name added to config.SCENARIOS without its shocks here
+        raise ValueError(f"scenario {name!r} has no shocks in bclake.simulator.scenarios")
     return Scenario(name, shocks)
 
 
@@ -226,7 +227,7 @@ def _plant_outage(
     mondays = [t for t in range(lo, hi + 1) if weekday[t] == 0]
     start = int(rng.choice(mondays))
     plant_capacity = np.zeros(len(PLANTS))
-    np.add.at(plant_capacity, channel.cat_idx % len(PLANTS), channel.capacity)
+    np.add.at(plant_capacity, channel.sku_plant, channel.capacity)
     plant = int(np.argmax(plant_capacity))
     code, plant_name, _ = PLANTS[plant]
     return (
@@ -248,11 +249,10 @@ def _demand_spike(
 ) -> tuple[Shock, ...]:
     start = int(rng.integers(lo, hi + 1))
     region = int(rng.integers(cfg.n_regions))
-    store_region = channel.dist_dc[channel.dist_idx]
     # the region's expected daily units per SKU on the start day, launch curve included
     age = start - channel.launch_day
     live = (age >= 60) & channel.success
-    rate = channel.base[store_region == region].sum(axis=0) * channel.cat_mult[start] * live
+    rate = channel.base[channel.store_region == region].sum(axis=0) * channel.cat_mult[start] * live
     strongest = np.argsort(-rate, kind="stable")[:SPIKE_CANDIDATES]
     sku = int(rng.choice(strongest))
     code = world.products["sku_code"][sku]

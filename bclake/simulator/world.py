@@ -47,6 +47,12 @@ SCENARIO_CATEGORY = {"家庭宝妈": "乳品", "白领": "饮料", "学生": "�
 PLANTS = (("P01", "苏州工厂", "苏州"), ("P02", "佛山工厂", "佛山"), ("P03", "成都工厂", "成都"))
 
 
+def plant_index(cat_idx: np.ndarray) -> np.ndarray:
+    """The plant (index into `PLANTS`) that makes each category in `cat_idx` (indices
+    into `World.categories`): category `c` is made at plant `c % len(PLANTS)`."""
+    return cat_idx % len(PLANTS)
+
+
 @dataclass
 class World:
     """Entity tables (lake column names plus latent columns) shared by every generator."""

@@ -13,7 +13,7 @@ import polars as pl
 from bclake.simulator.dynamics import DayRecord, stack_days
 from bclake.simulator.emitters.out import Out
 from bclake.simulator.lookup import numbered
-from bclake.simulator.world import PLANTS, World
+from bclake.simulator.world import PLANTS, World, plant_index
 
 ZH = "zh"
 
@@ -83,16 +83,16 @@ def dc_inventory(out: Out, month: str, days: list[DayRecord]) -> None:
 def plants(out: Out, month: str, days: list[DayRecord], world: World) -> None:
     """Weekly plant output per SKU and capacity per category, from the Monday records.
 
-    Category `c` is made at plant `c % len(PLANTS)`; the plants report the
+    Each category is made at one plant (`world.plant_index`); the plants report the
     capacity they actually had that week (`DayRecord.capacity`, units per SKU,
     reduced during an outage) per category, as the sum over its SKUs.
     """
     look, cats = out.lookup, world.categories
     cat_idx = np.array([cats.index(c) for c in world.products["category"]])
-    plant_of_sku = cat_idx % len(PLANTS)
+    plant_of_sku = plant_index(cat_idx)
     out_rows, cap_rows = [], []
     for day in days:
-        if day.production is None or day.capacity is None:
+        if day.production is None:
             continue
         week = look.start + timedelta(days=day.day)
         cat_capacity = np.zeros(len(cats))
@@ -100,9 +100,10 @@ def plants(out: Out, month: str, days: list[DayRecord], world: World) -> None:
         produced = day.production.sum(axis=0)
         for k in range(len(look.sku_codes)):
             out_rows.append((week, PLANTS[plant_of_sku[k]][0], look.sku_codes[k], int(produced[k])))
+        plant_of_cat = plant_index(np.arange(len(cats)))
         for p, (code, name, _) in enumerate(PLANTS):
             for c, cat in enumerate(cats):
-                if c % len(PLANTS) == p:
+                if plant_of_cat[c] == p:
                     cap_rows.append((week, code, name, cat, int(cat_capacity[c])))
     if not out_rows:
         return
