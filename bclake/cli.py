@@ -542,6 +542,28 @@ def hash_password_command(
 
 
 @app.command()
+def erase(
+    consumer: Annotated[
+        str | None, typer.Option("--consumer", help="The consumer's id in the CDP.")
+    ] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="The consumer's phone.")] = None,
+    reason: Annotated[
+        str, typer.Option(help="erasure_request, consent_withdrawn, account_closed or other.")
+    ] = "erasure_request",
+) -> None:
+    """Request that a consumer be erased: writes a request to landing/cdp/erasure_requests/;
+    the next pipeline run removes every row about them and records a receipt."""
+    from bclake.ingest.erasure import write_request
+
+    try:
+        path, request_id = write_request(Settings.from_env(), consumer, phone, reason)
+    except ValueError as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    console.print(f"request {request_id} written to {path}; the next `bclake pipeline` erases")
+
+
+@app.command()
 def ledger(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
@@ -561,7 +583,8 @@ def ledger(
     if format != "table":
         raise typer.BadParameter("--format must be table or json")
     table = Table(title="ingest ledger")
-    for col in ("file", "status", "rows_in", "rows_loaded", "rows_quarantined", "reason"):
+    columns = ("file", "status", "rows_in", "rows_loaded", "rows_quarantined", "rows_erased")
+    for col in (*columns, "reason"):
         table.add_column(col, justify="right" if col.startswith("rows") else "left")
     for r in frame.iter_rows(named=True):
         table.add_row(
@@ -570,6 +593,7 @@ def ledger(
             f"{r['rows_in']:,}",
             f"{r['rows_loaded']:,}",
             f"{r['rows_quarantined']:,}",
+            f"{r['rows_erased'] or 0:,}",
             r["reason"] or "",
         )
     console.print(table)

@@ -34,6 +34,9 @@ class Column:
     nullable: bool = True
     aliases: tuple[str, ...] = ()
     pii: bool = False
+    # the value names one consumer (an id, or a PII column's pseudonym): an erasure request
+    # removes the rows that hold an erased person's (`ingest.erasure`)
+    subject: bool = False
     pattern: str | None = None  # regular expression a string value must match in full
     allowed: tuple[str, ...] | None = None
     min: float | None = None
@@ -123,6 +126,7 @@ def _column(raw: dict) -> Column:
         nullable=bool(raw.get("nullable", True)),
         aliases=tuple(raw.get("aliases", ())),
         pii=bool(raw.get("pii", False)),
+        subject=bool(raw.get("subject", False)),
         pattern=raw.get("pattern"),
         allowed=tuple(str(v) for v in raw["allowed"]) if "allowed" in raw else None,
         min=raw.get("min"),
@@ -131,6 +135,12 @@ def _column(raw: dict) -> Column:
         share=bool(raw.get("share", False)),
         negative_parens=bool(raw.get("negative_parens", False)),
     )
+
+
+def _pii(col: Column) -> str:
+    """The PII cell of a column's row in the contracts page."""
+    marks = ["pseudonymised"] * col.pii + ["names a consumer: erasure key"] * col.subject
+    return "; ".join(marks)
 
 
 def _date_order(raw: str | None) -> str | None:
@@ -311,7 +321,7 @@ def render_markdown(contracts: dict[str, Contract]) -> str:
                 out.append(
                     f"| `{col.name}` | {field} | {', '.join(col.aliases)} | {col.type} | "
                     f"{'yes' if not col.nullable else ''} | {_rule(col)} | "
-                    f"{'pseudonymised' if col.pii else ''} |"
+                    f"{_pii(col)} |"
                 )
             for d in c.derived:
                 out.append(f"| `{d.name}` | derived from `{d.source}` |  | {d.type} |  |  |  |")

@@ -1,6 +1,9 @@
-"""Writing polars frames into a DuckDB warehouse file as tables."""
+"""Writing polars frames into a DuckDB warehouse file as tables; erasing rows from it."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -17,3 +20,44 @@ def write_tables(
             con.execute(f"create or replace table {schema}.{name} as select * from _frame")
         finally:
             con.unregister("_frame")
+
+
+def erase_rows(con: duckdb.DuckDBPyConnection, regex: str) -> dict[str, int]:
+    """Delete every row of every base table in which a text column matches `regex` (DuckDB
+    `regexp_matches`, RE2 syntax); returns rows deleted per `schema.table` (tables that lost
+    none left out). Views are left alone: they show what their tables hold."""
+    tables = con.execute(
+        "select c.table_schema, c.table_name, list(c.column_name order by c.ordinal_position) "
+        "from information_schema.columns c join information_schema.tables t "
+        "using (table_catalog, table_schema, table_name) "
+        "where t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR' "
+        "and c.table_catalog = current_database() group by all order by 1, 2"
+    ).fetchall()
+    deleted: dict[str, int] = {}
+    for schema, table, columns in tables:
+        where = " or ".join(f'regexp_matches("{c}", $regex)' for c in columns)
+        n = con.execute(
+            f'delete from "{schema}"."{table}" where {where}', {"regex": regex}
+        ).fetchall()[0][0]
+        if n:
+            deleted[f"{schema}.{table}"] = int(n)
+    return deleted
+
+
+def compact(path: Path) -> None:
+    """Rewrite the DuckDB file at `path` into a fresh file and rename it into place, so the
+    blocks of deleted or replaced rows (which DuckDB frees but does not overwrite) leave the
+    disk copy too. The caller holds the only connection to `path` (none open here)."""
+    tmp = path.with_name(f".{path.name}.compact")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{path}' as old (read_only)")
+        con.execute(f"attach '{tmp}' as new")
+        con.execute("copy from database old to new")
+        con.execute("detach new")
+        con.execute("detach old")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    Path(f"{path}.wal").unlink(missing_ok=True)

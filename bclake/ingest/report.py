@@ -15,6 +15,7 @@ import polars as pl
 from bclake.core.contracts import load_contracts
 from bclake.core.pii import redact_frame
 from bclake.core.settings import Settings
+from bclake.ingest.erasure import read_receipts
 from bclake.ingest.freshness import source_freshness
 from bclake.ingest.ledger import read_ledger
 from bclake.ingest.paths import quarantine_dir
@@ -96,5 +97,6 @@ def lake_audit(settings: Settings) -> dict[str, pl.DataFrame]:
         "ingest_ledger": read_ledger(settings).sort("system", "table", "file"),
         "quarantine_reasons": quarantine_reasons(settings),
         "source_freshness": freshness_table(settings),
+        "erasure_receipts": read_receipts(settings).sort("erased_at", "request_id", "place"),
     }
     return {name: redact_frame(frame, settings.pii_key) for name, frame in tables.items()}

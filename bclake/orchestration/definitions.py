@@ -9,7 +9,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from bclake.core.settings import Settings
-from bclake.orchestration.assets.lake import incentive_programmes, lake_assets, lake_checks
+from bclake.orchestration.assets.lake import (
+    incentive_programmes,
+    lake_assets,
+    lake_checks,
+    lake_erasure,
+)
 from bclake.orchestration.assets.marketing import marketing_assets, marketing_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
 from bclake.orchestration.assets.publish import (
@@ -49,6 +54,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
         assets=[
             *lake_assets(partitions),
             incentive_programmes,
+            lake_erasure,
             *built,
             published_warehouse(built),
             planner_files,

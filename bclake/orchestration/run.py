@@ -21,6 +21,8 @@ from typing import Any
 import dagster as dg
 
 from bclake.core.locks import process_alive, writer_lock
+from bclake.core.settings import Settings
+from bclake.ingest.erasure import finish as finish_erasure
 from bclake.orchestration.definitions import PIPELINE_JOB, build_definitions
 from bclake.orchestration.partitions import (
     RANGE_END_TAG,
@@ -86,9 +88,12 @@ def run_pipeline(
     }
     with writer_lock(Path(home), "bclake pipeline", wait=wait):
         fail_interrupted_runs(instance)
-        return job.execute_in_process(
+        result = job.execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config, **where
         )
+        # the run's own logs may name a person the run erased: scrubbed now that it ended
+        finish_erasure(Settings.from_env(home), Path(instance.root_directory))
+        return result
 
 
 def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:

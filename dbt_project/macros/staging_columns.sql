@@ -53,6 +53,13 @@
                 'redeemed_store_code',
                 'order_amount',
             ],
+            'erasure_requests': [
+                'request_id',
+                'consumer_id',
+                'phone',
+                'requested_at',
+                'reason',
+            ],
             'group_members': [
                 'group_id',
                 'consumer_id',
@@ -313,6 +320,9 @@
             'coupons': [
                 'coupon_id',
             ],
+            'erasure_requests': [
+                'request_id',
+            ],
             'group_members': [
                 'group_id',
                 'consumer_id',
@@ -427,5 +437,5 @@
 
 {#- Every source table that has a contract, as [system, table] pairs. -#}
 {% macro contract_tables() -%}
-    {{ return([['cdp', 'campaign_members'], ['cdp', 'campaigns'], ['cdp', 'community_groups'], ['cdp', 'consumers'], ['cdp', 'coupons'], ['cdp', 'group_members'], ['cdp', 'interactions'], ['cdp', 'referrals'], ['code', 'case_activations'], ['code', 'product_scans'], ['code', 'store_scans'], ['dms', 'display_checks'], ['dms', 'distributors'], ['dms', 'promotion_signups'], ['dms', 'promotions'], ['dms', 'rebates'], ['dms', 'sell_through'], ['dms', 'store_inventory'], ['dms', 'store_orders'], ['dms', 'stores'], ['erp', 'dc_inventory'], ['erp', 'invoices'], ['erp', 'payments'], ['erp', 'plant_capacity'], ['erp', 'plant_output'], ['erp', 'products'], ['erp', 'shipments'], ['erp', 'warehouses'], ['market', 'competitor_prices'], ['market', 'market_share'], ['review', 'alert_decisions']]) }}
+    {{ return([['cdp', 'campaign_members'], ['cdp', 'campaigns'], ['cdp', 'community_groups'], ['cdp', 'consumers'], ['cdp', 'coupons'], ['cdp', 'erasure_requests'], ['cdp', 'group_members'], ['cdp', 'interactions'], ['cdp', 'referrals'], ['code', 'case_activations'], ['code', 'product_scans'], ['code', 'store_scans'], ['dms', 'display_checks'], ['dms', 'distributors'], ['dms', 'promotion_signups'], ['dms', 'promotions'], ['dms', 'rebates'], ['dms', 'sell_through'], ['dms', 'store_inventory'], ['dms', 'store_orders'], ['dms', 'stores'], ['erp', 'dc_inventory'], ['erp', 'invoices'], ['erp', 'payments'], ['erp', 'plant_capacity'], ['erp', 'plant_output'], ['erp', 'products'], ['erp', 'shipments'], ['erp', 'warehouses'], ['market', 'competitor_prices'], ['market', 'market_share'], ['review', 'alert_decisions']]) }}
 {%- endmacro %}

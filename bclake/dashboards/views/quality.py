@@ -19,13 +19,19 @@ if not data.has_table("audit.ingest_ledger"):
     st.stop()
 
 ledger = data.query("select * from audit.ingest_ledger")
-totals = ledger[["rows_in", "rows_loaded", "rows_quarantined"]].sum()
-cols = st.columns(4)
+if "rows_erased" not in ledger:  # published before erasure was counted
+    ledger["rows_erased"] = 0
+ledger["rows_erased"] = ledger.rows_erased.fillna(0)
+totals = ledger[["rows_in", "rows_loaded", "rows_quarantined", "rows_erased"]].sum()
+cols = st.columns(5)
 cols[0].metric(t("quality.files"), f"{len(ledger):,}", border=True)
 cols[1].metric(t("quality.rows_in"), f"{totals.rows_in:,.0f}", border=True)
 cols[2].metric(t("quality.rows_loaded"), f"{totals.rows_loaded:,.0f}", border=True)
 cols[3].metric(t("quality.rows_quarantined"), f"{totals.rows_quarantined:,.0f}", border=True)
-balanced = (ledger.rows_in == ledger.rows_loaded + ledger.rows_quarantined).all()
+cols[4].metric(t("quality.rows_erased"), f"{totals.rows_erased:,.0f}", border=True)
+balanced = (
+    ledger.rows_in == ledger.rows_loaded + ledger.rows_quarantined + ledger.rows_erased
+).all()
 (st.success if balanced else st.error)(t("quality.balanced" if balanced else "quality.unbalanced"))
 
 st.subheader(t("quality.ledger"))
@@ -61,6 +67,7 @@ st.dataframe(
             "rows_in",
             "rows_loaded",
             "rows_quarantined",
+            "rows_erased",
             "reason",
             "message",
             "encoding",
@@ -108,6 +115,23 @@ else:
         hide_index=True,
         width="stretch",
         height=300,
+    )
+
+st.subheader(t("quality.erasure"))
+receipts = (
+    data.query("select * from audit.erasure_receipts order by erased_at desc, request_id, place")
+    if data.has_table("audit.erasure_receipts")
+    else pd.DataFrame()
+)
+if receipts.empty:
+    st.info(t("quality.no_erasure"))
+else:
+    st.caption(t("quality.erasure_caption"))
+    st.dataframe(
+        receipts[["request_id", "erased_at", "place", "rows"]],
+        hide_index=True,
+        width="stretch",
+        height=240,
     )
 
 st.subheader(t("quality.freshness"))

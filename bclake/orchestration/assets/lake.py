@@ -251,3 +251,41 @@ def incentive_programmes(
             asset_key=lake_key("config", table),
             metadata={"rows": rows, "file": str(settings.incentives_file)},
         )
+
+
+ERASURE_KEY = dg.AssetKey(["lake", "erasure"])
+
+
+@dg.asset(
+    key=ERASURE_KEY,
+    group_name="lake",
+    kinds={"parquet", "duckdb"},
+    deps=[lake_key(c.system, c.table) for c in load_contracts().values()],
+    description=(
+        "Erasure requests (cdp/erasure_requests) carried out: every row about each person "
+        "listed leaves the lake, the quarantine, the working and published warehouse, the "
+        "planner export sets, and the run logs once the run has ended; the "
+        "ledger counts them as erased; receipts without personal data go to "
+        "lake/_erasure/receipts.parquet (`bclake.ingest.erasure`)."
+    ),
+)
+def lake_erasure(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from bclake.ingest.erasure import carry_out
+
+    settings = lakehouse.settings
+    with lakehouse.writer("erasure", context.log.info):
+        outcome = carry_out(settings, load_contracts())
+    receipts = outcome.receipts
+    context.log.info(
+        f"erasure: {outcome.requests_new} new requests, {outcome.people} found in the data, "
+        f"{int(receipts['rows'].sum()) if receipts.height else 0} rows or files removed"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "requests_new": outcome.requests_new,
+            "people_found": outcome.people,
+            "places": receipts.height,
+        }
+    )

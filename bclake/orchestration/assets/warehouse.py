@@ -10,7 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from bclake.core.progress import track
 from bclake.core.settings import DBT_PROJECT_DIR
-from bclake.orchestration.assets.lake import lake_key
+from bclake.orchestration.assets.lake import ERASURE_KEY, lake_key
 from bclake.orchestration.resources import LakehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -23,6 +23,16 @@ class LakehouseTranslator(DagsterDbtTranslator):
         if dbt_resource_props["resource_type"] == "source":
             return lake_key(dbt_resource_props["source_name"], dbt_resource_props["name"])
         return super().get_asset_key(dbt_resource_props)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        """Models and seeds wait for the erasure step (`lake/erasure`): the warehouse is
+        built from a lake the erased people have left."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.split(".")[0] in ("model", "seed", "snapshot"):
+            return spec.merge_attributes(deps=[ERASURE_KEY])
+        return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         """One group per layer: warehouse_staging, _intermediate, _marts, _reference (seeds)."""

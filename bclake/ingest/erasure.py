@@ -1,0 +1,469 @@
+"""Erasure (删除权, PIPL art. 47): every row about a person who asked to be forgotten leaves the
+lake, and the ledger says so.
+
+Requests are a source like any other (`contracts/cdp/erasure_requests.yaml`, written by the CDP
+or by `bclake erase`): ingest loads them with both identifiers pseudonymised. Each run then
+
+1. takes the new requests: each identifier becomes a *token* (SHA-256 of its pseudonym under
+   a label of its own, `token`) kept in `lake/_erasure/subjects.parquet`, and the request
+   rows lose their identifiers; the token list is what keeps the person out of later
+   exports of the same sources (it cannot be turned back into an id or a phone);
+2. finds the people the tokens name (`erased_people`): every consumer id in a `subject`
+   column whose pseudonym's token is listed, every phone pseudonym likewise, and each
+   consumer's phone (and each phone's consumers) from `cdp.consumers`;
+3. rewrites only the Parquet parts that hold them (`erase_lake`): rows whose subject column
+   names them, quarantined and set-aside rows whose text does; each part atomically, an
+   emptied part deleted. The ledger moves those rows from loaded (or quarantined) to
+   `rows_erased`, so `rows_in = rows_loaded + rows_quarantined + rows_erased` per file
+   still holds, and a file ingested again has its rows erased again, not loaded.
+
+The warehouse, the planner exports and the run logs are cleared from the same identifiers
+(`core.warehouse.erase_rows`, `core.scrub`); `Receipt` rows record what was removed where,
+per request, with counts and no identifier. The landing files are the sources' own copies:
+bclake never deletes them; the brand deletes them at the source.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from bclake.core.contracts import Contract
+from bclake.core.pii import pseudonymiser
+from bclake.core.settings import Settings
+from bclake.ingest.ledger import ledger_path, read_ledger
+from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
+
+REQUESTS = "cdp.erasure_requests"
+ERASURE_DIR = "_erasure"  # lake/_erasure/: the token list and the receipts
+CONSUMERS = "cdp.consumers"
+SUBJECTS_SCHEMA = {
+    "token": pl.String,
+    "kind": pl.String,  # consumer_id or phone
+    "request_id": pl.String,
+    "requested_at": pl.Datetime("us", "UTC"),
+    "reason": pl.String,
+    "received_at": pl.Datetime("us", "UTC"),
+}
+RECEIPT_SCHEMA = {
+    "request_id": pl.String,
+    "erased_at": pl.Datetime("us", "UTC"),
+    "place": pl.String,  # lake/<system>/<table>, quarantine/..., warehouse, exports, run logs
+    "rows": pl.Int64,  # rows removed, or files rewritten for exports and run logs
+}
+
+
+def token(pseudonym: str, kind: str) -> str:
+    """The erasure token of one identifier's pseudonym: hex SHA-256 of `kind:pseudonym`.
+    One-way and keyed (the pseudonym is an HMAC under the PII key)."""
+    return hashlib.sha256(f"erasure/{kind}:{pseudonym}".encode()).hexdigest()
+
+
+def subjects_path(settings: Settings) -> Path:
+    return settings.lake / ERASURE_DIR / "subjects.parquet"
+
+
+def receipts_path(settings: Settings) -> Path:
+    return settings.lake / ERASURE_DIR / "receipts.parquet"
+
+
+def read_subjects(settings: Settings) -> pl.DataFrame:
+    """The tokens of everyone erased so far (`SUBJECTS_SCHEMA`)."""
+    path = subjects_path(settings)
+    return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA)
+
+
+def read_receipts(settings: Settings) -> pl.DataFrame:
+    """Every erasure receipt so far (`RECEIPT_SCHEMA`): no identifier, counts only."""
+    path = receipts_path(settings)
+    return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=RECEIPT_SCHEMA)
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("part-*.parquet") if p.is_file())
+
+
+def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
+    """New requests' tokens appended to the token list, and the identifiers blanked in the
+    request rows of the lake. Returns the new token rows (`SUBJECTS_SCHEMA`)."""
+    now = datetime.now(UTC)
+    new: list[pl.DataFrame] = []
+    for part in _parts(table_dir(settings.lake, contract)):
+        rows = pl.read_parquet(part)
+        held = rows.filter(pl.col("consumer_id").is_not_null() | pl.col("phone").is_not_null())
+        if held.is_empty():
+            continue
+        for kind in ("consumer_id", "phone"):
+            named = held.filter(pl.col(kind).is_not_null())
+            new.append(
+                pl.DataFrame(
+                    {
+                        "token": [token(v, kind) for v in named[kind]],
+                        "kind": kind,
+                        "request_id": named["request_id"],
+                        "requested_at": _utc(named["requested_at"]),
+                        "reason": named["reason"],
+                        "received_at": now,
+                    },
+                    schema=SUBJECTS_SCHEMA,
+                )
+            )
+        blank = pl.lit(None, pl.String)
+        write_parquet_atomic(rows.with_columns(consumer_id=blank, phone=blank), part)
+    taken = pl.concat(new) if new else pl.DataFrame(schema=SUBJECTS_SCHEMA)
+    if not taken.is_empty():
+        subjects = pl.concat([read_subjects(settings), taken]).unique(
+            ["token", "request_id"], keep="first", maintain_order=True
+        )
+        write_parquet_atomic(subjects, subjects_path(settings))
+    return taken
+
+
+def _utc(times: pl.Series) -> pl.Series:
+    """Timestamps as UTC instants (a naive lake timestamp is read as UTC)."""
+    dtype = times.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return times.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    return times.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+
+
+@dataclass(frozen=True)
+class Person:
+    """One request's erased identifiers as the lake holds them: consumer ids (clear) and
+    phone pseudonyms."""
+
+    request_id: str
+    consumer_ids: frozenset[str]
+    phones: frozenset[str]
+
+    @property
+    def needles(self) -> frozenset[str]:
+        return self.consumer_ids | self.phones
+
+
+def erased_people(
+    settings: Settings, contracts: Iterable[Contract], subjects: pl.DataFrame
+) -> list[Person]:
+    """The people the token list names, one per request that finds anyone in the lake now.
+
+    Reads the subject columns of every lake part (one column read per part; no row data
+    beyond them) and hashes each distinct value once."""
+    if subjects.is_empty():
+        return []
+    by_token = dict(zip(subjects["token"], subjects["request_id"], strict=True))
+    hashed = pseudonymiser(settings.pii_key)
+    found: dict[str, tuple[set[str], set[str]]] = {}  # request -> (consumer ids, phones)
+    values, link = _subject_values(settings, contracts)
+    for is_pii, column in values:
+        # a PII column holds the pseudonym already; an id column is hashed here
+        kind = "phone" if is_pii else "consumer_id"
+        for value in column:
+            request = by_token.get(token(value if is_pii else hashed(value), kind))
+            if request is not None:
+                found.setdefault(request, (set(), set()))[is_pii].add(value)
+    people = []
+    for request, (cids, phones) in found.items():
+        if not link.is_empty():
+            phones |= set(link.filter(pl.col("consumer_id").is_in(list(cids)))["phone"])
+            cids |= set(link.filter(pl.col("phone").is_in(list(phones)))["consumer_id"])
+        people.append(Person(request, frozenset(cids), frozenset(phones)))
+    return people
+
+
+def _subject_values(
+    settings: Settings, contracts: Iterable[Contract]
+) -> tuple[list[tuple[bool, pl.Series]], pl.DataFrame]:
+    """Each subject column's distinct values in the lake (with whether it is a PII column),
+    and the consumer id -> phone pseudonym pairs of `cdp.consumers`."""
+    values: list[tuple[bool, pl.Series]] = []
+    link = pl.DataFrame(schema={"consumer_id": pl.String, "phone": pl.String})
+    for contract in contracts:
+        columns = [c for c in contract.all_columns if c.subject]
+        parts = _parts(table_dir(settings.lake, contract))
+        if contract.key == REQUESTS or not columns or not parts:
+            continue
+        frame = pl.scan_parquet(parts).select([c.name for c in columns])
+        if contract.key == CONSUMERS:
+            link = frame.select("consumer_id", "phone").unique().drop_nulls().collect()
+        for col in columns:
+            unique = frame.select(pl.col(col.name).drop_nulls().unique()).collect()
+            values.append((col.pii, unique[col.name]))
+    return values, link
+
+
+def pattern(needles: Iterable[str]) -> str:
+    """A regular expression matching any of `needles` as a whole word (not inside a longer
+    id: `C000000272` does not match `C0000002721`)."""
+    words = "|".join(re.escape(n) for n in sorted(needles))
+    return rf"(?:^|[^0-9A-Za-z])(?:{words})(?:[^0-9A-Za-z]|$)"
+
+
+def erase_lake(
+    settings: Settings, contracts: Iterable[Contract], people: list[Person]
+) -> list[dict]:
+    """Remove the people's rows from the lake (`subject` columns), the quarantine and the
+    set-aside parts (any text column), rewriting only the parts that hold them, and move
+    the counts in the ledger. Returns receipt rows (`RECEIPT_SCHEMA` without `erased_at`)."""
+    receipts: list[dict] = []
+    if not people:
+        return receipts
+    for contract in contracts:
+        subject = [c.name for c in contract.all_columns if c.subject]
+        loaded: dict[str, int] = {}
+        quarantined: dict[str, int] = {}
+        if subject:
+            for part in _parts(table_dir(settings.lake, contract)):
+                _erase_part(
+                    part,
+                    people,
+                    subject,
+                    None,
+                    f"lake/{contract.system}/{contract.table}",
+                    loaded,
+                    receipts,
+                )
+        for part in _parts(quarantine_dir(settings.lake, contract)):
+            _erase_part(
+                part,
+                people,
+                None,
+                ("raw", "message"),
+                f"quarantine/{contract.system}/{contract.table}",
+                quarantined,
+                receipts,
+            )
+        _move_ledger(settings, contract, loaded, quarantined)
+    for part in _parts(settings.lake / "_orphans"):
+        texts = [c for c, t in pl.read_parquet_schema(part).items() if t == pl.String]
+        _erase_part(part, people, None, tuple(texts), "lake/_orphans", {}, receipts)
+    return receipts
+
+
+def _erase_part(
+    part: Path,
+    people: list[Person],
+    exact: list[str] | None,
+    text: tuple[str, ...] | None,
+    place: str,
+    per_file: dict[str, int],
+    receipts: list[dict],
+) -> None:
+    columns = exact or [c for c in text or () if c in pl.read_parquet_schema(part)]
+    if not columns:
+        return
+    keys = pl.read_parquet(part, columns=columns)
+    hit = pl.Series([False] * keys.height)
+    owner = pl.Series([None] * keys.height, dtype=pl.String)
+    for person in people:
+        if exact:
+            mask = pl.any_horizontal(pl.col(c).is_in(list(person.needles)) for c in exact)
+        else:
+            regex = pattern(person.needles)
+            mask = pl.any_horizontal(
+                pl.col(c).str.contains(regex).fill_null(False) for c in columns
+            )
+        mine = keys.select(mask.fill_null(False)).to_series() & ~hit
+        owner = owner.zip_with(~mine, pl.Series([person.request_id] * keys.height))
+        hit = hit | mine
+    if not hit.any():
+        return
+    rows = pl.read_parquet(part)
+    gone = rows.filter(hit).with_columns(_request=owner.filter(hit))
+    kept = rows.filter(~hit)
+    if kept.is_empty():
+        part.unlink()
+    else:
+        write_parquet_atomic(kept, part)
+    if "_source_file" in gone.columns:
+        for file, n in gone.group_by("_source_file").len().iter_rows():
+            if file is not None:
+                per_file[file] = per_file.get(file, 0) + n
+    for request, n in gone.group_by("_request").len().iter_rows():
+        receipts.append({"request_id": request, "place": place, "rows": n})
+
+
+def _move_ledger(
+    settings: Settings, contract: Contract, loaded: dict[str, int], quarantined: dict[str, int]
+) -> None:
+    """Rows erased from each file move from loaded or quarantined to `rows_erased`."""
+    if not loaded and not quarantined:
+        return
+    ledger = read_ledger(settings, contract)
+    # one ledger row per file carries its counts: the latest that loaded anything
+    latest = (
+        ledger.with_row_index("_i")
+        .filter(pl.col("sha256").is_not_null())
+        .group_by("file")
+        .agg(pl.col("_i").max())["_i"]
+    )
+    n_loaded = pl.col("file").replace_strict(loaded, default=0, return_dtype=pl.Int64)
+    n_quar = pl.col("file").replace_strict(quarantined, default=0, return_dtype=pl.Int64)
+    mine = pl.int_range(pl.len()).is_in(latest)
+    ledger = ledger.with_columns(
+        rows_loaded=pl.when(mine).then(pl.col("rows_loaded") - n_loaded).otherwise("rows_loaded"),
+        rows_quarantined=pl.when(mine)
+        .then(pl.col("rows_quarantined") - n_quar)
+        .otherwise("rows_quarantined"),
+        rows_erased=pl.when(mine)
+        .then(pl.col("rows_erased").fill_null(0) + n_loaded + n_quar)
+        .otherwise("rows_erased"),
+    )
+    write_parquet_atomic(ledger, ledger_path(settings, contract))
+
+
+def record_receipts(settings: Settings, rows: list[dict], at: datetime) -> pl.DataFrame:
+    """Append receipt rows (summed per request and place) stamped `at`; returns them."""
+    if not rows:
+        return pl.DataFrame(schema=RECEIPT_SCHEMA)
+    new = (
+        pl.DataFrame(rows, schema={k: v for k, v in RECEIPT_SCHEMA.items() if k != "erased_at"})
+        .group_by("request_id", "place", maintain_order=True)
+        .agg(pl.col("rows").sum())
+        .with_columns(erased_at=pl.lit(at, RECEIPT_SCHEMA["erased_at"]))
+        .select(list(RECEIPT_SCHEMA))
+    )
+    write_parquet_atomic(pl.concat([read_receipts(settings), new]), receipts_path(settings))
+    return new
+
+
+PENDING = "erasure_pending.json"  # in the data root's private folder, until the run ends
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run's erasure step did."""
+
+    requests_new: int  # requests taken from the lake this run
+    people: int  # requests that found someone in the lake this run
+    receipts: pl.DataFrame  # `RECEIPT_SCHEMA`, this run's
+
+
+def carry_out(settings: Settings, contracts: dict[str, Contract]) -> Outcome:
+    """Take new requests and erase everyone listed from the lake, the working and published
+    warehouse and the planner export sets. The run logs (Dagster's storage, which the
+    running run holds open) are scrubbed when the run has ended (`finish`), from the
+    identifiers kept until then in the data root's private folder (mode 0700).
+
+    Raises `core.scrub.ScrubError` for a file holding an identifier that cannot be
+    rewritten (it names the file); what was erased before stays erased.
+    """
+    from bclake.core.scrub import scrub_tree
+    from bclake.core.warehouse import compact, erase_rows
+    from bclake.exports.versions import versions_dir
+
+    now = datetime.now(UTC)
+    taken = (
+        take_requests(settings, contracts[REQUESTS]) if REQUESTS in contracts else pl.DataFrame()
+    )
+    people = erased_people(settings, contracts.values(), read_subjects(settings))
+    receipts = erase_lake(settings, contracts.values(), people)
+    for person in people:
+        regex = pattern(person.needles)
+        for db in (settings.build_db, settings.published_db):
+            if db.exists():
+                receipts += _erase_warehouse(db, regex, person.request_id, erase_rows, compact)
+        exports = versions_dir(settings.exports)
+        if exports.exists():
+            changed = scrub_tree(exports, person.needles, rows=True)
+            if changed:
+                receipts.append(
+                    {"request_id": person.request_id, "place": "exports", "rows": len(changed)}
+                )
+    if people:
+        pending = settings.private_dir / PENDING
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        known = json.loads(pending.read_text()) if pending.exists() else {}
+        for person in people:
+            known.setdefault(person.request_id, []).extend(sorted(person.needles))
+        tmp = pending.with_name(f".{PENDING}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, pending)
+    return Outcome(len(taken), len(people), record_receipts(settings, receipts, now))
+
+
+def _erase_warehouse(db: Path, regex: str, request: str, erase_rows, compact) -> list[dict]:
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        deleted = erase_rows(con, regex)
+    finally:
+        con.close()
+    if not deleted:
+        return []
+    if db.name.startswith("published"):
+        # readers may hold the published file open: rewrite a copy, rename it into place
+        copy = db.with_name(f".{db.name}.erase")
+        shutil.copyfile(db, copy)
+        compact(copy)
+        os.replace(copy, db)
+    else:
+        compact(db)
+    return [
+        {"request_id": request, "place": f"warehouse {db.stem}: {table}", "rows": n}
+        for table, n in deleted.items()
+    ]
+
+
+def finish(settings: Settings, dagster_home: Path) -> pl.DataFrame:
+    """After a run: scrub the identifiers `carry_out` kept from every file under
+    `dagster_home` (the run's own logs included), record receipts, forget the identifiers.
+    Returns the receipts written (none when nothing was pending)."""
+    from bclake.core.scrub import scrub_tree
+
+    pending = settings.private_dir / PENDING
+    if not pending.exists():
+        return pl.DataFrame(schema=RECEIPT_SCHEMA)
+    rows = []
+    for request, needles in json.loads(pending.read_text()).items():
+        changed = scrub_tree(dagster_home, set(needles)) if dagster_home.exists() else []
+        if changed:
+            rows.append({"request_id": request, "place": "run logs", "rows": len(changed)})
+    written = record_receipts(settings, rows, datetime.now(UTC))
+    pending.unlink()
+    return written
+
+
+REASONS = ("erasure_request", "consent_withdrawn", "account_closed", "other")
+
+
+def write_request(
+    settings: Settings,
+    consumer_id: str | None,
+    phone: str | None,
+    reason: str = "erasure_request",
+    now: datetime | None = None,
+) -> tuple[Path, str]:
+    """Write one erasure request as a CSV in `landing/cdp/erasure_requests/` (the contract's
+    layout), through a hidden temporary name; returns (path, request id). Raises ValueError
+    for no identifier or an unknown reason, before anything is written."""
+    consumer_id, phone = (consumer_id or "").strip(), (phone or "").strip()
+    if not consumer_id and not phone:
+        raise ValueError("give --consumer or --phone (or both): whom to erase")
+    if reason not in REASONS:
+        raise ValueError(f"reason {reason!r} is not one of {', '.join(REASONS)}")
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    request_id = f"ER{at:%Y%m%d%H%M%S}{os.urandom(3).hex()}"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["request_id", "consumer_id", "phone", "requested_at", "reason"])
+    writer.writerow([request_id, consumer_id, phone, at.isoformat(timespec="seconds"), reason])
+    folder = settings.landing / "cdp" / "erasure_requests"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{request_id}.csv"
+    tmp = folder / f".{path.name}.tmp"
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path, request_id

@@ -1,0 +1,216 @@
+"""Erasure (删除权): a consumer erased from a tiny world leaves no trace under the data root.
+
+The request, a re-export of the consumer's CDP record and a quarantined copy of it arrive
+together; one run erases them from the lake, the quarantine, both warehouse files, the
+planner exports and the run logs, and the ledger and receipts account for it. The scan
+reads every file's content (Parquet and DuckDB through their readers, workbooks unzipped,
+SQLite and text as bytes), not only the raw bytes, since Parquet pages are compressed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from bclake.core.contracts import load_contracts
+from bclake.core.pii import pseudonym
+from bclake.core.settings import Settings
+from bclake.ingest.erasure import (
+    RECEIPT_SCHEMA,
+    carry_out,
+    pattern,
+    read_receipts,
+    read_subjects,
+    token,
+    write_request,
+)
+from bclake.ingest.ledger import read_ledger
+
+# a bclake product is everything under the root but the sources' own drop zone and the
+# simulator's answers
+NOT_OURS = ("landing", "truth")
+
+
+def _holds(path: Path, needles: list[str]) -> bool:
+    """Whether the file's content holds any needle, read the way its format stores text."""
+    data = path.read_bytes()
+    if any(n.encode() in data for n in needles):
+        return True
+    regex = pattern(needles)
+    if path.suffix == ".parquet" or data[:4] == b"PAR1":
+        frame = pl.read_parquet(path)
+        texts = [c for c, t in frame.schema.items() if t == pl.String]
+        return any(frame[c].str.contains(regex).any() for c in texts)
+    if data[:8] == b"\x89DUCKDB" or data[8:12] == b"DUCK":
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return bool(_duckdb_hits(con, regex))
+        finally:
+            con.close()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return any(any(n.encode() in z.read(m) for n in needles) for m in z.namelist())
+    return False
+
+
+def _duckdb_hits(con: duckdb.DuckDBPyConnection, regex: str) -> list[str]:
+    columns = con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type = 'VARCHAR' and table_catalog = current_database()"
+    ).fetchall()
+    return [
+        f"{s}.{t}.{c}"
+        for s, t, c in columns
+        if con.execute(
+            f'select count(*) from "{s}"."{t}" where regexp_matches("{c}", $r)', {"r": regex}
+        ).fetchall()[0][0]
+    ]
+
+
+def traces(root: Path, needles: list[str]) -> list[str]:
+    """Files under `root` (not landing/ or truth/) whose content holds a needle."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in NOT_OURS or path.is_symlink() or not path.is_file():
+            continue
+        if _holds(path, needles):
+            out.append(str(rel))
+    return out
+
+
+@pytest.fixture(scope="module")
+def erased(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A copy of the tiny root after one run that erases the consumer with the most scans
+    among those on a target list (so every layer holds them)."""
+    from dagster import DagsterInstance
+
+    from bclake.orchestration.run import run_pipeline
+
+    home = tmp_path_factory.mktemp("erasure") / "home"
+    shutil.copytree(tiny_home, home, symlinks=True)
+    settings = Settings.from_env(home)
+    with duckdb.connect(str(settings.published_db), read_only=True) as con:
+        consumer = con.execute(
+            "select s.consumer_id from marts.fct_product_scans s "
+            "where s.consumer_id in (select consumer_id from ml.marketing_target_lists) "
+            "group by 1 order by count(*) desc, 1 limit 1"
+        ).fetchall()[0][0]
+    landing = settings.landing / "cdp" / "consumers"
+    record = next(
+        json.loads(line)
+        for f in sorted(landing.glob("*.ndjson"))
+        for line in f.read_text(encoding="utf-8").splitlines()
+        if f'"{consumer}"' in line
+    )
+    phone = pseudonym(record["phone"], settings.pii_key)
+    # the CDP sends the person again (a later export), once well-formed and once broken
+    broken = {**record, "profile": {**record["profile"], "gender": "unknown"}}
+    (landing / "consumers_resent.ndjson").write_text(
+        json.dumps(record, ensure_ascii=False) + "\n" + json.dumps(broken, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    _, request = write_request(settings, consumer, None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BCLAKE_HOME", str(home))
+        instance = DagsterInstance.local_temp(str(home / "dagster"))
+        result = run_pipeline(str(home), instance)
+        assert result.success, "the erasure run failed"
+    return {
+        "home": home,
+        "settings": settings,
+        "consumer": consumer,
+        "phone": phone,
+        "clear_phone": record["phone"],
+        "request": request,
+    }
+
+
+def test_no_trace_of_the_person_is_left(erased: dict) -> None:
+    needles = [erased["consumer"], erased["phone"], erased["clear_phone"]]
+    assert traces(erased["home"], needles) == []
+
+
+def test_the_scan_finds_a_person_who_was_not_erased(erased: dict) -> None:
+    """The scan can fail: another consumer is still everywhere."""
+    with duckdb.connect(str(erased["settings"].published_db), read_only=True) as con:
+        other = con.execute(
+            "select consumer_id from marts.fct_product_scans where consumer_id is not null "
+            "group by 1 order by count(*) desc limit 1"
+        ).fetchall()[0][0]
+    found = traces(erased["home"], [other])
+    assert any(f.startswith("lake/") for f in found)
+    assert any(f.startswith("warehouse/") for f in found)
+
+
+def test_the_ledger_counts_the_erased_rows(erased: dict) -> None:
+    ledger = read_ledger(erased["settings"]).with_columns(pl.col("rows_erased").fill_null(0))
+    balance = pl.col("rows_loaded") + pl.col("rows_quarantined") + pl.col("rows_erased")
+    assert ledger.filter(pl.col("rows_in") != balance).is_empty()
+    resent = ledger.filter(pl.col("file").str.ends_with("consumers_resent.ndjson")).row(
+        0, named=True
+    )
+    # both lines were about the person: one loaded, one quarantined, both erased
+    assert (resent["rows_in"], resent["rows_erased"]) == (2, 2)
+    assert resent["rows_loaded"] == resent["rows_quarantined"] == 0
+    assert ledger["rows_erased"].sum() > 2, "the scans and coupons of the person too"
+
+
+def test_receipts_say_where_without_saying_who(erased: dict) -> None:
+    receipts = read_receipts(erased["settings"])
+    assert receipts.schema == pl.Schema(RECEIPT_SCHEMA)
+    mine = receipts.filter(pl.col("request_id") == erased["request"])
+    places = set(mine["place"])
+    assert {"lake/cdp/consumers", "quarantine/cdp/consumers", "lake/code/product_scans"} <= places
+    assert any(p.startswith("warehouse build") for p in places)
+    assert "exports" in places
+    assert (mine["rows"] > 0).all()
+    text = receipts.write_csv()
+    assert erased["consumer"] not in text and erased["phone"] not in text
+    # the request keeps its id and time, not the identifier
+    subjects = read_subjects(erased["settings"])
+    assert set(subjects["request_id"]) == {erased["request"]}
+    consumer_pseudonym = pseudonym(erased["consumer"], erased["settings"].pii_key)
+    assert token(consumer_pseudonym, "consumer_id") in set(subjects["token"])
+
+
+def test_the_published_quality_audit_lists_the_receipts(erased: dict) -> None:
+    with duckdb.connect(str(erased["settings"].published_db), read_only=True) as con:
+        rows = con.execute(
+            "select count(*) from audit.erasure_receipts where request_id = $r",
+            {"r": erased["request"]},
+        ).fetchall()[0][0]
+    assert rows > 0
+
+
+def test_a_later_run_finds_no_one_and_changes_nothing(erased: dict) -> None:
+    settings = erased["settings"]
+    before = read_ledger(settings)
+    outcome = carry_out(settings, load_contracts())
+    assert (outcome.requests_new, outcome.people, outcome.receipts.height) == (0, 0, 0)
+    assert read_ledger(settings).equals(before)
+
+
+def test_a_request_needs_an_identifier(empty_home: Path) -> None:
+    settings = Settings.from_env(empty_home)
+    with pytest.raises(ValueError, match="--consumer or --phone"):
+        write_request(settings, None, " ")
+    with pytest.raises(ValueError, match="reason 'bored'"):
+        write_request(settings, "C000000001", None, reason="bored")
+    assert not (settings.landing / "cdp" / "erasure_requests").exists()
+
+
+def test_sqlite_run_logs_are_read_as_bytes(tmp_path: Path) -> None:
+    """The scan's own premise: SQLite keeps text uncompressed, so a byte search finds it."""
+    db = tmp_path / "x.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table t (event text)")
+        con.execute('insert into t values (\'{"msg": "C000000272 quarantined"}\')')
+    assert traces(tmp_path, ["C000000272"]) == ["x.db"]
