@@ -117,6 +117,10 @@ def erased(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         json.dumps(record, ensure_ascii=False) + "\n" + json.dumps(broken, ensure_ascii=False),
         encoding="utf-8",
     )
+    # an earlier run's compute log that named the person
+    log = home / "dagster" / "storage" / "earlier-run" / "compute_logs" / "ingest.err"
+    log.parent.mkdir(parents=True)
+    log.write_text(f"row 3: consumer {consumer} not found\nnext line\n", encoding="utf-8")
     _, request = write_request(settings, consumer, None)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BCLAKE_HOME", str(home))
@@ -170,7 +174,7 @@ def test_receipts_say_where_without_saying_who(erased: dict) -> None:
     places = set(mine["place"])
     assert {"lake/cdp/consumers", "quarantine/cdp/consumers", "lake/code/product_scans"} <= places
     assert any(p.startswith("warehouse build") for p in places)
-    assert "exports" in places
+    assert "exports" in places and "run logs" in places
     assert (mine["rows"] > 0).all()
     text = receipts.write_csv()
     assert erased["consumer"] not in text and erased["phone"] not in text
@@ -179,6 +183,11 @@ def test_receipts_say_where_without_saying_who(erased: dict) -> None:
     assert set(subjects["request_id"]) == {erased["request"]}
     consumer_pseudonym = pseudonym(erased["consumer"], erased["settings"].pii_key)
     assert token(consumer_pseudonym, "consumer_id") in set(subjects["token"])
+
+
+def test_the_run_logs_keep_their_other_lines(erased: dict) -> None:
+    log = erased["home"] / "dagster/storage/earlier-run/compute_logs/ingest.err"
+    assert log.read_text(encoding="utf-8") == "row 3: consumer [erased] not found\nnext line\n"
 
 
 def test_the_published_quality_audit_lists_the_receipts(erased: dict) -> None:

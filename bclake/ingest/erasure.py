@@ -112,7 +112,7 @@ def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
                         "token": [token(v, kind) for v in named[kind]],
                         "kind": kind,
                         "request_id": named["request_id"],
-                        "requested_at": _utc(named["requested_at"]),
+                        "requested_at": _utc(named["requested_at"], contract.timezone),
                         "reason": named["reason"],
                         "received_at": now,
                     },
@@ -130,12 +130,12 @@ def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
     return taken
 
 
-def _utc(times: pl.Series) -> pl.Series:
-    """Timestamps as UTC instants (a naive lake timestamp is read as UTC)."""
+def _utc(times: pl.Series, zone: str) -> pl.Series:
+    """Timestamps as UTC instants; a naive lake timestamp is the contract's local time."""
     dtype = times.dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return times.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-    return times.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if not (isinstance(dtype, pl.Datetime) and dtype.time_zone is not None):
+        times = times.cast(pl.Datetime("us")).dt.replace_time_zone(zone)
+    return times.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
 
 
 @dataclass(frozen=True)
@@ -218,12 +218,13 @@ def erase_lake(
     receipts: list[dict] = []
     if not people:
         return receipts
+    everyone = frozenset().union(*(p.needles for p in people))
     for contract in contracts:
         subject = [c.name for c in contract.all_columns if c.subject]
         loaded: dict[str, int] = {}
         quarantined: dict[str, int] = {}
         if subject:
-            for part in _parts(table_dir(settings.lake, contract)):
+            for part in _holding(table_dir(settings.lake, contract), subject, everyone, True):
                 _erase_part(
                     part,
                     people,
@@ -233,7 +234,8 @@ def erase_lake(
                     loaded,
                     receipts,
                 )
-        for part in _parts(quarantine_dir(settings.lake, contract)):
+        quarantine = quarantine_dir(settings.lake, contract)
+        for part in _holding(quarantine, ["raw", "message"], everyone, False):
             _erase_part(
                 part,
                 people,
@@ -250,6 +252,30 @@ def erase_lake(
     return receipts
 
 
+def _holding(folder: Path, columns: list[str], needles: frozenset[str], exact: bool) -> list[Path]:
+    """The parts under `folder` whose `columns` hold a needle (exactly, or as a word in
+    the text): one scan over the folder's parts, reading those columns only."""
+    parts = _parts(folder)
+    if not parts:
+        return []
+    hit = (
+        pl.any_horizontal(pl.col(c).is_in(list(needles)) for c in columns)
+        if exact
+        else pl.any_horizontal(pl.col(c).str.contains(pattern(needles)) for c in columns)
+    )
+    try:
+        found = (
+            pl.scan_parquet(parts, include_file_paths="_part", missing_columns="insert")
+            .select(*columns, "_part")
+            .filter(hit.fill_null(False))
+            .select(pl.col("_part").unique())
+            .collect()
+        )
+    except (pl.exceptions.SchemaError, pl.exceptions.ColumnNotFoundError):
+        return parts  # parts of differing layouts: each is read on its own
+    return sorted(Path(p) for p in found["_part"])
+
+
 def _erase_part(
     part: Path,
     people: list[Person],
@@ -263,8 +289,8 @@ def _erase_part(
     if not columns:
         return
     keys = pl.read_parquet(part, columns=columns)
-    hit = pl.Series([False] * keys.height)
-    owner = pl.Series([None] * keys.height, dtype=pl.String)
+    hit = pl.repeat(False, keys.height, dtype=pl.Boolean, eager=True)
+    owner = pl.repeat(None, keys.height, dtype=pl.String, eager=True)
     for person in people:
         if exact:
             mask = pl.any_horizontal(pl.col(c).is_in(list(person.needles)) for c in exact)
@@ -274,7 +300,7 @@ def _erase_part(
                 pl.col(c).str.contains(regex).fill_null(False) for c in columns
             )
         mine = keys.select(mask.fill_null(False)).to_series() & ~hit
-        owner = owner.zip_with(~mine, pl.Series([person.request_id] * keys.height))
+        owner = owner.zip_with(~mine, pl.repeat(person.request_id, keys.height, eager=True))
         hit = hit | mine
     if not hit.any():
         return
