@@ -223,3 +223,84 @@ def test_sqlite_run_logs_are_read_as_bytes(tmp_path: Path) -> None:
         con.execute("create table t (event text)")
         con.execute('insert into t values (\'{"msg": "C000000272 quarantined"}\')')
     assert traces(tmp_path, ["C000000272"]) == ["x.db"]
+
+
+# -- the lake step on a hand-made lake (fast) ------------------------------------------
+
+
+def _interactions(rows: list[tuple[str, str, str | None]], file: str) -> pl.DataFrame:
+    """Lake rows of cdp.interactions: (interaction id, consumer id, _extra)."""
+    return pl.DataFrame(
+        {
+            "_source_row": list(range(2, len(rows) + 2)),
+            "interaction_id": [r[0] for r in rows],
+            "group_id": "G0001",
+            "consumer_id": [r[1] for r in rows],
+            "interaction_type": "message",
+            "_extra": [r[2] for r in rows],
+            "_source_file": file,
+        }
+    )
+
+
+def test_the_lake_step_removes_rows_naming_the_person_and_keeps_the_ledger_balanced(
+    tmp_path: Path,
+) -> None:
+    from bclake.ingest.erasure import Person, erase_lake
+    from bclake.ingest.ledger import FileResult, write_ledger
+    from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
+
+    settings = Settings.from_env(tmp_path)
+    contract = load_contracts()["cdp.interactions"]
+    me, phone = "C000000272", "a" * 52
+    lake = table_dir(settings.lake, contract)
+    write_parquet_atomic(
+        _interactions(
+            [
+                ("I0001", me, None),  # names the person: goes
+                ("I0002", "C000000001", f'{{"note": "for {me}"}}'),  # mentions them: goes
+                ("I0003", "C000000001", f'{{"note": "{me}1"}}'),  # a longer id: stays
+                ("I0004", "C000000002", None),  # stays
+            ],
+            "cdp/interactions/a.ndjson",
+        ),
+        lake / "interaction_date=2024-01-01" / "part-a.parquet",
+    )
+    untouched = lake / "interaction_date=2024-01-02" / "part-b.parquet"
+    write_parquet_atomic(_interactions([("I0005", "C000000003", None)], "b.ndjson"), untouched)
+    quarantined = pl.DataFrame(
+        {
+            "_source_row": [6],
+            "reason": "bad_value",
+            "message": "interaction_type 'poke' is not allowed",
+            "raw": [f'{{"consumerId": "{me}", "phone": "{phone}"}}'],
+            "_source_file": "cdp/interactions/a.ndjson",
+        }
+    )
+    write_parquet_atomic(quarantined, quarantine_dir(settings.lake, contract) / "part-a.parquet")
+    a = FileResult(
+        file="cdp/interactions/a.ndjson", system="cdp", table="interactions", sha256="x" * 64,
+        status="partial", rows_in=5, rows_loaded=4, rows_quarantined=1,
+    )  # fmt: skip
+    b = FileResult(
+        file="b.ndjson", system="cdp", table="interactions", sha256="y" * 64,
+        status="loaded", rows_in=1, rows_loaded=1,
+    )  # fmt: skip
+    write_ledger(settings, contract, read_ledger(settings, contract), [a, b])
+    before = untouched.stat().st_mtime_ns
+
+    receipts = erase_lake(settings, [contract], [Person("ER1", frozenset({me}), frozenset())])
+
+    kept = pl.read_parquet(lake / "interaction_date=2024-01-01" / "part-a.parquet")
+    assert kept["interaction_id"].to_list() == ["I0003", "I0004"]
+    assert not quarantine_dir(settings.lake, contract).joinpath("part-a.parquet").exists()
+    assert untouched.stat().st_mtime_ns == before, "a part without the person is not rewritten"
+    ledger = read_ledger(settings, contract).sort("file")
+    assert ledger.select("rows_in", "rows_loaded", "rows_quarantined", "rows_erased").rows() == [
+        (1, 1, 0, 0),
+        (5, 2, 0, 3),
+    ]
+    assert sorted((r["place"], r["rows"]) for r in receipts) == [
+        ("lake/cdp/interactions", 2),
+        ("quarantine/cdp/interactions", 1),
+    ]

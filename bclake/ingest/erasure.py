@@ -212,62 +212,65 @@ def pattern(needles: Iterable[str]) -> str:
 def erase_lake(
     settings: Settings, contracts: Iterable[Contract], people: list[Person]
 ) -> list[dict]:
-    """Remove the people's rows from the lake (`subject` columns), the quarantine and the
-    set-aside parts (any text column), rewriting only the parts that hold them, and move
-    the counts in the ledger. Returns receipt rows (`RECEIPT_SCHEMA` without `erased_at`)."""
+    """Remove the people's rows from the lake, the quarantine and the set-aside parts,
+    rewriting only the parts that hold them, and move the counts in the ledger.
+
+    A lake row goes when a `subject` column names a person, or when its text (other string
+    columns, `_extra`) holds one of their identifiers as a word; a quarantined or set-aside
+    row when its text does. Returns receipt rows (`RECEIPT_SCHEMA` without `erased_at`)."""
     receipts: list[dict] = []
     if not people:
         return receipts
     everyone = frozenset().union(*(p.needles for p in people))
     for contract in contracts:
-        subject = [c.name for c in contract.all_columns if c.subject]
-        loaded: dict[str, int] = {}
-        quarantined: dict[str, int] = {}
-        if subject:
-            for part in _holding(table_dir(settings.lake, contract), subject, everyone, True):
-                _erase_part(
-                    part,
-                    people,
-                    subject,
-                    None,
-                    f"lake/{contract.system}/{contract.table}",
-                    loaded,
-                    receipts,
-                )
-        quarantine = quarantine_dir(settings.lake, contract)
-        for part in _holding(quarantine, ["raw", "message"], everyone, False):
-            _erase_part(
-                part,
-                people,
-                None,
-                ("raw", "message"),
-                f"quarantine/{contract.system}/{contract.table}",
-                quarantined,
-                receipts,
-            )
-        _move_ledger(settings, contract, loaded, quarantined)
+        exact = [c.name for c in contract.all_columns if c.subject]
+        text = [c.name for c in contract.all_columns if c.type == "string" and not c.subject] + [
+            "_extra"
+        ]
+        counts: dict[str, dict[str, int]] = {"loaded": {}, "quarantined": {}}
+        places = (
+            (table_dir(settings.lake, contract), exact, text, "lake", "loaded"),
+            (
+                quarantine_dir(settings.lake, contract),
+                [],
+                ["raw", "message"],
+                "quarantine",
+                "quarantined",
+            ),
+        )
+        for folder, by_id, by_text, layer, count in places:
+            place = f"{layer}/{contract.system}/{contract.table}"
+            for part in _holding(folder, by_id, by_text, everyone):
+                _erase_part(part, people, by_id, by_text, place, counts[count], receipts)
+        _move_ledger(settings, contract, counts["loaded"], counts["quarantined"])
     for part in _parts(settings.lake / "_orphans"):
         texts = [c for c, t in pl.read_parquet_schema(part).items() if t == pl.String]
-        _erase_part(part, people, None, tuple(texts), "lake/_orphans", {}, receipts)
+        _erase_part(part, people, [], texts, "lake/_orphans", {}, receipts)
     return receipts
 
 
-def _holding(folder: Path, columns: list[str], needles: frozenset[str], exact: bool) -> list[Path]:
-    """The parts under `folder` whose `columns` hold a needle (exactly, or as a word in
-    the text): one scan over the folder's parts, reading those columns only."""
+def _mask(needles: frozenset[str], exact: list[str], text: list[str]) -> pl.Expr:
+    """Rows whose `exact` columns equal a needle or whose `text` columns hold one as a word."""
+    terms = [pl.col(c).is_in(list(needles)) for c in exact]
+    if text:
+        regex = pattern(needles)
+        terms += [pl.col(c).str.contains(regex) for c in text]
+    return pl.any_horizontal(terms).fill_null(False)
+
+
+def _holding(
+    folder: Path, exact: list[str], text: list[str], needles: frozenset[str]
+) -> list[Path]:
+    """The parts under `folder` holding a needle (`_mask`): one scan over the folder's parts,
+    reading those columns only."""
     parts = _parts(folder)
     if not parts:
         return []
-    hit = (
-        pl.any_horizontal(pl.col(c).is_in(list(needles)) for c in columns)
-        if exact
-        else pl.any_horizontal(pl.col(c).str.contains(pattern(needles)) for c in columns)
-    )
     try:
         found = (
             pl.scan_parquet(parts, include_file_paths="_part", missing_columns="insert")
-            .select(*columns, "_part")
-            .filter(hit.fill_null(False))
+            .select(*exact, *text, "_part")
+            .filter(_mask(needles, exact, text))
             .select(pl.col("_part").unique())
             .collect()
         )
@@ -279,27 +282,22 @@ def _holding(folder: Path, columns: list[str], needles: frozenset[str], exact: b
 def _erase_part(
     part: Path,
     people: list[Person],
-    exact: list[str] | None,
-    text: tuple[str, ...] | None,
+    exact: list[str],
+    text: list[str],
     place: str,
     per_file: dict[str, int],
     receipts: list[dict],
 ) -> None:
-    columns = exact or [c for c in text or () if c in pl.read_parquet_schema(part)]
-    if not columns:
+    schema = pl.read_parquet_schema(part)
+    exact = [c for c in exact if c in schema]
+    text = [c for c in text if schema.get(c) == pl.String]
+    if not exact and not text:
         return
-    keys = pl.read_parquet(part, columns=columns)
+    keys = pl.read_parquet(part, columns=[*exact, *text])
     hit = pl.repeat(False, keys.height, dtype=pl.Boolean, eager=True)
     owner = pl.repeat(None, keys.height, dtype=pl.String, eager=True)
     for person in people:
-        if exact:
-            mask = pl.any_horizontal(pl.col(c).is_in(list(person.needles)) for c in exact)
-        else:
-            regex = pattern(person.needles)
-            mask = pl.any_horizontal(
-                pl.col(c).str.contains(regex).fill_null(False) for c in columns
-            )
-        mine = keys.select(mask.fill_null(False)).to_series() & ~hit
+        mine = keys.select(_mask(person.needles, exact, text)).to_series() & ~hit
         owner = owner.zip_with(~mine, pl.repeat(person.request_id, keys.height, eager=True))
         hit = hit | mine
     if not hit.any():
@@ -335,7 +333,7 @@ def _move_ledger(
     )
     n_loaded = pl.col("file").replace_strict(loaded, default=0, return_dtype=pl.Int64)
     n_quar = pl.col("file").replace_strict(quarantined, default=0, return_dtype=pl.Int64)
-    mine = pl.int_range(pl.len()).is_in(latest)
+    mine = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(latest.cast(pl.UInt32).implode())
     ledger = ledger.with_columns(
         rows_loaded=pl.when(mine).then(pl.col("rows_loaded") - n_loaded).otherwise("rows_loaded"),
         rows_quarantined=pl.when(mine)
