@@ -156,6 +156,7 @@ def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
     from dagster import DagsterEventType, DagsterInstance
 
     from bclake.core.locks import DataRootBusy
+    from bclake.core.scrub import ScrubError
     from bclake.orchestration.run import run_pipeline
 
     started = time.perf_counter()
@@ -173,6 +174,9 @@ def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
     except DataRootBusy as error:
         console.print(f"[red]{error}")
         raise typer.Exit(3) from error
+    except ScrubError as error:  # a run log an erased identifier could not be taken out of
+        console.print(f"[red]{error}")
+        raise typer.Exit(1) from error
     failed_checks = [
         e.event_specific_data
         for e in result.all_events

@@ -207,6 +207,24 @@ def test_a_later_run_finds_no_one_and_changes_nothing(erased: dict) -> None:
     assert read_ledger(settings).equals(before)
 
 
+def test_the_cli_writes_a_request_the_contract_reads(empty_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bclake.cli import app
+    from bclake.ingest.read import read_file
+
+    result = CliRunner().invoke(app, ["erase", "--consumer", "C000000272"])
+    assert result.exit_code == 0, result.output
+    (path,) = (empty_home / "landing" / "cdp" / "erasure_requests").glob("ER*.csv")
+    assert path.name.split(".")[0] in result.output
+    contract = load_contracts()["cdp.erasure_requests"]
+    raw = read_file(path, contract)
+    assert not raw.extra_columns and raw.rejected.is_empty()
+    assert raw.frame.select("consumer_id", "reason").row(0) == ("C000000272", "erasure_request")
+    refused = CliRunner().invoke(app, ["erase"])
+    assert refused.exit_code == 2 and "--consumer or --phone" in refused.output
+
+
 def test_a_request_needs_an_identifier(empty_home: Path) -> None:
     settings = Settings.from_env(empty_home)
     with pytest.raises(ValueError, match="--consumer or --phone"):
