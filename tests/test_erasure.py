@@ -24,7 +24,6 @@ from bclake.core.pii import pseudonym
 from bclake.core.settings import Settings
 from bclake.ingest.erasure import (
     RECEIPT_SCHEMA,
-    carry_out,
     pattern,
     read_receipts,
     read_subjects,
@@ -32,6 +31,7 @@ from bclake.ingest.erasure import (
     write_request,
 )
 from bclake.ingest.ledger import read_ledger
+from bclake.orchestration.erasure import carry_out
 
 # a bclake product is everything under the root but the sources' own drop zone and the
 # simulator's answers
@@ -257,6 +257,7 @@ def _interactions(rows: list[tuple[str, str, str | None]], file: str) -> pl.Data
             "interaction_type": "message",
             "_extra": [r[2] for r in rows],
             "_source_file": file,
+            "_file_sha256": file[0] * 64,
         }
     )
 
@@ -293,15 +294,16 @@ def test_the_lake_step_removes_rows_naming_the_person_and_keeps_the_ledger_balan
             "message": "interaction_type 'poke' is not allowed",
             "raw": [f'{{"consumerId": "{me}", "phone": "{phone}"}}'],
             "_source_file": "cdp/interactions/a.ndjson",
+            "_file_sha256": "c" * 64,
         }
     )
     write_parquet_atomic(quarantined, quarantine_dir(settings.lake, contract) / "part-a.parquet")
     a = FileResult(
-        file="cdp/interactions/a.ndjson", system="cdp", table="interactions", sha256="x" * 64,
+        file="cdp/interactions/a.ndjson", system="cdp", table="interactions", sha256="c" * 64,
         status="partial", rows_in=5, rows_loaded=4, rows_quarantined=1,
     )  # fmt: skip
     b = FileResult(
-        file="b.ndjson", system="cdp", table="interactions", sha256="y" * 64,
+        file="b.ndjson", system="cdp", table="interactions", sha256="b" * 64,
         status="loaded", rows_in=1, rows_loaded=1,
     )  # fmt: skip
     write_ledger(settings, contract, read_ledger(settings, contract), [a, b])
@@ -322,3 +324,55 @@ def test_the_lake_step_removes_rows_naming_the_person_and_keeps_the_ledger_balan
         ("lake/cdp/interactions", 2),
         ("quarantine/cdp/interactions", 1),
     ]
+
+
+def test_a_phone_request_finds_every_account_and_phone_of_the_person(tmp_path: Path) -> None:
+    from bclake.ingest.erasure import erased_people
+    from bclake.ingest.paths import table_dir, write_parquet_atomic
+
+    settings = Settings.from_env(tmp_path)
+    contracts = load_contracts()
+    consumers = pl.DataFrame(
+        {
+            "consumer_id": ["C000000001", "C000000001", "C000000002", "C000000003"],
+            "phone": ["p1" * 26, "p2" * 26, "p2" * 26, "p3" * 26],
+        }
+    )
+    write_parquet_atomic(
+        consumers, table_dir(settings.lake, contracts["cdp.consumers"]) / "part-a.parquet"
+    )
+    subjects = read_subjects(settings).vstack(
+        pl.DataFrame(
+            {"token": [token("p1" * 26, "phone")], "kind": "phone", "request_id": "ER1"},
+            schema_overrides={"token": pl.String},
+        ).with_columns(
+            requested_at=pl.lit(None, pl.Datetime("us", "UTC")),
+            reason=pl.lit(None, pl.String),
+            received_at=pl.lit(None, pl.Datetime("us", "UTC")),
+        )
+    )
+    (person,) = erased_people(settings, contracts.values(), subjects)
+    # p1 -> C1 -> p2 -> C2 (an account on the same phone); C3 is someone else
+    assert person.consumer_ids == {"C000000001", "C000000002"}
+    assert person.phones == {"p1" * 26, "p2" * 26}
+
+
+def test_the_published_file_is_rewritten_beside_its_readers(tmp_path: Path) -> None:
+    from bclake.ingest.erasure import Person
+    from bclake.orchestration.erasure import _erase_warehouse
+
+    db = tmp_path / "published.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "create table scans as select * from (values ('C000000272', 1), ('C000000001', 2))"
+            " t(consumer_id, n)"
+        )
+    reader = duckdb.connect(str(db), read_only=True)
+    receipts = _erase_warehouse(db, [Person("ER1", frozenset({"C000000272"}), frozenset())])
+    place = "warehouse published: main.scans"
+    assert receipts == [{"request_id": "ER1", "place": place, "rows": 1}]
+    assert reader.execute("select count(*) from scans").fetchall() == [(2,)], "its old copy"
+    reader.close()
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select consumer_id from scans").fetchall() == [("C000000001",)]
+    assert [p.name for p in tmp_path.iterdir()] == ["published.duckdb"]

@@ -28,10 +28,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import re
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +46,8 @@ from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
 REQUESTS = "cdp.erasure_requests"
 ERASURE_DIR = "_erasure"  # lake/_erasure/: the token list and the receipts
 CONSUMERS = "cdp.consumers"
+REQUEST_FOLDER = "cdp/erasure_requests/"  # under landing/
+OWN_REQUEST = re.compile(r"ER\d{14}[0-9a-f]{6}\.csv")  # the files `write_request` names
 SUBJECTS_SCHEMA = {
     "token": pl.String,
     "kind": pl.String,  # consumer_id or phone
@@ -95,15 +95,20 @@ def _parts(folder: Path) -> list[Path]:
 
 
 def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
-    """New requests' tokens appended to the token list, and the identifiers blanked in the
-    request rows of the lake. Returns the new token rows (`SUBJECTS_SCHEMA`)."""
+    """New requests' tokens appended to the token list, then the identifiers blanked in the
+    request rows of the lake, then the request files `bclake erase` wrote deleted from
+    landing (they hold the identifiers in clear; a source's own files are the source's).
+    Returns the new token rows (`SUBJECTS_SCHEMA`). Safe to repeat after a crash: the
+    tokens are written before anything is blanked."""
     now = datetime.now(UTC)
     new: list[pl.DataFrame] = []
+    held_parts: list[tuple[Path, pl.DataFrame]] = []
     for part in _parts(table_dir(settings.lake, contract)):
         rows = pl.read_parquet(part)
         held = rows.filter(pl.col("consumer_id").is_not_null() | pl.col("phone").is_not_null())
         if held.is_empty():
             continue
+        held_parts.append((part, rows))
         for kind in ("consumer_id", "phone"):
             named = held.filter(pl.col(kind).is_not_null())
             new.append(
@@ -119,14 +124,19 @@ def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
                     schema=SUBJECTS_SCHEMA,
                 )
             )
-        blank = pl.lit(None, pl.String)
-        write_parquet_atomic(rows.with_columns(consumer_id=blank, phone=blank), part)
     taken = pl.concat(new) if new else pl.DataFrame(schema=SUBJECTS_SCHEMA)
-    if not taken.is_empty():
-        subjects = pl.concat([read_subjects(settings), taken]).unique(
-            ["token", "request_id"], keep="first", maintain_order=True
-        )
-        write_parquet_atomic(subjects, subjects_path(settings))
+    if taken.is_empty():
+        return taken
+    subjects = pl.concat([read_subjects(settings), taken]).unique(
+        ["token", "request_id"], keep="first", maintain_order=True
+    )
+    write_parquet_atomic(subjects, subjects_path(settings))
+    blank = pl.lit(None, pl.String)
+    for part, rows in held_parts:
+        write_parquet_atomic(rows.with_columns(consumer_id=blank, phone=blank), part)
+        for file in rows["_source_file"].unique().drop_nulls():
+            if OWN_REQUEST.fullmatch(Path(file).name) and file.startswith(REQUEST_FOLDER):
+                (settings.landing / file).unlink(missing_ok=True)
     return taken
 
 
@@ -155,50 +165,66 @@ class Person:
 def erased_people(
     settings: Settings, contracts: Iterable[Contract], subjects: pl.DataFrame
 ) -> list[Person]:
-    """The people the token list names, one per request that finds anyone in the lake now.
+    """The people the token list names, one per request that finds anyone in the lake now
+    (a request that names someone an earlier request named finds them too).
 
-    Reads the subject columns of every lake part (one column read per part; no row data
-    beyond them) and hashes each distinct value once."""
+    Reads the subject columns of every lake part (those columns only) and hashes each
+    distinct value once, over all tables. A consumer id brings the phones it registered
+    with, and a phone the consumer ids registered with it, until nothing new comes: under
+    real-name mobile registration one phone is one person, and ids sharing it are that
+    person's accounts."""
     if subjects.is_empty():
         return []
-    by_token = dict(zip(subjects["token"], subjects["request_id"], strict=True))
+    requests: dict[str, list[str]] = {}
+    for tok, request in zip(subjects["token"], subjects["request_id"], strict=True):
+        requests.setdefault(tok, []).append(request)
     hashed = pseudonymiser(settings.pii_key)
-    found: dict[str, tuple[set[str], set[str]]] = {}  # request -> (consumer ids, phones)
     values, link = _subject_values(settings, contracts)
-    for is_pii, column in values:
+    found: dict[str, tuple[set[str], set[str]]] = {}  # request -> (consumer ids, phones)
+    for is_pii, column in values.items():
         # a PII column holds the pseudonym already; an id column is hashed here
         kind = "phone" if is_pii else "consumer_id"
         for value in column:
-            request = by_token.get(token(value if is_pii else hashed(value), kind))
-            if request is not None:
+            for request in requests.get(token(value if is_pii else hashed(value), kind), ()):
                 found.setdefault(request, (set(), set()))[is_pii].add(value)
     people = []
     for request, (cids, phones) in found.items():
-        if not link.is_empty():
-            phones |= set(link.filter(pl.col("consumer_id").is_in(list(cids)))["phone"])
-            cids |= set(link.filter(pl.col("phone").is_in(list(phones)))["consumer_id"])
+        while not link.is_empty():
+            more_phones = set(link.filter(pl.col("consumer_id").is_in(list(cids)))["phone"])
+            more_ids = set(
+                link.filter(pl.col("phone").is_in(list(phones | more_phones)))["consumer_id"]
+            )
+            if more_phones <= phones and more_ids <= cids:
+                break
+            phones |= more_phones
+            cids |= more_ids
         people.append(Person(request, frozenset(cids), frozenset(phones)))
     return people
 
 
 def _subject_values(
     settings: Settings, contracts: Iterable[Contract]
-) -> tuple[list[tuple[bool, pl.Series]], pl.DataFrame]:
-    """Each subject column's distinct values in the lake (with whether it is a PII column),
-    and the consumer id -> phone pseudonym pairs of `cdp.consumers`."""
-    values: list[tuple[bool, pl.Series]] = []
+) -> tuple[dict[bool, pl.Series], pl.DataFrame]:
+    """The distinct values of the lake's subject columns, id columns (False) and PII
+    columns (True) apart, and the consumer id -> phone pseudonym pairs of `cdp.consumers`."""
+    columns: dict[bool, list[pl.LazyFrame]] = {False: [], True: []}
     link = pl.DataFrame(schema={"consumer_id": pl.String, "phone": pl.String})
     for contract in contracts:
-        columns = [c for c in contract.all_columns if c.subject]
+        subject = [c for c in contract.all_columns if c.subject]
         parts = _parts(table_dir(settings.lake, contract))
-        if contract.key == REQUESTS or not columns or not parts:
+        if contract.key == REQUESTS or not subject or not parts:
             continue
-        frame = pl.scan_parquet(parts).select([c.name for c in columns])
+        frame = pl.scan_parquet(parts, missing_columns="insert")
         if contract.key == CONSUMERS:
             link = frame.select("consumer_id", "phone").unique().drop_nulls().collect()
-        for col in columns:
-            unique = frame.select(pl.col(col.name).drop_nulls().unique()).collect()
-            values.append((col.pii, unique[col.name]))
+        for col in subject:
+            columns[col.pii].append(frame.select(pl.col(col.name).alias("value")).unique())
+    values = {
+        pii: pl.concat(frames).unique().drop_nulls().collect()["value"]
+        if frames
+        else pl.Series("value", [], pl.String)
+        for pii, frames in columns.items()
+    }
     return values, link
 
 
@@ -215,19 +241,19 @@ def erase_lake(
     """Remove the people's rows from the lake, the quarantine and the set-aside parts,
     rewriting only the parts that hold them, and move the counts in the ledger.
 
-    A lake row goes when a `subject` column names a person, or when its text (other string
-    columns, `_extra`) holds one of their identifiers as a word; a quarantined or set-aside
-    row when its text does. Returns receipt rows (`RECEIPT_SCHEMA` without `erased_at`)."""
+    A lake row goes when a `subject` column names a person, or when the columns a contract
+    does not know (`_extra`, free text from the source) hold one of their identifiers as a
+    word; a quarantined or set-aside row when its text does. Other id columns are not
+    searched: a coupon id could be spelled like a consumer id. Returns receipt rows
+    (`RECEIPT_SCHEMA` without `erased_at`)."""
     receipts: list[dict] = []
     if not people:
         return receipts
     everyone = frozenset().union(*(p.needles for p in people))
     for contract in contracts:
         exact = [c.name for c in contract.all_columns if c.subject]
-        text = [c.name for c in contract.all_columns if c.type == "string" and not c.subject] + [
-            "_extra"
-        ]
-        counts: dict[str, dict[str, int]] = {"loaded": {}, "quarantined": {}}
+        text = ["_extra"]
+        counts: dict[str, dict[tuple[str, str], int]] = {"loaded": {}, "quarantined": {}}
         places = (
             (table_dir(settings.lake, contract), exact, text, "lake", "loaded"),
             (
@@ -285,9 +311,11 @@ def _erase_part(
     exact: list[str],
     text: list[str],
     place: str,
-    per_file: dict[str, int],
+    per_file: dict[tuple[str, str], int],
     receipts: list[dict],
 ) -> None:
+    """Rewrite `part` without the rows `_mask` finds for any of `people`; rows removed are
+    counted per (source file, its sha256) in `per_file` and per request in `receipts`."""
     schema = pl.read_parquet_schema(part)
     exact = [c for c in exact if c in schema]
     text = [c for c in text if schema.get(c) == pl.String]
@@ -309,39 +337,49 @@ def _erase_part(
         part.unlink()
     else:
         write_parquet_atomic(kept, part)
-    if "_source_file" in gone.columns:
-        for file, n in gone.group_by("_source_file").len().iter_rows():
-            if file is not None:
-                per_file[file] = per_file.get(file, 0) + n
+    if {"_source_file", "_file_sha256"} <= set(gone.columns):
+        for file, sha, n in gone.group_by("_source_file", "_file_sha256").len().iter_rows():
+            if file is not None and sha is not None:
+                per_file[file, sha] = per_file.get((file, sha), 0) + n
     for request, n in gone.group_by("_request").len().iter_rows():
         receipts.append({"request_id": request, "place": place, "rows": n})
 
 
 def _move_ledger(
-    settings: Settings, contract: Contract, loaded: dict[str, int], quarantined: dict[str, int]
+    settings: Settings,
+    contract: Contract,
+    loaded: dict[tuple[str, str], int],
+    quarantined: dict[tuple[str, str], int],
 ) -> None:
-    """Rows erased from each file move from loaded or quarantined to `rows_erased`."""
+    """Rows erased from each (file, sha256) move from loaded or quarantined to
+    `rows_erased` on the latest ledger row of that file's content."""
     if not loaded and not quarantined:
         return
-    ledger = read_ledger(settings, contract)
-    # one ledger row per file carries its counts: the latest that loaded anything
+    ledger = read_ledger(settings, contract).with_row_index("_i")
+    moved = pl.DataFrame(
+        [
+            {"file": f, "sha256": sha, "_loaded": loaded.get((f, sha), 0),
+             "_quarantined": quarantined.get((f, sha), 0)}
+            for f, sha in {*loaded, *quarantined}
+        ],
+        schema={"file": pl.String, "sha256": pl.String, "_loaded": pl.Int64,
+                "_quarantined": pl.Int64},
+    )  # fmt: skip
     latest = (
-        ledger.with_row_index("_i")
-        .filter(pl.col("sha256").is_not_null())
-        .group_by("file")
-        .agg(pl.col("_i").max())["_i"]
+        ledger.group_by("file", "sha256").agg(pl.col("_i").max()).join(moved, on=["file", "sha256"])
     )
-    n_loaded = pl.col("file").replace_strict(loaded, default=0, return_dtype=pl.Int64)
-    n_quar = pl.col("file").replace_strict(quarantined, default=0, return_dtype=pl.Int64)
-    mine = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(latest.cast(pl.UInt32).implode())
-    ledger = ledger.with_columns(
-        rows_loaded=pl.when(mine).then(pl.col("rows_loaded") - n_loaded).otherwise("rows_loaded"),
-        rows_quarantined=pl.when(mine)
-        .then(pl.col("rows_quarantined") - n_quar)
-        .otherwise("rows_quarantined"),
-        rows_erased=pl.when(mine)
-        .then(pl.col("rows_erased").fill_null(0) + n_loaded + n_quar)
-        .otherwise("rows_erased"),
+    ledger = (
+        ledger.join(latest.select("_i", "_loaded", "_quarantined"), on="_i", how="left")
+        .with_columns(pl.col("_loaded", "_quarantined").fill_null(0))
+        .with_columns(
+            rows_loaded=pl.col("rows_loaded") - pl.col("_loaded"),
+            rows_quarantined=pl.col("rows_quarantined") - pl.col("_quarantined"),
+            rows_erased=pl.when(pl.col("_loaded") + pl.col("_quarantined") > 0)
+            .then(pl.col("rows_erased").fill_null(0) + pl.col("_loaded") + pl.col("_quarantined"))
+            .otherwise("rows_erased"),
+        )
+        .sort("_i")
+        .drop("_i", "_loaded", "_quarantined")
     )
     write_parquet_atomic(ledger, ledger_path(settings, contract))
 
@@ -359,105 +397,6 @@ def record_receipts(settings: Settings, rows: list[dict], at: datetime) -> pl.Da
     )
     write_parquet_atomic(pl.concat([read_receipts(settings), new]), receipts_path(settings))
     return new
-
-
-PENDING = "erasure_pending.json"  # in the data root's private folder, until the run ends
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one run's erasure step did."""
-
-    requests_new: int  # requests taken from the lake this run
-    people: int  # requests that found someone in the lake this run
-    receipts: pl.DataFrame  # `RECEIPT_SCHEMA`, this run's
-
-
-def carry_out(settings: Settings, contracts: dict[str, Contract]) -> Outcome:
-    """Take new requests and erase everyone listed from the lake, the working and published
-    warehouse and the planner export sets. The run logs (Dagster's storage, which the
-    running run holds open) are scrubbed when the run has ended (`finish`), from the
-    identifiers kept until then in the data root's private folder (mode 0700).
-
-    Raises `core.scrub.ScrubError` for a file holding an identifier that cannot be
-    rewritten (it names the file); what was erased before stays erased.
-    """
-    from bclake.core.scrub import scrub_tree
-    from bclake.core.warehouse import compact, erase_rows
-    from bclake.exports.versions import versions_dir
-
-    now = datetime.now(UTC)
-    taken = (
-        take_requests(settings, contracts[REQUESTS]) if REQUESTS in contracts else pl.DataFrame()
-    )
-    people = erased_people(settings, contracts.values(), read_subjects(settings))
-    receipts = erase_lake(settings, contracts.values(), people)
-    for person in people:
-        regex = pattern(person.needles)
-        for db in (settings.build_db, settings.published_db):
-            if db.exists():
-                receipts += _erase_warehouse(db, regex, person.request_id, erase_rows, compact)
-        exports = versions_dir(settings.exports)
-        if exports.exists():
-            changed = scrub_tree(exports, person.needles, rows=True)
-            if changed:
-                receipts.append(
-                    {"request_id": person.request_id, "place": "exports", "rows": len(changed)}
-                )
-    if people:
-        pending = settings.private_dir / PENDING
-        pending.parent.mkdir(parents=True, exist_ok=True)
-        known = json.loads(pending.read_text()) if pending.exists() else {}
-        for person in people:
-            known.setdefault(person.request_id, []).extend(sorted(person.needles))
-        tmp = pending.with_name(f".{PENDING}.tmp")
-        tmp.write_text(json.dumps(known))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, pending)
-    return Outcome(len(taken), len(people), record_receipts(settings, receipts, now))
-
-
-def _erase_warehouse(db: Path, regex: str, request: str, erase_rows, compact) -> list[dict]:
-    import duckdb
-
-    con = duckdb.connect(str(db))
-    try:
-        deleted = erase_rows(con, regex)
-    finally:
-        con.close()
-    if not deleted:
-        return []
-    if db.name.startswith("published"):
-        # readers may hold the published file open: rewrite a copy, rename it into place
-        copy = db.with_name(f".{db.name}.erase")
-        shutil.copyfile(db, copy)
-        compact(copy)
-        os.replace(copy, db)
-    else:
-        compact(db)
-    return [
-        {"request_id": request, "place": f"warehouse {db.stem}: {table}", "rows": n}
-        for table, n in deleted.items()
-    ]
-
-
-def finish(settings: Settings, dagster_home: Path) -> pl.DataFrame:
-    """After a run: scrub the identifiers `carry_out` kept from every file under
-    `dagster_home` (the run's own logs included), record receipts, forget the identifiers.
-    Returns the receipts written (none when nothing was pending)."""
-    from bclake.core.scrub import scrub_tree
-
-    pending = settings.private_dir / PENDING
-    if not pending.exists():
-        return pl.DataFrame(schema=RECEIPT_SCHEMA)
-    rows = []
-    for request, needles in json.loads(pending.read_text()).items():
-        changed = scrub_tree(dagster_home, set(needles)) if dagster_home.exists() else []
-        if changed:
-            rows.append({"request_id": request, "place": "run logs", "rows": len(changed)})
-    written = record_receipts(settings, rows, datetime.now(UTC))
-    pending.unlink()
-    return written
 
 
 REASONS = ("erasure_request", "consent_withdrawn", "account_closed", "other")

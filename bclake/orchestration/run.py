@@ -22,8 +22,8 @@ import dagster as dg
 
 from bclake.core.locks import process_alive, writer_lock
 from bclake.core.settings import Settings
-from bclake.ingest.erasure import finish as finish_erasure
 from bclake.orchestration.definitions import PIPELINE_JOB, build_definitions
+from bclake.orchestration.erasure import finish as finish_erasure
 from bclake.orchestration.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,

@@ -272,7 +272,7 @@ ERASURE_KEY = dg.AssetKey(["lake", "erasure"])
 def lake_erasure(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
 ) -> dg.MaterializeResult:
-    from bclake.ingest.erasure import carry_out
+    from bclake.orchestration.erasure import carry_out
 
     settings = lakehouse.settings
     with lakehouse.writer("erasure", context.log.info):
