@@ -22,9 +22,9 @@ import pytest
 from bclake.core.contracts import load_contracts
 from bclake.core.pii import pseudonym
 from bclake.core.settings import Settings
+from bclake.core.warehouse import word_pattern
 from bclake.ingest.erasure import (
     RECEIPT_SCHEMA,
-    pattern,
     read_receipts,
     read_subjects,
     token,
@@ -43,7 +43,7 @@ def _holds(path: Path, needles: list[str]) -> bool:
     data = path.read_bytes()
     if any(n.encode() in data for n in needles):
         return True
-    regex = pattern(needles)
+    regex = word_pattern(needles)
     if path.suffix == ".parquet" or data[:4] == b"PAR1":
         frame = pl.read_parquet(path)
         texts = [c for c, t in frame.schema.items() if t == pl.String]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import duckdb
@@ -22,10 +24,20 @@ def write_tables(
             con.unregister("_frame")
 
 
-def erase_rows(con: duckdb.DuckDBPyConnection, regex: str) -> dict[str, int]:
-    """Delete every row of every base table in which a text column matches `regex` (DuckDB
-    `regexp_matches`, RE2 syntax); returns rows deleted per `schema.table` (tables that lost
-    none left out). Views are left alone: they show what their tables hold."""
+def word_pattern(needles: Iterable[str]) -> str:
+    """A regular expression matching any of `needles` as a whole word (not inside a longer
+    id: `C000000272` does not match `C0000002721`)."""
+    words = "|".join(re.escape(n) for n in sorted(needles))
+    return rf"(?:^|[^0-9A-Za-z])(?:{words})(?:[^0-9A-Za-z]|$)"
+
+
+def erase_rows(con: duckdb.DuckDBPyConnection, needles: Collection[str]) -> dict[str, int]:
+    """Delete every row of every base table in which a text column holds one of `needles`
+    as a word (`word_pattern`; a plain `contains` first, which is ten times cheaper than the
+    expression alone); returns rows deleted per `schema.table` (tables that lost none left
+    out). Views are left alone: they show what their tables hold."""
+    regex = word_pattern(needles)
+    words = sorted(needles)
     tables = con.execute(
         "select c.table_schema, c.table_name, list(c.column_name order by c.ordinal_position) "
         "from information_schema.columns c join information_schema.tables t "
@@ -35,9 +47,11 @@ def erase_rows(con: duckdb.DuckDBPyConnection, regex: str) -> dict[str, int]:
     ).fetchall()
     deleted: dict[str, int] = {}
     for schema, table, columns in tables:
-        where = " or ".join(f'regexp_matches("{c}", $regex)' for c in columns)
+        held = " or ".join(f'contains("{c}", $n{i})' for c in columns for i in range(len(words)))
+        word = " or ".join(f'regexp_matches("{c}", $regex)' for c in columns)
+        params = {"regex": regex, **{f"n{i}": n for i, n in enumerate(words)}}
         n = con.execute(
-            f'delete from "{schema}"."{table}" where {where}', {"regex": regex}
+            f'delete from "{schema}"."{table}" where ({held}) and ({word})', params
         ).fetchall()[0][0]
         if n:
             deleted[f"{schema}.{table}"] = int(n)

@@ -40,6 +40,7 @@ import polars as pl
 from bclake.core.contracts import Contract
 from bclake.core.pii import pseudonymiser
 from bclake.core.settings import Settings
+from bclake.core.warehouse import word_pattern
 from bclake.ingest.ledger import ledger_path, read_ledger
 from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
 
@@ -228,13 +229,6 @@ def _subject_values(
     return values, link
 
 
-def pattern(needles: Iterable[str]) -> str:
-    """A regular expression matching any of `needles` as a whole word (not inside a longer
-    id: `C000000272` does not match `C0000002721`)."""
-    words = "|".join(re.escape(n) for n in sorted(needles))
-    return rf"(?:^|[^0-9A-Za-z])(?:{words})(?:[^0-9A-Za-z]|$)"
-
-
 def erase_lake(
     settings: Settings, contracts: Iterable[Contract], people: list[Person]
 ) -> list[dict]:
@@ -279,7 +273,7 @@ def _mask(needles: frozenset[str], exact: list[str], text: list[str]) -> pl.Expr
     """Rows whose `exact` columns equal a needle or whose `text` columns hold one as a word."""
     terms = [pl.col(c).is_in(list(needles)) for c in exact]
     if text:
-        regex = pattern(needles)
+        regex = word_pattern(needles)
         terms += [pl.col(c).str.contains(regex) for c in text]
     return pl.any_horizontal(terms).fill_null(False)
 

@@ -31,7 +31,6 @@ from bclake.ingest.erasure import (
     Person,
     erase_lake,
     erased_people,
-    pattern,
     read_subjects,
     record_receipts,
     take_requests,
@@ -130,7 +129,7 @@ def _erase_warehouse(db: Path, people: list[Person]) -> list[dict]:
         con = duckdb.connect(str(target))
         try:
             for person in people:
-                for table, n in erase_rows(con, pattern(person.needles)).items():
+                for table, n in erase_rows(con, person.needles).items():
                     place = f"warehouse {db.stem}: {table}"
                     receipts.append({"request_id": person.request_id, "place": place, "rows": n})
         finally:
