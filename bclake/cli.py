@@ -685,6 +685,7 @@ def streamlit_command(port: int, address: str) -> list[str]:
         "--browser.gatherUsageStats=false",
         "--client.toolbarMode=minimal",
         "--client.showErrorDetails=type",
+        "--runner.magicEnabled=false",
     ]
 
 

@@ -255,6 +255,7 @@ OTHER_WRITERS = {
     "bclake/core/xlsx.py": "the defusing writers themselves",
     "bclake/core/dbt_codegen.py": "dbt seeds: data for dbt, never opened as a spreadsheet",
     "bclake/dashboards/review.py": "decision files for landing, read back by ingest",
+    "bclake/ingest/erasure.py": "erasure request files for landing, read back by ingest",
 }
 WRITER = re.compile(
     r"\.write_csv\(|\.to_csv\(|csv\.writer\(|csv\.DictWriter\(|\.write_excel\(|"
