@@ -376,3 +376,15 @@ def test_the_published_file_is_rewritten_beside_its_readers(tmp_path: Path) -> N
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("select consumer_id from scans").fetchall() == [("C000000001",)]
     assert [p.name for p in tmp_path.iterdir()] == ["published.duckdb"]
+
+
+def test_the_quality_page_sums_each_request(erased: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit_server import signed_in
+
+    monkeypatch.setenv("BCLAKE_HOME", str(erased["home"]))
+    at = signed_in("views/quality.py", "hq", "en")
+    assert not at.exception, at.exception
+    summary = next(d.value for d in at.dataframe if "Request" in d.value.columns)
+    row = summary.set_index("Request").loc[erased["request"]]
+    assert row["Lake rows"] > 0 and row["Warehouse rows"] > 0 and row["Export and log files"] > 0
+    assert erased["consumer"] not in summary.to_csv()

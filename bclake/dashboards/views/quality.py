@@ -127,12 +127,41 @@ if receipts.empty:
     st.info(t("quality.no_erasure"))
 else:
     st.caption(t("quality.erasure_caption"))
+    layer = receipts.place.str.split(" |/", regex=True).str[0]
+    receipts["layer"] = layer.map(
+        {"lake": "lake", "quarantine": "lake", "warehouse": "warehouse"}
+    ).fillna("files")
+    receipts["erased_at"] = pd.to_datetime(receipts.erased_at).dt.tz_convert(data.SHANGHAI)
+    summary = (
+        receipts.pivot_table(
+            index="request_id", columns="layer", values="rows", aggfunc="sum", fill_value=0
+        )
+        .reindex(columns=["lake", "warehouse", "files"], fill_value=0)
+        .join(receipts.groupby("request_id").erased_at.max())
+        .sort_values("erased_at", ascending=False)
+        .reset_index()
+    )
+    summary["erased_at"] = summary.erased_at.dt.strftime("%Y-%m-%d %H:%M")
     st.dataframe(
-        receipts[["request_id", "erased_at", "place", "rows"]],
+        summary[["request_id", "erased_at", "lake", "warehouse", "files"]].rename(
+            columns={
+                "request_id": t("quality.request"),
+                "erased_at": t("quality.erased_at"),
+                "lake": t("quality.erased_lake"),
+                "warehouse": t("quality.erased_warehouse"),
+                "files": t("quality.erased_files"),
+            }
+        ),
         hide_index=True,
         width="stretch",
-        height=240,
     )
+    with st.expander(t("quality.erasure_detail")):
+        st.dataframe(
+            receipts[["request_id", "place", "rows"]],
+            hide_index=True,
+            width="stretch",
+            height=300,
+        )
 
 st.subheader(t("quality.freshness"))
 fresh = data.query("select * from audit.source_freshness")
