@@ -82,7 +82,7 @@ def carry_out(settings: Settings, contracts: dict[str, Contract]) -> Outcome:
     for person in found:
         known = set(pending["people"].get(person.request_id, []))
         pending["people"][person.request_id] = sorted(known | person.needles)
-    people = [Person(r, frozenset(n), frozenset()) for r, n in pending["people"].items()]
+    people = _people(pending)
     n_new = 0 if taken is None else taken["request_id"].n_unique()
     receipts: list[dict] = []
     if taken is not None:
@@ -99,12 +99,26 @@ def carry_out(settings: Settings, contracts: dict[str, Contract]) -> Outcome:
             receipts += _erase_warehouse(db, people)
     exports = versions_dir(settings.exports)
     changed = scrub_tree(exports, _needles(people), rows=True) if exports.exists() else []
-    receipts += [{"request_id": p.request_id, "place": "exports", "rows": len(changed)}
-                 for p in people if changed]  # fmt: skip
+    receipts += _files_receipts(people, "exports", changed)
     written = record_receipts(settings, receipts, now)
     pending["complete"] = True
     _write_pending(settings, pending)
     return Outcome(n_new, len(people), written)
+
+
+def _people(pending: dict) -> list[Person]:
+    """The pending people, their identifiers (ids and phones alike) as one set."""
+    return [Person(r, frozenset(n), frozenset()) for r, n in pending["people"].items()]
+
+
+def _files_receipts(people: list[Person], place: str, changed: list) -> list[dict]:
+    """One receipt per person for files rewritten in one walk for all of them (none when
+    no file changed)."""
+    return [
+        {"request_id": p.request_id, "place": place, "rows": len(changed)}
+        for p in people
+        if changed
+    ]
 
 
 def _none() -> pl.DataFrame:
@@ -152,10 +166,9 @@ def finish(settings: Settings, dagster_home: Path) -> pl.DataFrame:
     pending = _read_pending(settings)
     if not pending["people"] or not pending["complete"]:
         return _none()
-    people = [Person(r, frozenset(n), frozenset()) for r, n in pending["people"].items()]
+    people = _people(pending)
     changed = scrub_tree(dagster_home, _needles(people)) if dagster_home.exists() else []
-    rows = [{"request_id": p.request_id, "place": "run logs", "rows": len(changed)}
-            for p in people if changed]  # fmt: skip
+    rows = _files_receipts(people, "run logs", changed)
     written = record_receipts(settings, rows, datetime.now(UTC))
     _pending_path(settings).unlink()
     return written

@@ -10,6 +10,17 @@ import streamlit as st
 from bclake.dashboards import data, ui
 from bclake.dashboards.i18n import t
 
+
+def _audit(table: str, order: str) -> pd.DataFrame:
+    """`audit.<table>` in `order`; no rows when the published build predates the table."""
+    name = f"audit.{table}"
+    return (
+        data.query(f"select * from {name} order by {order}")
+        if data.has_table(name)
+        else pd.DataFrame()
+    )
+
+
 st.title(t("page.quality"))
 ui.require_published()
 if not ui.hq_only():
@@ -94,11 +105,7 @@ else:
             st.code(row.example_raw, language="json", wrap_lines=True)
 
 st.subheader(t("quality.checks"))
-checks = (
-    data.query("select * from audit.asset_checks order by passed nulls first, asset")
-    if data.has_table("audit.asset_checks")
-    else pd.DataFrame()
-)
+checks = _audit("asset_checks", "passed nulls first, asset")
 if checks.empty:
     st.info(t("quality.no_checks"))
 else:
@@ -118,11 +125,7 @@ else:
     )
 
 st.subheader(t("quality.erasure"))
-receipts = (
-    data.query("select * from audit.erasure_receipts order by erased_at desc, request_id, place")
-    if data.has_table("audit.erasure_receipts")
-    else pd.DataFrame()
-)
+receipts = _audit("erasure_receipts", "erased_at desc, request_id, place")
 if receipts.empty:
     st.info(t("quality.no_erasure"))
 else:
