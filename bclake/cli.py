@@ -567,6 +567,37 @@ def erase(
     console.print(f"request {request_id} written to {path}; the next `bclake pipeline` erases")
 
 
+@app.command("rotate-pii-key")
+def rotate_pii_key() -> None:
+    """Move every stored pseudonym to a new key, read from BCLAKE_PII_KEY_NEW (never from
+    the command line). Stop Dagster first. Afterwards set BCLAKE_PII_KEY to the new key
+    and append the old one to BCLAKE_PII_KEY_RETIRED; see docs/privacy.md."""
+    from bclake.core.locks import DataRootBusy
+    from bclake.core.scrub import ScrubError
+    from bclake.ingest.rotation import KeyMismatch
+    from bclake.orchestration.rotation import NEW_KEY_ENV, rotate
+
+    settings = Settings.from_env()
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home)
+    try:
+        done = rotate(settings, os.environ.get(NEW_KEY_ENV, ""), home, log=console.print)
+    except (ValueError, RuntimeError, KeyMismatch, ScrubError, DataRootBusy) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    console.print(
+        f"moved {done.pseudonyms:,} pseudonyms in {done.seconds:.1f}s: {done.lake_parts:,} "
+        f"lake parts, {done.erasure_rows} erasure list rows, "
+        + ", ".join(f"{n:,} values in {db}" for db, n in done.warehouse_values.items())
+        + f", {done.files} export and run-log files"
+    )
+    console.print(
+        "Now, before the next run: set BCLAKE_PII_KEY_RETIRED to its current value followed "
+        "by the old BCLAKE_PII_KEY (white space between keys), set BCLAKE_PII_KEY to the "
+        f"value of {NEW_KEY_ENV}, and unset {NEW_KEY_ENV}. Keep the retired keys: ingest "
+        "needs the whole chain."
+    )
+
+
 @app.command()
 def ledger(
     format: Annotated[str, typer.Option("--format", help="table or json")] = "table",

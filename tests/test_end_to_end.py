@@ -425,7 +425,7 @@ def test_no_personal_number_leaves_a_hostile_landing(hostile_settings: Settings)
     assert clear_pii_under(home, PLANTED) == []
     _assert_nothing_left_to_mask(home)
     # the planted numbers did travel, as pseudonyms: into dim_store and the planner files
-    person = pseudonym(PLANTED_PHONE, hostile_settings.pii_key)
+    person = pseudonym(PLANTED_PHONE, hostile_settings.pii_keys)
     con = duckdb.connect(str(hostile_settings.published_db), read_only=True)
     try:
         names = con.sql(  # the simulated stores (S9... are the hostile file's own)

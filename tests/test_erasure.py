@@ -20,14 +20,14 @@ import polars as pl
 import pytest
 
 from bclake.core.contracts import load_contracts
-from bclake.core.pii import pseudonym
+from bclake.core.pii import pseudonym, seal
 from bclake.core.settings import Settings
 from bclake.core.warehouse import word_pattern
 from bclake.ingest.erasure import (
     RECEIPT_SCHEMA,
+    listed,
     read_receipts,
     read_subjects,
-    token,
     write_request,
 )
 from bclake.ingest.ledger import read_ledger
@@ -110,7 +110,7 @@ def erased(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         for line in f.read_text(encoding="utf-8").splitlines()
         if f'"{consumer}"' in line
     )
-    phone = pseudonym(record["phone"], settings.pii_key)
+    phone = pseudonym(record["phone"], settings.pii_keys)
     # the CDP sends the person again (a later export), once well-formed and once broken
     broken = {**record, "profile": {**record["profile"], "gender": "unknown"}}
     (landing / "consumers_resent.ndjson").write_text(
@@ -181,8 +181,9 @@ def test_receipts_say_where_without_saying_who(erased: dict) -> None:
     # the request keeps its id and time, not the identifier
     subjects = read_subjects(erased["settings"])
     assert set(subjects["request_id"]) == {erased["request"]}
-    consumer_pseudonym = pseudonym(erased["consumer"], erased["settings"].pii_key)
-    assert token(consumer_pseudonym, "consumer_id") in set(subjects["token"])
+    consumer_pseudonym = pseudonym(erased["consumer"], erased["settings"].pii_keys)
+    assert ("consumer_id", consumer_pseudonym) in listed(erased["settings"], subjects)
+    assert consumer_pseudonym not in subjects.write_csv()  # sealed, not in clear
 
 
 def test_the_run_logs_keep_their_other_lines(erased: dict) -> None:
@@ -335,7 +336,7 @@ def test_a_phone_request_finds_every_account_and_phone_of_the_person(tmp_path: P
     consumers = pl.DataFrame(
         {
             "consumer_id": ["C000000001", "C000000001", "C000000002", "C000000003"],
-            "phone": ["p1" * 26, "p2" * 26, "p2" * 26, "p3" * 26],
+            "phone": ["pa" * 26, "ba" * 26, "ba" * 26, "ca" * 26],
         }
     )
     write_parquet_atomic(
@@ -343,8 +344,8 @@ def test_a_phone_request_finds_every_account_and_phone_of_the_person(tmp_path: P
     )
     subjects = read_subjects(settings).vstack(
         pl.DataFrame(
-            {"token": [token("p1" * 26, "phone")], "kind": "phone", "request_id": "ER1"},
-            schema_overrides={"token": pl.String},
+            {"sealed": [seal("pa" * 26, settings.pii_key)], "kind": "phone", "request_id": "ER1"},
+            schema_overrides={"sealed": pl.String},
         ).with_columns(
             requested_at=pl.lit(None, pl.Datetime("us", "UTC")),
             reason=pl.lit(None, pl.String),
@@ -352,9 +353,9 @@ def test_a_phone_request_finds_every_account_and_phone_of_the_person(tmp_path: P
         )
     )
     (person,) = erased_people(settings, contracts.values(), subjects)
-    # p1 -> C1 -> p2 -> C2 (an account on the same phone); C3 is someone else
+    # pa -> C1 -> ba -> C2 (an account on the same phone); C3 is someone else
     assert person.consumer_ids == {"C000000001", "C000000002"}
-    assert person.phones == {"p1" * 26, "p2" * 26}
+    assert person.phones == {"pa" * 26, "ba" * 26}
 
 
 def test_the_published_file_is_rewritten_beside_its_readers(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -99,9 +100,36 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CANONICAL_MOBILE = re.compile(rf"(?:0086|86)?({_MOBILE})")
 
 
-def pseudonymiser(key: str) -> Callable[[str], str]:
-    """`pseudonym` under one key, with the key's HMAC state computed once (for many values)."""
+PiiKey = str | Sequence[str]
+"""A pseudonymisation key, or a chain of them oldest first (after `bclake rotate-pii-key`):
+the first key hashes the clear value, each later one the pseudonym before it."""
+
+SEAL_LABEL = b"bclake/erasure-seal/"
+
+
+def rekeyer(key: str) -> Callable[[str], str]:
+    """One link of a key chain: a pseudonym (52 base32 characters, as written) to its
+    HMAC-SHA256 under `key`, in the same form. `pseudonymiser([k1, k2])(v)` equals
+    `rekeyer(k2)(pseudonymiser(k1)(v))`: how `bclake rotate-pii-key` moves stored
+    pseudonyms to a new key without their clear values."""
     keyed = hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+    def hashed(value: str) -> str:
+        mac = keyed.copy()
+        mac.update(value.encode())
+        return base64.b32encode(mac.digest()).decode().rstrip("=").lower()
+
+    return hashed
+
+
+def pseudonymiser(key: PiiKey) -> Callable[[str], str]:
+    """`pseudonym` under one key or a chain (`PiiKey`), with each key's HMAC state computed
+    once (for many values). Raises ValueError for an empty chain."""
+    keys = [key] if isinstance(key, str) else list(key)
+    if not keys:
+        raise ValueError("no pseudonymisation key")
+    keyed = hmac.new(keys[0].encode(), digestmod=hashlib.sha256)
+    links = [rekeyer(k) for k in keys[1:]]
 
     def hashed(value: str) -> str:
         if not (value.isascii() and value.isdigit()):
@@ -110,17 +138,52 @@ def pseudonymiser(key: str) -> Callable[[str], str]:
         mobile = _CANONICAL_MOBILE.fullmatch(value)
         mac = keyed.copy()
         mac.update((mobile.group(1) if mobile else value).encode())
-        return base64.b32encode(mac.digest()).decode().rstrip("=").lower()
+        out = base64.b32encode(mac.digest()).decode().rstrip("=").lower()
+        for link in links:
+            out = link(out)
+        return out
 
     return hashed
 
 
-def pseudonym(value: str, key: str) -> str:
+def pseudonym(value: str, key: PiiKey) -> str:
     """Keyed hash in base32 (52 lower-case letters and digits 2-7), so it can never look like
     a phone or identity number: HMAC-SHA256 under `key` of the value's letters and digits
     (NFKC). A phone-shaped value is hashed in its canonical form (eleven digits, no `+86`),
-    so `+86 138-0000-0020` and `13800000020` are one person."""
+    so `+86 138-0000-0020` and `13800000020` are one person. A chain of keys (`PiiKey`)
+    hashes the pseudonym again under each later key."""
     return pseudonymiser(key)(value)
+
+
+def _seal_pad(key: str, nonce: bytes) -> bytes:
+    return hmac.new(key.encode(), SEAL_LABEL + nonce, hashlib.sha256).digest()
+
+
+def seal(value: str, key: str) -> str:
+    """A pseudonym (52 base32 characters) encrypted under `key` (the newest key of the
+    chain): 16 random bytes, then the pseudonym's 32 bytes XOR HMAC-SHA256(key, label +
+    nonce), in base32 (77 characters, so never a pseudonym's length). For lists that must
+    outlive a key rotation without holding the pseudonym in clear (the erasure list).
+    Raises ValueError for a value that is not a pseudonym."""
+    try:
+        raw = base64.b32decode(value.upper() + "====")
+    except ValueError:
+        raw = b""
+    if len(raw) != 32 or base64.b32encode(raw).decode().rstrip("=").lower() != value:
+        raise ValueError("not a pseudonym: 52 base32 characters expected")
+    nonce = os.urandom(16)
+    body = bytes(a ^ b for a, b in zip(raw, _seal_pad(key, nonce), strict=True))
+    return base64.b32encode(nonce + body).decode().rstrip("=").lower()
+
+
+def unseal(sealed: str, key: str) -> str:
+    """The pseudonym `seal` encrypted under `key`. Raises ValueError for a malformed value."""
+    data = base64.b32decode(sealed.upper() + "===")
+    if len(data) != 48:
+        raise ValueError("not a sealed pseudonym: 77 base32 characters expected")
+    nonce, body = data[:16], data[16:]
+    raw = bytes(a ^ b for a, b in zip(body, _seal_pad(key, nonce), strict=True))
+    return base64.b32encode(raw).decode().rstrip("=").lower()
 
 
 def id_check_holds(number: str) -> bool:
@@ -181,7 +244,7 @@ def has_pii(expr: pl.Expr) -> pl.Expr:
     return expr.str.contains(PII_PATTERN)
 
 
-def _substitute(marked: pl.Series, key: str | None) -> pl.Series:
+def _substitute(marked: pl.Series, key: PiiKey | None) -> pl.Series:
     """`marked` (bracketed by `_bracket`) with each bracketed match replaced (`_replacement`,
     computed once per distinct match): the values with a match are cut at the brackets,
     their matches swapped through a join and the pieces joined again."""
@@ -218,7 +281,7 @@ def _substitute(marked: pl.Series, key: str | None) -> pl.Series:
 
 
 def redact_frame(
-    frame: pl.DataFrame, key: str | None, columns: Iterable[str] | None = None
+    frame: pl.DataFrame, key: PiiKey | None, columns: Iterable[str] | None = None
 ) -> pl.DataFrame:
     """`frame` with every phone and identity number in its text columns (or in `columns`,
     those of them that are text) replaced by its keyed pseudonym, or by `[phone]` / `[id]`
@@ -243,15 +306,32 @@ def redact_frame(
     return frame.with_columns(_substitute(marked[c], key) for c in sources)
 
 
-def redact_texts(texts: Sequence[str | None], key: str | None) -> list[str | None]:
+def redact_texts(texts: Sequence[str | None], key: PiiKey | None) -> list[str | None]:
     """`redact_frame` over a list of strings (lines, messages, names), in their order."""
     frame = pl.DataFrame({"t": list(texts)}, schema={"t": pl.String})
     return redact_frame(frame, key)["t"].to_list()
 
 
-def redact_text(text: str, key: str | None) -> str:
+def redact_text(text: str, key: PiiKey | None) -> str:
     """One string (a file name, a header, a message) with its phones and identity numbers
     replaced (see `redact_frame`)."""
     if not _ANY.search(unicodedata.normalize("NFKC", text)):
         return text
     return redact_texts([text], key)[0] or ""
+
+
+def pseudonyms_in(text: str, key: PiiKey) -> list[str]:
+    """The pseudonyms `redact_text(text, key)` puts in place of the phones and identity
+    numbers in `text`, in order (none for a text without one)."""
+    if not _ANY.search(unicodedata.normalize("NFKC", text)):
+        return []
+    source = pl.Series([text], dtype=pl.String)
+    if not source.str.contains(PII_PATTERN).item():
+        source = source.str.normalize("NFKC")
+    marked = source.to_frame("t").select(_bracket(pl.col("t")))["t"].item()
+    hashed = pseudonymiser(key)
+    found: list[str] = []
+    for piece in marked.split(_OPEN)[1:]:
+        match, _, _ = piece.partition(_CLOSE)
+        found += [p for p in _replacement(match, hashed).split(" ") if len(p) == 52]
+    return found

@@ -15,6 +15,10 @@ members (zip, .xlsx), its content (gzip) or its string cells (Parquet). Symlinks
 Other files than SQLite ones are replaced atomically (temp file beside, fsync, `os.replace`,
 mode kept). A file still holding a needle afterwards (an FTS index, a sheet name, an Enum
 column...) raises `ScrubError`. Messages name files, never identifiers.
+
+`rekey_tree` walks the same files with the same handlers, replacing each old pseudonym by
+its new one (a key rotation) instead of `MARK`; it looks for the pseudonyms a file actually
+holds first (52-character base32 runs), so a mapping of a million entries stays cheap.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ import csv
 import gzip
 import io
 import os
+import re
 import sqlite3
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,15 +71,70 @@ def scrub_tree(root: Path, needles: Collection[str], *, rows: bool = False) -> l
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a folder")
     done: list[Scrubbed] = []
+    marks = dict.fromkeys(keys, MARK)
     for path in _files(root) if keys else ():
         data = path.read_bytes()
         kind = _kind(path, data, rows)
         if _holds(path, data, kind, keys):
-            replaced = _HANDLERS[kind](path, data, keys, rows)
+            replaced = _HANDLERS[kind](path, data, marks, rows)
             if _holds(path, path.read_bytes(), kind, keys):
                 raise ScrubError(f"{path}: still holds an erased identifier after rewriting")
             done.append(Scrubbed(str(path), kind, replaced))
     return done
+
+
+PSEUDONYM_RUN = re.compile(r"[a-z2-7]{52,}")  # where a pseudonym (52 base32 characters) sits
+
+
+def rekey_tree(root: Path, mapping: Mapping[str, str]) -> list[Scrubbed]:
+    """Replace every old pseudonym (a key of `mapping`) by its new one in the regular files
+    under `root` (as `scrub_tree` without `rows`); one `Scrubbed` per rewritten file.
+    Idempotent: a new pseudonym is not a key. Raises `NotADirectoryError`, `ScrubError`
+    (as `scrub_tree`; messages name files only)."""
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a folder")
+    done: list[Scrubbed] = []
+    for path in _files(root) if mapping else ():
+        data = path.read_bytes()
+        kind = _kind(path, data, False)
+        present = _pseudonyms(path, data, kind) & mapping.keys()
+        if present:
+            keys = sorted(present)
+            replaced = _HANDLERS[kind](path, data, {k: mapping[k] for k in keys}, False)
+            if _holds(path, path.read_bytes(), kind, keys):
+                raise ScrubError(f"{path}: still holds an old pseudonym after rewriting")
+            done.append(Scrubbed(str(path), kind, replaced))
+    return done
+
+
+def windows(text: str) -> set[str]:
+    """Every 52-character stretch of the base32 runs in `text`: the places a pseudonym
+    can sit, glued to letters or not."""
+    return {run[i : i + 52] for run in PSEUDONYM_RUN.findall(text) for i in range(len(run) - 51)}
+
+
+def _pseudonyms(path: Path, data: bytes, kind: str) -> set[str]:
+    """The 52-character base32 stretches `path` holds: in its bytes, its SQLite sidecars,
+    its gzip content or zip members, its Parquet string cells."""
+    blobs = [data]
+    if kind == "sqlite":
+        blobs += [p.read_bytes() for e in _SIDECARS if (p := Path(f"{path}{e}")).is_file()]
+    try:
+        if data.startswith(b"\x1f\x8b"):
+            blobs.append(gzip.decompress(data))
+        elif data.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                blobs += [z.read(m) for m in z.namelist()]
+    except (OSError, EOFError, zipfile.BadZipFile):
+        pass
+    found = set().union(*(windows(b.decode("latin-1")) for b in blobs))
+    if kind == "parquet":
+        frame = pl.read_parquet(path)
+        for c, t in frame.schema.items():
+            if t in (pl.String, pl.Categorical, pl.Enum):
+                for value in frame[c].cast(pl.String).drop_nulls().unique():
+                    found |= windows(value)
+    return found
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -151,23 +211,25 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _swap(text: str, keys: list[str]) -> tuple[str, int]:
-    """`text` with each key replaced by `MARK`, and the number of replacements."""
+def _swap(text: str, marks: dict[str, str]) -> tuple[str, int]:
+    """`text` with each key of `marks` replaced by its value (`MARK` when erasing), and
+    the number of replacements."""
     count = 0
-    for n in keys:
+    for n, mark in marks.items():
         count += text.count(n)
-        text = text.replace(n, MARK)
+        text = text.replace(n, mark)
     return text, count
 
 
-def _text(path: Path, data: bytes, keys: list[str], _rows: bool) -> int:
-    text, count = _swap(_decode(path, data), keys)
+def _text(path: Path, data: bytes, marks: dict[str, str], _rows: bool) -> int:
+    text, count = _swap(_decode(path, data), marks)
     _atomic(path, lambda tmp: tmp.write_bytes(text.encode("utf-8")))
     return count
 
 
-def _csv(path: Path, data: bytes, keys: list[str], _rows: bool) -> int:
+def _csv(path: Path, data: bytes, marks: dict[str, str], _rows: bool) -> int:
     """Drop each record (one line, or more for quoted line breaks) holding a key."""
+    keys = list(marks)
     text = _decode(path, data)
     record: list[str] = []
     kept: list[str] = []
@@ -207,23 +269,24 @@ def _hit(frame: pl.DataFrame, keys: list[str]) -> pl.Expr:
     return pl.any_horizontal(parts) if parts else pl.lit(False)
 
 
-def _parquet(path: Path, _data: bytes, keys: list[str], rows: bool) -> int:
+def _parquet(path: Path, _data: bytes, marks: dict[str, str], rows: bool) -> int:
     out = frame = pl.read_parquet(path)
     if rows:
-        out = frame.filter(~_hit(frame, keys))
+        out = frame.filter(~_hit(frame, list(marks)))
         count = frame.height - out.height
     else:  # an Enum cannot take MARK: left as is, then reported by the check after
         count = 0
         for c, t in frame.schema.items():
             if t in (pl.String, pl.Categorical):
-                cells = [_swap(v, keys) if v else (v, 0) for v in frame[c].cast(pl.String)]
+                cells = [_swap(v, marks) if v else (v, 0) for v in frame[c].cast(pl.String)]
                 count += sum(k for _, k in cells)
                 out = out.with_columns(pl.Series(c, [v for v, _ in cells]).cast(t))
     _atomic(path, out.write_parquet)
     return count
 
 
-def _xlsx(path: Path, _data: bytes, keys: list[str], rows: bool) -> int:
+def _xlsx(path: Path, _data: bytes, marks: dict[str, str], rows: bool) -> int:
+    keys = list(marks)
     book = openpyxl.load_workbook(path)
     count = 0
     for sheet in book.worksheets:
@@ -233,13 +296,13 @@ def _xlsx(path: Path, _data: bytes, keys: list[str], rows: bool) -> int:
                 sheet.delete_rows(cells[0].row)
                 count += 1
             for cell in hits if not rows else ():
-                cell.value, k = _swap(str(cell.value), keys)
+                cell.value, k = _swap(str(cell.value), marks)
                 count += k
     _atomic(path, book.save)
     return count
 
 
-def _sqlite(path: Path, _data: bytes, keys: list[str], _rows: bool) -> int:
+def _sqlite(path: Path, _data: bytes, marks: dict[str, str], _rows: bool) -> int:
     """Occurrences replaced; closing with the transaction open rolls it back."""
     con = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
     try:
@@ -247,7 +310,7 @@ def _sqlite(path: Path, _data: bytes, keys: list[str], _rows: bool) -> int:
         con.execute("BEGIN IMMEDIATE")
         listed = con.execute("PRAGMA main.table_list").fetchall()  # schema, name, type, ...
         count = sum(
-            _sqlite_table(con, name, keys)
+            _sqlite_table(con, name, marks)
             for _, name, kind, *_ in listed
             if kind in ("table", "virtual") and not name.startswith("sqlite_")
         )
@@ -262,7 +325,7 @@ def _sqlite(path: Path, _data: bytes, keys: list[str], _rows: bool) -> int:
     return count
 
 
-def _sqlite_table(con: sqlite3.Connection, table: str, keys: list[str]) -> int:
+def _sqlite_table(con: sqlite3.Connection, table: str, marks: dict[str, str]) -> int:
     """Replace in the text and blob values of `table` (blobs stay blobs; `table_info` leaves
     out generated and hidden columns); the number of occurrences replaced."""
     t = _quote(table)
@@ -272,11 +335,11 @@ def _sqlite_table(con: sqlite3.Connection, table: str, keys: list[str]) -> int:
         for kind in ("TEXT", "BLOB"):
             where = f"WHERE typeof({c}) = '{kind.lower()}' AND instr({c}, ?1) > 0"
             gone = f"length(CAST({c} AS BLOB)) - length(CAST(replace({c}, ?1, '') AS BLOB))"
-            for n in keys:
+            for n, mark in marks.items():
                 sql = f"SELECT coalesce(sum({gone}), 0) FROM {t} {where}"
                 if size := con.execute(sql, (n,)).fetchone()[0]:
                     set_ = f"{c} = CAST(replace({c}, ?1, ?2) AS {kind})"
-                    con.execute(f"UPDATE {t} SET {set_} {where}", (n, MARK))
+                    con.execute(f"UPDATE {t} SET {set_} {where}", (n, mark))
                     count += size // len(n.encode())
     return count
 

@@ -24,8 +24,12 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bclake.core.pii import PiiKey
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
@@ -42,6 +46,8 @@ SIMULATION_SIGNATURE = "simulation.sig"  # in PRIVATE_DIR: the manifest's HMAC, 
 MAX_MANIFEST_BYTES = 64 * 2**20  # a larger "manifest" is not the simulator's
 # landing/review/: what the dashboards' review form writes, not a source system's export
 DASHBOARD_LANDING = "review"
+# months of consumer-level detail kept unless BCLAKE_RETENTION_MONTHS says otherwise
+DEFAULT_RETENTION_MONTHS = 36
 
 
 @dataclass(frozen=True)
@@ -49,36 +55,47 @@ class Settings:
     """Resolved configuration for one data root."""
 
     home: Path
-    pii_key: str = DEMO_PII_KEY
+    pii_key: str = field(default=DEMO_PII_KEY, repr=False)
     pii_key_from_env: bool = False
+    # keys retired by `bclake rotate-pii-key`, oldest first: the chain's inner links
+    pii_key_retired: tuple[str, ...] = field(default=(), repr=False)
     partition_start: str = "2023-01-01"
     alert_webhook: str | None = None
     incentives_file: Path = DEFAULT_INCENTIVES
     marketing_file: Path = DEFAULT_MARKETING
     supply_file: Path = DEFAULT_SUPPLY
+    # months of consumer-level detail kept (`ingest.retention`); 0: kept forever
+    retention_months: int = DEFAULT_RETENTION_MONTHS
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
         """Read `BCLAKE_HOME` (unless `home` is given) and the other `BCLAKE_` settings.
 
-        `BCLAKE_PII_KEY` is the pseudonymisation key (see `require_pii_key`).
+        `BCLAKE_PII_KEY` is the pseudonymisation key (see `require_pii_key`);
+        `BCLAKE_PII_KEY_RETIRED` the keys it replaced, oldest first, separated by white
+        space (set after `bclake rotate-pii-key`; see `pii_keys`).
         `BCLAKE_PARTITION_START` is the first day of the lake's daily partitions in
         Dagster; rows dated earlier still load, they just have no partition to show.
         `BCLAKE_ALERT_WEBHOOK` is a URL new market-order alerts are posted to (off if unset).
         `BCLAKE_INCENTIVES` is the incentive programme file (default config/incentives.yaml).
         `BCLAKE_MARKETING` is the marketing plan file (default config/marketing.yaml).
         `BCLAKE_SUPPLY` is the supply planning file (default config/supply.yaml).
+        `BCLAKE_RETENTION_MONTHS` is how many months of consumer-level detail are kept,
+        counted back from the lake's newest event date (default 36; `0` or `off`: kept
+        forever; see `bclake.ingest.retention`). Raises ValueError for anything else.
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
             home=Path(raw_home).expanduser().resolve(),
             pii_key=os.environ.get("BCLAKE_PII_KEY") or DEMO_PII_KEY,
             pii_key_from_env=bool(os.environ.get("BCLAKE_PII_KEY")),
+            pii_key_retired=tuple(os.environ.get("BCLAKE_PII_KEY_RETIRED", "").split()),
             partition_start=os.environ.get("BCLAKE_PARTITION_START", "2023-01-01"),
             alert_webhook=os.environ.get("BCLAKE_ALERT_WEBHOOK") or None,
             incentives_file=Path(os.environ.get("BCLAKE_INCENTIVES") or DEFAULT_INCENTIVES),
             marketing_file=Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING),
             supply_file=Path(os.environ.get("BCLAKE_SUPPLY") or DEFAULT_SUPPLY),
+            retention_months=_retention_months(os.environ.get("BCLAKE_RETENTION_MONTHS")),
         )
 
     # --- the layers, in the order data flows through them -------------------
@@ -240,6 +257,14 @@ class Settings:
             if stat.S_ISREG(info.st_mode) and rel != SIMULATION_MANIFEST
         }
 
+    @property
+    def pii_keys(self) -> PiiKey:
+        """The pseudonymisation key chain, oldest first (`core.pii.PiiKey`): the retired
+        keys, then `BCLAKE_PII_KEY`. A lake rotated to a new key keeps its old pseudonyms
+        hashed once more under the new key, so new exports join them only through the
+        chain; the retired keys stay needed, but no longer suffice, to make a pseudonym."""
+        return (*self.pii_key_retired, self.pii_key) if self.pii_key_retired else self.pii_key
+
     def require_pii_key(self) -> None:
         """Refuse to ingest real exports with the public demo key (PIPL: keyed pseudonyms):
         without `BCLAKE_PII_KEY`, or with it set to the demo key, only a simulated landing
@@ -262,6 +287,22 @@ class Settings:
             "BCLAKE_LAKE": str(self.lake),
             "BCLAKE_BUILD_DB": str(self.build_db),
         }
+
+
+def _retention_months(raw: str | None) -> int:
+    """`BCLAKE_RETENTION_MONTHS` as a number of months: unset or blank is the default, `0`
+    or `off` is 0 (kept forever). Raises ValueError for anything but a whole number >= 0."""
+    value = (raw or "").strip().lower()
+    if not value:
+        return DEFAULT_RETENTION_MONTHS
+    if value == "off":
+        return 0
+    if not value.isdigit():
+        raise ValueError(
+            f"BCLAKE_RETENTION_MONTHS={raw!r}: give a whole number of months (0 or off: keep "
+            f"consumer-level detail forever; unset: {DEFAULT_RETENTION_MONTHS})"
+        )
+    return int(value)
 
 
 def _entries(root: Path) -> list[tuple[str, os.stat_result]]:

@@ -1,10 +1,11 @@
-"""Writing polars frames into a DuckDB warehouse file as tables; erasing rows from it."""
+"""Writing polars frames into a DuckDB warehouse file as tables; erasing rows from it;
+swapping values in it (a key rotation)."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import duckdb
@@ -38,13 +39,7 @@ def erase_rows(con: duckdb.DuckDBPyConnection, needles: Collection[str]) -> dict
     out). Views are left alone: they show what their tables hold."""
     regex = word_pattern(needles)
     words = sorted(needles)
-    tables = con.execute(
-        "select c.table_schema, c.table_name, list(c.column_name order by c.ordinal_position) "
-        "from information_schema.columns c join information_schema.tables t "
-        "using (table_catalog, table_schema, table_name) "
-        "where t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR' "
-        "and c.table_catalog = current_database() group by all order by 1, 2"
-    ).fetchall()
+    tables = _text_columns(con)
     deleted: dict[str, int] = {}
     for schema, table, columns in tables:
         held = " or ".join(f'contains("{c}", $n{i})' for c in columns for i in range(len(words)))
@@ -56,6 +51,51 @@ def erase_rows(con: duckdb.DuckDBPyConnection, needles: Collection[str]) -> dict
         if n:
             deleted[f"{schema}.{table}"] = int(n)
     return deleted
+
+
+def _text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[str]]]:
+    """(schema, table, VARCHAR columns) of every base table of the open database."""
+    return con.execute(
+        "select c.table_schema, c.table_name, list(c.column_name order by c.ordinal_position) "
+        "from information_schema.columns c join information_schema.tables t "
+        "using (table_catalog, table_schema, table_name) "
+        "where t.table_type = 'BASE TABLE' and c.data_type = 'VARCHAR' "
+        "and c.table_catalog = current_database() group by all order by 1, 2"
+    ).fetchall()
+
+
+def rekey_values(
+    con: duckdb.DuckDBPyConnection, pattern: str, rewrite: Callable[[str], str]
+) -> dict[str, int]:
+    """Replace, in every text column of every base table, each value matching the regular
+    expression `pattern` by `rewrite(value)` (computed once per distinct value, in Python;
+    the update is one join per column). Returns values changed per `schema.table` (tables
+    with none left out). Views are left alone. For a key rotation: `pattern` finds where a
+    pseudonym sits, `rewrite` swaps old pseudonyms for new ones."""
+    changed: dict[str, int] = {}
+    for schema, table, columns in _text_columns(con):
+        name = f'"{schema}"."{table}"'
+        for column in columns:
+            values = con.execute(
+                f'select distinct "{column}" from {name} '
+                f'where regexp_matches("{column}", $pattern)',
+                {"pattern": pattern},
+            ).fetchall()
+            pairs = [(v, rewrite(v)) for (v,) in values]
+            pairs = [(a, b) for a, b in pairs if a != b]
+            if not pairs:
+                continue
+            frame = pl.DataFrame(pairs, schema={"old": pl.String, "new": pl.String}, orient="row")
+            con.register("_rekey", frame.to_arrow())
+            try:
+                n = con.execute(
+                    f'update {name} set "{column}" = m.new from _rekey m '
+                    f'where {name}."{column}" = m.old'
+                ).fetchall()[0][0]
+            finally:
+                con.unregister("_rekey")
+            changed[f"{schema}.{table}"] = changed.get(f"{schema}.{table}", 0) + int(n)
+    return changed
 
 
 def compact(path: Path) -> None:

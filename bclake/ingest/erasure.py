@@ -4,12 +4,13 @@ lake, and the ledger says so.
 Requests are a source like any other (`contracts/cdp/erasure_requests.yaml`, written by the CDP
 or by `bclake erase`): ingest loads them with both identifiers pseudonymised. Each run then
 
-1. takes the new requests: each identifier becomes a *token* (SHA-256 of its pseudonym under
-   a label of its own, `token`) kept in `lake/_erasure/subjects.parquet`, and the request
-   rows lose their identifiers; the token list is what keeps the person out of later
-   exports of the same sources (it cannot be turned back into an id or a phone);
-2. finds the people the tokens name (`erased_people`): every consumer id in a `subject`
-   column whose pseudonym's token is listed, every phone pseudonym likewise, and each
+1. takes the new requests: each identifier's pseudonym is kept *sealed* (encrypted under
+   the PII key, `core.pii.seal`) in `lake/_erasure/subjects.parquet`, and the request rows
+   lose their identifiers; the list is what keeps the person out of later exports of the
+   same sources. Sealed, it names nobody without the key, and `bclake rotate-pii-key` can
+   move it to a new key (a one-way hash of the pseudonym could not follow);
+2. finds the people the list names (`erased_people`): every consumer id in a `subject`
+   column whose pseudonym is listed, every phone pseudonym likewise, and each
    consumer's phone (and each phone's consumers) from `cdp.consumers`;
 3. rewrites only the Parquet parts that hold them (`erase_lake`): rows whose subject column
    names them, quarantined and set-aside rows whose text does; each part atomically, an
@@ -26,7 +27,6 @@ bclake never deletes them; the brand deletes them at the source.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
@@ -38,19 +38,19 @@ from pathlib import Path
 import polars as pl
 
 from bclake.core.contracts import Contract
-from bclake.core.pii import pseudonymiser
+from bclake.core.pii import pseudonymiser, seal, unseal
 from bclake.core.settings import Settings
 from bclake.core.warehouse import word_pattern
 from bclake.ingest.ledger import ledger_path, read_ledger
 from bclake.ingest.paths import quarantine_dir, table_dir, write_parquet_atomic
 
 REQUESTS = "cdp.erasure_requests"
-ERASURE_DIR = "_erasure"  # lake/_erasure/: the token list and the receipts
+ERASURE_DIR = "_erasure"  # lake/_erasure/: the erasure list and the receipts
 CONSUMERS = "cdp.consumers"
 REQUEST_FOLDER = "cdp/erasure_requests/"  # under landing/
 OWN_REQUEST = re.compile(r"ER\d{14}[0-9a-f]{6}\.csv")  # the files `write_request` names
 SUBJECTS_SCHEMA = {
-    "token": pl.String,
+    "sealed": pl.String,  # the identifier's pseudonym, `core.pii.seal`ed under the PII key
     "kind": pl.String,  # consumer_id or phone
     "request_id": pl.String,
     "requested_at": pl.Datetime("us", "UTC"),
@@ -65,10 +65,19 @@ RECEIPT_SCHEMA = {
 }
 
 
-def token(pseudonym: str, kind: str) -> str:
-    """The erasure token of one identifier's pseudonym: hex SHA-256 of `kind:pseudonym`.
-    One-way and keyed (the pseudonym is an HMAC under the PII key)."""
-    return hashlib.sha256(f"erasure/{kind}:{pseudonym}".encode()).hexdigest()
+def listed(settings: Settings, subjects: pl.DataFrame) -> list[tuple[str, str]]:
+    """The (kind, pseudonym) each row of the erasure list `subjects` names, unsealed in
+    memory under the PII key. Raises RuntimeError for a list from before sealing (its one-way
+    tokens cannot be matched any more: carry out those requests again)."""
+    if "sealed" not in subjects.columns:
+        raise RuntimeError(
+            f"{subjects_path(settings)} holds one-way tokens of an earlier bclake: write the "
+            "requests it lists again (`bclake erase`), then delete it"
+        )
+    return [
+        (kind, unseal(value, settings.pii_key))
+        for value, kind in zip(subjects["sealed"], subjects["kind"], strict=True)
+    ]
 
 
 def subjects_path(settings: Settings) -> Path:
@@ -80,7 +89,7 @@ def receipts_path(settings: Settings) -> Path:
 
 
 def read_subjects(settings: Settings) -> pl.DataFrame:
-    """The tokens of everyone erased so far (`SUBJECTS_SCHEMA`)."""
+    """The sealed pseudonyms of everyone erased so far (`SUBJECTS_SCHEMA`)."""
     path = subjects_path(settings)
     return pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=SUBJECTS_SCHEMA)
 
@@ -96,11 +105,11 @@ def _parts(folder: Path) -> list[Path]:
 
 
 def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
-    """New requests' tokens appended to the token list, then the identifiers blanked in the
-    request rows of the lake, then the request files `bclake erase` wrote deleted from
+    """New requests' identifiers appended, sealed, to the erasure list, then blanked in
+    the request rows of the lake, then the request files `bclake erase` wrote deleted from
     landing (they hold the identifiers in clear; a source's own files are the source's).
-    Returns the new token rows (`SUBJECTS_SCHEMA`). Safe to repeat after a crash: the
-    tokens are written before anything is blanked."""
+    Returns the new list rows (`SUBJECTS_SCHEMA`). Safe to repeat after a crash: the list
+    is written before anything is blanked."""
     now = datetime.now(UTC)
     new: list[pl.DataFrame] = []
     held_parts: list[tuple[Path, pl.DataFrame]] = []
@@ -115,7 +124,7 @@ def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
             new.append(
                 pl.DataFrame(
                     {
-                        "token": [token(v, kind) for v in named[kind]],
+                        "sealed": [seal(v, settings.pii_key) for v in named[kind]],
                         "kind": kind,
                         "request_id": named["request_id"],
                         "requested_at": _utc(named["requested_at"], contract.timezone),
@@ -128,8 +137,12 @@ def take_requests(settings: Settings, contract: Contract) -> pl.DataFrame:
     taken = pl.concat(new) if new else pl.DataFrame(schema=SUBJECTS_SCHEMA)
     if taken.is_empty():
         return taken
-    subjects = pl.concat([read_subjects(settings), taken]).unique(
-        ["token", "request_id"], keep="first", maintain_order=True
+    subjects = pl.concat([read_subjects(settings), taken])
+    names = pl.Series([name for _, name in listed(settings, subjects)], dtype=pl.String)
+    subjects = (
+        subjects.with_columns(_name=names)
+        .unique(["_name", "kind", "request_id"], keep="first", maintain_order=True)
+        .drop("_name")
     )
     write_parquet_atomic(subjects, subjects_path(settings))
     blank = pl.lit(None, pl.String)
@@ -166,7 +179,7 @@ class Person:
 def erased_people(
     settings: Settings, contracts: Iterable[Contract], subjects: pl.DataFrame
 ) -> list[Person]:
-    """The people the token list names, one per request that finds anyone in the lake now
+    """The people the erasure list names, one per request that finds anyone in the lake now
     (a request that names someone an earlier request named finds them too).
 
     Reads the subject columns of every lake part (those columns only) and hashes each
@@ -176,17 +189,17 @@ def erased_people(
     person's accounts."""
     if subjects.is_empty():
         return []
-    requests: dict[str, list[str]] = {}
-    for tok, request in zip(subjects["token"], subjects["request_id"], strict=True):
-        requests.setdefault(tok, []).append(request)
-    hashed = pseudonymiser(settings.pii_key)
+    requests: dict[tuple[str, str], list[str]] = {}
+    for named, request in zip(listed(settings, subjects), subjects["request_id"], strict=True):
+        requests.setdefault(named, []).append(request)
+    hashed = pseudonymiser(settings.pii_keys)
     values, link = _subject_values(settings, contracts)
     found: dict[str, tuple[set[str], set[str]]] = {}  # request -> (consumer ids, phones)
     for is_pii, column in values.items():
         # a PII column holds the pseudonym already; an id column is hashed here
         kind = "phone" if is_pii else "consumer_id"
         for value in column:
-            for request in requests.get(token(value if is_pii else hashed(value), kind), ()):
+            for request in requests.get((kind, value if is_pii else hashed(value)), ()):
                 found.setdefault(request, (set(), set()))[is_pii].add(value)
     people = []
     for request, (cids, phones) in found.items():

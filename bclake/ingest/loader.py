@@ -30,6 +30,7 @@ from typing import Literal
 import polars as pl
 
 from bclake.core.contracts import Contract
+from bclake.core.pii import PiiKey
 from bclake.core.progress import Task, track
 from bclake.core.settings import Settings
 from bclake.core.textio import UndecodableText, decode_bytes
@@ -54,6 +55,7 @@ from bclake.ingest.pii import (
     redact_text,
 )
 from bclake.ingest.read import UnreadableFile, container, read_file
+from bclake.ingest.rotation import verify_key
 from bclake.ingest.validate import validate
 
 WRITERS = 2  # parallel partition writers per file
@@ -100,9 +102,11 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
     `skipped` (`not_settled`) and are not ledgered, so the next run takes them.
 
     Raises RuntimeError when landing/ holds real exports and no PII key is set, ValueError
-    when `BCLAKE_LANDING_SETTLE_SECONDS` is not a number of seconds.
+    when `BCLAKE_LANDING_SETTLE_SECONDS` is not a number of seconds, `KeyMismatch` when
+    the PII keys are not those the lake was written with (`ingest.rotation.verify_key`).
     """
     settings.require_pii_key()
+    verify_key(settings)
     for stale in table_dir(settings.lake, contract).rglob(".*.tmp"):  # left by a killed run
         stale.unlink()
     ledger = read_ledger(settings, contract)
@@ -132,8 +136,8 @@ def ingest_table(contract: Contract, settings: Settings) -> TableResult:
             result = _take(entry, contract, settings, seen, refused_before)
             if result is not None:
                 results.append(result)
-            rows.advance(task, result, redact_text(entry.rel, settings.pii_key))
-    results = [redact_result(r, settings.pii_key) for r in results]
+            rows.advance(task, result, redact_text(entry.rel, settings.pii_keys))
+    results = [redact_result(r, settings.pii_keys) for r in results]
     write_ledger(settings, contract, ledger, [r for r in results if r.status != "skipped"])
     schema_file = table_dir(settings.lake, contract) / SCHEMA_FILE
     if not schema_file.exists():
@@ -171,7 +175,7 @@ def _take(
             raise entry.refusal
         data = read_landing(settings.landing, entry, contract)
     except Refused as refused:
-        return _refused(entry, refused, contract, refused_before, settings.pii_key)
+        return _refused(entry, refused, contract, refused_before, settings.pii_keys)
     except NotSettled:
         return FileResult(
             file=entry.rel, **identity, sha256=None, status="skipped", reason="not_settled"
@@ -247,7 +251,7 @@ def _scrub_quarantine(contract: Contract, settings: Settings, ledger: pl.DataFra
             pl.lit(None, pl.String)
             if whole_file
             else pl.col("raw").map_elements(
-                lambda line: raw_excerpt(line, settings.pii_key), return_dtype=pl.String
+                lambda line: raw_excerpt(line, settings.pii_keys), return_dtype=pl.String
             )
         )
         write_parquet_atomic(frame.with_columns(raw.alias("raw")), part)
@@ -258,7 +262,7 @@ def _refused(
     refused: Refused,
     contract: Contract,
     before: set[tuple[str, str]],
-    key: str,
+    key: PiiKey,
 ) -> FileResult:
     """The ledger row of an entry refused unread (no content hash: nothing was read), or
     `skipped` (`already_refused`) when the ledger already holds that refusal (its file
@@ -277,7 +281,7 @@ def _refused(
     )
 
 
-def raw_excerpt(text: str, key: str, limit: int = EXCERPT_CHARS) -> str:
+def raw_excerpt(text: str, key: PiiKey, limit: int = EXCERPT_CHARS) -> str:
     """At most `limit` characters of a raw line, for the quarantine: control characters
     dropped, phone numbers redacted (`pii.redact_text` under `key`), and, when cut, a
     trailing number dropped (it could be part of one the redaction no longer recognises)
@@ -339,6 +343,7 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
     of a source.
     """
     settings.require_pii_key()
+    verify_key(settings)
     if not contract.event_date or not days:
         return TableResult(table=contract.key, files=[])
     ledger = read_ledger(settings, contract)
@@ -352,7 +357,7 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
     rows = _RowsNote()
     with track(f"re-ingest {contract.key}", total=fed.height, unit="files") as task:
         for row in fed.iter_rows(named=True):
-            result = redact_result(_reingest_file(row, contract, settings), settings.pii_key)
+            result = redact_result(_reingest_file(row, contract, settings), settings.pii_keys)
             results.append(result)
             rows.advance(task, result, result.file)
     redone = {r.sha256 for r in results if r.status != "kept"}
@@ -364,7 +369,7 @@ def reingest_days(contract: Contract, settings: Settings, days: list[str]) -> Ta
 
 def _reingest_file(row: dict, contract: Contract, settings: Settings) -> FileResult:
     """Load one ledger row's file again, replacing its parts; `kept` if its source is gone."""
-    found = find_landing_file(settings.landing, row["file"], settings.pii_key)
+    found = find_landing_file(settings.landing, row["file"], settings.pii_keys)
     rel = str(found.relative_to(settings.landing)) if found else row["file"]
     path = settings.landing / rel
     why, data = "", b""
@@ -405,7 +410,7 @@ def _ingest_file(
     """Read, validate and write one landing file: lake parts, quarantined rows, its result
     (named by `rel` with any phone or identity number in it pseudonymised)."""
     started = time.perf_counter()
-    rel = redact_text(rel, settings.pii_key)
+    rel = redact_text(rel, settings.pii_keys)
     lineage = [
         pl.lit(rel).alias("_source_file"),
         pl.lit(digest).alias("_file_sha256"),
@@ -427,7 +432,7 @@ def _ingest_file(
             duration_s=time.perf_counter() - started,
         )
 
-    loaded, quarantined = validate(pseudonymise(raw.frame, contract, settings.pii_key), contract)
+    loaded, quarantined = validate(pseudonymise(raw.frame, contract, settings.pii_keys), contract)
     days = _write_parts(loaded.with_columns(lineage), part, contract, settings)
     quarantined = quarantined.with_columns(
         pl.concat_str(  # not pl.format: it panics on some filtered frames (polars 2.1)
@@ -443,10 +448,10 @@ def _ingest_file(
         )
         quarantined = pl.concat([rejected, quarantined]).sort("_source_row")
     if quarantined.height:
-        kept = redact_frame(quarantined, settings.pii_key, ["message"]).with_columns(
+        kept = redact_frame(quarantined, settings.pii_keys, ["message"]).with_columns(
             _capped("message"),
             pl.col("raw").map_elements(
-                lambda line: raw_excerpt(line, settings.pii_key), return_dtype=pl.String
+                lambda line: raw_excerpt(line, settings.pii_keys), return_dtype=pl.String
             ),
             *lineage,
         )
@@ -503,12 +508,12 @@ def _quarantine_unreadable(
     (`raw_excerpt`): never the file's content; returns their count."""
     lines = _data_lines(data, contract)
     first_row = 1 + (contract.format == "csv")  # a CSV's row 1 is its header
-    raw = [raw_excerpt(lines[0], settings.pii_key)] if lines else []
+    raw = [raw_excerpt(lines[0], settings.pii_keys)] if lines else []
     quarantined = pl.DataFrame(
         {
             "_source_row": list(range(first_row, len(lines) + first_row)),
             "reason": [error.reason] * len(lines),
-            "message": [_cut(redact_text(str(error), settings.pii_key))] * len(lines),
+            "message": [_cut(redact_text(str(error), settings.pii_keys))] * len(lines),
             "raw": raw + [None] * (len(lines) - len(raw)),
         },
         schema={

@@ -23,6 +23,7 @@ from bclake.core.pii import (
     PHONE,
     PHONE_PATTERN,
     PII_PATTERN,
+    PiiKey,
     pseudonym,
     pseudonymiser,
     redact_frame,
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 
-def pseudonymise(frame: pl.DataFrame, contract: Contract, key: str) -> pl.DataFrame:
+def pseudonymise(frame: pl.DataFrame, contract: Contract, key: PiiKey) -> pl.DataFrame:
     """A raw (string) frame with every PII column replaced by its keyed hash and every phone
     or identity number inside its other text columns by its pseudonym.
 
@@ -64,7 +65,7 @@ def pseudonymise(frame: pl.DataFrame, contract: Contract, key: str) -> pl.DataFr
     return redact_frame(frame, key, [c for c in frame.columns if c not in pii])
 
 
-def find_landing_file(landing: Path, name: str, key: str) -> Path | None:
+def find_landing_file(landing: Path, name: str, key: PiiKey) -> Path | None:
     """The landing file a ledger row's `file` (its path under `landing`, with any phone or
     identity number in it pseudonymised under `key`) names; None when it is gone."""
     path = landing / name
@@ -79,7 +80,7 @@ def find_landing_file(landing: Path, name: str, key: str) -> Path | None:
     return None
 
 
-def redact_result(result: FileResult, key: str) -> FileResult:
+def redact_result(result: FileResult, key: PiiKey) -> FileResult:
     """A file's ledger row with the phones and identity numbers in its file name, message
     and extra header names pseudonymised under `key` (the ledger is published)."""
     return replace(

@@ -92,11 +92,11 @@ def freshness_table(settings: Settings, now: datetime | None = None) -> pl.DataF
 
 def lake_audit(settings: Settings) -> dict[str, pl.DataFrame]:
     """The lake's audit tables, keyed by the name they get in the warehouse, their text with
-    phones and identity numbers pseudonymised under `settings.pii_key`."""
+    phones and identity numbers pseudonymised under `settings.pii_keys`."""
     tables = {
         "ingest_ledger": read_ledger(settings).sort("system", "table", "file"),
         "quarantine_reasons": quarantine_reasons(settings),
         "source_freshness": freshness_table(settings),
         "erasure_receipts": read_receipts(settings).sort("erased_at", "request_id", "place"),
     }
-    return {name: redact_frame(frame, settings.pii_key) for name, frame in tables.items()}
+    return {name: redact_frame(frame, settings.pii_keys) for name, frame in tables.items()}
