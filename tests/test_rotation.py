@@ -244,3 +244,22 @@ def test_seal_and_text_rekeying() -> None:
     assert rekey_text(f"a {name}, {other}; x{name}.csv", mapping) == (
         f"a {'N' * 52}, {other}; x{'N' * 52}.csv"
     )
+
+
+def test_the_command_reads_the_new_key_from_the_environment_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bclake.cli import app
+
+    monkeypatch.setenv("BCLAKE_HOME", str(tmp_path))
+    monkeypatch.delenv("BCLAKE_PII_KEY_NEW", raising=False)
+    result = CliRunner().invoke(app, ["rotate-pii-key"])
+    assert result.exit_code == 2 and "BCLAKE_PII_KEY_NEW" in result.output
+    assert CliRunner().invoke(app, ["rotate-pii-key", NEW_KEY]).exit_code != 0  # no argument
+    monkeypatch.setenv("BCLAKE_PII_KEY_NEW", NEW_KEY)
+    result = CliRunner().invoke(app, ["rotate-pii-key"])
+    assert result.exit_code == 0, result.output
+    assert "0 pseudonyms" in result.output and NEW_KEY not in result.output
+    assert json.loads((tmp_path / "lake" / "_pii" / "key.json").read_text())["keys"] == 2
