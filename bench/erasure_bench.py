@@ -12,7 +12,10 @@ With `--lake-only` (a root simulated at `large`, whose warehouse is not built he
 source is ingested first when the lake is empty, the consumer is chosen from the lake, and
 the step covers the lake (and export sets, if any); the reference is the lake part alone.
 
-    python -m bench.erasure_bench --root DIR [--lake-only]
+`--consumer ID` erases that consumer instead of the one with the most scans (the worst
+case: a person in nearly every day's part).
+
+    python -m bench.erasure_bench --root DIR [--lake-only] [--consumer ID]
 """
 
 from __future__ import annotations
@@ -53,13 +56,16 @@ def rebuild_reference(settings: Settings) -> float:
     return time.perf_counter() - started
 
 
-def most_scanned_in_lake(settings: Settings) -> tuple[str, int]:
-    """(consumer id, scans) of the consumer with the most product scans in the lake."""
+def most_scanned_in_lake(settings: Settings, consumer: str | None = None) -> tuple[str, int]:
+    """(consumer id, scans) of `consumer`, or of the consumer with the most product scans
+    in the lake."""
     parts = table_dir(settings.lake, load_contracts()["code.product_scans"])
+    chosen = pl.col("consumer_id") == consumer if consumer else pl.lit(True)
     return (
         pl.scan_parquet(parts / "**" / "part-*.parquet")
         .select("consumer_id")
         .drop_nulls()
+        .filter(chosen)
         .group_by("consumer_id")
         .len()
         .sort(["len", "consumer_id"], descending=[True, False])
@@ -73,6 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--lake-only", action="store_true")
+    parser.add_argument("--consumer", default=None)
     args = parser.parse_args()
     root = args.root
     os.environ["BCLAKE_LANDING_SETTLE_SECONDS"] = "0"  # the request file is complete
@@ -84,7 +91,7 @@ def main() -> None:
             for contract in contracts.values():
                 ingest_table(contract, settings)
             Console().print(f"ingested every source in {time.perf_counter() - started:.0f}s")
-        consumer, scans = most_scanned_in_lake(settings)
+        consumer, scans = most_scanned_in_lake(settings, args.consumer)
     else:
         with duckdb.connect(str(settings.published_db), read_only=True) as con:
             consumer, scans = con.execute(
