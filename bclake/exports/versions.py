@@ -5,7 +5,8 @@ its whole set into a new version folder `<root>/.exports/<version>/`, records wh
 published warehouse it was read from (`_export_set.json`), and then swaps the symlink
 `<root>/exports` to it in one `rename`. Someone browsing `exports/` sees the previous
 set or the new one, never a mix of two runs; a file already open keeps its content.
-The newest `KEEP` sets are kept, older ones removed.
+The newest `KEEP` sets are kept, older ones removed; sets older than the retention period
+are deleted by `delete_sets_before`.
 
 A data root from before export sets (a real `exports/` folder) is moved once into
 `.exports/` as the first version, so nothing a planner had is lost.
@@ -18,7 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,3 +88,34 @@ def _prune(versions: Path, keep: str) -> None:
     for old in sets[:-KEEP]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _set_written(folder: Path) -> date:
+    """The day (UTC) an export set was written: its version name (`%Y%m%dT...`), else its
+    manifest's `written_at`, else the folder's modification time."""
+    try:
+        return datetime.strptime(folder.name[:15], "%Y%m%dT%H%M%S").date()
+    except ValueError:
+        pass
+    try:
+        written = json.loads((folder / MANIFEST).read_text())["written_at"]
+        return datetime.fromisoformat(written).astimezone(UTC).date()
+    except (OSError, ValueError, KeyError, TypeError):
+        return datetime.fromtimestamp(folder.stat().st_mtime, UTC).date()
+
+
+def delete_sets_before(exports: Path, before: date) -> int:
+    """Delete the export sets written before `before` (UTC day); returns how many. The
+    current set goes too when it is that old, and the `exports` link pointing at it with
+    it: planners then see no set until a run writes a new one."""
+    versions = versions_dir(exports)
+    if not versions.is_dir():
+        return 0
+    deleted = 0
+    for folder in sorted(p for p in versions.iterdir() if p.is_dir() and not p.is_symlink()):
+        if _set_written(folder) < before:
+            shutil.rmtree(folder)
+            deleted += 1
+    if deleted and exports.is_symlink() and not exports.exists():
+        os.unlink(exports)
+    return deleted

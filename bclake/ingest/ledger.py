@@ -36,7 +36,9 @@ LEDGER_SCHEMA = {
     "rows_in": pl.Int64,
     "rows_loaded": pl.Int64,
     "rows_quarantined": pl.Int64,
-    "rows_erased": pl.Int64,  # rows removed since by erasure requests (`ingest.erasure`)
+    # rows removed since under the privacy rules: an erasure request (`ingest.erasure`) or
+    # the retention period (`ingest.retention`)
+    "rows_erased": pl.Int64,
     "status": pl.String,
     "reason": pl.String,
     "message": pl.String,
@@ -61,7 +63,7 @@ class FileResult:
     rows_in: int = 0  # rows read plus lines the reader could not split into a row
     rows_loaded: int = 0
     rows_quarantined: int = 0
-    rows_erased: int = 0  # of this file's rows, how many an erasure request removed since
+    rows_erased: int = 0  # of this file's rows, how many erasure or retention removed since
     reason: str | None = None  # why rows or the file were quarantined, or why it was kept
     message: str | None = None
     encoding: str | None = None  # utf-8, utf-8-sig, utf-16-le, utf-16-be, gb18030 or xlsx

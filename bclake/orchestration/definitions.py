@@ -14,6 +14,7 @@ from bclake.orchestration.assets.lake import (
     lake_assets,
     lake_checks,
     lake_erasure,
+    lake_retention,
 )
 from bclake.orchestration.assets.marketing import marketing_assets, marketing_checks
 from bclake.orchestration.assets.models import model_assets, model_checks
@@ -55,6 +56,7 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
             *lake_assets(partitions),
             incentive_programmes,
             lake_erasure,
+            lake_retention,
             *built,
             published_warehouse(built),
             planner_files,

@@ -289,3 +289,48 @@ def lake_erasure(
             "places": receipts.height,
         }
     )
+
+
+RETENTION_KEY = dg.AssetKey(["lake", "retention"])
+
+
+@dg.asset(
+    key=RETENTION_KEY,
+    group_name="lake",
+    kinds={"parquet"},
+    deps=[ERASURE_KEY],
+    description=(
+        "Retention: consumer-level detail older than BCLAKE_RETENTION_MONTHS (default 36, "
+        "counted back from the lake's newest event date; 0 or off keeps it) leaves the "
+        "lake: old scans lose their consumer, old coupons, campaign members, interactions "
+        "and referrals are dropped, dormant consumers' profiles and memberships too, old "
+        "quarantined rows and planner export sets with them; the ledger counts dropped rows "
+        "as erased, receipts go to lake/_erasure/receipts.parquet; KPIs of months before "
+        "the cutoff keep the values they had (`bclake.ingest.retention`)."
+    ),
+)
+def lake_retention(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource
+) -> dg.MaterializeResult:
+    from bclake.orchestration.retention import carry_out
+
+    settings = lakehouse.settings
+    with lakehouse.writer("retention", context.log.info):
+        outcome = carry_out(settings, load_contracts().values())
+    expiry = outcome.lake
+    cutoff = expiry.cutoff.isoformat() if expiry.cutoff else ""
+    context.log.info(
+        f"retention ({settings.retention_months or 'off'} months): cutoff {cutoff or 'none'}, "
+        f"{expiry.anonymised} rows anonymised, {expiry.dropped} dropped "
+        f"({expiry.dormant} dormant consumers), {outcome.export_sets} export sets deleted"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "retention_months": settings.retention_months,
+            "cutoff": cutoff,
+            "rows_anonymised": expiry.anonymised,
+            "rows_dropped": expiry.dropped,
+            "consumers_dormant": expiry.dormant,
+            "export_sets_deleted": outcome.export_sets,
+        }
+    )

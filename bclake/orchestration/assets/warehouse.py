@@ -1,5 +1,6 @@
 """Warehouse assets: the dbt project, every model an asset and every test an asset check."""
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -8,9 +9,11 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from bclake.core.contracts import load_contracts
 from bclake.core.progress import track
 from bclake.core.settings import DBT_PROJECT_DIR
-from bclake.orchestration.assets.lake import ERASURE_KEY, lake_key
+from bclake.ingest.retention import cutoff as retention_cutoff
+from bclake.orchestration.assets.lake import RETENTION_KEY, lake_key
 from bclake.orchestration.resources import LakehouseResource
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -27,11 +30,12 @@ class LakehouseTranslator(DagsterDbtTranslator):
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
     ) -> dg.AssetSpec:
-        """Models and seeds wait for the erasure step (`lake/erasure`): the warehouse is
-        built from a lake the erased people have left."""
+        """Models and seeds wait for the retention step (`lake/retention`, itself after
+        `lake/erasure`): the warehouse is built from a lake the erased people and the
+        expired detail have left."""
         spec = super().get_asset_spec(manifest, unique_id, project)
         if unique_id.split(".")[0] in ("model", "seed", "snapshot"):
-            return spec.merge_attributes(deps=[ERASURE_KEY])
+            return spec.merge_attributes(deps=[RETENTION_KEY])
         return spec
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -55,13 +59,21 @@ def warehouse_dbt_assets(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, lakehouse: LakehouseResource
 ) -> Iterator[Any]:
     """`dbt build` into the working database; a failing blocking test stops publishing.
-    Progress: one unit per model, seed or test dbt reports."""
+    Progress: one unit per model, seed or test dbt reports.
+
+    The retention cutoff (`ingest.retention.cutoff`) goes to dbt as the var
+    `retention_cutoff`: the KPI models keep their rows of periods before it, and the
+    incremental facts lose the consumer of their rows dated before it."""
     settings = lakehouse.settings
+    cutoff = retention_cutoff(settings, load_contracts().values())
+    args = ["build"]
+    if cutoff is not None:
+        args += ["--vars", json.dumps({"retention_cutoff": cutoff.isoformat()})]
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     nodes = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
     with lakehouse.writer("dbt build", context.log.info):
         with _environment(settings.dbt_env()):
-            invocation = dbt.cli(["build"], context=context)
+            invocation = dbt.cli(args, context=context)
         with track("dbt build", total=nodes, unit="nodes") as task:
             for event in invocation.stream():
                 task.advance(note=_node_name(event))

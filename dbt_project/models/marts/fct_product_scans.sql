@@ -3,10 +3,12 @@
     unique_key=staging_key('code', 'product_scans'),
     incremental_strategy='delete+insert',
     on_schema_change='sync_all_columns',
+    post_hook="{{ retention_anonymise('scan_date', ['consumer_id']) }}",
 ) }}
 -- Consumer scans of product QR codes, one row per scan, with the code's serial number
 -- (the code body is SKU index x 10^10 + serial, followed by 5 check digits).
--- Incremental like fct_sell_through.
+-- Incremental like fct_sell_through; rows dated before the retention cutoff lose their
+-- consumer (macros/retention.sql), as the lake's did.
 with candidates as (
     {{ rows_to_decide('code', 'product_scans') }}
 ),

@@ -1,5 +1,15 @@
+{{ config(
+    materialized='incremental',
+    unique_key='period_start',
+    incremental_strategy='delete+insert',
+) }}
 -- KPIs that count distinct stores, consumers or cohorts, per month: they cannot be
 -- summed from days, so each is computed at its grain here.
+-- Incremental by month (retention, docs/privacy.md): with a retention cutoff, a run
+-- rebuilds the months from the cutoff on and keeps the earlier months as they were built
+-- while their detail was still in the lake (macros/retention.sql); user_growth counts
+-- the users registered before a month from those kept new_users. A full refresh
+-- recomputes every month, the early ones from anonymised rows.
 {% set month_of = "cast(" ~ dbt.date_trunc('month', '{}') ~ " as date)" %}
 with order_span as (
     select
@@ -166,12 +176,21 @@ interacting as (
     group by 1
 ),
 
-registrations as (
+registrations as (  -- months before the retention cutoff: as built (dormant users left)
     select
         {{ month_of.format('register_date') }} as month_start,
         count(*) as new_users
     from {{ ref('dim_consumer') }}
     group by 1
+    {% if retention_cutoff() and is_incremental() -%}
+    having {{ month_of.format('register_date') }} >= cast('{{ retention_cutoff() }}' as date)
+    union all
+    select
+        period_start as month_start,
+        cast(value as bigint) as new_users
+    from {{ this }}
+    where kpi = 'new_users' and period_start < cast('{{ retention_cutoff() }}' as date)
+    {%- endif %}
 ),
 
 registered_before as (
@@ -282,226 +301,238 @@ incentive_effect as (  -- by the month a programme period ends
         sum(case when incremental_units > 0 then cost * roi else 0 end) as incremental_value
     from {{ ref('fct_incentive_programme_effect') }}
     group by 1
+),
+
+kpis as (
+    {% set scopes = [('company', "'all'"), ('region', 'region'), ('distributor', 'distributor_code')] %}
+    {% for scope, column in scopes %}
+    select
+        'channel_online_rate' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        '{{ scope }}' as scope_type,
+        {{ column }} as scope_id,
+        avg(is_online * 1.0) as value
+    from store_month
+    group by 4, 5, 3
+    union all
+    select
+        'distribution_coverage' as kpi,
+        'month' as grain,
+        c.month_start as period_start,
+        '{{ scope }}' as scope_type,
+        {{ column }} as scope_id,
+        sum(c.carried) * 1.0 / nullif(count(*) * max(k.skus), 0) as value
+    from coverage as c
+    inner join active_skus as k on c.month_start = k.month_start
+    group by 4, 5, 3
+    union all
+    select
+        'incentive_participation' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        '{{ scope }}' as scope_type,
+        {{ column }} as scope_id,
+        avg(is_rewarded * 1.0) as value
+    from store_incentive
+    group by 4, 5, 3
+    union all
+    {% endfor %}
+
+    select
+        'incentive_cost_per_incremental_unit' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        cost / nullif(incremental_units, 0) as value
+    from incentive_effect
+
+    union all
+
+    select
+        'incentive_roi' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        incremental_value / nullif(cost, 0) as value
+    from incentive_effect
+
+    union all
+
+    select
+        kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        value
+    from retention
+
+    union all
+
+    select
+        'repurchase_rate' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        avg(case when orders >= 2 then 1.0 else 0.0 end) as value
+    from buyers
+    group by 3
+
+    union all
+
+    select
+        'referral_rate' as kpi,
+        'month' as grain,
+        a.month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        count(r.referral_id) * 1.0 / max(a.consumers) as value
+    from active_consumers as a
+    left join {{ ref('stg_cdp__referrals') }} as r
+        on {{ month_of.format('r.referral_date') }} = a.month_start
+    group by 3
+
+    union all
+
+    select
+        'private_domain_activity' as kpi,
+        'month' as grain,
+        m.month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        coalesce(i.consumers, 0) * 1.0 / m.members as value
+    from members as m
+    left join interacting as i on m.month_start = i.month_start
+
+    union all
+
+    select
+        'user_growth' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        new_users * 1.0 / before as value
+    from registered_before
+    where before > 0
+
+    union all
+
+    select
+        'new_users' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        new_users * 1.0 as value
+    from registrations
+
+    union all
+
+    select
+        'profile_completeness' as kpi,
+        'month' as grain,
+        {{ month_of.format('register_date') }} as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        avg(profile_completeness) as value
+    from {{ ref('dim_consumer') }}
+    group by 3
+
+    union all
+
+    select
+        'sales_growth' as kpi,
+        'month' as grain,
+        cur.month_start as period_start,
+        'region' as scope_type,
+        cur.region as scope_id,
+        cur.amount / prev.amount - 1 as value
+    from sell_in as cur
+    inner join sell_in as prev
+        on prev.region = cur.region
+        and prev.month_start = {{ dbt.dateadd('month', -12, 'cur.month_start') }}
+
+    union all
+
+    select
+        'market_share_change' as kpi,
+        'month' as grain,
+        cur.month as period_start,
+        'region' as scope_type,
+        cur.region as scope_id,
+        cur.brand_share - prev.brand_share as value
+    from share as cur
+    inner join share as prev
+        on prev.region = cur.region
+        and prev.month = {{ dbt.dateadd('month', -1, 'cur.month') }}
+
+    union all
+
+    select
+        'new_product_success' as kpi,
+        'month' as grain,
+        l.month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        avg(
+            case
+                when l.units >= {{ var('new_product_success_ratio') }} * pe.typical_units then 1.0
+                else 0.0
+            end
+        ) as value
+    from launches as l
+    inner join peers as pe on l.category = pe.category
+    group by 3
+
+    union all
+
+    select
+        'marketing_roi' as kpi,
+        'month' as grain,
+        month_start as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        sum(lift_per_member * treated) / nullif(sum(coupon_cost), 0) as value
+    from campaign_lift
+    group by 3
+
+    union all
+
+    select
+        'sell_through_amount' as kpi,
+        'month' as grain,
+        {{ month_of.format('f.biz_date') }} as period_start,
+        'region' as scope_type,
+        s.region as scope_id,
+        sum(f.amount) as value
+    from {{ ref('fct_sell_through') }} as f
+    inner join {{ ref('dim_store') }} as s on f.store_code = s.store_code
+    group by 3, 5
+
+    union all
+
+    select
+        'sell_through_amount' as kpi,
+        'month' as grain,
+        {{ month_of.format('biz_date') }} as period_start,
+        'company' as scope_type,
+        'all' as scope_id,
+        sum(amount) as value
+    from {{ ref('fct_sell_through') }}
+    group by 3
 )
-
-{% set scopes = [('company', "'all'"), ('region', 'region'), ('distributor', 'distributor_code')] %}
-{% for scope, column in scopes %}
-select
-    'channel_online_rate' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    '{{ scope }}' as scope_type,
-    {{ column }} as scope_id,
-    avg(is_online * 1.0) as value
-from store_month
-group by 4, 5, 3
-union all
-select
-    'distribution_coverage' as kpi,
-    'month' as grain,
-    c.month_start as period_start,
-    '{{ scope }}' as scope_type,
-    {{ column }} as scope_id,
-    sum(c.carried) * 1.0 / nullif(count(*) * max(k.skus), 0) as value
-from coverage as c
-inner join active_skus as k on c.month_start = k.month_start
-group by 4, 5, 3
-union all
-select
-    'incentive_participation' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    '{{ scope }}' as scope_type,
-    {{ column }} as scope_id,
-    avg(is_rewarded * 1.0) as value
-from store_incentive
-group by 4, 5, 3
-union all
-{% endfor %}
-
-select
-    'incentive_cost_per_incremental_unit' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    cost / nullif(incremental_units, 0) as value
-from incentive_effect
-
-union all
-
-select
-    'incentive_roi' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    incremental_value / nullif(cost, 0) as value
-from incentive_effect
-
-union all
 
 select
     kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
+    grain,
+    period_start,
+    scope_type,
+    scope_id,
     value
-from retention
-
-union all
-
-select
-    'repurchase_rate' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    avg(case when orders >= 2 then 1.0 else 0.0 end) as value
-from buyers
-group by 3
-
-union all
-
-select
-    'referral_rate' as kpi,
-    'month' as grain,
-    a.month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    count(r.referral_id) * 1.0 / max(a.consumers) as value
-from active_consumers as a
-left join {{ ref('stg_cdp__referrals') }} as r
-    on {{ month_of.format('r.referral_date') }} = a.month_start
-group by 3
-
-union all
-
-select
-    'private_domain_activity' as kpi,
-    'month' as grain,
-    m.month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    coalesce(i.consumers, 0) * 1.0 / m.members as value
-from members as m
-left join interacting as i on m.month_start = i.month_start
-
-union all
-
-select
-    'user_growth' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    new_users * 1.0 / before as value
-from registered_before
-where before > 0
-
-union all
-
-select
-    'new_users' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    new_users * 1.0 as value
-from registrations
-
-union all
-
-select
-    'profile_completeness' as kpi,
-    'month' as grain,
-    {{ month_of.format('register_date') }} as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    avg(profile_completeness) as value
-from {{ ref('dim_consumer') }}
-group by 3
-
-union all
-
-select
-    'sales_growth' as kpi,
-    'month' as grain,
-    cur.month_start as period_start,
-    'region' as scope_type,
-    cur.region as scope_id,
-    cur.amount / prev.amount - 1 as value
-from sell_in as cur
-inner join sell_in as prev
-    on prev.region = cur.region
-    and prev.month_start = {{ dbt.dateadd('month', -12, 'cur.month_start') }}
-
-union all
-
-select
-    'market_share_change' as kpi,
-    'month' as grain,
-    cur.month as period_start,
-    'region' as scope_type,
-    cur.region as scope_id,
-    cur.brand_share - prev.brand_share as value
-from share as cur
-inner join share as prev
-    on prev.region = cur.region
-    and prev.month = {{ dbt.dateadd('month', -1, 'cur.month') }}
-
-union all
-
-select
-    'new_product_success' as kpi,
-    'month' as grain,
-    l.month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    avg(
-        case
-            when l.units >= {{ var('new_product_success_ratio') }} * pe.typical_units then 1.0
-            else 0.0
-        end
-    ) as value
-from launches as l
-inner join peers as pe on l.category = pe.category
-group by 3
-
-union all
-
-select
-    'marketing_roi' as kpi,
-    'month' as grain,
-    month_start as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    sum(lift_per_member * treated) / nullif(sum(coupon_cost), 0) as value
-from campaign_lift
-group by 3
-
-union all
-
-select
-    'sell_through_amount' as kpi,
-    'month' as grain,
-    {{ month_of.format('f.biz_date') }} as period_start,
-    'region' as scope_type,
-    s.region as scope_id,
-    sum(f.amount) as value
-from {{ ref('fct_sell_through') }} as f
-inner join {{ ref('dim_store') }} as s on f.store_code = s.store_code
-group by 3, 5
-
-union all
-
-select
-    'sell_through_amount' as kpi,
-    'month' as grain,
-    {{ month_of.format('biz_date') }} as period_start,
-    'company' as scope_type,
-    'all' as scope_id,
-    sum(amount) as value
-from {{ ref('fct_sell_through') }}
-group by 3
+from kpis
+where {{ period_to_build('period_start') }}

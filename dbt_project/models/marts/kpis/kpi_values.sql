@@ -1,8 +1,16 @@
+{{ config(
+    materialized='incremental',
+    unique_key='period_start',
+    incremental_strategy='delete+insert',
+) }}
 -- The plan's KPIs in one long table: kpi x grain x period x scope -> value.
 -- Ratio KPIs roll up from kpi_components (day and week for company and region,
 -- week for distributors, month for every scope down to the store); KPIs that count
 -- distinct people, stores or cohorts are computed per month in kpi_monthly.
 -- Definitions, formulas and targets: kpis.yml (docs/kpis.md).
+-- Incremental by period (retention, docs/privacy.md): with a retention cutoff, periods
+-- starting before it keep the values built while their detail was in the lake
+-- (macros/retention.sql); a full refresh recomputes them from anonymised rows.
 {% set rollups = [
     ('day', 'company'), ('day', 'region'),
     ('week', 'company'), ('week', 'region'), ('week', 'distributor'),
@@ -45,7 +53,7 @@ select
     scope_id,
     cast(value as double) as value
 from rolled
-where value is not null
+where value is not null and {{ period_to_build('period_start') }}
 
 union all
 
@@ -57,4 +65,4 @@ select
     scope_id,
     cast(value as double) as value
 from {{ ref('kpi_monthly') }}
-where value is not null
+where value is not null and {{ period_to_build('period_start') }}
