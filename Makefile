@@ -96,6 +96,7 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.forecast_bench --busy
 	BCLAKE_HOME=$(BENCH_HOME)/demo $(BIN)/bclake pipeline
 	$(BIN)/python -m bench.dashboard_bench --root $(BENCH_HOME)/demo
+	$(BIN)/python -m bench.rotation_bench --root $(BENCH_HOME)/demo  # on a copy: the root keeps its key
 	$(BIN)/python -m bench.erasure_bench --root $(BENCH_HOME)/demo  # last: it erases a consumer
 
 DOCS_PORT ?= 8081

@@ -65,13 +65,18 @@ def _text_columns(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, list[s
 
 
 def rekey_values(
-    con: duckdb.DuckDBPyConnection, pattern: str, rewrite: Callable[[str], str]
+    con: duckdb.DuckDBPyConnection,
+    pattern: str,
+    rewrite: Callable[[str], str],
+    *,
+    apply: bool = True,
 ) -> dict[str, int]:
     """Replace, in every text column of every base table, each value matching the regular
     expression `pattern` by `rewrite(value)` (computed once per distinct value, in Python;
     the update is one join per column). Returns values changed per `schema.table` (tables
-    with none left out). Views are left alone. For a key rotation: `pattern` finds where a
-    pseudonym sits, `rewrite` swaps old pseudonyms for new ones."""
+    with none left out; with `apply=False`, distinct values that would change, nothing
+    written: `con` may be read-only). Views are left alone. For a key rotation: `pattern`
+    finds where a pseudonym sits, `rewrite` swaps old pseudonyms for new ones."""
     changed: dict[str, int] = {}
     for schema, table, columns in _text_columns(con):
         name = f'"{schema}"."{table}"'
@@ -84,6 +89,9 @@ def rekey_values(
             pairs = [(v, rewrite(v)) for (v,) in values]
             pairs = [(a, b) for a, b in pairs if a != b]
             if not pairs:
+                continue
+            if not apply:
+                changed[f"{schema}.{table}"] = changed.get(f"{schema}.{table}", 0) + len(pairs)
                 continue
             frame = pl.DataFrame(pairs, schema={"old": pl.String, "new": pl.String}, orient="row")
             con.register("_rekey", frame.to_arrow())

@@ -171,7 +171,11 @@ def _every(log: Callable[[str], None], what: str) -> Callable[[int, int], None]:
 
 def _rekey_warehouse(db: Path, lookup: dict[str, str]) -> int:
     """Swap old pseudonyms for new in the DuckDB file `db`, then compact it; the published
-    file on a copy renamed into place (readers may hold it open). Returns values changed."""
+    file on a copy renamed into place (readers may hold it open). A file holding no old
+    pseudonym is left as it is (a read-only look first). Returns values changed."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        if not rekey_values(con, _RUN, lambda value: rekey_text(value, lookup), apply=False):
+            return 0  # no old pseudonym in it: nothing to rewrite, no freed block to clear
     published = db.name.startswith("published")
     work = db.with_name(f".{db.name}.rekey") if published else db
     if published:
