@@ -31,6 +31,10 @@ class ScaleConfig:
     photo_reuse_rate: float = 0.01  # display checks submitted with another store's photo
     farming_store_share: float = 0.02  # stores whose staff farm the consumer-scan reward
     continue_days: int = 366  # how far `simulate --continue` may extend the window
+    # channel optimisation (`geography`, `economics`): high-potential cities planted thin
+    white_space_cities: int = 3  # planted white-space cities (0: none, and no pull cities)
+    resident_share: float = 0.25  # most of a store pool living in a nearby pull city
+    visitor_share: float = 0.08  # of a pull city's untapped units a week bought nearby
 
     @property
     def horizon_days(self) -> int:
@@ -43,7 +47,13 @@ SCALES: dict[str, ScaleConfig] = {
         "tiny", n_regions=3, n_stores=36, n_skus=8, n_days=560, stores_per_distributor=9
     ),
     "demo": ScaleConfig(
-        "demo", n_regions=7, n_stores=2000, n_skus=60, n_days=731, stores_per_distributor=25
+        "demo",
+        n_regions=7,
+        n_stores=2000,
+        n_skus=60,
+        n_days=731,
+        stores_per_distributor=25,
+        white_space_cities=22,
     ),
     "large": ScaleConfig(
         "large",
@@ -53,6 +63,7 @@ SCALES: dict[str, ScaleConfig] = {
         n_days=731,
         stores_per_distributor=40,
         scan_rate=0.3,
+        white_space_cities=25,
     ),
 }
 

@@ -183,8 +183,12 @@ class Channel:
         display: np.ndarray,
         market: Market,
         rng: np.random.Generator,
+        visitor: np.ndarray | None = None,
     ) -> None:
         stores, products = world.stores, world.products
+        # stores: visitors' extra demand as a multiple of the day's rate (`geography`)
+        self.visitor = visitor if visitor is not None else np.zeros(len(stores))
+        self.visited = np.flatnonzero(self.visitor > 0)
         n_s, n_k = len(stores), len(products)
         dist_codes = world.distributors["distributor_code"].to_list()
         self.dist_idx = np.array([dist_codes.index(d) for d in stores["distributor_code"]])
@@ -276,11 +280,19 @@ class Channel:
         np.add.at(out, self.dist_idx, self.stock)
         return out
 
-    def step(self, t: int, rng: np.random.Generator, effects: Effects | None = None) -> DayRecord:
+    def step(
+        self,
+        t: int,
+        rng: np.random.Generator,
+        effects: Effects | None = None,
+        visitor_rng: np.random.Generator | None = None,
+    ) -> DayRecord:
         """Simulate day `t`: arrivals, demand and sales, then every level's reordering.
 
         `effects` are the day's shocks (`scenarios`); without them the day runs
-        exactly as it always did.
+        exactly as it always did. Stores near untapped cities (`visitor` > 0) get
+        their visitors' demand on top, drawn from `visitor_rng` after `rng`'s
+        draw, so every other store's demand is exactly what it was without them.
         """
         case_pack = self.case_pack
         slot = t % RING
@@ -312,6 +324,9 @@ class Channel:
             price[signed_stores, k] = factor
         lam = lam * price**-ELASTICITY * rng.gamma(3.0, 1 / 3.0, size=lam.shape)
         demand = rng.poisson(lam)
+        if visitor_rng is not None and len(self.visited):
+            near = self.visited
+            demand[near] += visitor_rng.poisson(lam[near] * self.visitor[near, None])
         sales = np.minimum(demand, self.stock)
         self.stock -= sales
         stockouts = int((demand > sales).sum())

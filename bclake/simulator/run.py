@@ -40,7 +40,7 @@ from bclake.core.calendar import build_calendar
 from bclake.core.incentives import Programmes, load_programmes
 from bclake.core.progress import track
 from bclake.core.settings import SIMULATION_MANIFEST, Settings
-from bclake.simulator import consumers, incentives, scans, trade, truth
+from bclake.simulator import consumers, economics, geography, incentives, scans, trade, truth
 from bclake.simulator.codes import CodeLedger, diversion_plan
 from bclake.simulator.config import ScaleConfig, get_scale
 from bclake.simulator.dirt import inject_dirt
@@ -266,7 +266,12 @@ def _new_state(cfg: ScaleConfig, seed: int, scenario: str = "none") -> SimState:
     n_months = month_number(cfg.start, cfg.start + timedelta(days=cfg.horizon_days - 1)) + 1
     market = build_market(n_months, len(world.provinces), len(world.categories), streams.market)
     share_noise = streams.market.normal(0, 1, market.price_index.size)
-    channel = Channel(cfg, world, calendar, promos, signups, display, market, streams.channel)
+    # the latent market and cost to serve, from a stream of their own: nothing above moves
+    geo, world.consumers = geography.settle(cfg, world, market, streams.geography)
+    costs = economics.CostModel.draw(cfg, world, streams.geography)
+    channel = Channel(
+        cfg, world, calendar, promos, signups, display, market, streams.channel, geo.visitor
+    )
     lookup = Lookup.of(cfg.start, world)
     n_consumers = len(world.consumers)
     photo_reuse = trade.photo_reuse_plan(
@@ -308,6 +313,9 @@ def _new_state(cfg: ScaleConfig, seed: int, scenario: str = "none") -> SimState:
         book=incentives.EvidenceBook(len(world.stores), len(lookup.sku_codes)),
         photo_salt=int(streams.photos.integers(2**62)),
         scenario=plan_scenario(scenario, cfg, seed, world, channel, calendar),
+        geography=geo,
+        costs=costs,
+        channel_book=economics.ChannelBook(len(world.stores), len(world.distributors)),
     )
 
 
@@ -337,7 +345,7 @@ def _run_days(
     with steps if progress else nullcontext() as task:
         for t in days:
             effects = st.scenario.effects(t, st.channel) if st.scenario is not None else None
-            record = st.channel.step(t, st.streams.channel, effects)
+            record = st.channel.step(t, st.streams.channel, effects, st.streams.visitors)
             buffer.append(record)
             st.stockouts.append(record.stockouts)
             st.next_day = t + 1
@@ -375,6 +383,7 @@ def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
     )
     dms.display_checks(out, label, reported)
     st.book.add_checks(checks, reported)
+    st.channel_book.add(days, sales, checks, st.costs)
     genuine, firsts, farm_visits, farmed = _product_scans(run, label, sales, first_day, last_day)
     truth.write_reward_fraud(
         run.truth,
@@ -440,6 +449,7 @@ def _product_scans(
             streams.fakes,
             streams.travel,
             streams.bulk,
+            streams.home_scans,
         )
         farm, farm_visits = scans.farmed_scans(
             st.farming, int(b[0]), int(b[-1]), st.world, run.model, st.ledger, streams.farming

@@ -19,6 +19,7 @@ from bclake.core.codes import make_codes
 from bclake.simulator.codes import CodeLedger, Diversion, forged_bodies
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.consumers import ConsumerPicker
+from bclake.simulator.geography import HOME_SCAN_JITTER_DEG, HOME_SCAN_SHARE
 from bclake.simulator.lookup import Lookup, add_months
 from bclake.simulator.world import TIER_WEIGHT, World
 
@@ -136,6 +137,9 @@ class ScanModel:
     picker: ConsumerPicker
     lookup: Lookup
     whereabouts: Whereabouts
+    resident: np.ndarray  # consumers: lives in an untapped city near its store (`geography`)
+    home_lat: np.ndarray  # consumers: degrees (nan without a home)
+    home_lon: np.ndarray
 
     @classmethod
     def of(cls, cfg: ScaleConfig, world: World, lookup: Lookup) -> ScanModel:
@@ -146,7 +150,22 @@ class ScanModel:
         local = np.ones(len(stores))
         local[prop["home_store"].to_numpy()] = prop["scan_propensity"].to_numpy()
         scan_p = np.clip(cfg.scan_rate * channel * local / local.mean(), 0, 0.9)
-        return cls(scan_p, ConsumerPicker(world), lookup, Whereabouts.of(world))
+        consumers = world.consumers
+        n = len(consumers)
+        if "resident" in consumers.columns:
+            resident = consumers["resident"].to_numpy()
+            home_lat, home_lon = consumers["home_lat"].to_numpy(), consumers["home_lon"].to_numpy()
+        else:
+            resident, home_lat, home_lon = np.zeros(n, bool), np.full(n, np.nan), np.full(n, np.nan)
+        return cls(
+            scan_p,
+            ConsumerPicker(world),
+            lookup,
+            Whereabouts.of(world),
+            resident,
+            home_lat,
+            home_lon,
+        )
 
 
 def product_scans(
@@ -158,6 +177,7 @@ def product_scans(
     diversion_rng: np.random.Generator,
     travel_rng: np.random.Generator,
     bulk_rng: np.random.Generator,
+    home_rng: np.random.Generator | None = None,
 ) -> pl.DataFrame:
     """Genuine scans of the units in `sales` (s, k, qty, price, day), codes from the ledger.
 
@@ -167,7 +187,10 @@ def product_scans(
     person of the household): all legitimate. In `BULK_SHARE` of the sales of
     `BULK_MIN_UNITS` units or more, one buyer takes 4-`BULK_MAX_UNITS` of the units
     and scans each within 15 minutes at one spot (legitimate, and bursty like scan
-    farming); the sale's other units are scanned as usual. Returns
+    farming); the sale's other units are scanned as usual. Last,
+    `geography.HOME_SCAN_SHARE` of the other scans of residents (consumers living
+    in an untapped city near their store, `ScanModel.resident`) are placed at
+    their home instead, drawn from `home_rng` (no other generator draws more). Returns
     one row per scan: s, k, day, seconds, product_code, lat, lon, c (consumer
     index), label (`normal` or `diverted`), activated_d and selling_d
     (distributor indices).
@@ -239,6 +262,15 @@ def product_scans(
         )
         lat[bulk] = lat[first] + bulk_rng.normal(0, FARM_JITTER_DEG, int(bulk.sum()))
         lon[bulk] = lon[first] + bulk_rng.normal(0, FARM_JITTER_DEG, int(bulk.sum()))
+    if home_rng is not None:
+        at_home = np.flatnonzero(model.resident[c] & ~bulk)
+        at_home = at_home[home_rng.random(len(at_home)) < HOME_SCAN_SHARE]
+        lat[at_home] = model.home_lat[c[at_home]] + home_rng.normal(
+            0, HOME_SCAN_JITTER_DEG, len(at_home)
+        )
+        lon[at_home] = model.home_lon[c[at_home]] + home_rng.normal(
+            0, HOME_SCAN_JITTER_DEG, len(at_home)
+        )
     scans = pl.DataFrame(
         {
             "s": s,
@@ -323,13 +355,14 @@ def all_scans(
     fake_rng: np.random.Generator,
     travel_rng: np.random.Generator,
     bulk_rng: np.random.Generator,
+    home_rng: np.random.Generator | None = None,
 ) -> pl.DataFrame:
     """Genuine and fake product scans of `sales`, each with the reward paid (`reward_amount`).
 
     Columns of `product_scans` plus reward_amount (yuan); rows in no particular order.
     """
     genuine = product_scans(
-        sales, model, ledger, diversion, scan_rng, diversion_rng, travel_rng, bulk_rng
+        sales, model, ledger, diversion, scan_rng, diversion_rng, travel_rng, bulk_rng, home_rng
     )
     scans = pl.concat([genuine, fakes(genuine, model, cfg, fake_rng)], how="vertical_relaxed")
     reward = scan_rng.choice(REWARDS, size=scans.height, p=REWARD_P)

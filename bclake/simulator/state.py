@@ -19,11 +19,21 @@ from bclake.simulator.codes import CodeLedger, Diversion
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.consumers import no_visits
 from bclake.simulator.dynamics import Channel
+from bclake.simulator.economics import ChannelBook, CostModel
 from bclake.simulator.export import LateRows
+from bclake.simulator.geography import Geography
 from bclake.simulator.incentives import EvidenceBook
 from bclake.simulator.market import Market
 from bclake.simulator.scenarios import Scenario
 from bclake.simulator.world import World
+
+# version of the saved state's layout: 2 added the geography, the cost to serve and three
+# streams; an older state cannot be continued
+STATE_VERSION = 2
+
+
+class StaleStateError(ValueError):
+    """A saved state from an older simulator: the world has to be simulated afresh."""
 
 
 @dataclass
@@ -57,6 +67,9 @@ class Streams:
     farming: np.random.Generator  # stores farming the consumer-scan reward: who, when, what
     bulk: np.random.Generator  # consumers scanning every unit of a multi-unit purchase
     rebates: np.random.Generator  # the DMS's clerical errors in paying the programmes
+    geography: np.random.Generator  # city potential, planted white space, homes, latent costs
+    visitors: np.random.Generator  # extra demand of stores near untapped cities
+    home_scans: np.random.Generator  # which of the residents' product scans are made at home
 
     @classmethod
     def from_seed(cls, seed: int) -> Streams:
@@ -127,6 +140,12 @@ class SimState:
     photo_salt: int = 0  # seeds the genuine checks' photo hashes
     # named supply shocks (`simulate --scenario`); None: the world as it is
     scenario: Scenario | None = None
+    # channel optimisation: the latent market, the cost to serve and what it was spent on
+    geography: Geography | None = None
+    costs: CostModel | None = None
+    channel_book: ChannelBook | None = None
+    # layout of the saved state; a state saved by an older simulator lacks it (see `load`)
+    version: int = STATE_VERSION
 
     def save(self, path: Path) -> None:
         """Pickle atomically to `path`, streamed (never the whole pickle in memory)."""
@@ -137,9 +156,21 @@ class SimState:
 
     @staticmethod
     def load(path: Path) -> SimState:
-        """Read a state saved by `save`; raises TypeError when the file holds something else."""
+        """Read a state saved by `save`.
+
+        Raises TypeError when the file holds something else and StaleStateError (a
+        ValueError, which the CLI prints) when it was saved in an older layout.
+        """
         with path.open("rb") as fh:
             state = pickle.load(fh)
         if not isinstance(state, SimState):
             raise TypeError(f"{path} holds no simulation state: simulate the world again")
+        # instance attributes only: an old pickle would fall back to the class default
+        saved = state.__dict__.get("version", 1)
+        if saved != STATE_VERSION:
+            raise StaleStateError(
+                f"{path} was saved by an older simulator (state layout {saved}, this one "
+                f"reads {STATE_VERSION}: it lacks the channel geography and cost to serve), "
+                "so it cannot be continued: run `bclake simulate` afresh"
+            )
         return state

@@ -15,6 +15,7 @@ import polars as pl
 
 from bclake.simulator.config import ScaleConfig
 from bclake.simulator.dynamics import DayRecord, stack_days
+from bclake.simulator.economics import economics
 from bclake.simulator.lookup import Lookup, check_id, consumer_id
 from bclake.simulator.state import SimState
 from bclake.simulator.world import REGIONS, World
@@ -53,6 +54,62 @@ def write_truth(state: SimState, truth: Path, end_day: int) -> None:
     deserved_tags(cfg, world, truth, end_day).write_parquet(truth / "deserved_tags.parquet")
     if state.scenario is not None:
         state.scenario.frame(cfg.start, world).write_parquet(truth / "scenario.parquet")
+    write_channel(state, truth)
+
+
+def write_channel(state: SimState, truth: Path) -> None:
+    """The channel-optimisation truth: areas, entity economics and the residents.
+
+    - `channel_areas.parquet`, one row per city: adcode, city, province, tier,
+      population, income_index, potential_units_week, stores, true_coverage,
+      untapped_units_week, planted, deserved_rank (1 = most untapped), and the
+      seat's lat and lon (degrees);
+    - `channel_economics.parquet`, one row per store and distributor
+      (`economics.economics`): the true P&L over the simulated days, whether it
+      is unprofitable and the action it deserves;
+    - `channel_residents.parquet`: the consumers who live in an untapped city
+      near their store (consumer_id, home_city, store_code, store_city).
+
+    Rebates are what the incentive programmes truly earned (`incentive_earned`).
+    """
+    geo, world = state.geography, state.world
+    if geo is None or state.costs is None or state.channel_book is None:
+        return
+    geo.areas.select(
+        "adcode",
+        "city",
+        "province",
+        "tier",
+        "population",
+        "income_index",
+        "potential_units_week",
+        "stores",
+        "true_coverage",
+        "untapped_units_week",
+        "planted",
+        "deserved_rank",
+        "lat",
+        "lon",
+    ).sort("deserved_rank").write_parquet(truth / "channel_areas.parquet")
+    parts = sorted((truth / "incentive_earned").glob("*.parquet"))
+    earned = (
+        pl.concat([pl.read_parquet(p).select("payee_code", "amount") for p in parts])
+        if parts
+        else pl.DataFrame(schema={"payee_code": pl.String, "amount": pl.Float64})
+    )
+    economics(world, state.costs, state.channel_book, earned).write_parquet(
+        truth / "channel_economics.parquet"
+    )
+    c = world.consumers
+    stores = world.stores
+    residents = c.filter(pl.col("resident")) if "resident" in c.columns else c.clear()
+    home = residents["home_store"].to_numpy() if residents.height else []
+    residents.select(
+        "consumer_id",
+        "home_city",
+        store_code=stores["store_code"].gather(pl.Series(home, dtype=pl.Int64)),
+        store_city=stores["city"].gather(pl.Series(home, dtype=pl.Int64)),
+    ).write_parquet(truth / "channel_residents.parquet")
 
 
 def write_part(truth: Path, name: str, label: str, frame: pl.DataFrame) -> None:

@@ -148,6 +148,21 @@ def _supply_sites(cfg: ScaleConfig, cities: pl.DataFrame) -> tuple[pl.DataFrame,
     return plants, warehouses
 
 
+def seat_cities(store_city: pl.DataFrame, province: str, k: int) -> list[str]:
+    """Seats of a province's `k` distributors: its cities by store count, most first.
+
+    Distributor j sits in the j-th city (ties by adcode; wrapping round when the
+    province has fewer cities with stores than distributors). No random draw.
+    """
+    ranked = (
+        store_city.filter(pl.col("province") == province)
+        .group_by("city", "adcode")
+        .len()
+        .sort(["len", "adcode"], descending=[True, False])
+    )["city"].to_list()
+    return [ranked[j % len(ranked)] for j in range(k)]
+
+
 def _channel(
     cfg: ScaleConfig, cities: pl.DataFrame, rng: np.random.Generator
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -156,15 +171,19 @@ def _channel(
     city_idx.sort()
     store_city = cities[city_idx]
 
-    # distributors: one or more per province, sized by the stores there
+    # distributors: one or more per province, sized by the stores there; distributor j of
+    # a province sits in its j-th city by store count (`seat_cities`, no random draw)
     provinces = store_city.group_by("province", maintain_order=True).agg(
-        pl.len().alias("n"), pl.first("region"), pl.first("city")
+        pl.len().alias("n"), pl.first("region")
     )
+    seat_lat = dict(zip(cities["city"], cities["lat"], strict=True))
+    seat_lon = dict(zip(cities["city"], cities["lon"], strict=True))
     dist_rows, prov_dists = [], {}
     for prov in provinces.iter_rows(named=True):
         k = max(1, round(prov["n"] / cfg.stores_per_distributor))
+        seats = seat_cities(store_city, prov["province"], k)
         codes = []
-        for _ in range(k):
+        for seat in seats:
             code = f"D{len(dist_rows) + 1:04d}"
             codes.append(code)
             dist_rows.append(
@@ -174,8 +193,10 @@ def _channel(
                     "tier": str(rng.choice(["一级", "二级"], p=[0.6, 0.4])),
                     "region": prov["region"],
                     "province": prov["province"],
-                    "city": prov["city"],
-                    # latent behaviour
+                    "city": seat,
+                    # latent: the seat's coordinates (not in the DMS export) and behaviour
+                    "lat": seat_lat[seat],
+                    "lon": seat_lon[seat],
                     "pay_delay_mean": float(rng.choice([20.0, 35.0, 60.0], p=[0.5, 0.35, 0.15])),
                 }
             )
