@@ -343,6 +343,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Score the pipeline's outputs against the simulator's truth (never read by the pipeline)."""
+    from bclake.evaluation.channel import evaluate_channel
     from bclake.evaluation.forecast import evaluate_forecasts
     from bclake.evaluation.incentives import evaluate_incentives
     from bclake.evaluation.market_order import evaluate_market_order
@@ -373,6 +374,7 @@ def evaluate(
             "store_plans": evaluate_store_plans(settings.truth, settings.published_db),
         },
         "supply": evaluate_supply(settings.truth, settings.published_db),
+        "channel": evaluate_channel(settings.truth, settings.published_db),
     }
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=1, default=str))
@@ -421,6 +423,27 @@ def evaluate(
     _print_incentives(report["incentives"])
     _print_marketing(report["marketing"])
     _print_supply(report["supply"])
+    _print_channel(report["channel"])
+
+
+def _print_channel(ch: dict) -> None:
+    if "skipped" in ch:
+        console.print(f"channel optimisation skipped: {ch['skipped']}")
+        return
+    w = ch["white_space"]
+    _print_table(
+        f"white space vs true untapped units, k = {w['k']} of {w['cities']} cities "
+        f"({w['planted']} planted)",
+        ("ranking", "recall_at_k", "ndcg_at_k"),
+        [("bclake", w), *w["baselines"].items()],
+    )
+    ie = ch["inefficient"]
+    _print_table(
+        "inefficient stores and distributors vs truly unprofitable",
+        ("list", "n", "precision", "recall", "action_match"),
+        [(k, ie[k]) for k in ("stores", "distributors")]
+        + [(f"{k} {ie[k]['baseline']['rule']}", ie[k]["baseline"]) for k in ie],
+    )
 
 
 def _print_supply(sp: dict) -> None:

@@ -51,6 +51,12 @@ ML_TABLES = {
     "supply_transfers",
     "supply_demand_bands",
     "supply_notes",
+    "channel_scores",
+    "channel_inefficient",
+    "channel_white_space",
+    "channel_area_cells",
+    "channel_coverage_plan",
+    "channel_notes",
 }
 
 

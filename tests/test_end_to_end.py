@@ -259,6 +259,12 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
     assert supply["policies"]["bclake_no_transfers"]["transfer_cost"] == 0
     covers = [p["avg_inventory"] for p in supply["baseline_frontier"]]
     assert covers[0] < covers[-1]  # more weeks of cover hold more stock
+    channel = report["channel"]  # skipped only for a world without channel truth
+    if "skipped" not in channel:
+        assert channel["white_space"]["k"] == 5  # tiny: 3 planted cities, k at least 5
+        assert 0 <= channel["white_space"]["ndcg_at_k"] <= 1
+        for kind in ("stores", "distributors"):
+            assert channel["inefficient"][kind]["n"] >= 0
 
 
 def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:

@@ -36,6 +36,7 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 DEFAULT_INCENTIVES = PROJECT_ROOT / "config" / "incentives.yaml"
 DEFAULT_MARKETING = PROJECT_ROOT / "config" / "marketing.yaml"
 DEFAULT_SUPPLY = PROJECT_ROOT / "config" / "supply.yaml"
+DEFAULT_CHANNEL = PROJECT_ROOT / "config" / "channel.yaml"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DEMO_PII_KEY = "bclake-demo-key-not-for-production"
@@ -64,6 +65,7 @@ class Settings:
     incentives_file: Path = DEFAULT_INCENTIVES
     marketing_file: Path = DEFAULT_MARKETING
     supply_file: Path = DEFAULT_SUPPLY
+    channel_file: Path = DEFAULT_CHANNEL
     # months of consumer-level detail kept (`ingest.retention`); 0: kept forever
     retention_months: int = DEFAULT_RETENTION_MONTHS
 
@@ -80,6 +82,7 @@ class Settings:
         `BCLAKE_INCENTIVES` is the incentive programme file (default config/incentives.yaml).
         `BCLAKE_MARKETING` is the marketing plan file (default config/marketing.yaml).
         `BCLAKE_SUPPLY` is the supply planning file (default config/supply.yaml).
+        `BCLAKE_CHANNEL` is the channel optimisation file (default config/channel.yaml).
         `BCLAKE_RETENTION_MONTHS` is how many months of consumer-level detail are kept,
         counted back from the lake's newest event date (default 36; `0` or `off`: kept
         forever; see `bclake.ingest.retention`). Raises ValueError for anything else.
@@ -95,6 +98,7 @@ class Settings:
             incentives_file=Path(os.environ.get("BCLAKE_INCENTIVES") or DEFAULT_INCENTIVES),
             marketing_file=Path(os.environ.get("BCLAKE_MARKETING") or DEFAULT_MARKETING),
             supply_file=Path(os.environ.get("BCLAKE_SUPPLY") or DEFAULT_SUPPLY),
+            channel_file=Path(os.environ.get("BCLAKE_CHANNEL") or DEFAULT_CHANNEL),
             retention_months=_retention_months(os.environ.get("BCLAKE_RETENTION_MONTHS")),
         )
 

@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from bclake.core.settings import Settings
+from bclake.orchestration.assets.channel import channel_assets, channel_checks
 from bclake.orchestration.assets.lake import (
     incentive_programmes,
     lake_assets,
@@ -50,7 +51,13 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
     settings = Settings.from_env(home)
     partitions = lake_partitions(settings.partition_start)
     # everything the working database holds
-    built = [warehouse_dbt_assets, *model_assets, *marketing_assets, *supply_assets]
+    built = [
+        warehouse_dbt_assets,
+        *model_assets,
+        *marketing_assets,
+        *supply_assets,
+        *channel_assets,
+    ]
     return dg.Definitions(
         assets=[
             *lake_assets(partitions),
@@ -62,7 +69,13 @@ def build_definitions(home: str | Path | None = None) -> dg.Definitions:
             planner_files,
             market_order_alert_delivery,
         ],
-        asset_checks=[*lake_checks, *model_checks, *marketing_checks, *supply_checks],
+        asset_checks=[
+            *lake_checks,
+            *model_checks,
+            *marketing_checks,
+            *supply_checks,
+            *channel_checks,
+        ],
         jobs=[pipeline_job],
         schedules=[daily_pipeline],
         sensors=[landing_sensor(partitions)],

@@ -73,11 +73,13 @@ else:
         if not tags.empty
         else pd.Series(dtype=str)
     )
-    points = stores.assign(
-        tag=stores.store_code.map(store_tags).fillna(t("channel.untagged"))
-    ).rename(columns={"store_code": "store", "store_name": "name"})[
-        ["store", "name", "tag", "lon", "lat"]
-    ]
+    points = (
+        stores.assign(tag=stores.store_code.map(store_tags).fillna(t("channel.untagged")))
+        .rename(columns={"store_code": "store", "store_name": "name"})[
+            ["store", "name", "tag", "lon", "lat"]
+        ]
+        .dropna(subset=["lon", "lat"])
+    )  # a store without coordinates is listed, not mapped
     by_province = (
         stores.groupby("province", as_index=False).size().rename(columns={"size": "stores"})
     )

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from bclake.core.channel import load_channel
 from bclake.core.contracts import load_contracts
 from bclake.core.progress import track
 from bclake.core.settings import DBT_PROJECT_DIR
@@ -63,12 +64,15 @@ def warehouse_dbt_assets(
 
     The retention cutoff (`ingest.retention.cutoff`) goes to dbt as the var
     `retention_cutoff`: the KPI models keep their rows of periods before it, and the
-    incremental facts lose the consumer of their rows dated before it."""
+    incremental facts lose the consumer of their rows dated before it. The channel unit
+    costs and margins (config/channel.yaml, `BCLAKE_CHANNEL`; `ChannelConfig.dbt_vars`)
+    go as vars too: an invalid file stops the build here, naming the key."""
     settings = lakehouse.settings
     cutoff = retention_cutoff(settings, load_contracts().values())
-    args = ["build"]
+    dbt_vars: dict[str, object] = load_channel(settings.channel_file).dbt_vars()
     if cutoff is not None:
-        args += ["--vars", json.dumps({"retention_cutoff": cutoff.isoformat()})]
+        dbt_vars["retention_cutoff"] = cutoff.isoformat()
+    args = ["build", "--vars", json.dumps(dbt_vars, ensure_ascii=False)]
     settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     nodes = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
     with lakehouse.writer("dbt build", context.log.info):
