@@ -86,6 +86,16 @@ def traces(root: Path, needles: list[str]) -> list[str]:
     return out
 
 
+def consumer_record(settings: Settings, consumer: str) -> dict:
+    """The consumer's first record in the simulated CDP export (NDJSON, clear values)."""
+    return next(
+        json.loads(line)
+        for f in sorted((settings.landing / "cdp" / "consumers").glob("*.ndjson"))
+        for line in f.read_text(encoding="utf-8").splitlines()
+        if f'"{consumer}"' in line
+    )
+
+
 @pytest.fixture(scope="module")
 def erased(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A copy of the tiny root after one run that erases the consumer with the most scans
@@ -104,12 +114,7 @@ def erased(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
             "group by 1 order by count(*) desc, 1 limit 1"
         ).fetchall()[0][0]
     landing = settings.landing / "cdp" / "consumers"
-    record = next(
-        json.loads(line)
-        for f in sorted(landing.glob("*.ndjson"))
-        for line in f.read_text(encoding="utf-8").splitlines()
-        if f'"{consumer}"' in line
-    )
+    record = consumer_record(settings, consumer)
     phone = pseudonym(record["phone"], settings.pii_keys)
     # the CDP sends the person again (a later export), once well-formed and once broken
     broken = {**record, "profile": {**record["profile"], "gender": "unknown"}}

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from test_erasure import traces
+from test_erasure import consumer_record, traces
 
 from bclake.core.contracts import load_contracts
 from bclake.core.pii import pseudonym, rekeyer, seal, unseal
@@ -153,12 +153,7 @@ def test_a_run_after_rotation_joins_a_new_export_to_the_old_rows(
     settings = _new_settings(home)
     consumer = rotated["before"]["consumer_id"][0]
     landing = settings.landing / "cdp" / "consumers"
-    record = next(
-        json.loads(line)
-        for f in sorted(landing.glob("*.ndjson"))
-        for line in f.read_text(encoding="utf-8").splitlines()
-        if f'"{consumer}"' in line
-    )
+    record = consumer_record(settings, consumer)
     (landing / "consumers_resent.ndjson").write_text(
         json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -116,18 +116,7 @@ def windows(text: str) -> set[str]:
 def _pseudonyms(path: Path, data: bytes, kind: str) -> set[str]:
     """The 52-character base32 stretches `path` holds: in its bytes, its SQLite sidecars,
     its gzip content or zip members, its Parquet string cells."""
-    blobs = [data]
-    if kind == "sqlite":
-        blobs += [p.read_bytes() for e in _SIDECARS if (p := Path(f"{path}{e}")).is_file()]
-    try:
-        if data.startswith(b"\x1f\x8b"):
-            blobs.append(gzip.decompress(data))
-        elif data.startswith(b"PK\x03\x04"):
-            with zipfile.ZipFile(io.BytesIO(data)) as z:
-                blobs += [z.read(m) for m in z.namelist()]
-    except (OSError, EOFError, zipfile.BadZipFile):
-        pass
-    found = set().union(*(windows(b.decode("latin-1")) for b in blobs))
+    found = set().union(*(windows(b.decode("latin-1")) for b in _blobs(path, data, kind)))
     if kind == "parquet":
         frame = pl.read_parquet(path)
         for c, t in frame.schema.items():
@@ -166,23 +155,29 @@ def _kind(path: Path, data: bytes, rows: bool) -> str:
     return "csv" if rows and path.suffix.lower() in (".csv", ".tsv") else "text"
 
 
-def _holds(path: Path, data: bytes, kind: str, keys: list[str]) -> bool:
+def _blobs(path: Path, data: bytes, kind: str) -> list[bytes]:
+    """The bytes a file's text can sit in: its own, its SQLite sidecars', its gzip content
+    or its zip members' (a damaged archive: the raw bytes alone)."""
     blobs = [data]
     if kind == "sqlite":
         blobs += [p.read_bytes() for e in _SIDECARS if (p := Path(f"{path}{e}")).is_file()]
-    elif kind == "parquet":
-        frame = pl.read_parquet(path)
-        if frame.select(_hit(frame, keys).any()).item():
-            return True
     try:
         if data.startswith(b"\x1f\x8b"):
             blobs.append(gzip.decompress(data))
         elif data.startswith(b"PK\x03\x04"):
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 blobs += [z.read(m) for m in z.namelist()]
-    except (OSError, EOFError, zipfile.BadZipFile):  # damaged: the raw bytes decide
+    except (OSError, EOFError, zipfile.BadZipFile):
         pass
-    return any(n.encode() in b for b in blobs for n in keys)
+    return blobs
+
+
+def _holds(path: Path, data: bytes, kind: str, keys: list[str]) -> bool:
+    if kind == "parquet":
+        frame = pl.read_parquet(path)
+        if frame.select(_hit(frame, keys).any()).item():
+            return True
+    return any(n.encode() in b for b in _blobs(path, data, kind) for n in keys)
 
 
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
