@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -154,3 +154,33 @@ def desktop_screenshot(page, path: Path, width: int = DESKTOP["width"]) -> None:
     page.wait_for_timeout(500)
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": width, "height": 900})
+
+
+def check_both_widths(
+    browser,
+    url: str,
+    user: str,
+    nav_title: str,
+    shots: Path,
+    stem: str,
+    check: Callable[[object, str], None],
+    width: int = DESKTOP["width"],
+) -> None:
+    """The page `nav_title` as `user` at desktop and at phone width: it renders without a
+    script error or an exception box, `check(page, main block's text)` holds, and on the
+    phone nothing is wider than the screen. Whole-page screenshots `user`_`stem`.png
+    (`width` px) and phone_`user`_`stem`.png go to `shots`."""
+    for phone in (False, True):
+        context, page, body, errors = open_page(browser, url, user, nav_title, phone)
+        try:
+            assert nav_title in body and "Traceback" not in body, body[:500]
+            assert not page.locator("[data-testid='stException']").count(), f"{user}: raised"
+            check(page, body)
+            if phone:
+                assert_fits_phone(page, user)
+                phone_screenshot(page, shots / f"phone_{user}_{stem}.png")
+            else:
+                desktop_screenshot(page, shots / f"{user}_{stem}.png", width=width)
+            assert not errors, f"{user}: browser errors {errors[:3]}"
+        finally:
+            context.close()

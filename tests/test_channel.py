@@ -321,11 +321,18 @@ def test_white_space_ranks_an_uncovered_high_signal_city_first(config) -> None:
 def test_the_coverage_plan_respects_n(config) -> None:
     plan = _plan(_stores_for_areas(), config)
     white = plan.white_space
-    assert plan.coverage_plan.height <= config.white_space.new_outlets
-    for n in (0, 1, 3):
+    laid_out = plan.coverage_plan
+    assert laid_out.filter("in_plan").height <= config.white_space.new_outlets
+    assert laid_out["in_plan"].to_list() == [
+        o <= config.white_space.new_outlets for o in laid_out["outlet"]
+    ]
+    longest = coverage_plan(white, _stores_for_areas(), 50)
+    for n in (0, 1, 3, 7):
         cov = coverage_plan(white, _stores_for_areas(), n)
         assert cov.height <= n
         assert cov["outlet"].to_list() == list(range(1, cov.height + 1))
+        # the plan for n is the first n outlets of a longer plan: the page's slider cuts it
+        assert cov.equals(longest.head(n))
     cov = coverage_plan(white, _stores_for_areas(), 3)
     assert cov["city"][0] == "湖州"
     assert (cov["expected_incremental_units_week"] > 0).all()

@@ -17,11 +17,8 @@ import pandas as pd
 import pytest
 from browser_page import (
     NO_BROWSER,
-    assert_fits_phone,
     browser_fixture,  # noqa: F401 (the `browser` fixture)
-    desktop_screenshot,
-    open_page,
-    phone_screenshot,
+    check_both_widths,
     shots_fixture,  # noqa: F401 (the `shots` fixture)
 )
 from streamlit.testing.v1 import AppTest
@@ -430,18 +427,11 @@ def test_the_page_in_a_browser(browser, supply_url: str, shots: Path, user: str)
     """Desktop (screenshot 1280 px wide) and phone (390 px): it renders without an error,
     HQ and the region get the plan, the distributor and the store a message; nothing is
     wider than the phone."""
-    for phone in (False, True):
-        context, page, body, errors = open_page(browser, supply_url, user, "供应计划", phone)
-        assert "供应计划" in body and "Traceback" not in body, body[:500]
-        assert not page.locator("[data-testid='stException']").count(), f"{user}: raised"
+
+    def check(_page: object, body: str) -> None:
         if user in ("hq", "huabei"):
             assert "产能与计划" in body and "区域仓库存预测" in body, body[:800]
         else:
             assert "供应计划仅对总部和大区开放" in body and "产能与计划" not in body, body[:800]
-        if phone:
-            assert_fits_phone(page, user)
-            phone_screenshot(page, shots / f"phone_{user}_supply.png")
-        else:
-            desktop_screenshot(page, shots / f"{user}_supply.png", width=1280)
-        assert not errors, f"{user}: browser errors {errors[:3]}"
-        context.close()
+
+    check_both_widths(browser, supply_url, user, "供应计划", shots, "supply", check, width=1280)

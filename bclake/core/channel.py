@@ -91,6 +91,8 @@ class WhiteSpace(BaseModel):
 
     h3_resolution: int = Field(5, ge=0, le=9)
     new_outlets: int = Field(10, ge=0, le=1000)
+    # the plan is also laid out this far (the dashboard's slider), `in_plan` marks the first N
+    plan_outlets_max: int = Field(50, ge=0, le=1000)
     confidence_prior: float = Field(50.0, gt=0)
     outlet_capacity_quantile: float = Field(0.5, gt=0, lt=1)
     min_signal_consumers: int = Field(3, ge=0)

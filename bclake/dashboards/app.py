@@ -77,6 +77,11 @@ navigation = st.navigation(
             default=True,
         ),
         st.Page(PAGES / "channel.py", title=t("page.channel"), icon=":material/storefront:"),
+        st.Page(
+            PAGES / "channel_planning.py",
+            title=t("page.channel_planning"),
+            icon=":material/add_location_alt:",
+        ),
         st.Page(PAGES / "market_order.py", title=t("page.market_order"), icon=":material/gavel:"),
         st.Page(PAGES / "incentives.py", title=t("page.incentives"), icon=":material/redeem:"),
         st.Page(PAGES / "marketing.py", title=t("page.marketing"), icon=":material/campaign:"),

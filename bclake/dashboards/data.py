@@ -37,6 +37,13 @@ for them to reach. The rules, most specific column first:
   its DC (`SUPPLY_TRANSFERS`: `to_region` its region, or `from_warehouse` one of its
   warehouses); a distributor or store reads none of it. The plan's notes (inputs it could
   not use, to be fixed at HQ) are HQ's only, as no rule covers them;
+- channel optimisation (渠道优化, `channel_filter`): the scores, the inefficient list and
+  the economics marts (`CHANNEL_ENTITY_TABLES`) by `region` for a region and by
+  `distributor_code` for a distributor (itself and its stores); the white space and the
+  coverage plan (`CHANNEL_AREA_TABLES`) by `region` for a region, and for a distributor
+  its territory: the cities it is the nearest (serving) distributor of and the cities its
+  stores are in; the map's cells follow the white space. A store reads none of it, and
+  the geography notes (`ml.channel_notes`) are HQ's;
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
 - consumer-level tables, intermediates and the audit schema are HQ only, and any
@@ -112,6 +119,8 @@ HQ_ONLY = {
     # every consumer scan behind each alert candidate; readers get the raised alerts' scans
     "marts.fct_market_order_evidence",
     *MARKETING_CONSUMER_TABLES,
+    # geography to fix at HQ: stores without coordinates, unknown cities
+    "ml.channel_notes",
 }
 HQ_ONLY_SCHEMAS = {"audit", "intermediate"}
 # (role, column) -> the scope table holding the ids that role may see in that column
@@ -161,6 +170,26 @@ PLANT_CAPACITY = "marts.fct_plant_capacity_weeks"
 SUPPLY_ROLES = ("hq", "region")
 # its company-wide tables: HQ's and the regions' (production feeds every DC)
 SUPPLY_COMPANY_TABLES = {SUPPLY_PLAN, PLANT_CAPACITY}
+# channel optimisation (渠道优化): the scores of stores and distributors, and the white
+# space and the coverage plan, whose areas belong to a region and a distributor's territory
+CHANNEL_SCORES = "ml.channel_scores"
+CHANNEL_INEFFICIENT = "ml.channel_inefficient"
+CHANNEL_WHITE_SPACE = "ml.channel_white_space"
+CHANNEL_PLAN = "ml.channel_coverage_plan"
+CHANNEL_CELLS = "ml.channel_area_cells"
+CHANNEL_NOTES = "ml.channel_notes"
+CHANNEL_ENTITY_TABLES = {
+    CHANNEL_SCORES,
+    CHANNEL_INEFFICIENT,
+    "marts.fct_store_economics",
+    "marts.fct_distributor_economics",
+}
+# the area tables' column naming the distributor an area would be served by
+CHANNEL_AREA_TABLES = {
+    CHANNEL_WHITE_SPACE: "nearest_distributor_code",
+    CHANNEL_PLAN: "serving_distributor_code",
+}
+CHANNEL_TABLES = CHANNEL_ENTITY_TABLES | set(CHANNEL_AREA_TABLES) | {CHANNEL_CELLS}
 
 
 class ScopeError(PermissionError):
@@ -386,8 +415,8 @@ def table_rule(
 ) -> str | None:
     """The WHERE clause of a table with a rule of its own for a scoped (not HQ) reader:
     market-order alerts and their scans, a store's incentive rows, the supply plan's
-    company-wide tables and its transfers (see the module docstring); None for a table the
-    column rules of `row_filter` cover."""
+    company-wide tables and its transfers, the channel plan's tables (see the module
+    docstring); None for a table the column rules of `row_filter` cover."""
     if qualified == ALERTS:
         return alert_filter(scope, m) if "destination_distributors" in columns else "false"
     if qualified == ALERT_SCANS:
@@ -401,13 +430,71 @@ def table_rule(
         return f"(payee_type = 'store' and {_in('payee_code', m.stores)})"
     if scope.role == "store" and qualified in FRAUD_TABLES:
         return "false"
-    if qualified in SUPPLY_COMPANY_TABLES:
-        return "true" if scope.role in SUPPLY_ROLES else "false"
-    if qualified == SUPPLY_TRANSFERS:
-        if scope.role not in SUPPLY_ROLES or not {"to_region", "from_region"} <= set(columns):
-            return "false"
-        return f"({_in('to_region', m.regions)} or {_in('from_region', m.regions)})"
+    if qualified in SUPPLY_COMPANY_TABLES or qualified == SUPPLY_TRANSFERS:
+        return supply_filter(qualified, columns, scope, m)
+    if qualified in CHANNEL_TABLES:
+        return channel_filter(qualified, columns, scope, m, source)
     return None
+
+
+def supply_filter(qualified: str, columns: list[str], scope: Scope, m: ScopeMembers) -> str:
+    """The WHERE clause of the supply plan's company-wide tables (every row for the
+    `SUPPLY_ROLES`) and of its transfers (into or out of the region) for a scoped reader."""
+    if scope.role not in SUPPLY_ROLES:
+        return "false"
+    if qualified in SUPPLY_COMPANY_TABLES:
+        return "true"
+    if not {"to_region", "from_region"} <= set(columns):
+        return "false"
+    return f"({_in('to_region', m.regions)} or {_in('from_region', m.regions)})"
+
+
+def channel_filter(
+    qualified: str, columns: list[str], scope: Scope, m: ScopeMembers, source: str = ""
+) -> str:
+    """The WHERE clause of a channel-optimisation table for a scoped (not HQ) reader.
+
+    Scores and economics (`CHANNEL_ENTITY_TABLES`): a region its stores and distributors
+    (`region`), a distributor itself and its stores (`distributor_code`), a store none:
+    whether a store is worth serving is the brand's and its distributor's call. White
+    space and the coverage plan (`CHANNEL_AREA_TABLES`): a region its region's cities; a
+    distributor its territory: the cities it would serve (the table's distributor column)
+    and the cities its stores are in (`province`, `city` of `marts.dim_store`); a store none.
+    The map's H3 cells (`CHANNEL_CELLS`): the city cells of the white space in scope; the
+    store cells (counts, no code) are HQ's.
+    """
+    if scope.role == "store":
+        return "false"
+    prefix = f"{source}." if source else ""
+    if qualified == CHANNEL_CELLS:
+        if not {"kind", "adcode"} <= set(columns):
+            return "false"
+        white = channel_filter(
+            CHANNEL_WHITE_SPACE,
+            ["region", "province", "city", "nearest_distributor_code"],
+            scope,
+            m,
+            source,
+        )
+        return (
+            f"(kind = 'city' and adcode in "
+            f"(select adcode from {prefix}{CHANNEL_WHITE_SPACE} where {white}))"
+        )
+    if qualified in CHANNEL_ENTITY_TABLES:
+        needed = {"region": "region", "distributor": "distributor_code"}[scope.role]
+        if needed not in columns:
+            return "false"
+        return _in(needed, m.regions if scope.role == "region" else m.distributors)
+    serving = CHANNEL_AREA_TABLES[qualified]
+    if scope.role == "region":
+        return _in("region", m.regions) if "region" in columns else "false"
+    if not {serving, "province", "city"} <= set(columns):
+        return "false"
+    own_cities = (
+        f"(province || '|' || city) in (select s.province || '|' || s.city "
+        f"from {prefix}marts.dim_store as s where {_in('s.distributor_code', m.distributors)})"
+    )
+    return f"({_in(serving, m.distributors)} or {own_cities})"
 
 
 def row_filter(

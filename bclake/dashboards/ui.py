@@ -456,6 +456,27 @@ def count_bars(frame: pd.DataFrame, label: str, key: str, height: int = 220) -> 
     chart_with_table(chart, counts, key)
 
 
+def metric_tiles(
+    tiles: list[tuple[str, str, str | None, str | None]],
+    width: int = 160,
+    delta_color: str = "normal",
+) -> None:
+    """Bordered KPI tiles (label, value, delta or None, help or None) `width` px wide in a
+    row that wraps: two a row on a 390 px phone. Deltas carry no arrow."""
+    with st.container(horizontal=True, wrap=True):
+        for label, value, delta, help_text in tiles:
+            st.metric(
+                label,
+                value,
+                delta=delta,
+                delta_color=delta_color,
+                delta_arrow="off",
+                help=help_text,
+                border=True,
+                width=width,
+            )
+
+
 def money(value: float | None) -> str:
     """Yuan the way a planner reads them (`fmt` in CNY: ¥, and 万 from 100,000)."""
     return fmt(value, "CNY")

@@ -1,6 +1,7 @@
-"""Planner files: forecasts and replenishment suggestions as CSV, Parquet and XLSX, and
-the precision-marketing files: the next campaigns' target lists (HQ's folder only) and
-the store plans (一店一策) of every folder's stores.
+"""Planner files: forecasts and replenishment suggestions as CSV, Parquet and XLSX; the
+precision-marketing files: the next campaigns' target lists (HQ's folder only) and the
+store plans (一店一策) of every folder's stores; the supply plan's (HQ and regions); and the
+channel plan's: white space, inefficient outlets, new outlets (渠道优化).
 
 Reads only the published warehouse, so files always match what dashboards show.
 """
@@ -156,6 +157,47 @@ SUPPLY_SHEETS = {
     "region": ("dc_allocation", "dc_projection", "transfers"),
 }
 SUPPLY_BOOK = "supply.xlsx"
+# the channel-optimisation files (渠道优化): the white-space ranking, the inefficient stores
+# and distributors and the plan for N new outlets; a region its region's rows, a
+# distributor its territory's (`territory_keep`)
+CHANNEL_QUERIES = {
+    "white_space": """
+        select rank, adcode, city, province, region, tier, stores, consumers,
+               resident_consumers, scans, served_units_week, expected_units_week,
+               est_untapped_units_week, round(priority, 3) as priority, confidence,
+               nearest_distributor_code, km, reason_zh, reason_en
+        from ml.channel_white_space
+        order by rank
+    """,
+    "inefficient": """
+        select entity_type, code, name, region, distributor_code, province, city, city_tier,
+               channel_type, revenue, gross_margin, delivery_cost, visit_cost, rebates,
+               promo_cost, contribution, contribution_recent, rule, action, saving,
+               move_to_distributor, reason_zh, reason_en
+        from ml.channel_inefficient
+        order by region, entity_type, saving desc, code
+    """,
+    "coverage_plan": """
+        select outlet, adcode, city, province, region, tier, cell, serving_distributor_code,
+               km, expected_incremental_units_week, untapped_left_units_week
+        from ml.channel_coverage_plan
+        where in_plan
+        order by outlet
+    """,
+}
+CHANNEL_SOURCES = {
+    "white_space": ("ml.channel_white_space",),
+    "inefficient": ("ml.channel_inefficient",),
+    "coverage_plan": ("ml.channel_coverage_plan",),
+}
+CHANNEL_SHEETS = {
+    "company": ("white_space", "inefficient", "coverage_plan"),
+    "region": ("white_space", "inefficient", "coverage_plan"),
+    "distributor": ("white_space", "inefficient", "coverage_plan"),
+}
+CHANNEL_BOOK = "channel.xlsx"
+# the columns naming the distributor that would serve an area (white space, plan)
+SERVING_COLUMNS = ("nearest_distributor_code", "serving_distributor_code")
 # a region's rows: those of its own region, and a transfer into or out of it
 REGION_COLUMNS = ("region", "to_region", "from_region")
 
@@ -174,6 +216,7 @@ class Book:
 
 MARKETING = Book(MARKETING_QUERIES, MARKETING_SOURCES, MARKETING_SHEETS, MARKETING_BOOK)
 SUPPLY = Book(SUPPLY_QUERIES, SUPPLY_SOURCES, SUPPLY_SHEETS, SUPPLY_BOOK)
+CHANNEL = Book(CHANNEL_QUERIES, CHANNEL_SOURCES, CHANNEL_SHEETS, CHANNEL_BOOK)
 # column -> (header shown in the spreadsheet, unit): `bclake.core.xlsx.Headers`
 HEADERS: Headers = {
     "region": ("region 区域", ""),
@@ -269,6 +312,41 @@ HEADERS: Headers = {
     "avoided_lost_units": ("avoided_lost_units 避免缺货", "units"),
     "avoided_lost_yuan": ("avoided_lost_yuan 避免损失", "CNY"),
     "arrive_by": ("arrive_by 预计到达", "date"),
+    # channel optimisation
+    "adcode": ("adcode 城市代码", ""),
+    "city": ("city 城市", ""),
+    "province": ("province 省份", ""),
+    "tier": ("tier 城市等级", "1-4"),
+    "stores": ("stores 门店数", "stores"),
+    "consumers": ("consumers 会员数", "consumers"),
+    "resident_consumers": ("resident_consumers 超出门店覆盖的常住会员", "consumers"),
+    "scans": ("scans 本地扫码", "scans"),
+    "served_units_week": ("served_units_week 现有门店进货", "units/week"),
+    "expected_units_week": ("expected_units_week 预计需求", "units/week"),
+    "est_untapped_units_week": ("est_untapped_units_week 估计未覆盖需求", "units/week"),
+    "priority": ("priority 优先级", ""),
+    "confidence": ("confidence 置信度", "0-1"),
+    "nearest_distributor_code": ("nearest_distributor_code 最近经销商", ""),
+    "km": ("km 距离", "km"),
+    "entity_type": ("entity_type 类型 store/distributor", ""),
+    "code": ("code 编码", ""),
+    "name": ("name 名称", ""),
+    "revenue": ("revenue 进货额", "CNY"),
+    "gross_margin": ("gross_margin 毛利", "CNY"),
+    "delivery_cost": ("delivery_cost 配送成本", "CNY"),
+    "visit_cost": ("visit_cost 拜访成本", "CNY"),
+    "rebates": ("rebates 返利", "CNY"),
+    "promo_cost": ("promo_cost 促销成本", "CNY"),
+    "contribution": ("contribution 贡献", "CNY"),
+    "contribution_recent": ("contribution_recent 近半窗口贡献", "CNY"),
+    "action": ("action 建议措施", ""),
+    "saving": ("saving 可节省", "CNY"),
+    "move_to_distributor": ("move_to_distributor 改由经销商", ""),
+    "outlet": ("outlet 网点序号", ""),
+    "cell": ("cell H3 网格", ""),
+    "serving_distributor_code": ("serving_distributor_code 配送经销商", ""),
+    "expected_incremental_units_week": ("expected_incremental_units_week 预计增量", "units/week"),
+    "untapped_left_units_week": ("untapped_left_units_week 剩余未覆盖", "units/week"),
 }
 
 
@@ -354,6 +432,24 @@ def _of_region(region: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
     return keep
 
 
+def territory_keep(
+    code: str, cities: set[tuple[str, str]]
+) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    """A distributor's rows of a channel table: its own and its stores' (`distributor_code`)
+    and its territory's areas: those it would serve (`SERVING_COLUMNS`) or in `cities`, the
+    (province, city) pairs of its stores. The dashboards cut the same way
+    (`dashboards.data.channel_filter`)."""
+
+    def keep(frame: pl.DataFrame) -> pl.DataFrame:
+        own = [pl.col(c) == code for c in ("distributor_code", *SERVING_COLUMNS) if c in frame]
+        if {"province", "city"} <= set(frame.columns) and "distributor_code" not in frame:
+            pairs = pl.concat_str("province", "city", separator="|")
+            own.append(pairs.is_in([f"{p}|{c}" for p, c in cities]))
+        return frame.filter(pl.any_horizontal(own)) if own else frame.clear()
+
+    return keep
+
+
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
     """Planner files for the whole company and for every region and distributor.
 
@@ -362,14 +458,23 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
     the marketing files (`MARKETING_SHEETS`: the target lists in `company/` only, store
     plans everywhere) with `marketing.xlsx`, and the supply-plan files (`SUPPLY_SHEETS`:
     the production plan in `company/`, each region its DC's allocation, projection and
-    the transfers into or out of it) with `supply.xlsx`. A region or distributor folder
-    holds only its own rows. Returns rows written per folder.
+    the transfers into or out of it) with `supply.xlsx`, and the channel files
+    (`CHANNEL_SHEETS`: white-space ranking, inefficient stores and distributors, the plan
+    for N new outlets; a distributor its territory's, `territory_keep`) with
+    `channel.xlsx`. A region or distributor folder holds only its own rows. Returns rows
+    written per folder.
     """
     con = duckdb.connect(str(published_db), read_only=True)
     try:
         tables = {name: con.sql(q).pl() for name, q in QUERIES.items()}
         marketing = _optional_tables(con, MARKETING)
         supply = _optional_tables(con, SUPPLY)
+        channel = _optional_tables(con, CHANNEL)
+        store_cities: dict[str, set[tuple[str, str]]] = {}
+        for code, province, city in con.execute(
+            "select distinct distributor_code, province, city from marts.dim_store"
+        ).fetchall():
+            store_cities.setdefault(code, set()).add((province, city))
     finally:
         con.close()
     orders = tables["distributor_orders"]
@@ -381,6 +486,7 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             "company": _write_scope(tables, company, "company")
             + _write_optional(MARKETING, marketing, company, "company")
             + _write_optional(SUPPLY, supply, company, "company")
+            + _write_optional(CHANNEL, channel, company, "company")
         }
         task.advance(note=f"company: {written['company']:,} rows")
         for region in regions:
@@ -392,6 +498,7 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
                 _write_scope(scoped, folder, "region")
                 + _write_optional(MARKETING, marketing, folder, "region", here)
                 + _write_optional(SUPPLY, supply, folder, "region", here)
+                + _write_optional(CHANNEL, channel, folder, "region", here)
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
         for code in codes:
@@ -402,12 +509,22 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             }
             folder = exports_dir / "distributor" / code
             name = f"distributor/{code}"
-            written[name] = _write_scope(scoped, folder, "distributor") + _write_optional(
-                MARKETING,
-                marketing,
-                folder,
-                "distributor",
-                lambda frame, code=code: frame.filter(pl.col("distributor_code") == code),
+            written[name] = (
+                _write_scope(scoped, folder, "distributor")
+                + _write_optional(
+                    MARKETING,
+                    marketing,
+                    folder,
+                    "distributor",
+                    lambda frame, code=code: frame.filter(pl.col("distributor_code") == code),
+                )
+                + _write_optional(
+                    CHANNEL,
+                    channel,
+                    folder,
+                    "distributor",
+                    territory_keep(code, store_cities.get(code, set())),
+                )
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
     return written

@@ -118,7 +118,10 @@ def plan_channel(inputs: ChannelInputs, config: ChannelConfig, as_of: date) -> C
     percentile, rule, flagged), inefficient (the flagged ones with inputs, rule, reasons
     zh/en and action), white_space (every reference city ranked by estimated untapped
     units a week), area_cells (the H3 cell of each city seat and of each store, with its
-    boundary as GeoJSON), coverage_plan (at most `white_space.new_outlets` rows) and notes.
+    boundary as GeoJSON), coverage_plan (laid out to `white_space.plan_outlets_max` outlets,
+    or N if more; `in_plan` marks the first N = `white_space.new_outlets` (column
+    `new_outlets`): the plan for any
+    smaller n is the first n rows, see `coverage_plan`) and notes.
     `as_of` is stamped on every table. Raises ValueError when `areas` is empty.
     """
     if inputs.areas.is_empty():
@@ -128,12 +131,13 @@ def plan_channel(inputs: ChannelInputs, config: ChannelConfig, as_of: date) -> C
     scores = pl.concat([stores, dists], how="diagonal_relaxed").with_columns(as_of=pl.lit(as_of))
     inefficient = scores.filter("flagged").drop("flagged")
     white = white_space(inputs.areas, inputs.stores, inputs.distributors, config)
+    ws = config.white_space
     plan = coverage_plan(
         white,
         inputs.stores,
-        config.white_space.new_outlets,
-        config.white_space.outlet_capacity_quantile,
-    )
+        max(ws.new_outlets, ws.plan_outlets_max),
+        ws.outlet_capacity_quantile,
+    ).with_columns(in_plan=pl.col("outlet") <= ws.new_outlets, new_outlets=pl.lit(ws.new_outlets))
     cells = area_cells(white, inputs.stores, config.white_space.h3_resolution)
     notes = _notes(inputs)
     stamp = pl.lit(as_of)
@@ -689,7 +693,8 @@ def coverage_plan(
 
     Returns outlet (1..), adcode, city, province, tier, h3 cell of the city seat,
     serving_distributor_code, km, expected_incremental_units_week, untapped_left_units_week;
-    at most `n` rows (fewer when untapped demand runs out).
+    at most `n` rows (fewer when untapped demand runs out). The choice is greedy and made
+    in outlet order, so the plan for any m < n is this plan's first m rows.
     """
     weekly = stores.with_columns(w=pl.col("sell_in_units") / pl.col("weeks_active"))
     caps = weekly.group_by("city_tier").agg(pl.col("w").quantile(capacity_quantile))

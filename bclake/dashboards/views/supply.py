@@ -98,18 +98,7 @@ def headline(
                 None,
             )
         )
-    with st.container(horizontal=True, wrap=True):
-        for label, value, delta, help_text in tiles:
-            st.metric(
-                label,
-                value,
-                delta=delta,
-                delta_color="normal" if avoided > cost else "off",
-                delta_arrow="off",
-                help=help_text,
-                border=True,
-                width=TILE_PX,
-            )
+    ui.metric_tiles(tiles, TILE_PX, "normal" if avoided > cost else "off")
 
 
 # -- capacity and plan ---------------------------------------------------------------

@@ -34,7 +34,8 @@ TABLES = {
     "channel_area_cells": "H3 cells of the city seats (with their untapped estimate and "
     "rank) and of the stores (counted), with each cell's boundary as GeoJSON, for the map.",
     "channel_coverage_plan": "Where to open the next N new outlets (铺货覆盖计划), by expected "
-    "incremental units a week, and the distributor that would serve each.",
+    "incremental units a week, and the distributor that would serve each; laid out to "
+    "plan_outlets_max outlets, the first N marked in_plan.",
     "channel_notes": "Stores and distributors whose geography cannot be trusted (no "
     "coordinates, outside China or in the sea, unknown distributor, unknown city) and "
     "inputs the model estimated, each with what to fix.",
@@ -138,10 +139,11 @@ def channel_plan(
     yield dg.MaterializeResult(
         asset_key=ml_key("channel_coverage_plan"),
         metadata={
-            "outlets": cov.height,
+            "outlets": int(cov["in_plan"].sum()),
+            "laid_out": cov.height,
             "new_outlets_asked": config.white_space.new_outlets,
             "incremental_units_week": round(
-                float(cov["expected_incremental_units_week"].sum() or 0.0), 1
+                float(cov.filter("in_plan")["expected_incremental_units_week"].sum() or 0.0), 1
             ),
         },
     )
@@ -194,13 +196,23 @@ def white_space_ranks_unique(lakehouse: LakehouseResource) -> dg.AssetCheckResul
 
 @dg.asset_check(
     asset=ml_key("channel_coverage_plan"),
-    description="The coverage plan proposes at most N new outlets (config/channel.yaml).",
+    description="The coverage plan proposes at most N new outlets (`in_plan`, the first N "
+    "of the outlets laid out, numbered 1..) and lays out at most plan_outlets_max "
+    "(config/channel.yaml).",
 )
 def coverage_plan_within_n(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-    n = load_channel(lakehouse.settings.channel_file).white_space.new_outlets
+    ws = load_channel(lakehouse.settings.channel_file).white_space
     with lakehouse.build_db() as con:
-        outlets = con.execute("select count(*) from ml.channel_coverage_plan").fetchone()[0]
-    return dg.AssetCheckResult(passed=outlets <= n, metadata={"outlets": outlets, "new_outlets": n})
+        rows, planned, first_n = con.execute(
+            "select count(*), count(*) filter (where in_plan), "
+            "coalesce(bool_and(in_plan = (outlet <= ?)), true) from ml.channel_coverage_plan",
+            [ws.new_outlets],
+        ).fetchone()
+    laid_out = max(ws.new_outlets, ws.plan_outlets_max)
+    return dg.AssetCheckResult(
+        passed=planned <= ws.new_outlets and rows <= laid_out and bool(first_n),
+        metadata={"outlets": planned, "new_outlets": ws.new_outlets, "laid_out": rows},
+    )
 
 
 channel_assets = [channel_plan]
