@@ -55,7 +55,7 @@ CITIES = {
     "130200": ("唐山", "河北", "华北", "D1", 0),
     "140100": ("太原", "山西", "华北", "D9", 0),  # another distributor's, in D1's region
     "330100": ("杭州", "浙江", "华东", "D2", 1),
-    "330500": ("湖州", "浙江", "华东", "D1", 0),  # D1 would serve it across the border
+    "330500": ("湖州", "浙江", "华东", "D1", 0),  # nearest D1, across the border: HQ's call
 }
 PLAN = ("130200", "330500", "140100")  # outlets 1, 2, 3; N = 2 in the plan
 
@@ -174,11 +174,11 @@ def test_a_region_sees_its_cities_stores_and_distributors(hand_made: Path) -> No
 def test_a_distributor_sees_its_territory_and_its_own_stores(hand_made: Path) -> None:
     seen = _seen(hand_made, Scope("distributor", "D1"))
     assert seen["scores"] == seen["inefficient"] == {"S1", "S2", "D1"}
-    # the cities it would serve (石家庄, 唐山, 湖州 across the border) and its stores' (保定);
-    # not 太原, which D9 would serve and where it has no store
-    assert seen["white"] == {"石家庄", "保定", "唐山", "湖州"}
-    assert seen["plan"] == {"唐山", "湖州"}
-    assert seen["cells"] == {"c130100", "c130600", "c130200", "c330500"}
+    # the cities of its region it would serve (石家庄, 唐山) and its stores' (保定); not 太原,
+    # which D9 would serve and where it has no store, nor 湖州 of another region
+    assert seen["white"] == {"石家庄", "保定", "唐山"}
+    assert seen["plan"] == {"唐山"}
+    assert seen["cells"] == {"c130100", "c130600", "c130200"}
     assert not seen["notes"]
 
 
@@ -197,7 +197,7 @@ def test_the_planner_files_cut_a_territory_as_the_page_does(hand_made: Path) -> 
         scores = con.sql(f"select * from {CHANNEL_SCORES}").pl()
     for code in DISTRIBUTORS:
         cities = {(p, c) for d, _, p, c in STORES.values() if d == code}
-        keep = territory_keep(code, cities)
+        keep = territory_keep(code, DISTRIBUTORS[code], cities)
         seen = _seen(hand_made, Scope("distributor", code))
         assert set(keep(white)["city"]) == seen["white"], code
         assert set(keep(plan)["city"]) == seen["plan"], code

@@ -30,6 +30,7 @@ APP = str(ROOT / "bclake" / "dashboards" / "app.py")
 PAGES = (
     "overview",
     "channel",
+    "channel_planning",
     "market_order",
     "incentives",
     "marketing",

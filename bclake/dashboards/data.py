@@ -41,8 +41,8 @@ for them to reach. The rules, most specific column first:
   the economics marts (`CHANNEL_ENTITY_TABLES`) by `region` for a region and by
   `distributor_code` for a distributor (itself and its stores); the white space and the
   coverage plan (`CHANNEL_AREA_TABLES`) by `region` for a region, and for a distributor
-  its territory: the cities it is the nearest (serving) distributor of and the cities its
-  stores are in; the map's cells follow the white space. A store reads none of it, and
+  its territory: the cities of its region it is the nearest (serving) distributor of or
+  its stores are in; the map's cells follow the white space. A store reads none of it, and
   the geography notes (`ml.channel_notes`) are HQ's;
 - shared reference data (products, dates, product tags, backtest scores)
   is visible to everyone;
@@ -458,8 +458,9 @@ def channel_filter(
     (`region`), a distributor itself and its stores (`distributor_code`), a store none:
     whether a store is worth serving is the brand's and its distributor's call. White
     space and the coverage plan (`CHANNEL_AREA_TABLES`): a region its region's cities; a
-    distributor its territory: the cities it would serve (the table's distributor column)
-    and the cities its stores are in (`province`, `city` of `marts.dim_store`); a store none.
+    distributor its territory: the cities of its region it would serve (the table's
+    distributor column) or its stores are in (`province`, `city` of `marts.dim_store`); a
+    store none. A city of another region it would serve is the brand's call: HQ's.
     The map's H3 cells (`CHANNEL_CELLS`): the city cells of the white space in scope; the
     store cells (counts, no code) are HQ's.
     """
@@ -490,11 +491,17 @@ def channel_filter(
         return _in("region", m.regions) if "region" in columns else "false"
     if not {serving, "province", "city"} <= set(columns):
         return "false"
+    if "region" not in columns:
+        return "false"
     own_cities = (
         f"(province || '|' || city) in (select s.province || '|' || s.city "
         f"from {prefix}marts.dim_store as s where {_in('s.distributor_code', m.distributors)})"
     )
-    return f"({_in(serving, m.distributors)} or {own_cities})"
+    own_region = (
+        f"region in (select d.region from {prefix}marts.dim_distributor as d "
+        f"where {_in('d.distributor_code', m.distributors)})"
+    )
+    return f"({own_region} and ({_in(serving, m.distributors)} or {own_cities}))"
 
 
 def row_filter(

@@ -433,19 +433,23 @@ def _of_region(region: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
 
 
 def territory_keep(
-    code: str, cities: set[tuple[str, str]]
+    code: str, region: str | None, cities: set[tuple[str, str]]
 ) -> Callable[[pl.DataFrame], pl.DataFrame]:
     """A distributor's rows of a channel table: its own and its stores' (`distributor_code`)
-    and its territory's areas: those it would serve (`SERVING_COLUMNS`) or in `cities`, the
-    (province, city) pairs of its stores. The dashboards cut the same way
+    and its territory's areas: those of its `region` it would serve (`SERVING_COLUMNS`) or
+    in `cities`, the (province, city) pairs of its stores. The dashboards cut the same way
     (`dashboards.data.channel_filter`)."""
 
     def keep(frame: pl.DataFrame) -> pl.DataFrame:
-        own = [pl.col(c) == code for c in ("distributor_code", *SERVING_COLUMNS) if c in frame]
-        if {"province", "city"} <= set(frame.columns) and "distributor_code" not in frame:
+        if "distributor_code" in frame.columns:
+            return frame.filter(pl.col("distributor_code") == code)
+        own = [pl.col(c) == code for c in SERVING_COLUMNS if c in frame.columns]
+        if {"province", "city"} <= set(frame.columns):
             pairs = pl.concat_str("province", "city", separator="|")
             own.append(pairs.is_in([f"{p}|{c}" for p, c in cities]))
-        return frame.filter(pl.any_horizontal(own)) if own else frame.clear()
+        if not own or "region" not in frame.columns:
+            return frame.clear()
+        return frame.filter(pl.any_horizontal(own) & (pl.col("region") == region))
 
     return keep
 
@@ -475,6 +479,9 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
             "select distinct distributor_code, province, city from marts.dim_store"
         ).fetchall():
             store_cities.setdefault(code, set()).add((province, city))
+        home_region = dict(
+            con.execute("select distributor_code, region from marts.dim_distributor").fetchall()
+        )
     finally:
         con.close()
     orders = tables["distributor_orders"]
@@ -523,7 +530,7 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
                     channel,
                     folder,
                     "distributor",
-                    territory_keep(code, store_cities.get(code, set())),
+                    territory_keep(code, home_region.get(code), store_cities.get(code, set())),
                 )
             )
             task.advance(note=f"{name}: {written[name]:,} rows")
