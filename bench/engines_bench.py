@@ -1,4 +1,5 @@
-"""Decision-engine benchmark: what market order, incentives and marketing add to a build.
+"""Decision-engine benchmark: what market order, incentives, marketing and channel
+optimisation add to a build.
 
 On a data root whose lake is loaded (the ingest benchmark leaves one), time a full
 `dbt build` (peak RSS of the dbt process from `getrusage`), then take from dbt's
@@ -9,8 +10,10 @@ run_results.json the seconds of each engine's models and their tests (market ord
 every scan and the distance from each scan cell to the distributor's nearest store.
 Then fit the marketing engine (`bclake.ml.uplift.plan_campaigns`: learner selection,
 refits and the lists of `config/marketing.yaml`) on the built database, with its
-seconds and this process's peak RSS. Prints scans/s and each engine's share of the
-build (target: detection adds at most 25% at `large`, under 4 GiB).
+seconds and this process's peak RSS, and the channel plan (`bclake.ml.channel.plan_channel`
+over the four `marts/channel/` marts, whose dbt seconds are listed like the others').
+Prints scans/s and each engine's share of the build (target: detection adds at most 25%
+at `large`, under 4 GiB).
 
     python -m bench.engines_bench --root DIR
 """
@@ -27,9 +30,11 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
+from bclake.core.channel import load_channel
 from bclake.core.duckdb_functions import register
 from bclake.core.marketing import expand_plans, load_marketing
 from bclake.core.settings import Settings
+from bclake.ml.channel import ChannelInputs, plan_channel
 from bclake.ml.uplift import plan_campaigns
 from bench.warehouse_bench import dbt, load_lake
 
@@ -43,6 +48,12 @@ ENGINES = {
         "fct_campaign_uplift_",
         "fct_store_promo_",
         "fct_store_activity_",
+    ),
+    "channel": (
+        "fct_store_economics",
+        "fct_distributor_economics",
+        "fct_area_demand_signals",
+        "fct_channel_geo_issues",
     ),
 }
 
@@ -94,6 +105,23 @@ def _marketing_fit(settings: Settings) -> tuple[float, float, int]:
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, training.height
 
 
+def _channel_plan(settings: Settings) -> tuple[float, int]:
+    """Seconds of `plan_channel` on the built database and the entities it scores."""
+    marts = (
+        "fct_store_economics",
+        "fct_distributor_economics",
+        "fct_area_demand_signals",
+        "fct_channel_geo_issues",
+    )
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        inputs = ChannelInputs(*(con.sql(f"select * from marts.{m}").pl() for m in marts))
+    started = time.perf_counter()
+    plan = plan_channel(
+        inputs, load_channel(settings.channel_file), inputs.stores["window_end"].max()
+    )
+    return time.perf_counter() - started, plan.scores.height
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, required=True)
@@ -106,6 +134,7 @@ def main() -> None:
     parts = {engine: _engine_seconds(target, names) for engine, names in ENGINES.items()}
     # first in this process, so its peak RSS is the model's, not the signal queries'
     fit, fit_gib, rows_in = _marketing_fit(settings)
+    channel_fit, entities = _channel_plan(settings)
     signals = {}
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         register(con)
@@ -127,6 +156,8 @@ def main() -> None:
     rows += [("incentives, all", incentives)]
     rows += [(f"marketing {k}", v) for k, v in parts["marketing"].items()]
     rows += [("marketing dbt, all", marketing)]
+    rows += [(f"channel {k}", v) for k, v in parts["channel"].items()]
+    rows += [("channel dbt, all", sum(parts["channel"].values()))]
     for name, sec in rows:
         table.add_row(name, f"{sec:.1f}", f"{sec / full:.3f}", f"{scans / max(sec, 1e-9):,.0f}")
     console.print(table)
@@ -134,6 +165,10 @@ def main() -> None:
     console.print(
         f"marketing model (selection, refits, lists) on {rows_in:,} training rows: "
         f"{fit:.1f} s ({fit / full:.3f} of the full dbt build), peak RSS {fit_gib:.2f} GiB"
+    )
+    console.print(
+        f"channel plan (scores, white space, plan) of {entities:,} stores and distributors: "
+        f"{channel_fit:.2f} s ({channel_fit / full:.4f} of the full dbt build)"
     )
 
 

@@ -457,7 +457,8 @@ def territory_keep(
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
     """Planner files for the whole company and for every region and distributor.
 
-    Layout: `company/`, `region/<region>/`, `distributor/<code>/`, each with one CSV and
+    Layout: `company/`, `region/<region>/`, `distributor/<code>/` (every region and
+    distributor of `marts.dim_distributor` and of the suggestions), each with one CSV and
     one Parquet per table and `plan.xlsx` holding every table as a sheet, and beside them
     the marketing files (`MARKETING_SHEETS`: the target lists in `company/` only, store
     plans everywhere) with `marketing.xlsx`, and the supply-plan files (`SUPPLY_SHEETS`:
@@ -484,9 +485,12 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
         )
     finally:
         con.close()
+    # every distributor of the master gets its folder, with or without suggested orders
     orders = tables["distributor_orders"]
-    regions = sorted(orders["region"].unique().to_list())
-    codes = sorted(orders["distributor_code"].unique().to_list())
+    regions = sorted(
+        {r for r in (*orders["region"].to_list(), *home_region.values()) if r is not None}
+    )
+    codes = sorted({*orders["distributor_code"].to_list(), *home_region})
     with track("planner files", total=1 + len(regions) + len(codes), unit="folders") as task:
         company = exports_dir / "company"
         written = {

@@ -87,9 +87,35 @@ def plan_upto(plan: pd.DataFrame, n: int) -> pd.DataFrame:
 # -- headline ------------------------------------------------------------------------
 
 
-def headline(white: pd.DataFrame, planned: pd.DataFrame, scores: pd.DataFrame) -> None:
-    """City coverage (铺货覆盖率: cities with a store of the cities ranked) now and with
-    the plan, the untapped units a week, the inefficient stores and what acting saves."""
+def sku_coverage(role: str, scope_id: str | None, region: str | None) -> tuple[float, float]:
+    """The KPI 铺货率 (`distribution_coverage`: the share of store x active SKU pairs
+    carried) of the scope's last complete month and the change from the month before
+    (NaN when missing): HQ's company or sidebar region, a region's, a distributor's."""
+    if role == "hq":
+        scope_type, scope_id = ("region", region) if region else ("company", "all")
+    else:
+        scope_type = role
+    rows = data.query(
+        "select period_start, value from marts.kpi_values where kpi = 'distribution_coverage' "
+        "and grain = 'month' and scope_type = ? and scope_id = ? order by period_start",
+        (scope_type, scope_id),
+    )
+    rows = ui.complete_months(rows, ui.filters().end)
+    if rows.empty:
+        return float("nan"), float("nan")
+    last = float(rows.value.iloc[-1])
+    return last, last - float(rows.value.iloc[-2]) if len(rows) > 1 else float("nan")
+
+
+def headline(
+    white: pd.DataFrame,
+    planned: pd.DataFrame,
+    scores: pd.DataFrame,
+    sku: tuple[float, float],
+) -> None:
+    """City coverage (cities with a store of the cities ranked) now and with the plan,
+    the KPI 铺货率 (SKUs carried) with its monthly change, the untapped units a week, the
+    inefficient stores and what acting saves."""
     stores = scores[scores.entity_type == "store"]
     flagged = stores[stores.rule.isin(("loss", "peer_laggard"))]
     covered = int((white.stores > 0).sum()) if not white.empty else 0
@@ -107,6 +133,12 @@ def headline(white: pd.DataFrame, planned: pd.DataFrame, scores: pd.DataFrame) -
             ui.fmt(coverage, "share"),
             t("cp.kpi_coverage_after", share=ui.fmt(after, "share")) if new_cities else None,
             t("cp.kpi_coverage_help", covered=covered, cities=cities),
+        ),
+        (
+            t("cp.kpi_sku_coverage"),
+            ui.fmt(sku[0], "share"),
+            ui.fmt_delta(sku[1], "share"),
+            t("cp.kpi_sku_coverage_help"),
         ),
         (
             t("cp.kpi_untapped"),
@@ -528,7 +560,8 @@ if not window.empty and not pd.isna(window.end.iloc[0]):
     )
 n = pick_n(plan) if not plan.empty else 0
 planned = plan_upto(plan, n)
-headline(white, planned, scores)
+scope = data.current_scope()
+headline(white, planned, scores, sku_coverage(role, scope.scope_id, region))
 map_section(white, tables["stores"], planned, whole_country=role == "hq" and region is None)
 plan_section(planned, n, scoped=role != "hq" or region is not None)
 ranking_section(white)
