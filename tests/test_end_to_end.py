@@ -203,7 +203,7 @@ def test_planner_files_are_scoped_and_agree(tiny_settings: Settings) -> None:
         assert not (exports / "distributor" / code / "forecast.csv").exists()  # no region view
     for folder in (exports / "region").iterdir():
         frame = pl.read_parquet(folder / "forecast.parquet")
-        assert set(frame["region"]) == {folder.name}
+        assert set(frame["region"]) <= {folder.name}  # a region without sales: no rows
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) not installed")

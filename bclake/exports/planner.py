@@ -447,11 +447,37 @@ def territory_keep(
         if {"province", "city"} <= set(frame.columns):
             pairs = pl.concat_str("province", "city", separator="|")
             own.append(pairs.is_in([f"{p}|{c}" for p, c in cities]))
-        if not own or "region" not in frame.columns:
+        if not own or region is None or "region" not in frame.columns:
             return frame.clear()
         return frame.filter(pl.any_horizontal(own) & (pl.col("region") == region))
 
     return keep
+
+
+def _territories(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, set[tuple[str, str]]], dict[str, str]]:
+    """(distributor -> the (province, city) pairs of its stores, distributor -> its region)
+    from the dimensions; empty where the warehouse lacks those columns."""
+    columns = {
+        f"{t}.{c}"
+        for t, c in con.execute(
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name in ('dim_store', 'dim_distributor')"
+        ).fetchall()
+    }
+    cities: dict[str, set[tuple[str, str]]] = {}
+    if {"dim_store.distributor_code", "dim_store.province", "dim_store.city"} <= columns:
+        for code, province, city in con.execute(
+            "select distinct distributor_code, province, city from marts.dim_store"
+        ).fetchall():
+            cities.setdefault(code, set()).add((province, city))
+    regions: dict[str, str] = {}
+    if {"dim_distributor.distributor_code", "dim_distributor.region"} <= columns:
+        regions = dict(
+            con.execute("select distributor_code, region from marts.dim_distributor").fetchall()
+        )
+    return cities, regions
 
 
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
@@ -475,14 +501,7 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
         marketing = _optional_tables(con, MARKETING)
         supply = _optional_tables(con, SUPPLY)
         channel = _optional_tables(con, CHANNEL)
-        store_cities: dict[str, set[tuple[str, str]]] = {}
-        for code, province, city in con.execute(
-            "select distinct distributor_code, province, city from marts.dim_store"
-        ).fetchall():
-            store_cities.setdefault(code, set()).add((province, city))
-        home_region = dict(
-            con.execute("select distributor_code, region from marts.dim_distributor").fetchall()
-        )
+        store_cities, home_region = _territories(con)
     finally:
         con.close()
     # every distributor of the master gets its folder, with or without suggested orders

@@ -63,19 +63,18 @@ def load(region: str | None) -> dict[str, pd.DataFrame]:
             f"select store_code, store_name, province, city, lat, lon from marts.dim_store {where}",
             params,
         ),
+        # the window's end is exclusive (the day after the last store order)
         "window": data.query(
-            "select min(window_start) as start, max(window_end) as end, "
-            "count(*) as stores from marts.fct_store_economics"
+            "select min(window_start) as start, max(window_end) - 1 as last_day "
+            "from marts.fct_store_economics"
+        ),
+        # per store: contribution a week over the weeks it was active in the window
+        "weekly": data.query(
+            f"select store_code as code, contribution_per_week from marts.fct_store_economics "
+            f"{where}",
+            params,
         ),
     }
-
-
-def window_weeks(window: pd.DataFrame) -> float:
-    """Weeks in the channel window (the economics marts' first to last day), at least 1."""
-    if window.empty or pd.isna(window.start.iloc[0]):
-        return 1.0
-    days = (pd.Timestamp(window.end.iloc[0]) - pd.Timestamp(window.start.iloc[0])).days + 1
-    return max(days / 7, 1.0)
 
 
 def plan_upto(plan: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -271,7 +270,11 @@ def map_section(
     outlets = planned.merge(white[["adcode", "lat", "lon"]], on="adcode", how="inner")[
         [*shown, "lat", "lon"]
     ]
-    focus = () if whole_country else tuple(sorted(set(white.province) | set(stores.province)))
+    focus = (
+        ()
+        if whole_country
+        else tuple(sorted(set(white.province.dropna()) | set(stores.province.dropna())))
+    )
     labels = (
         t("common.province"),
         t("cp.untapped"),
@@ -338,7 +341,8 @@ def pick_n(plan: pd.DataFrame) -> int:
     """N from the slider: 1 to the last outlet laid out in scope, opening at the brand's
     configured N (`new_outlets`, config/channel.yaml) when it is in range."""
     laid_out = int(plan.outlet.max())
-    configured = int(plan.new_outlets.iloc[0])
+    # a warehouse built before the plan was laid out has no N: the whole plan then
+    configured = int(plan["new_outlets"].iloc[0]) if "new_outlets" in plan else laid_out
     if laid_out <= 1:
         return laid_out
     return st.slider(
@@ -457,15 +461,16 @@ def inefficient_section(scores: pd.DataFrame) -> None:
 # -- contribution per store by tier --------------------------------------------------
 
 
-def tier_section(scores: pd.DataFrame, weeks: float) -> None:
-    """Contribution per store a week by city tier (the median store, and the mean), the
-    share of stores losing money, from the channel window's scores."""
+def tier_section(scores: pd.DataFrame, weekly: pd.DataFrame) -> None:
+    """Contribution per store a week by city tier (the median store, and the mean; each
+    store's over the weeks it was active in the window, `contribution_per_week`), and the
+    share of stores losing money over the window."""
     st.subheader(t("cp.by_tier"))
-    stores = scores[scores.entity_type == "store"]
+    stores = scores[scores.entity_type == "store"].merge(weekly, on="code", how="left")
     if stores.empty:
         st.caption(t("cp.no_stores"))
         return
-    per_week = stores.assign(week=stores.contribution / weeks, tier_n=stores.city_tier.fillna(99))
+    per_week = stores.assign(week=stores.contribution_per_week, tier_n=stores.city_tier.fillna(99))
     by_tier = (
         per_week.groupby("tier_n", as_index=False)
         .agg(
@@ -550,12 +555,12 @@ region = ui.sidebar_region()
 tables = load(region)
 white, plan, scores = tables["white"], tables["plan"], tables["scores"]
 window = tables["window"]
-if not window.empty and not pd.isna(window.end.iloc[0]):
+if not window.empty and not pd.isna(window.last_day.iloc[0]):
     st.caption(
         t(
             f"cp.caption_{role}",
             start=f"{pd.Timestamp(window.start.iloc[0]):%Y-%m-%d}",
-            end=f"{pd.Timestamp(window.end.iloc[0]):%Y-%m-%d}",
+            end=f"{pd.Timestamp(window.last_day.iloc[0]):%Y-%m-%d}",
         )
     )
 n = pick_n(plan) if not plan.empty else 0
@@ -566,6 +571,6 @@ map_section(white, tables["stores"], planned, whole_country=role == "hq" and reg
 plan_section(planned, n, scoped=role != "hq" or region is not None)
 ranking_section(white)
 inefficient_section(scores)
-tier_section(scores, window_weeks(window))
+tier_section(scores, tables["weekly"])
 if role == "hq":
     notes_section()

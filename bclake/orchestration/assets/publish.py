@@ -110,9 +110,9 @@ def published_warehouse(upstream: Iterable[dg.AssetsDefinition]) -> dg.AssetsDef
     deps=[PUBLISHED],
     group_name="exports",
     kinds={"csv", "excel"},
-    description="Forecast, replenishment and marketing files for planners (CSV, Parquet and "
-    "XLSX) in exports/, read from the published warehouse and swapped in as one set "
-    "(exports/ links to .exports/<version>/).",
+    description="Forecast, replenishment, marketing, supply and channel files for planners "
+    "(CSV, Parquet and XLSX) in exports/, read from the published warehouse and swapped in "
+    "as one set (exports/ links to .exports/<version>/).",
 )
 def planner_files(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource
