@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -149,7 +149,38 @@ def backfill(
     _run_pipeline((start, end or start), wait)
 
 
-def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
+@app.command()
+def ingest(
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="Only this table, SYSTEM.TABLE (e.g. dms.stores); repeat for more. "
+            "Default: every table.",
+        ),
+    ] = None,
+    wait: Annotated[bool, WAIT_OPTION] = False,
+) -> None:
+    """Run only the lake stage over what is in landing/: the same lake assets as the
+    pipeline (ledger, quarantine, checks), then erasure and retention; no warehouse is
+    built and nothing is published. Prints the ledger of the files this run took; exit 1
+    on a failure, 2 for an unknown table, 3 when another run is writing."""
+    from bclake.orchestration.run import lake_stage
+
+    try:
+        assets = lake_stage(table or ())
+    except ValueError as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    _run_pipeline(None, wait, assets=assets, what="ingest")
+
+
+def _run_pipeline(
+    backfill_days: tuple[str, str] | None,
+    wait: bool,
+    assets: list | None = None,
+    what: str = "pipeline",
+) -> None:
     settings = Settings.from_env()
     dagster_home(settings)
 
@@ -167,6 +198,7 @@ def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
             backfill=backfill_days,
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             wait=None if wait else 0,
+            assets=assets,
         )
     except ValueError as error:
         console.print(f"[red]{error}")
@@ -183,7 +215,7 @@ def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
         if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
         and not e.event_specific_data.passed
     ]
-    table = Table(title=f"pipeline run {result.run_id[:8]} over {settings.home}")
+    table = Table(title=f"{what} run {result.run_id[:8]} over {settings.home}")
     table.add_column("step")
     table.add_column("status")
     for step in result.get_step_success_events():
@@ -198,9 +230,43 @@ def _run_pipeline(backfill_days: tuple[str, str] | None, wait: bool) -> None:
         )
     blocking = [c for c in failed_checks if c.severity.value == "ERROR"]
     console.print(f"finished in {time.perf_counter() - started:.1f}s")
+    if assets is not None:  # the lake stage: what each table took
+        _print_lake_summary(result)
     if not result.success or blocking:
-        console.print("[red]pipeline failed: nothing new was published.")
+        if assets is None:
+            console.print("[red]pipeline failed: nothing new was published.")
+        else:
+            console.print(f"[red]{what} failed: see the failed steps and checks above.")
         raise typer.Exit(1)
+
+
+# the lake assets' metadata -> a header narrow enough for an 80-column terminal
+LAKE_COLUMNS = {
+    "files_new": "files",
+    "files_skipped": "skipped",
+    "files_rejected": "rejected",
+    "rows_in": "rows",
+    "rows_loaded": "loaded",
+    "rows_quarantined": "quarantined",
+}
+
+
+def _print_lake_summary(result: Any) -> None:
+    """Per lake table of `result` (a run's `ExecuteInProcessResult`): the files it took
+    and skipped, the rows in, loaded and quarantined (the lake assets' metadata)."""
+    rows = []
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        path = mat.asset_key.path
+        if path[0] == "lake" and "files_new" in mat.metadata:
+            values = {
+                h: mat.metadata[c].value for c, h in LAKE_COLUMNS.items() if c in mat.metadata
+            }
+            rows.append((".".join(path[1:]), values))
+    _print_table(
+        "lake tables (files new, skipped, rejected; rows)", ("table", *LAKE_COLUMNS.values()), rows
+    )
+    console.print("every file: `bclake ledger`; quarantined rows: lake/_quarantine/")
 
 
 def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, dict]]) -> None:

@@ -105,7 +105,9 @@ def go_to(page, nav_title: str, phone: bool) -> str:
     folding it again), wait for the run; returns the main block's text."""
     if phone:
         open_sidebar(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=nav_title).click()
+    page.locator("[data-testid='stSidebarNav']").get_by_role(
+        "link", name=nav_title, exact=True
+    ).click()
     page.wait_for_timeout(300)
     wait_for_run(page)
     if phone:

@@ -37,6 +37,7 @@ from streamlit_server import serve
 PAGES = {  # url path -> title in the Chinese navigation
     "overview": "总览",
     "channel": "渠道",
+    "channel_planning": "渠道优化",
     "market_order": "市场秩序",
     "incentives": "激励",
     "marketing": "精准营销",
@@ -111,7 +112,9 @@ def test_every_page_for_every_demo_user(
     page.on("pageerror", lambda e: errors.append(str(e)))
     sign_in(page, app_url, user)
     for slug, title in PAGES.items():
-        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+        page.locator("[data-testid='stSidebarNav']").get_by_role(
+            "link", name=title, exact=True
+        ).click()
         page.wait_for_url(re.compile(rf"/{slug}$") if slug != "overview" else re.compile(".*"))
         wait_for_run(page)
         body = page.locator("[data-testid='stMain']").inner_text()
@@ -183,7 +186,9 @@ def test_every_page_fits_a_phone(browser, app_url: str, shots: Path, user: str) 
     page.screenshot(path=str(shots / f"phone_{user}_sidebar.png"))
     for slug, title in PAGES.items():
         open_sidebar(page)
-        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title).click()
+        page.locator("[data-testid='stSidebarNav']").get_by_role(
+            "link", name=title, exact=True
+        ).click()
         page.wait_for_timeout(300)
         wait_for_run(page)
         close_sidebar(page)

@@ -8,6 +8,7 @@ distributors, six cities); the page and the files on the tiny world's pipeline r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,12 @@ from bclake.dashboards.data import (
     CHANNEL_WHITE_SPACE,
     ScopedWarehouse,
 )
-from bclake.exports.planner import CHANNEL, territory_keep
+from bclake.exports.planner import (
+    CHANNEL,
+    OTHER_DISTRIBUTOR,
+    mask_other_distributors,
+    territory_keep,
+)
 
 PAGE = "views/channel_planning.py"
 DEMO_USERS = ("hq", "huabei", "d0004", "s000006")
@@ -202,6 +208,30 @@ def test_the_planner_files_cut_a_territory_as_the_page_does(hand_made: Path) -> 
         assert set(keep(white)["city"]) == seen["white"], code
         assert set(keep(plan)["city"]) == seen["plan"], code
         assert set(keep(scores)["code"]) == seen["scores"], code
+        # another distributor is never named to this one
+        named = set(keep(white)["nearest_distributor_code"]) | set(
+            keep(plan)["serving_distributor_code"]
+        )
+        assert named <= {code, OTHER_DISTRIBUTOR}, (code, named)
+    d1_white = territory_keep("D1", "华北", {("河北", "石家庄"), ("河北", "保定")})(white)
+    assert d1_white.filter(pl.col("city") == "保定")["nearest_distributor_code"].to_list() == [
+        OTHER_DISTRIBUTOR
+    ], "保定 is D9's to serve: D1 reads 'another distributor'"
+
+
+def test_a_store_move_names_no_other_distributor_to_its_own() -> None:
+    frame = pl.DataFrame(
+        {
+            "code": ["S1", "S2"],
+            "move_to_distributor": ["D0005", None],
+            "reason_zh": ["建议改由 D0005 配送", "降低拜访频率"],
+            "reason_en": ["move to D0005", "lower visit frequency"],
+        }
+    )
+    masked = mask_other_distributors(frame, "D0004")
+    assert masked["move_to_distributor"].to_list() == [OTHER_DISTRIBUTOR, None]
+    assert masked["reason_zh"].to_list() == ["建议改由 其他经销商 配送", "降低拜访频率"]
+    assert masked["reason_en"].to_list() == ["move to another distributor", "lower visit frequency"]
 
 
 # -- the page and the files, on the tiny world ----------------------------------------
@@ -250,6 +280,10 @@ def test_the_page_renders_for_every_demo_user(
         if username == "huabei":
             provinces = set(ranked["省份" if lang == "zh" else "Province"])
             assert provinces and "广东" not in provinces, provinces
+        if username == "d0004":  # no other distributor named anywhere on the page
+            cells = {str(v) for d in at.dataframe for v in d.value.to_numpy().ravel()}
+            codes = {c for v in cells for c in re.findall(r"D\d{4}", v)}
+            assert codes <= {"D0004"}, codes
 
 
 def test_the_slider_cuts_the_plan(tiny_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

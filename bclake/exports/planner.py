@@ -198,6 +198,10 @@ CHANNEL_SHEETS = {
 CHANNEL_BOOK = "channel.xlsx"
 # the columns naming the distributor that would serve an area (white space, plan)
 SERVING_COLUMNS = ("nearest_distributor_code", "serving_distributor_code")
+# what a distributor reads in place of another distributor's code (its business, not
+# theirs): in a code column, and in each language's reason
+OTHER_DISTRIBUTOR = "其他经销商 another distributor"
+OTHER_IN_REASON = {"reason_zh": "其他经销商", "reason_en": "another distributor"}
 # a region's rows: those of its own region, and a transfer into or out of it
 REGION_COLUMNS = ("region", "to_region", "from_region")
 
@@ -437,19 +441,21 @@ def territory_keep(
 ) -> Callable[[pl.DataFrame], pl.DataFrame]:
     """A distributor's rows of a channel table: its own and its stores' (`distributor_code`)
     and its territory's areas: those of its `region` it would serve (`SERVING_COLUMNS`) or
-    in `cities`, the (province, city) pairs of its stores. The dashboards cut the same way
-    (`dashboards.data.channel_filter`)."""
+    in `cities`, the (province, city) pairs of its stores; other distributors unnamed
+    (`mask_other_distributors`). The dashboards cut and mask the same way
+    (`dashboards.data.channel_filter`, the page)."""
 
     def keep(frame: pl.DataFrame) -> pl.DataFrame:
         if "distributor_code" in frame.columns:
-            return frame.filter(pl.col("distributor_code") == code)
+            return mask_other_distributors(frame.filter(pl.col("distributor_code") == code), code)
         own = [pl.col(c) == code for c in SERVING_COLUMNS if c in frame.columns]
         if {"province", "city"} <= set(frame.columns):
             pairs = pl.concat_str("province", "city", separator="|")
             own.append(pairs.is_in([f"{p}|{c}" for p, c in cities]))
         if not own or region is None or "region" not in frame.columns:
             return frame.clear()
-        return frame.filter(pl.any_horizontal(own) & (pl.col("region") == region))
+        kept = frame.filter(pl.any_horizontal(own) & (pl.col("region") == region))
+        return mask_other_distributors(kept, code)
 
     return keep
 
@@ -480,6 +486,37 @@ def _territories(
     return cities, regions
 
 
+def mask_other_distributors(frame: pl.DataFrame, code: str) -> pl.DataFrame:
+    """`frame` (a channel table) as distributor `code` reads it: another distributor named
+    as an area's nearest or serving distributor, or as the one a store should move to
+    (also in the reasons, where `move_to_distributor` is quoted), becomes
+    `OTHER_DISTRIBUTOR`."""
+    named = [c for c in (*SERVING_COLUMNS, "move_to_distributor") if c in frame.columns]
+    if "move_to_distributor" in frame.columns:  # a few hundred rows: plain Python
+        moves = frame["move_to_distributor"].to_list()
+        frame = frame.with_columns(
+            pl.Series(
+                r,
+                [
+                    text.replace(move, OTHER_IN_REASON[r])
+                    if text is not None and move is not None and move != code
+                    else text
+                    for text, move in zip(frame[r].to_list(), moves, strict=True)
+                ],
+                dtype=pl.String,
+            )
+            for r in OTHER_IN_REASON
+            if r in frame.columns
+        )
+    return frame.with_columns(
+        pl.when(pl.col(c).is_not_null() & (pl.col(c) != code))
+        .then(pl.lit(OTHER_DISTRIBUTOR))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in named
+    )
+
+
 def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]:
     """Planner files for the whole company and for every region and distributor.
 
@@ -491,7 +528,8 @@ def write_planner_files(published_db: Path, exports_dir: Path) -> dict[str, int]
     the production plan in `company/`, each region its DC's allocation, projection and
     the transfers into or out of it) with `supply.xlsx`, and the channel files
     (`CHANNEL_SHEETS`: white-space ranking, inefficient stores and distributors, the plan
-    for N new outlets; a distributor its territory's, `territory_keep`) with
+    for N new outlets; a distributor its territory's, other distributors unnamed:
+    `territory_keep`) with
     `channel.xlsx`. A region or distributor folder holds only its own rows. Returns rows
     written per folder.
     """

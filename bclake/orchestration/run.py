@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,11 @@ def run_pipeline(
     backfill: tuple[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
     wait: float | None = 0,
+    assets: Sequence[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialise every asset; `backfill=(start, end)` re-ingests those days first.
+    """Materialise every asset; `backfill=(start, end)` re-ingests those days first;
+    `assets` materialises only those (with their checks), e.g. the lake stage
+    (`lake_stage`).
 
     wait: seconds to wait for a run already writing to `home` (None: as long as it
     takes; 0: stop at once). Raises `core.locks.DataRootBusy` when it is still running.
@@ -89,11 +92,33 @@ def run_pipeline(
     with writer_lock(Path(home), "bclake pipeline", wait=wait):
         fail_interrupted_runs(instance)
         result = job.execute_in_process(
-            instance=instance, raise_on_error=False, run_config=run_config, **where
+            instance=instance,
+            raise_on_error=False,
+            run_config=run_config,
+            asset_selection=list(assets) if assets is not None else None,
+            **where,
         )
         # the run's own logs may name a person the run erased: scrubbed now that it ended
         finish_erasure(Settings.from_env(home), Path(instance.root_directory))
         return result
+
+
+def lake_stage(tables: Sequence[str] = ()) -> list[dg.AssetKey]:
+    """The assets of the lake stage: the lake table of every contract (or of `tables`, keys
+    `system.table`), then the erasure and retention steps, which every lake load needs
+    before anyone reads it. Raises ValueError naming an unknown table and the known ones."""
+    from bclake.core.contracts import load_contracts
+    from bclake.orchestration.assets.lake import ERASURE_KEY, RETENTION_KEY, lake_key
+
+    contracts = load_contracts()
+    unknown = [t for t in tables if t not in contracts]
+    if unknown:
+        raise ValueError(
+            f"no contract for {', '.join(unknown)}: tables are SYSTEM.TABLE, one of "
+            f"{', '.join(contracts)}"
+        )
+    chosen = [contracts[t] for t in tables] if tables else list(contracts.values())
+    return [*(lake_key(c.system, c.table) for c in chosen), ERASURE_KEY, RETENTION_KEY]
 
 
 def fail_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:

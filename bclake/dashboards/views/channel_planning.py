@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
+import polars as pl
 import streamlit as st
 
 from bclake.dashboards import data, ui
 from bclake.dashboards.geometry import provinces
 from bclake.dashboards.i18n import lang, reason_column, t, t_or
+from bclake.exports.planner import mask_other_distributors
 
 TILE_PX = 160  # two tiles a row on a 390 px phone
 TOP_CITIES = 20  # the ranking's cities drawn with a ring on the map
@@ -47,10 +49,12 @@ def _where(region: str | None) -> tuple[str, tuple]:
     return ("where region = ?", (region,)) if region else ("", ())
 
 
-def load(region: str | None) -> dict[str, pd.DataFrame]:
-    """The channel tables in scope (HQ cut to `region` when given), sorted for display."""
+def load(region: str | None, distributor: str | None) -> dict[str, pd.DataFrame]:
+    """The channel tables in scope (HQ cut to `region` when given), sorted for display; a
+    `distributor` reads other distributors unnamed (`exports.planner.mask_other_distributors`,
+    as in its planner files)."""
     where, params = _where(region)
-    return {
+    tables = {
         "white": data.query(
             f"select * from {data.CHANNEL_WHITE_SPACE} {where} order by rank", params
         ),
@@ -74,6 +78,14 @@ def load(region: str | None) -> dict[str, pd.DataFrame]:
             f"{where}",
             params,
         ),
+    }
+    if distributor is None:
+        return tables
+    return {
+        name: mask_other_distributors(pl.from_pandas(frame), distributor).to_pandas()
+        if name in ("white", "plan", "scores") and not frame.empty
+        else frame
+        for name, frame in tables.items()
     }
 
 
@@ -552,7 +564,8 @@ if not data.has_table(data.CHANNEL_SCORES):
     st.info(t("cp.no_table"))
     st.stop()
 region = ui.sidebar_region()
-tables = load(region)
+scope = data.current_scope()
+tables = load(region, scope.scope_id if role == "distributor" else None)
 white, plan, scores = tables["white"], tables["plan"], tables["scores"]
 window = tables["window"]
 if not window.empty and not pd.isna(window.last_day.iloc[0]):
@@ -565,7 +578,6 @@ if not window.empty and not pd.isna(window.last_day.iloc[0]):
     )
 n = pick_n(plan) if not plan.empty else 0
 planned = plan_upto(plan, n)
-scope = data.current_scope()
 headline(white, planned, scores, sku_coverage(role, scope.scope_id, region))
 map_section(white, tables["stores"], planned, whole_country=role == "hq" and region is None)
 plan_section(planned, n, scoped=role != "hq" or region is not None)
