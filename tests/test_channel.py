@@ -15,7 +15,13 @@ import yaml
 from bclake.core.channel import ChannelConfigError, load_channel
 from bclake.core.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 from bclake.evaluation.channel import evaluate_channel, recall_ndcg, score_inefficient
-from bclake.ml.channel import ChannelInputs, coverage_plan, outside_china, plan_channel
+from bclake.ml.channel import (
+    ChannelInputs,
+    area_cells,
+    coverage_plan,
+    outside_china,
+    plan_channel,
+)
 
 AS_OF = date(2025, 6, 30)
 WEEKS = 26.0
@@ -479,3 +485,26 @@ def test_evaluation_skips_without_truth_and_scores_with_it(tmp_path: Path) -> No
     stores = out["inefficient"]["stores"]
     assert stores["precision"] == 1.0 and stores["recall"] == 1.0 and stores["n"] == 1
     assert out["inefficient"]["distributors"]["action_match"] == 0.0
+
+
+def test_two_cities_in_one_coarse_cell_keep_their_own_rows() -> None:
+    """At a coarse H3 resolution two city seats share a cell; each keeps its own row (a
+    reader scoped to one city's region must not see the other's numbers)."""
+    white = pl.DataFrame(
+        {
+            "adcode": ["130100", "140100"],  # 石家庄, 太原: 170 km apart
+            "lat": [38.04, 37.87],
+            "lon": [114.51, 112.55],
+            "est_untapped_units_week": [10.0, 90.0],
+            "rank": [2, 1],
+        }
+    )
+    stores = pl.DataFrame({"adcode": ["130100"], "lat": [38.05], "lon": [114.52]})
+    cells = area_cells(white, stores, resolution=1)
+    city = cells.filter(pl.col("kind") == "city")
+    assert city["cell"].n_unique() == 1, "the test needs both seats in one cell"
+    assert dict(zip(city["adcode"], city["est_untapped_units_week"], strict=True)) == {
+        "130100": 10.0,
+        "140100": 90.0,
+    }
+    assert cells.filter(pl.col("kind") == "store")["stores"].to_list() == [1]

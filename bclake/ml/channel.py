@@ -749,9 +749,9 @@ def coverage_plan(
 
 
 def area_cells(white: pl.DataFrame, stores: pl.DataFrame, resolution: int) -> pl.DataFrame:
-    """H3 cells for the map: each city seat's cell (kind city, with its estimated untapped
-    units and rank) and each store's cell (kind store, stores counted), with the cell's
-    boundary as a GeoJSON Polygon string (lon, lat)."""
+    """H3 cells for the map: each city seat's cell (kind city, one row per city, with its
+    estimated untapped units and rank) and each store's cell (kind store, stores counted),
+    with the cell's boundary as a GeoJSON Polygon string (lon, lat)."""
     city = white.select(
         pl.lit("city").alias("kind"),
         "adcode",
@@ -776,12 +776,22 @@ def area_cells(white: pl.DataFrame, stores: pl.DataFrame, resolution: int) -> pl
         for a, b in zip(points["lat"], points["lon"], strict=True)
     ]
     points = points.with_columns(cell=pl.Series(cells, dtype=pl.String))
-    out = points.group_by("kind", "cell").agg(
-        pl.col("adcode").first(),
-        pl.col("est_untapped_units_week").max(),
-        pl.col("rank").min(),
-        pl.col("stores").sum(),
+    # a city's cell is its own row (two seats in one coarse cell stay apart: a reader
+    # scoped to one city's region sees that city's numbers only); stores are counted
+    city_cells = points.filter(pl.col("kind") == "city").select(
+        "kind", "cell", "adcode", "est_untapped_units_week", "rank", "stores"
     )
+    store_cells = (
+        points.filter(pl.col("kind") == "store")
+        .group_by("kind", "cell")
+        .agg(
+            pl.col("adcode").first(),
+            pl.col("est_untapped_units_week").max(),
+            pl.col("rank").min(),
+            pl.col("stores").sum(),
+        )
+    )
+    out = pl.concat([city_cells, store_cells], how="vertical_relaxed")
     boundary = [
         json.dumps(
             {
@@ -798,7 +808,7 @@ def area_cells(white: pl.DataFrame, stores: pl.DataFrame, resolution: int) -> pl
     ]
     return out.with_columns(
         resolution=pl.lit(resolution), boundary_geojson=pl.Series(boundary, dtype=pl.String)
-    ).sort("kind", "cell")
+    ).sort("kind", "cell", "adcode")
 
 
 # --- 4. notes -------------------------------------------------------------------------
