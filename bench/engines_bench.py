@@ -36,6 +36,7 @@ from bclake.core.marketing import expand_plans, load_marketing
 from bclake.core.settings import Settings
 from bclake.ml.channel import ChannelInputs, plan_channel
 from bclake.ml.uplift import plan_campaigns
+from bclake.orchestration.assets.channel import MARTS as CHANNEL_MARTS
 from bench.warehouse_bench import dbt, load_lake
 
 ENGINES = {
@@ -49,12 +50,7 @@ ENGINES = {
         "fct_store_promo_",
         "fct_store_activity_",
     ),
-    "channel": (
-        "fct_store_economics",
-        "fct_distributor_economics",
-        "fct_area_demand_signals",
-        "fct_channel_geo_issues",
-    ),
+    "channel": tuple(CHANNEL_MARTS),
 }
 
 SIGNALS = {
@@ -107,14 +103,8 @@ def _marketing_fit(settings: Settings) -> tuple[float, float, int]:
 
 def _channel_plan(settings: Settings) -> tuple[float, int]:
     """Seconds of `plan_channel` on the built database and the entities it scores."""
-    marts = (
-        "fct_store_economics",
-        "fct_distributor_economics",
-        "fct_area_demand_signals",
-        "fct_channel_geo_issues",
-    )
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
-        inputs = ChannelInputs(*(con.sql(f"select * from marts.{m}").pl() for m in marts))
+        inputs = ChannelInputs(*(con.sql(f"select * from marts.{m}").pl() for m in CHANNEL_MARTS))
     started = time.perf_counter()
     plan = plan_channel(
         inputs, load_channel(settings.channel_file), inputs.stores["window_end"].max()

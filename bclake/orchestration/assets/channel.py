@@ -15,7 +15,14 @@ import dagster as dg
 from bclake.core.channel import load_channel
 from bclake.core.warehouse import write_tables
 from bclake.ml.channel import ChannelInputs, plan_channel
-from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table, throughput
+from bclake.orchestration.assets.tables import (
+    markdown,
+    marts_key,
+    ml_key,
+    ml_specs,
+    read_table,
+    throughput,
+)
 from bclake.orchestration.resources import LakehouseResource
 
 GROUP = "channel"
@@ -50,16 +57,7 @@ MARTS = [
 
 @dg.multi_asset(
     name="channel_plan",
-    specs=[
-        dg.AssetSpec(
-            ml_key(name),
-            description=description,
-            deps=[marts_key(m) for m in MARTS],
-            group_name=GROUP,
-            kinds={"h3", "duckdb"},
-        )
-        for name, description in TABLES.items()
-    ],
+    specs=ml_specs(TABLES, [marts_key(m) for m in MARTS], GROUP, {"h3", "duckdb"}),
 )
 def channel_plan(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

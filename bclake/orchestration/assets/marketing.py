@@ -22,6 +22,7 @@ from bclake.orchestration.assets.tables import (
     markdown,
     marts_key,
     ml_key,
+    ml_specs,
     read_table,
     throughput,
 )
@@ -63,16 +64,7 @@ MARTS = [
 @dg.multi_asset(
     name="marketing_targeting",
     pool=MODEL_POOL,
-    specs=[
-        dg.AssetSpec(
-            ml_key(name),
-            description=description,
-            deps=[marts_key(m) for m in MARTS],
-            group_name=GROUP,
-            kinds={"lightgbm", "duckdb"},
-        )
-        for name, description in TABLES.items()
-    ],
+    specs=ml_specs(TABLES, [marts_key(m) for m in MARTS], GROUP, {"lightgbm", "duckdb"}),
 )
 def marketing_targeting(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

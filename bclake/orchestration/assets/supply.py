@@ -19,7 +19,14 @@ from bclake.core.settings import Settings
 from bclake.core.supply import load_supply
 from bclake.core.warehouse import write_tables
 from bclake.ml.supply import SupplyInputs, dc_band_factors, plan_supply
-from bclake.orchestration.assets.tables import markdown, marts_key, ml_key, read_table, throughput
+from bclake.orchestration.assets.tables import (
+    markdown,
+    marts_key,
+    ml_key,
+    ml_specs,
+    read_table,
+    throughput,
+)
 from bclake.orchestration.resources import LakehouseResource
 
 GROUP = "supply"
@@ -61,20 +68,16 @@ MARTS = [
 
 @dg.multi_asset(
     name="supply_plan",
-    specs=[
-        dg.AssetSpec(
-            ml_key(name),
-            description=description,
-            deps=[
-                ml_key("forecast_region_sku_week"),
-                ml_key("forecast_region_sku_week_backtest"),
-                *[marts_key(m) for m in MARTS],
-            ],
-            group_name=GROUP,
-            kinds={"highs", "duckdb"},
-        )
-        for name, description in TABLES.items()
-    ],
+    specs=ml_specs(
+        TABLES,
+        [
+            ml_key("forecast_region_sku_week"),
+            ml_key("forecast_region_sku_week_backtest"),
+            *[marts_key(m) for m in MARTS],
+        ],
+        GROUP,
+        {"highs", "duckdb"},
+    ),
 )
 def supply_plan(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource

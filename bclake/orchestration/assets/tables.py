@@ -30,6 +30,22 @@ def marts_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["marts", name])
 
 
+def ml_specs(
+    tables: dict[str, str],
+    deps: list[dg.AssetKey],
+    group: str,
+    kinds: set[str],
+) -> list[dg.AssetSpec]:
+    """One `AssetSpec` per `ml.<name>` table an engine's multi-asset writes (`tables`:
+    name -> description), each depending on `deps`, in `group`, with `kinds`."""
+    return [
+        dg.AssetSpec(
+            ml_key(name), description=description, deps=deps, group_name=group, kinds=kinds
+        )
+        for name, description in tables.items()
+    ]
+
+
 def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     """A whole warehouse table (`schema.name`) as a frame."""
     return con.sql(f"select * from {table}").pl()

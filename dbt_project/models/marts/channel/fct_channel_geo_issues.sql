@@ -27,6 +27,7 @@ stores as (
         s.distributor_code,
         d.distributor_code is not null as distributor_known,
         c.city is not null as city_known,
+        s.lat between 18 and 53.6 and s.lon between 73 and 135.1 as in_china_box,
         {{ km_between('s.lat', 's.lon', 'c.lat', 'c.lon') }} as km_to_city
     from {{ ref('stg_dms__stores') }} as s
     left join {{ ref('stg_dms__distributors') }} as d on s.distributor_code = d.distributor_code
@@ -64,9 +65,7 @@ store_issues as (
         'the store''s coordinates (' || round(lat, 4) || ', ' || round(lon, 4)
         || ') lie outside China' as reason_en
     from stores
-    where
-        lat is not null and lon is not null
-        and (lat < 18 or lat > 53.6 or lon < 73 or lon > 135.1)
+    where not in_china_box
     union all
     select
         'store' as entity_type,
@@ -84,7 +83,7 @@ store_issues as (
     from stores
     where
         km_to_city > {{ var('channel_max_city_km') }}
-        and lat between 18 and 53.6 and lon between 73 and 135.1
+        and in_china_box
     union all
     select
         'store' as entity_type,
