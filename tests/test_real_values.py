@@ -19,7 +19,7 @@ from bclake.core.contracts import Column, Contract, load_contracts
 from bclake.core.settings import Settings
 from bclake.ingest.loader import ingest_table
 from bclake.ingest.paths import quarantine_dir, table_dir
-from bclake.ingest.validate import validate
+from bclake.ingest.validate import parse, validate
 
 CASES = Path(__file__).parent / "data" / "field_cases"
 EXCEL_CAUSE = "Excel turned the code into a number; re-export with the column as text"
@@ -258,6 +258,45 @@ def test_mixed_date_forms_in_one_column() -> None:
     good, bad = _run(_contract(column), {"d": raws})
     assert [good[i]["d"] for i in range(6)] == [date(2024, 3, d) for d in range(1, 7)]
     assert bad[6][0] == "ambiguous_date"
+
+
+def test_a_value_reads_the_same_alone_and_among_other_forms() -> None:
+    """The full reader runs only on the rows the cheap one cannot read: every value must
+    come out as it does alone, whatever its neighbours."""
+    columns = (
+        Column(name="code", source="code", type="string", pattern=r"SKU\d{4}"),
+        Column(name="d", source="d", type="date"),
+        Column(name="t", source="t", type="timestamp"),
+        Column(name="n", source="n", type="float"),
+        Column(name="i", source="i", type="int"),
+    )
+    values = {
+        "code": ["SKU0001", "ＳＫＵ０００２", "SKU0003", "sku4", " SKU0005 ", "SKU0006", "NULL"],
+        "d": ["2024-03-01", "2024/3/2", "45355", "2024-03-04", "03/04/2024", "2024-02-30", ""],
+        "t": [
+            "2024-03-01 10:00:00",
+            "2024-03-01T10:00:00+00:00",
+            "2024-03-01 10:00",
+            "x",
+            "2024-03-01 23:59:59",
+            "2024年3月1日 8时",
+            "NULL",
+        ],
+        "n": ["1.5", "1,234.5", "¥3", "inf", "1.234,5", "-0", "12abc"],
+        "i": ["12", "1,200", "１２", "1.5", "3", "1e3", r"\N"],
+    }
+    contract = _contract(*columns)
+    good, bad = _run(contract, values)
+    assert sorted(good) == [0, 1, 2] and bad[3][0] == "bad_id"  # `sku4`
+    full = pl.DataFrame(values).select(parse(c, contract) for c in columns)  # every row, full
+    for row, loaded in good.items():
+        assert {c.name: loaded[c.name] for c in columns} == full.row(row, named=True)
+    for row in range(len(values["code"])):
+        alone_good, alone_bad = _run(contract, {k: [v[row]] for k, v in values.items()})
+        if row in good:
+            assert alone_good[0] | {"_source_row": row} == good[row], row
+        else:
+            assert alone_bad[0] == bad[row], row
 
 
 @pytest.mark.parametrize(

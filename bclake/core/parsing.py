@@ -61,6 +61,12 @@ def clean(raw: pl.Expr, tokens: tuple[str, ...] = NULL_TOKENS) -> pl.Expr:
     return _named(pl.when((text == "") | text.is_in(list(tokens))).then(None).otherwise(text), raw)
 
 
+def non_ascii(text: pl.Expr) -> pl.Expr:
+    """True where the text holds a character outside ASCII (its UTF-8 bytes outnumber its
+    characters): several times cheaper than a regular expression over the same column."""
+    return text.str.len_bytes() != text.str.len_chars()
+
+
 def nfkc(text: pl.Expr) -> pl.Expr:
     """Unicode NFKC: full-width digits, letters and signs (`１２３`, `，`, `．`, `－`, `￥`)
     become their ASCII forms. Applied to numbers, dates and codes, never to free text."""

@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import polars as pl
 
+from bclake.core.parsing import non_ascii
+
 PHONE_MASK = "[phone]"
 ID_MASK = "[id]"
 
@@ -293,10 +295,17 @@ def redact_frame(
         return frame
     flags = frame.select(
         *[has_pii(pl.col(c)).any().alias(c) for c in text],
-        *[pl.col(c).str.contains(_FULL_WIDTH).any().alias(f"wide {c}") for c in text],
+        *[non_ascii(pl.col(c)).any().alias(f"wide {c}") for c in text],
     ).row(0, named=True)
     sources = {c: pl.col(c) for c in text if flags[c]}
-    for c in (c for c in text if flags[f"wide {c}"]):
+    # full-width digits are not ASCII: the pattern runs only on columns that are not ASCII
+    maybe_wide = [c for c in text if flags[f"wide {c}"]]
+    wide = (
+        frame.select(pl.col(c).str.contains(_FULL_WIDTH).any() for c in maybe_wide).row(0)
+        if maybe_wide
+        else ()
+    )
+    for c in (c for c, found in zip(maybe_wide, wide, strict=True) if found):
         nfkc = pl.col(c).str.normalize("NFKC")
         if frame.select(has_pii(nfkc).any()).item():
             sources[c] = pl.when(has_pii(nfkc) & ~has_pii(pl.col(c))).then(nfkc).otherwise(c)

@@ -19,9 +19,9 @@ never the file's content.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +58,6 @@ from bclake.ingest.read import UnreadableFile, container, read_file
 from bclake.ingest.rotation import verify_key
 from bclake.ingest.validate import validate
 
-WRITERS = 2  # parallel partition writers per file
 EXCERPT_CHARS = 200  # most characters kept of a raw line that could not be loaded
 MESSAGE_CHARS = 1000  # most characters of a quarantine or ledger message
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -475,24 +474,33 @@ def _write_parts(
     loaded: pl.DataFrame, part: str, contract: Contract, settings: Settings
 ) -> dict[str, int]:
     """The file's valid rows into the lake: one part per event date (returns rows per ISO
-    day), or one part for a table without event dates (returns {})."""
+    day), or one part for a table without event dates (returns {}).
+
+    The day parts are written by one partitioned sink (polars encodes them in parallel) to
+    hidden temporary names, then each is renamed into place: a part is whole or absent."""
     out_dir = table_dir(settings.lake, contract)
     if not contract.event_date:
         if loaded.height:
             write_parquet_atomic(loaded, out_dir / part)
         return {}
-    chunks = loaded.partition_by(contract.event_date, as_dict=True)
-    # polars releases the GIL while it encodes, so two writers keep both cores busy
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        list(
-            pool.map(
-                lambda item: write_parquet_atomic(
-                    item[1], out_dir / f"{contract.event_date}={item[0][0]}" / part
-                ),
-                chunks.items(),
-            )
-        )
-    return {str(day): chunk.height for (day,), chunk in chunks.items()}
+    if not loaded.height:
+        return {}
+    key = contract.event_date
+    days = {str(day): rows for day, rows in loaded.group_by(key).len().iter_rows()}
+    written: list[tuple[Path, Path]] = []
+
+    def temporary(args: pl.io.partition.FileProviderArgs) -> Path:
+        final = out_dir / f"{key}={args.partition_keys[key][0]}" / part
+        written.append((final.with_name(f".{part}.tmp"), final))
+        return written[-1][0]
+
+    loaded.lazy().sink_parquet(
+        pl.PartitionBy(out_dir, key=key, include_key=True, file_path_provider=temporary),
+        mkdir=True,
+    )
+    for tmp, final in written:
+        os.replace(tmp, final)
+    return dict(sorted(days.items()))
 
 
 def _quarantine_unreadable(

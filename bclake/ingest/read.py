@@ -133,11 +133,9 @@ def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawF
     else:
         decoded = decode(data, path, contract, lenient=True)
         text, encoding = decoded.text, decoded.encoding
-        # polars parses bytes fastest: hand it UTF-8 bytes, re-encoding only what was not UTF-8
-        clean = not decoded.damaged
-        if not clean:
+        if decoded.damaged:
             _check_damage(data, decoded, path, contract)
-        utf8 = (clean and {"utf-8": data, "utf-8-sig": data[3:]}.get(encoding)) or text.encode()
+        utf8 = _utf8(data, decoded)
         if contract.format == "csv":
             delimiter = sniff_delimiter(text[:65536])
             del text
@@ -153,6 +151,16 @@ def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawF
             _reject_damaged(raw, data, decoded, path)
     raw.frame, raw.extra_columns, raw.headers = _map_headers(raw.frame, path, contract)
     return raw
+
+
+def _utf8(data: bytes, decoded: Decoded) -> bytes:
+    """The file as UTF-8 bytes for polars (which parses bytes fastest): its own bytes when
+    they are clean UTF-8 (without the BOM), else its decoded text encoded again."""
+    if not decoded.damaged and decoded.encoding == "utf-8":
+        return data
+    if not decoded.damaged and decoded.encoding == "utf-8-sig":
+        return data[3:]
+    return decoded.text.encode()
 
 
 def _damaged_lines(data: bytes, decoded: Decoded) -> dict[int, int]:

@@ -228,26 +228,32 @@ def _event_date_rule(contract: Contract, shadow: dict[str, str], today: date) ->
     ]
 
 
-def _typed(frame: pl.DataFrame, col: Column, contract: Contract) -> pl.DataFrame:
-    """The column cast to its contract type (`v`) and whether its raw value is present
-    (`present`). Dates and numbers first try the common form (ISO, plain), codes skip NFKC
-    when they are ASCII: the full reader runs only for a column that needs it."""
-    text = _text(col, contract)
-    present = text.is_not_null().alias("present")
+def _first_try(col: Column, contract: Contract, text: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
+    """The column's cheap reading of its cleaned `text` (`_text`) and where it falls short (a
+    row flag, None when the cheap reading is the full one). Dates and numbers first try the
+    common form (ISO, plain), codes skip NFKC when they are ASCII: the full reader (`parse`)
+    runs only for a column where some row needs it."""
     if col.type in ("date", "timestamp", "int", "float"):
         if col.type in ("date", "timestamp"):
             first = parsing.fast_date(text, col.type)
         else:
             first = parsing.fast_number(text)
             first = _integral(first) if col.type == "int" else first
-        quick = frame.select(first.alias("v"), present)
-        if not (quick["present"] & quick["v"].is_null()).any():
-            return quick
-    elif col.type == "string":
-        quick = frame.select(text.alias("v"), present)
-        if not col.pattern or not quick["v"].str.contains(r"[^\x00-\x7f]").any():
-            return quick
-    return frame.select(parse(col, contract).alias("v"), present)
+        return first, text.is_not_null() & first.is_null()
+    if col.type == "string":
+        return text, (parsing.non_ascii(text) if col.pattern else None)
+    return parse(col, contract), None
+
+
+def _read_again(
+    frame: pl.DataFrame, col: Column, contract: Contract, rows: pl.Series, first: pl.Series
+) -> pl.Series:
+    """`first` (the cheap reading of `col`) with the flagged `rows` read again by the full
+    reader (`parse`): it reads what the cheap one does the same way, so only those rows
+    need it."""
+    at = rows.arg_true()
+    again = frame.select(pl.col(col.name).gather(at)).select(parse(col, contract))
+    return first.clone().scatter(at, again.to_series())
 
 
 def validate(
@@ -256,16 +262,13 @@ def validate(
     """Split a raw frame into (typed loaded rows, quarantined raw rows with reason and message).
 
     Each column is parsed once into a typed shadow column (and a presence flag); every rule
-    then reads it. `today` (default: the UTC date) ends the plausible window of event dates.
+    then reads it. One lazy pass reads every column (in parallel) with its cheap reader and
+    checks every rule; only the rows where the cheap reader fell short are read again with
+    the full one (`parse`), and the rules checked again. `today` (default: the UTC date)
+    ends the plausible window of event dates.
     """
     shadow = {col.name: f"__typed_{col.name}" for col in contract.all_columns}
     present = {col.name: f"__present_{col.name}" for col in contract.all_columns}
-    typed = [_typed(frame, col, contract) for col in contract.all_columns]
-    frame = frame.with_columns(
-        s
-        for col, t in zip(contract.all_columns, typed, strict=True)
-        for s in (t["v"].alias(shadow[col.name]), t["present"].alias(present[col.name]))
-    )
     rules = [
         r
         for col in contract.all_columns
@@ -276,29 +279,58 @@ def validate(
         for col in contract.all_columns
         for r in _refinements(col, _text(col, contract), pl.col(shadow[col.name]))
     ]
+    bad = pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad")
+    # each column cleaned once (`_text`), then read by its cheap reader (`_first_try`)
+    text = {col.name: f"__text_{col.name}" for col in contract.all_columns}
+    tries = {c.name: _first_try(c, contract, pl.col(text[c.name])) for c in contract.all_columns}
+    short = {name: f"__short_{name}" for name, (_, flag) in tries.items() if flag is not None}
     checked = (  # lazy, so rules that share a sub-expression compute it once
         frame.lazy()
-        .with_columns(pl.any_horizontal([flag.fill_null(False) for flag, _ in rules]).alias("_bad"))
+        .with_columns(_text(col, contract).alias(text[col.name]) for col in contract.all_columns)
+        .with_columns(
+            *[first.alias(shadow[name]) for name, (first, _) in tries.items()],
+            *[pl.col(text[name]).is_not_null().alias(present[name]) for name in text],
+            *[tries[name][1].alias(flag) for name, flag in short.items()],  # type: ignore[union-attr]
+        )
+        .drop(text.values())
+        .with_columns(bad)
         .collect()
     )
-    good = checked.filter(~pl.col("_bad"))
-    bad = checked.filter(pl.col("_bad")).with_columns(
-        pl.coalesce([pl.when(flag).then(message) for flag, message in refinements + rules]).alias(
-            "_problem"
-        )
+    fell_short = (
+        checked.select(pl.col(f).any().alias(n) for n, f in short.items()).row(0, named=True)
+        if short
+        else {}
     )
-    loaded = good.select(
-        pl.col("_source_row"),
-        *[pl.col(shadow[c.name]).alias(c.name) for c in contract.all_columns],
-        pl.col("_extra"),
-    )
-    for d in contract.derived:
-        if d.type == "date":
-            loaded = loaded.with_columns(pl.col(d.source).dt.date().alias(d.name))
-    quarantined = bad.select(
-        pl.col("_source_row"),
-        pl.col("_problem").str.split(":").list.first().alias("reason"),
-        pl.col("_problem").alias("message"),
-        pl.struct([c.name for c in contract.all_columns]).struct.json_encode().alias("raw"),
+    redo = [col for col in contract.all_columns if fell_short.get(col.name)]
+    if redo:  # the full reader, on the rows where the cheap one fell short
+        checked = checked.with_columns(
+            _read_again(frame, col, contract, checked[short[col.name]], checked[shadow[col.name]])
+            for col in redo
+        ).with_columns(bad)
+    checked = checked.select(c for c in checked.columns if c not in short.values())
+    checked = checked.lazy()
+    problem = pl.coalesce([pl.when(flag).then(message) for flag, message in refinements + rules])
+    loaded, quarantined = pl.collect_all(
+        [
+            checked.filter(~pl.col("_bad"))
+            .select(
+                pl.col("_source_row"),
+                *[pl.col(shadow[c.name]).alias(c.name) for c in contract.all_columns],
+                pl.col("_extra"),
+            )
+            .with_columns(
+                pl.col(d.source).dt.date().alias(d.name)
+                for d in contract.derived
+                if d.type == "date"
+            ),
+            checked.filter(pl.col("_bad"))
+            .with_columns(problem.alias("_problem"))
+            .select(
+                pl.col("_source_row"),
+                pl.col("_problem").str.split(":").list.first().alias("reason"),
+                pl.col("_problem").alias("message"),
+                pl.struct([c.name for c in contract.all_columns]).struct.json_encode().alias("raw"),
+            ),
+        ]
     )
     return loaded, quarantined
