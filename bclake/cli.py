@@ -299,8 +299,10 @@ def forecast(
         str,
         typer.Option(
             "--freq",
-            help="D (daily) or W (weekly: a weekly table keeps its own weekday; daily rows "
-            "become Monday weeks).",
+            help="D (daily), W (weekly: a weekly table keeps its own weekday; daily rows "
+            "become Monday weeks), M (calendar months) or Q (calendar quarters): rows dated "
+            "inside a month or quarter count for it, are summed per series and forecast on "
+            "its first day.",
         ),
     ] = "W",
     future: Annotated[

@@ -12,10 +12,18 @@ import pytest
 from typer.testing import CliRunner
 
 from bclake.cli import app
+from bclake.core.calendar import period_calendar_features
 from bclake.ml.cold_start import cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster
 from bclake.ml.metrics import score_cv
-from bclake.ml.panel import Panel, to_panel
+from bclake.ml.panel import (
+    Panel,
+    period_date,
+    period_days,
+    periods_between,
+    shift_period,
+    to_panel,
+)
 
 FAST = {"num_boost_round": 40}
 
@@ -191,8 +199,8 @@ def test_a_tight_row_budget_still_calibrates(early_stopping_rounds: int | None) 
 
 
 def test_bad_settings_and_tables_are_named_by_argument_and_column() -> None:
-    with pytest.raises(ValueError, match=r"freq must be one of \['D', 'W'\], not 'M'"):
-        LGBMForecaster(["k"], "d", "y", freq="M")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"freq must be one of \['D', 'W', 'M', 'Q'\] .*'H'"):
+        LGBMForecaster(["k"], "d", "y", freq="H")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"calendar must be one of \['cn', 'none'\]"):
         LGBMForecaster(["k"], "d", "y", calendar="us")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="early_stopping_rounds must be at least 1"):
@@ -293,3 +301,119 @@ def test_forecast_cli_on_a_daily_table(tmp_path: Path) -> None:
 
     bad = CliRunner().invoke(app, [*args[:8], "units", *args[9:]])
     assert bad.exit_code == 2 and "units" in bad.output
+
+
+# --- months and quarters ------------------------------------------------------------------
+PERIOD_MONTHS = {"M": 1, "Q": 3}
+
+
+def calendar_table(freq: str, n_series: int = 8, years: int = 9, day: int = 1, seed: int = 0):
+    """Series with a trend and a yearly season, one row per month or quarter, dated `day`
+    of its first month (2015-01 on)."""
+    rng = np.random.default_rng(seed)
+    step = PERIOD_MONTHS[freq]
+    rows = []
+    for s in range(n_series):
+        base = rng.uniform(50, 200)
+        for t in range(years * 12 // step):
+            month = t * step  # months since 2015-01
+            season = 1 + 0.4 * np.sin(2 * np.pi * (month % 12) / 12)
+            y = base * (1 + 0.02 * t) * season + rng.normal(0, 0.03 * base)
+            start = date(2015 + month // 12, month % 12 + 1, day)
+            rows.append({"k": f"s{s}", "d": start, "y": max(y, 0.0)})
+    return pl.DataFrame(rows)
+
+
+def test_months_and_quarters_move_by_the_calendar() -> None:
+    assert shift_period(date(2024, 1, 31), 1, "M") == date(2024, 2, 29)  # clamped, leap year
+    assert shift_period(date(2024, 1, 1), -1, "M") == date(2023, 12, 1)
+    assert shift_period(date(2023, 10, 1), 2, "Q") == date(2024, 4, 1)
+    assert periods_between(date(2023, 11, 1), date(2024, 2, 1), "M") == 3
+    assert periods_between(date(2023, 10, 1), date(2024, 4, 1), "Q") == 2
+    assert [period_days(date(2024, m, 1), "M") for m in (1, 2, 4)] == [31, 29, 30]
+    assert period_days(date(2024, 1, 1), "Q") == 91
+    # dates inside a month or quarter count for it: the panel is on period starts
+    df = pl.DataFrame(
+        {
+            "k": ["a"] * 4,
+            "d": [date(2023, 12, 31), date(2024, 1, 15), date(2024, 1, 20), date(2024, 3, 5)],
+            "y": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    months = to_panel(df, ["k"], "d", "y", "M")
+    assert months.dates == [date(2023, 12, 1), date(2024, 1, 1), date(2024, 2, 1), date(2024, 3, 1)]
+    np.testing.assert_array_equal(months.values[0], [1.0, 5.0, 0.0, 4.0])
+    assert period_date(months, 13, "M") == date(2025, 1, 1)
+    quarters = to_panel(df, ["k"], "d", "y", "Q")
+    assert quarters.dates == [date(2023, 10, 1), date(2024, 1, 1)]
+    np.testing.assert_array_equal(quarters.values[0], [1.0, 9.0])
+
+
+@pytest.mark.parametrize("freq", ["M", "Q"])
+def test_calendar_features_of_months_and_quarters(freq: str) -> None:
+    """Month or quarter of the year, no weekday (every period starts on the 1st), the value
+    one year back as the seasonal lag, and with --calendar cn the holiday days counted over
+    the whole month or quarter."""
+    df = calendar_table(freq, n_series=2, years=4)
+    m = LGBMForecaster(["k"], "d", "y", horizon=2, freq=freq, calendar="cn", **FAST)
+    panel = to_panel(df, ["k"], "d", "y", freq)
+    origin = len(panel.dates) - 3  # target periods: the last two
+    cols, level = m.feature_spec.build(panel, np.array([origin]), 1)
+    target = panel.dates[origin + 1]
+    assert "weekday" not in cols
+    position = target.month if freq == "M" else (target.month - 1) // 3 + 1
+    assert set(cols["period_of_year"]) == {position}
+    season = 12 // PERIOD_MONTHS[freq]
+    np.testing.assert_allclose(
+        cols["same_period_last_season"] * level, panel.values[:, origin + 1 - season]
+    )
+    length = lambda d: period_days(d, freq)  # noqa: E731
+    # 2024: New Year's Day, Spring Festival 10-17 February, National Day 1-7 October
+    first = {"M": date(2024, 2, 1), "Q": date(2024, 1, 1)}[freq]
+    holidays = period_calendar_features([first, date(2024, 10, 1)], length)
+    expected = {"M": [8, 7], "Q": [1 + 8, 7]}[freq]
+    assert holidays.sort("period_start")["holiday_days"].to_list() == expected
+
+
+@pytest.mark.parametrize("freq", ["M", "Q"])
+def test_monthly_and_quarterly_backtests_score_against_seasonal_baselines(freq: str) -> None:
+    """Seasonal naive is the value a year back (12 months, 4 quarters), the MASE scale the
+    mean absolute yearly difference; the model, which reads the trend too, beats both
+    seasonal naive and the flat baselines on trend x season."""
+    df = calendar_table(freq)
+    season = 12 // PERIOD_MONTHS[freq]
+    horizon = season
+    m = LGBMForecaster(["k"], "d", "y", horizon=horizon, freq=freq, calendar="none", **FAST)
+    cv = m.cross_validation(df)
+    assert cv.height == 8 * horizon and (cv["d"].dt.day() == 1).all()
+    actual = {(r["k"], r["d"]): r["y"] for r in df.iter_rows(named=True)}
+    for r in cv.head(3).iter_rows(named=True):
+        assert r["seasonal_naive"] == actual[(r["k"], shift_period(r["d"], -season, freq))]
+    one = df.filter(pl.col("k") == "s0").sort("d")["y"].to_numpy()
+    train = one[: len(one) - horizon]
+    scale = cv.filter(pl.col("k") == "s0")["mase_scale"][0]
+    assert scale == pytest.approx(np.mean(np.abs(train[season:] - train[:-season])))
+    assert (cv["p10"] <= cv["p50"]).all() and (cv["p50"] <= cv["p90"]).all()
+    scores = score_cv(cv, {"lightgbm": {0.1: "p10", 0.5: "p50", 0.9: "p90"}},
+                      ("seasonal_naive", "moving_average", "exp_smoothing"))  # fmt: skip
+    mase = dict(scores.filter(pl.col("horizon").is_null()).select("method", "mase").iter_rows())
+    assert mase["lightgbm"] < min(mase["seasonal_naive"], mase["moving_average"])
+
+
+def test_cold_start_counts_a_launch_curve_in_months() -> None:
+    rows = [
+        {"sku": f"p{s}", "cat": "tea", "month": shift_period(date(2022, 1, 1), 3 * s + a, "M"),
+         "qty": float(min(a + 1, 5) * 10)}
+        for s in range(4) for a in range(20)
+    ]  # fmt: skip
+    history = pl.DataFrame(rows).filter(pl.col("month") <= date(2023, 12, 1))
+    firsts = pl.DataFrame(
+        {"sku": [f"p{s}" for s in range(4)],
+         "first_date": [shift_period(date(2022, 1, 1), 3 * s, "M") for s in range(4)]}
+    )  # fmt: skip
+    target = pl.DataFrame({"sku": ["new"], "cat": ["tea"], "first_date": [date(2024, 2, 1)]})
+    fc = cold_start_forecast(
+        history, target, ["sku"], "month", "qty", ["cat"], firsts, horizon=4, freq="M"
+    )
+    assert fc["month"].to_list() == [date(2024, m, 1) for m in (1, 2, 3, 4)]
+    assert fc["p50"].to_list() == pytest.approx([0.0, 10.0, 20.0, 30.0])  # launched in February

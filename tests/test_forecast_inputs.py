@@ -492,6 +492,128 @@ def test_daily_rows_become_monday_weeks() -> None:
     assert set(result.forecast["day"].dt.weekday()) == {1} and report.week_anchor == "Monday"
 
 
+# --- months and quarters ----------------------------------------------------------------
+def _daily(first: date, last: date, n_series: int = 3, seed: int = 4) -> pl.DataFrame:
+    """Daily rows of `n_series` SKUs with a yearly season and a slow trend."""
+    rng = np.random.default_rng(seed)
+    days = pl.date_range(first, last, eager=True)
+    t = np.arange(days.len())
+    frames = []
+    for s in range(n_series):
+        mean = (5 + 3 * s) * (1 + 0.4 * np.sin(2 * np.pi * t / 365.25)) * (1 + t / 3000)
+        frames.append(
+            pl.DataFrame({"region": "华东", "sku": f"S{s}", "day": days, "qty": rng.poisson(mean)})
+        )
+    return pl.concat(frames)
+
+
+@pytest.mark.parametrize("freq", ["M", "Q"])
+def test_daily_rows_become_calendar_months_or_quarters_and_the_report_says_so(freq: str) -> None:
+    """Days of one month are summed into it (not duplicates), forecasts are dated the 1st of
+    the next `horizon` months / quarters, and the report counts what moved and was summed."""
+    df = _daily(date(2019, 1, 1), date(2023, 12, 31))
+    report = ForecastReport()
+    result = forecast_table(df, KEYS, "day", "qty", 3, freq, report=report, **FAST)
+    fc = result.forecast
+    step = {"M": 1, "Q": 3}[freq]
+    expected = [date(2024, 1 + step * h, 1) for h in range(3)]
+    assert fc.group_by(KEYS).agg(pl.col("day").sort())["day"].to_list() == [expected] * 3
+    assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
+    assert report.duplicates["rows"] == 0
+    periods = 3 * 5 * 12 // step
+    firsts = df.filter(pl.col("day").dt.truncate(f"{step}mo") == pl.col("day")).height
+    assert report.periods == {
+        "freq": freq,
+        "dates_moved": df.height - firsts,
+        "dates_summed": df.height,
+        "periods_summed": periods,
+    }
+    name = {"M": "month", "Q": "quarter"}[freq]
+    assert (
+        f"{df.height - firsts:,} rows dated inside their {name} moved to its start; "
+        f"{df.height:,} dates summed into {periods:,} series x {name}s" in "\n".join(report.lines())
+    )
+    # the forecast is of period totals: S0 sells about 5 a day, so ~150 a month
+    s0 = fc.filter(pl.col("sku") == "S0")["p50"].mean()
+    assert 100 * step < s0 < 300 * step
+
+
+def test_month_end_dates_and_the_future_file_land_on_the_same_months() -> None:
+    """A month-end table and a future file dated mid-month: both on the 1st, the known-in-
+    advance promotion read in its month (it doubles demand in the history)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(6):
+        for t in range(72):
+            start = date(2018 + t // 12, t % 12 + 1, 1)
+            end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            promo = int(rng.random() < 0.3)
+            qty = (40 + 20 * s) * (1 + 0.2 * np.sin(2 * np.pi * t / 12)) * (1 + promo)
+            rows.append({"region": "r", "sku": f"S{s}", "month": end, "promo": promo, "qty": qty})
+    df = pl.DataFrame(rows)
+    keys = df.select(KEYS).unique()
+    days = [date(2024, m, 15) for m in (1, 2, 3)]
+    future = keys.join(pl.DataFrame({"month": days}), how="cross")
+    runs = {}
+    for promo in (0, 1):
+        report = ForecastReport()
+        runs[promo] = forecast_table(
+            df, KEYS, "month", "qty", 3, "M", report=report, calendar="none",
+            future=future.with_columns(promo=pl.lit(promo)), **FAST,
+        )  # fmt: skip
+        assert report.periods["dates_moved"] == df.height
+        assert report.periods["future_dates_moved"] == future.height
+        assert "18 --future rows moved to their month's start" in "\n".join(report.lines())
+        assert runs[promo].future_cols == ["promo"]
+    assert set(runs[1].forecast["month"]) == {date(2024, m, 1) for m in (1, 2, 3)}
+    assert runs[1].forecast["p50"].sum() / runs[0].forecast["p50"].sum() > 1.5
+
+
+def test_monthly_gaps_silence_and_a_short_table_count_months() -> None:
+    months = [date(2022, 1, 1) + timedelta(days=31 * t) for t in range(30)]  # mid-month drift
+    df = pl.DataFrame(
+        {"region": "r", "sku": np.repeat(["a", "b"], 30), "month": months * 2, "qty": 50.0}
+    )
+    df = df.filter(
+        ~((pl.col("sku") == "a") & pl.col("month").is_in(months[10:12]))  # two months gone
+        & ~((pl.col("sku") == "b") & pl.col("month").is_in(months[-3:]))  # silent at the end
+    )
+    report = ForecastReport()
+    forecast_table(df, KEYS, "month", "qty", 2, "M", report=report, **FAST)
+    assert report.gaps["missing_periods"] == 2
+    assert report.silent_series == [
+        {"region": "r", "sku": "b", "last_date": "2024-03-01", "periods_silent": 3}
+    ]
+    short = forecast_table(df.head(3), KEYS, "month", "qty", 4, "Q", **FAST)
+    assert short.sources["forecast_source"].to_list() == ["mean_fallback"]
+    assert short.forecast["month"].to_list() == [date(2022, m, 1) for m in (4, 7, 10)] + [
+        date(2023, 1, 1)
+    ]
+
+
+def test_the_cli_forecasts_quarters_from_quarter_end_dates(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    ends = [date(2014, 3, 31), date(2014, 6, 30), date(2014, 9, 30), date(2014, 12, 31)]
+    rows = [
+        {"region": "r", "sku": f"S{s}", "quarter": end.replace(year=end.year + y),
+         "qty": (100 + 10 * s) * (1, 1.3, 0.9, 1.6)[q] * (1 + 0.03 * (4 * y + q))
+         + rng.normal(0, 3)}
+        for s in range(5) for y in range(10) for q, end in enumerate(ends)
+    ]  # fmt: skip
+    pl.DataFrame(rows).write_csv(tmp_path / "q.csv")
+    result, out = cli(tmp_path, tmp_path / "q.csv", "quarter", 4, "--freq", "Q", "--backtest")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "periods are calendar quarters (Jan, Apr, Jul, Oct) dated their first day: 200" in text
+    assert "holdout of the last horizon" in text and "seasonal_naive" in text
+    fc = pl.read_csv(out, try_parse_dates=True)
+    assert fc.height == 5 * 4
+    assert set(fc["quarter"]) == {date(2024, m, 1) for m in (1, 4, 7, 10)}
+    bad, _ = cli(tmp_path, tmp_path / "q.csv", "quarter", 4, "--freq", "Y")
+    assert bad.exit_code == 2
+    assert "freq must be one of ['D', 'W', 'M', 'Q']" in " ".join(bad.output.split())
+
+
 # --- what each column is used as: the date in disguise, unseen levels ---------------------
 RETAIL_KEYS = ["store", "item"]
 
@@ -654,7 +776,7 @@ def test_the_cli_drops_disguised_dates_and_says_what_it_used(
     assert list(report["dropped_columns"]) == ["d", "wm_yr_wk", "year"]
     for column in ("d", "wm_yr_wk", "year"):
         assert f"dropped column '{column}': known in advance, the date in disguise: " in text
-    assert "builds its own calendar of each target period (weekday, week or day of year" in text
+    assert "builds its own calendar of each target period (weekday, day, week, month or" in text
     assert report["dropped_columns"]["year"].endswith("beyond the history's last (2023)")
     assert (
         "inputs known in advance (--future): ['weekday', 'month', 'snap_CA', 'event_name', "

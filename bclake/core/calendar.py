@@ -6,7 +6,9 @@ follows the State Council's yearly notice); 618 and Double 11 are fixed dates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
+from functools import lru_cache
 
 import chinese_calendar
 import numpy as np
@@ -76,33 +78,27 @@ def _days_to_next(days: list[date], names: list[str | None], holiday: str) -> pl
     return pl.Series(out)
 
 
-def period_calendar_features(starts: list[date], days_per_period: int) -> pl.DataFrame:
-    """Holiday features of periods (a day or a week) starting at `starts`.
+def period_calendar_features(
+    starts: list[date], days_per_period: int | Callable[[date], int]
+) -> pl.DataFrame:
+    """Holiday features of periods (a day, a week, a month or a quarter) starting at `starts`.
 
-    Returns one row per start with the count of public-holiday days, the count
-    of make-up working weekend days, shopping-festival days, and the days from
-    the period start to the next Spring Festival (capped at 60), so a model
-    can see the lunar festival move between years.
+    `days_per_period` is the periods' length in days, or a function of a start giving it
+    (months and quarters differ in length). Returns one row per start with the count of
+    public-holiday days in the period, the count of make-up working weekend days,
+    shopping-festival days, and the days from the period start to the next Spring
+    Festival (capped at 60), so a model can see the lunar festival move between years.
     """
     span = sorted(set(starts))
     if not span:
         return pl.DataFrame(schema={"period_start": pl.Date})
-    first, last = span[0], span[-1] + timedelta(days=days_per_period + 400)
-    n_days = (last - first).days + 1
-    cal = build_calendar(first, n_days)
-    daily = cal.select(
-        "date",
-        holiday_day=pl.col("holiday").is_not_null().cast(pl.Int8),
-        makeup_workday=((pl.col("weekday") >= 5) & pl.col("workday")).cast(pl.Int8),
-        festival_day=pl.col("festival").is_not_null().cast(pl.Int8),
-        days_to_spring_festival=pl.col("days_to_spring_festival").clip(upper_bound=60),
-    )
-    index = {d: i for i, d in enumerate(daily["date"].to_list())}
-    cols = {name: daily[name].to_numpy() for name in daily.columns if name != "date"}
+    length = days_per_period if callable(days_per_period) else (lambda _: days_per_period)
+    last = span[-1] + timedelta(days=length(span[-1]) + 400)
+    first_day, cols = _daily_flags(span[0].year, last.year)
     rows = []
     for s in span:
-        i = index[s]
-        window = slice(i, i + days_per_period)
+        i = (s - first_day).days
+        window = slice(i, i + length(s))
         rows.append(
             {
                 "period_start": s,
@@ -113,3 +109,19 @@ def period_calendar_features(starts: list[date], days_per_period: int) -> pl.Dat
             }
         )
     return pl.DataFrame(rows)
+
+
+@lru_cache(maxsize=8)
+def _daily_flags(first_year: int, last_year: int) -> tuple[date, dict[str, np.ndarray]]:
+    """(1 January of `first_year`, per-day flags to `last_year`'s end) for
+    `period_calendar_features`: built once per span of years, as a model reads the same
+    years at every horizon and origin (the arrays are shared: read them, never write)."""
+    first = date(first_year, 1, 1)
+    cal = build_calendar(first, (date(last_year, 12, 31) - first).days + 1)
+    daily = cal.select(
+        holiday_day=pl.col("holiday").is_not_null().cast(pl.Int8),
+        makeup_workday=((pl.col("weekday") >= 5) & pl.col("workday")).cast(pl.Int8),
+        festival_day=pl.col("festival").is_not_null().cast(pl.Int8),
+        days_to_spring_festival=pl.col("days_to_spring_festival").clip(upper_bound=60),
+    )
+    return first, {name: daily[name].to_numpy() for name in daily.columns}

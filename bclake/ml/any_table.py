@@ -4,7 +4,8 @@ The table has series key columns, a date column and a target; every other column
 an exogenous input. Columns that also appear in the `future` table are known in
 advance (their values for the horizon are given there); the rest are historical only.
 String columns are categorical. Weekly forecasts of daily rows aggregate to Monday
-weeks first (target summed, inputs averaged).
+weeks first, monthly and quarterly forecasts aggregate to calendar months and quarters
+dated their first day (target summed, inputs averaged; `to_periods`).
 
 What a real export needs, and what this module does about it (each step is counted in
 the `ForecastReport` written beside the forecast; nothing changes silently):
@@ -19,7 +20,8 @@ the `ForecastReport` written beside the forecast; nothing changes silently):
 - duplicates: several rows with one series key and date are an error by default
   (the message gives the count and an example); `duplicates="sum"` adds them up (rows
   are parts of one total), `"last"` keeps the last one in file order (later rows
-  correct earlier ones).
+  correct earlier ones). Rows of different dates in one week, month or quarter are not
+  duplicates: they are summed into the period, and the report says how many.
 - gaps: a period missing inside a series' life is unknown by default
   (`fill="missing"`: not a zero sale, not a training target); `fill="zero"` reads it
   as nothing sold. Series that stopped reporting before the table's last period
@@ -45,7 +47,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,13 +61,17 @@ from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
 from bclake.ml.metrics import score_cv
 from bclake.ml.panel import (
-    FREQ_DAYS,
+    FREQ_NAMES,
     Calendar,
     Fill,
     Freq,
     check_calendar,
     check_fill,
     check_freq,
+    period_start,
+    periods_between,
+    periods_since,
+    shift_period,
 )
 
 Duplicates = Literal["error", "sum", "last"]
@@ -102,6 +107,10 @@ class ForecastReport:
     duplicates: dict = field(default_factory=dict)
     fill: str = "missing"
     week_anchor: str = ""  # weekly forecasts: the weekday every period starts on
+    # weekly, monthly, quarterly forecasts: how rows became periods (`to_periods`): freq,
+    # dates_moved (rows dated inside a period, moved to its start), dates_summed (series
+    # x dates summed into a period holding another date of the series), periods_summed
+    periods: dict = field(default_factory=dict)
     gaps: dict = field(default_factory=dict)  # series_with_gaps, missing_periods
     silent_series: list[dict] = field(default_factory=list)  # + last_date, periods_silent
     short_series: list[dict] = field(default_factory=list)  # + periods, forecast_source
@@ -134,8 +143,8 @@ class ForecastReport:
         if self.dropped_columns:
             out.append(
                 "dropped columns: the model cannot learn what values it never saw mean, and "
-                "builds its own calendar of each target period (weekday, week or day of year, "
-                "holidays with --calendar cn) and the series' age"
+                "builds its own calendar of each target period (weekday, day, week, month or "
+                "quarter of the year, holidays with --calendar cn) and the series' age"
             )
         if self.timestamps_with_offset:
             out.append(
@@ -146,6 +155,8 @@ class ForecastReport:
             out.append(f"{self.null_targets:,} rows with no target value (missing, not zero)")
         if self.week_anchor:
             out.append(f"weeks start on {self.week_anchor}")
+        if self.periods and (line := _periods_line(self.periods)):
+            out.append(line)
         d = self.duplicates
         if d.get("rows"):
             out.append(
@@ -441,20 +452,91 @@ def week_anchor(dates: pl.Series) -> int:
     return int(days[0]) - 1 if days.len() == 1 else 0
 
 
-def to_weeks(
-    df: pl.DataFrame, id_cols: list[str], date_col: str, target_col: str, anchor: int = 0
+def period_key(date_col: str, freq: Freq, anchor: int = 0) -> pl.Expr:
+    """The start of the period holding each date of `date_col`: the week starting on weekday
+    `anchor` (0 = Monday), the first day of the month or quarter; a day is its own."""
+    day = pl.col(date_col).cast(pl.Date)
+    if freq == "W":
+        return day.dt.offset_by(f"-{anchor}d").dt.truncate("1w").dt.offset_by(f"{anchor}d")
+    return period_start(day, freq)
+
+
+def to_periods(
+    df: pl.DataFrame,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: Freq,
+    anchor: int = 0,
 ) -> pl.DataFrame:
-    """Daily (or irregular) rows -> weeks starting on weekday `anchor` (0 = Monday): target
-    summed (null when every day of the week is null), other columns averaged (strings: the
-    week's first value)."""
+    """Daily, weekly (or irregular) rows -> one row per series and period (`period_key`:
+    weeks starting on weekday `anchor`, calendar months or quarters dated their first day):
+    target summed (null when every row of the period is null), other columns averaged
+    (strings: the period's first value)."""
     others = [c for c in df.columns if c not in (*id_cols, date_col, target_col)]
     target = pl.col(target_col)
     aggs = [pl.when(target.is_not_null().any()).then(target.sum()).alias(target_col)]
     for c in others:
         numeric = df.schema[c].is_numeric() or df.schema[c] == pl.Boolean
         aggs.append(pl.col(c).cast(pl.Float64).mean() if numeric else pl.col(c).first())
-    week = pl.col(date_col).dt.offset_by(f"-{anchor}d").dt.truncate("1w").dt.offset_by(f"{anchor}d")
-    return df.with_columns(week).group_by(*id_cols, date_col).agg(aggs)
+    key = period_key(date_col, freq, anchor).alias(date_col)
+    return df.with_columns(key).group_by(*id_cols, date_col).agg(aggs)
+
+
+def period_counts(
+    df: pl.DataFrame, id_cols: list[str], date_col: str, freq: Freq, anchor: int = 0
+) -> dict[str, int]:
+    """What `to_periods` will do to `df`: `dates_moved`, rows dated inside a period (not
+    on its start); `dates_summed`, the series x dates that share a period with another
+    date of their series, and `periods_summed`, those periods (daily rows becoming
+    months: 31 dates into one period)."""
+    dates = df.select(
+        *id_cols,
+        pl.col(date_col).cast(pl.Date).alias("__date"),
+        period_key(date_col, freq, anchor).alias("__period"),
+    )
+    per_period = (
+        dates.unique(subset=[*id_cols, "__date"])
+        .group_by(*id_cols, "__period")
+        .len()
+        .filter(pl.col("len") > 1)
+    )
+    return {
+        "dates_moved": int((dates["__date"] != dates["__period"]).sum()),
+        "dates_summed": int(per_period["len"].sum()),
+        "periods_summed": per_period.height,
+    }
+
+
+def _periods_line(periods: dict) -> str | None:
+    """The report's line on how rows became periods (`ForecastReport.periods`); None for
+    weeks when nothing moved (their anchor has its own line)."""
+    freq = periods["freq"]
+    name = FREQ_NAMES[freq]
+    head = {
+        "W": "weeks",
+        "M": "periods are calendar months dated their first day",
+        "Q": "periods are calendar quarters (Jan, Apr, Jul, Oct) dated their first day",
+    }[freq]
+    parts = []
+    if periods.get("dates_moved"):
+        parts.append(
+            f"{periods['dates_moved']:,} rows dated inside their {name} moved to its start"
+        )
+    if periods.get("future_dates_moved"):
+        parts.append(
+            f"{periods['future_dates_moved']:,} --future rows moved to their {name}'s start"
+        )
+    if periods.get("dates_summed"):
+        parts.append(
+            f"{periods['dates_summed']:,} dates summed into {periods['periods_summed']:,} "
+            f"series x {name}s (target summed, inputs averaged)"
+        )
+    if not parts:
+        if freq == "W":
+            return None
+        return f"{head}: every date already was one, one row per series and {name}"
+    return f"{head}: " + "; ".join(parts)
 
 
 def forecast_table(
@@ -474,6 +556,13 @@ def forecast_table(
     **model_options,
 ) -> TableForecast:
     """Fit one global model over the table and forecast `horizon` periods per series.
+
+    `freq` is the period (`panel.Freq`): D days, W weeks (the table's own weekday when
+    every date falls on one, else Monday weeks), M or Q calendar months or quarters. Rows
+    of a series in one week, month or quarter are summed into it (`to_periods`) and
+    forecasts are dated the period's start (the 1st for months and quarters); the
+    report's `periods` says how many dates were moved and summed. The future table's
+    dates are bucketed the same way.
 
     `df` is the long table `LGBMForecaster.fit` takes; its columns other than the
     keys, date and target are inputs: known in advance when `future` (id columns,
@@ -507,11 +596,8 @@ def forecast_table(
         "known_in_advance": future_cols,
         "history_only": hist_cols,
     }
-    if freq == "W":
-        anchor = week_anchor(df[date_col])
-        report.week_anchor = WEEKDAYS[anchor]
-        df = to_weeks(df, id_cols, date_col, target_col, anchor)
-        future = None if future is None else _future_weeks(future, id_cols, date_col, anchor)
+    if freq != "D":  # weeks, months, quarters: rows dated inside a period count for it
+        df, future = _bucket(df, future, id_cols, date_col, target_col, freq, report)
     model_options = {"fill": fill, **model_options}
     model = LGBMForecaster(
         id_cols,
@@ -602,12 +688,37 @@ def _check_arguments(
     return checked
 
 
-def _future_weeks(
-    future: pl.DataFrame, id_cols: list[str], date_col: str, anchor: int
+def _bucket(
+    df: pl.DataFrame,
+    future: pl.DataFrame | None,
+    id_cols: list[str],
+    date_col: str,
+    target_col: str,
+    freq: Freq,
+    report: ForecastReport,
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The table and the future table on weeks (the table's own anchor, `week_anchor`),
+    months or quarters (`to_periods`), with what moved and what was summed in
+    `report.week_anchor` and `report.periods`."""
+    anchor = 0
+    if freq == "W":
+        anchor = week_anchor(df[date_col])
+        report.week_anchor = WEEKDAYS[anchor]
+    report.periods = {"freq": freq, **period_counts(df, id_cols, date_col, freq, anchor)}
+    df = to_periods(df, id_cols, date_col, target_col, freq, anchor)
+    if future is not None:
+        moved = period_counts(future, id_cols, date_col, freq, anchor)["dates_moved"]
+        report.periods["future_dates_moved"] = moved
+        future = _future_periods(future, id_cols, date_col, freq, anchor)
+    return df, future
+
+
+def _future_periods(
+    future: pl.DataFrame, id_cols: list[str], date_col: str, freq: Freq, anchor: int
 ) -> pl.DataFrame:
-    """The future table on the history's weeks (inputs averaged)."""
+    """The future table on the history's periods (inputs averaged)."""
     with_y = future.with_columns(pl.lit(0.0).alias("__y"))
-    return to_weeks(with_y, id_cols, date_col, "__y", anchor).drop("__y")
+    return to_periods(with_y, id_cols, date_col, "__y", freq, anchor).drop("__y")
 
 
 def _fit_model(
@@ -662,7 +773,6 @@ def _series_stats(
     Also fills `report.gaps`, `report.silent_series` and a warning naming the silent
     series. Series with no target value at all are left out (and named in a warning).
     """
-    step = FREQ_DAYS[freq]
     known = df.filter(pl.col(target_col).is_not_null())
     periods = known.select(*id_cols, pl.col(date_col).cast(pl.Date)).unique()
     if periods.is_empty():
@@ -676,9 +786,9 @@ def _series_stats(
             pl.col(date_col).max().alias("last_date"),
         )
         .with_columns(
-            span=(pl.col("last_date") - pl.col("first_date")).dt.total_days() // step + 1,
-            silent=(pl.lit(table_last) - pl.col("last_date")).dt.total_days() // step,
-            n_periods=pl.lit((table_last - table_first).days // step + 1),
+            span=periods_since(pl.col("last_date"), pl.col("first_date"), freq) + 1,
+            silent=periods_since(pl.lit(table_last), pl.col("last_date"), freq),
+            n_periods=pl.lit(periods_between(table_first, table_last, freq) + 1),
         )
         .with_columns(gaps=pl.col("span") - pl.col("observed"))
         .sort(id_cols)
@@ -770,7 +880,6 @@ def mean_fallback(
     Returns id columns, date (the `horizon` periods after the table's last date) and
     one column per quantile, in the target's units per period, non-negative.
     """
-    step = FREQ_DAYS[freq]
     known = (
         df.filter(pl.col(target_col).is_not_null())
         .group_by(*id_cols, date_col)
@@ -795,7 +904,7 @@ def mean_fallback(
         .group_by(id_cols)
         .agg(pl.col(target_col).mean().alias("_level"))
     )
-    days = pl.Series(date_col, [last + timedelta(days=step * h) for h in range(1, horizon + 1)])
+    days = pl.Series(date_col, [shift_period(last, h, freq) for h in range(1, horizon + 1)])
     return (
         means.join(days.to_frame(), how="cross")
         .with_columns(

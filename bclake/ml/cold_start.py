@@ -10,13 +10,13 @@ row is flagged `forecast_source = cold_start` so planners know it is an analogy.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import polars as pl
 
 from bclake.ml.forecaster import quantile_name
-from bclake.ml.panel import FREQ_DAYS, Freq
+from bclake.ml.panel import Freq, periods_between, periods_since, shift_period
 
 MIN_PEERS = 3
 
@@ -43,13 +43,10 @@ def cold_start_forecast(
     period of `history`. Returns id columns, the date column, horizon, the quantile
     columns and `forecast_source`.
     """
-    step = FREQ_DAYS[freq]
     last = history[date_col].cast(pl.Date).max()
     peers = (
         history.join(first_dates, on=id_cols)
-        .with_columns(
-            age=((pl.col(date_col).cast(pl.Date) - pl.col("first_date")).dt.total_days() // step)
-        )
+        .with_columns(age=periods_since(pl.col(date_col).cast(pl.Date), pl.col("first_date"), freq))
         .filter(pl.col("age").is_between(0, max_age))
     )
     # a peer counts only if its launch falls inside the history (its curve starts at age 0)
@@ -81,7 +78,7 @@ def cold_start_forecast(
         if curve.height == 0:
             curve = overall
         curve_map = {r["age"]: r for r in curve.iter_rows(named=True)}
-        ages_seen = max(0, (last - launch).days // step + 1)
+        ages_seen = max(0, periods_between(launch, last, freq) + 1)
         scale = 1.0
         if ages_seen and t["own_total"]:
             peer_total = sum(
@@ -90,8 +87,8 @@ def cold_start_forecast(
             if peer_total > 0:
                 scale = float(np.clip(t["own_total"] / peer_total, 0.2, 5.0))
         for h in range(1, horizon + 1):
-            day = last + timedelta(days=step * h)
-            age = (day - launch).days // step
+            day = shift_period(last, h, freq)
+            age = periods_between(launch, day, freq)
             point = curve_map.get(min(age, max(curve_map, default=0))) if age >= 0 else None
             values = {
                 quantile_name(q): (

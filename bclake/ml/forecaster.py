@@ -59,7 +59,6 @@ from bclake.core.cpus import threads_for
 from bclake.core.progress import Task, track
 from bclake.ml.baselines import baselines, seasonal_naive_mae
 from bclake.ml.panel import (
-    FREQ_DAYS,
     SEASON,
     Calendar,
     FeatureSpec,
@@ -71,6 +70,8 @@ from bclake.ml.panel import (
     check_freq,
     encode_categories,
     period_date,
+    period_start,
+    periods_since,
     to_panel,
 )
 
@@ -147,7 +148,7 @@ class LGBMForecaster:
 
     @property
     def season(self) -> int:
-        """Periods per season: 52 weeks or 7 days."""
+        """Periods per season: 7 days, 52 weeks, 12 months or 4 quarters."""
         return SEASON[self.freq]
 
     @property
@@ -178,7 +179,8 @@ class LGBMForecaster:
 
         - `id_cols`: the series keys (any type; a series is one combination of them);
         - `date_col`: a date (or datetime, cast to its date), the start of the
-          period; periods are `freq` apart (weeks starting on the same weekday);
+          period; periods are `freq` apart (weeks starting on the same weekday;
+          months and quarters on their first day, and a date inside one counts for it);
         - `target_col`: a number, the quantity in its own units per period
           (units sold, cases, value). A period missing inside a series' life counts
           as 0 (`fill="zero"`) or stays unknown (`fill="missing"`: not a target, a
@@ -307,12 +309,11 @@ class LGBMForecaster:
     def _backtest_window(self, df: pl.DataFrame, panel: Panel, cutoff: int) -> pl.DataFrame:
         """Refit on the periods up to `cutoff`, forecast after it, next to the baselines."""
         cutoff_date = period_date(panel, cutoff, self.freq)
-        train = df.filter(pl.col(self.date_col).cast(pl.Date) <= cutoff_date)
+        start = period_start(pl.col(self.date_col).cast(pl.Date), self.freq)
+        train = df.filter(start <= cutoff_date)
         model = dataclasses.replace(self).fit(train)  # same settings, unfitted
         future = (
-            df.filter(pl.col(self.date_col).cast(pl.Date) > cutoff_date).select(
-                *self.id_cols, self.date_col, *self.future_cols
-            )
+            df.filter(start > cutoff_date).select(*self.id_cols, self.date_col, *self.future_cols)
             if self.future_cols
             else None
         )
@@ -544,7 +545,6 @@ class LGBMForecaster:
         missing = [c for c in (*self.id_cols, self.date_col, *self.future_cols) if c not in future]
         if missing:
             raise ValueError(f"the future table lacks columns {missing}")
-        step = FREQ_DAYS[self.freq]
         n = panel.values.shape[1]
         future, _ = encode_categories(
             future.with_columns(pl.col(self.date_col).cast(pl.Date)),
@@ -553,9 +553,7 @@ class LGBMForecaster:
         )
         future = future.join(
             panel.keys.with_row_index("_series"), on=self.id_cols, how="inner"
-        ).with_columns(
-            ((pl.col(self.date_col) - pl.lit(panel.dates[0])).dt.total_days() // step).alias("_t")
-        )
+        ).with_columns(periods_since(pl.col(self.date_col), panel.dates[0], self.freq).alias("_t"))
         future = future.filter((pl.col("_t") >= n) & (pl.col("_t") < n + self.horizon))
         exog = dict(panel.exog)
         for c in self.future_cols:

@@ -2,13 +2,18 @@
 
 The long table has one row per series key, date and value: series key columns
 (`id_cols`), a date column (period start), a target column and optional exogenous
-columns. `to_panel` lays it out as a series x period matrix; `FeatureSpec.build`
-turns a panel into model features at chosen forecast origins, reading nothing after
-an origin except the calendar and the known-in-advance columns of the target period.
+columns. Periods are days, weeks (starting on the table's own weekday), or calendar
+months and quarters (starting on their first day; a date inside one counts for it); the
+period arithmetic every forecasting module uses is here (`shift_period`,
+`periods_between`, `periods_since`, `period_start`). `to_panel` lays the table out as a
+series x period matrix; `FeatureSpec.build` turns a panel into model features at chosen
+forecast origins, reading nothing after an origin except the calendar and the
+known-in-advance columns of the target period.
 """
 
 from __future__ import annotations
 
+import calendar as _calendar
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,8 +24,10 @@ import polars as pl
 
 from bclake.core.calendar import period_calendar_features
 
-Freq = Literal["D", "W"]
-"""Period length: "D" days, "W" weeks (each period starts on the same weekday)."""
+Freq = Literal["D", "W", "M", "Q"]
+"""Period length: "D" days, "W" weeks (each period starts on the same weekday), "M"
+calendar months and "Q" calendar quarters (each period starts on its first day: January,
+April, July, October for quarters)."""
 
 Calendar = Literal["cn", "none"]
 """Calendar features of the target period: "cn" Chinese public holidays, make-up
@@ -35,16 +42,76 @@ reporting): NaN, never a training target, and a missing lag for the model."""
 FREQS: tuple[Freq, ...] = get_args(Freq)
 FILLS: tuple[Fill, ...] = get_args(Fill)
 CALENDARS: tuple[Calendar, ...] = get_args(Calendar)
-FREQ_DAYS: dict[Freq, int] = {"D": 1, "W": 7}
-SEASON: dict[Freq, int] = {"D": 7, "W": 52}  # periods per season: a week of days, a year of weeks
+FREQ_DAYS: dict[Freq, int] = {"D": 1, "W": 7}  # periods of a fixed number of days
+FREQ_MONTHS: dict[Freq, int] = {"M": 1, "Q": 3}  # calendar periods, in months
+FREQ_NAMES: dict[Freq, str] = {"D": "day", "W": "week", "M": "month", "Q": "quarter"}
+# periods per season: a week of days, a year of weeks, months or quarters
+SEASON: dict[Freq, int] = {"D": 7, "W": 52, "M": 12, "Q": 4}
+_TRUNCATE = {"M": "1mo", "Q": "1q"}  # polars: the start of the month / quarter holding a date
 CAL_FEATURES = ["holiday_days", "makeup_workdays", "festival_days", "days_to_spring_festival"]
 
 
 def check_freq(freq: str) -> Freq:
     """`freq` as a `Freq`; ValueError naming the allowed values otherwise."""
     if freq not in FREQS:
-        raise ValueError(f"freq must be one of {list(FREQS)}, not {freq!r}")
+        raise ValueError(
+            f"freq must be one of {list(FREQS)} (days, weeks, calendar months, calendar "
+            f"quarters), not {freq!r}"
+        )
     return freq  # type: ignore[return-value]
+
+
+def shift_period(start: date, n: int, freq: Freq) -> date:
+    """`start` moved `n` periods (back when negative). Months and quarters move by the
+    calendar (2024-01-31 + 1 month is 2024-02-29: the day is clamped to the month's end;
+    a period start, the 1st, stays the 1st)."""
+    if freq in FREQ_DAYS:
+        return start + timedelta(days=FREQ_DAYS[freq] * int(n))
+    months = start.year * 12 + start.month - 1 + FREQ_MONTHS[freq] * int(n)
+    year, month = divmod(months, 12)
+    return date(year, month + 1, min(start.day, _calendar.monthrange(year, month + 1)[1]))
+
+
+def periods_between(first: date, last: date, freq: Freq) -> int:
+    """Whole periods from `first` to `last`: days or weeks between them (rounded down),
+    or months or quarters between the calendar months that hold them."""
+    if freq in FREQ_DAYS:
+        return (last - first).days // FREQ_DAYS[freq]
+    return ((last.year - first.year) * 12 + last.month - first.month) // FREQ_MONTHS[freq]
+
+
+def periods_since(dates: pl.Expr, start: pl.Expr | date, freq: Freq) -> pl.Expr:
+    """`periods_between(start, dates)` as a polars expression (Int64); `start` a date or
+    an expression (a column of launch dates)."""
+    start = start if isinstance(start, pl.Expr) else pl.lit(start, dtype=pl.Date)
+    if freq in FREQ_DAYS:
+        return (dates - start).dt.total_days() // FREQ_DAYS[freq]
+
+    def month(d: pl.Expr) -> pl.Expr:
+        return d.dt.year().cast(pl.Int64) * 12 + d.dt.month().cast(pl.Int64)
+
+    return (month(dates) - month(start)) // FREQ_MONTHS[freq]
+
+
+def period_start(dates: pl.Expr, freq: Freq) -> pl.Expr:
+    """Months and quarters: the first day of the month / quarter holding each date. Days and
+    weeks are returned as they are (a week's weekday is the table's own:
+    `any_table.week_anchor`)."""
+    return dates.dt.truncate(_TRUNCATE[freq]) if freq in _TRUNCATE else dates
+
+
+def period_days(start: date, freq: Freq) -> int:
+    """Days in the period starting at `start` (28 to 31 for a month, 90 to 92 a quarter)."""
+    return (shift_period(start, 1, freq) - start).days
+
+
+def period_of_year(day: date, freq: Freq) -> int:
+    """The period's position in its year: day of year, ISO week, month or quarter."""
+    if freq == "D":
+        return day.timetuple().tm_yday
+    if freq == "W":
+        return day.isocalendar()[1]
+    return (day.month - 1) // FREQ_MONTHS[freq] + 1
 
 
 def check_fill(fill: str) -> Fill:
@@ -82,7 +149,7 @@ class Panel:
 
 def period_date(panel: Panel, index: int, freq: Freq) -> date:
     """Start of period `index` of the panel (indices past its end continue the grid)."""
-    return panel.dates[0] + timedelta(days=FREQ_DAYS[freq] * int(index))
+    return shift_period(panel.dates[0], index, freq)
 
 
 def encode_categories(
@@ -114,20 +181,21 @@ def to_panel(
 ) -> Panel:
     """Dense panel; exogenous columns (already numeric) are averaged within a period.
 
-    The target is summed within a period (a null target is skipped; a period whose rows
-    are all null is missing); a period missing inside a series' life (after its first
+    Dates are period starts on the `freq` grid of the first one; a date inside a month or
+    quarter counts for the period that holds it (`period_start`). The target is summed
+    within a period (a null target is skipped; a period whose rows are all null is
+    missing); a period missing inside a series' life (after its first
     row) counts as 0 with `fill="zero"` and stays NaN with `fill="missing"`; one before
     it stays NaN either way. ValueError for another `fill`.
     """
     fill = check_fill(fill)
-    step = FREQ_DAYS[freq]
     exog_cols = exog_cols or []
     # one lazy query: the per-period sums, then only integer positions and numbers leave it
     periods = (
         df.lazy()
         .select(
             *id_cols,
-            pl.col(date_col).cast(pl.Date),
+            period_start(pl.col(date_col).cast(pl.Date), freq),
             pl.col(target_col).cast(pl.Float64),
             *[pl.col(c).cast(pl.Float64) for c in exog_cols],
         )
@@ -140,15 +208,15 @@ def to_panel(
         .collect()
     )
     first, last = periods[date_col].min(), periods[date_col].max()
-    n = (last - first).days // step + 1
-    dates = [first + timedelta(days=step * i) for i in range(n)]
+    n = periods_between(first, last, freq) + 1
+    dates = [shift_period(first, i, freq) for i in range(n)]
     keys = periods.select(id_cols).unique().sort(id_cols).with_row_index("_series")
     df = (
         periods.lazy()
         .join(keys.lazy(), on=id_cols)
         .select(
             "_series",
-            ((pl.col(date_col) - pl.lit(first)).dt.total_days() // step).alias("_t"),
+            periods_since(pl.col(date_col), first, freq).alias("_t"),
             target_col,
             *exog_cols,
         )
@@ -272,26 +340,24 @@ class FeatureSpec:
         return cols
 
     def _period_features(self, panel: Panel, origins: np.ndarray, h: int) -> dict[str, np.ndarray]:
-        """Calendar of the target period (the same for every series at one origin)."""
+        """Calendar of the target period (the same for every series at one origin): its
+        position in the year (`period_of_year`), the weekday of daily and weekly periods,
+        and with `calendar="cn"` its holiday counts (`period_calendar_features`: over the
+        days of the period, so a month counts its holiday days)."""
         cols: dict[str, np.ndarray] = {}
         n_series = panel.values.shape[0]
         target_dates = [period_date(panel, o + h, self.freq) for o in origins]
         per_row = np.tile(np.arange(len(origins)), n_series)  # row -> its origin's position
         if self.calendar == "cn":
-            cal = period_calendar_features(target_dates, FREQ_DAYS[self.freq])
+            cal = period_calendar_features(target_dates, lambda d: period_days(d, self.freq))
             cal_index = {d: i for i, d in enumerate(cal["period_start"].to_list())}
             pos = np.array([cal_index[d] for d in target_dates])[per_row]
             for c in CAL_FEATURES:
                 cols[c] = cal[c].to_numpy()[pos].astype(float)
-        period_of_year = np.array(
-            [
-                d.isocalendar()[1] if self.freq == "W" else d.timetuple().tm_yday
-                for d in target_dates
-            ],
-            dtype=float,
-        )
-        cols["period_of_year"] = period_of_year[per_row]
-        cols["weekday"] = np.array([d.weekday() for d in target_dates], dtype=float)[per_row]
+        position = np.array([period_of_year(d, self.freq) for d in target_dates], dtype=float)
+        cols["period_of_year"] = position[per_row]
+        if self.freq in FREQ_DAYS:  # a month or quarter starts on the 1st: no weekday to read
+            cols["weekday"] = np.array([d.weekday() for d in target_dates], dtype=float)[per_row]
         return cols
 
 
