@@ -19,6 +19,7 @@ from bclake.core.contracts import load_contracts
 from bclake.core.settings import Settings
 from bclake.ingest.ledger import read_ledger
 from bclake.ingest.loader import ingest_table
+from bclake.orchestration.assets.warehouse import dbt_target
 
 
 def test_every_landing_row_is_loaded_or_quarantined(tiny_settings: Settings) -> None:
@@ -74,6 +75,12 @@ def test_lake_rows_carry_lineage(tiny_settings: Settings) -> None:
     assert {"_source_file", "_source_row", "_file_sha256", "_ingested_at"} <= set(scans.columns)
     assert scans["_source_file"].str.starts_with("code/product_scans/").all()
     assert scans["_source_row"].min() >= 2  # CSV row 1 is the header
+
+
+def test_dbt_artefacts_of_a_run_stay_in_its_data_root(tiny_settings: Settings) -> None:
+    results = json.loads((dbt_target(tiny_settings) / "run_results.json").read_text())
+    built = {r["unique_id"] for r in results["results"] if r["status"] == "success"}
+    assert "model.bclake.fct_sell_through" in built
 
 
 def test_reingesting_adds_nothing(tiny_settings: Settings) -> None:

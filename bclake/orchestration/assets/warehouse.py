@@ -4,6 +4,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -12,7 +13,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from bclake.core.channel import load_channel
 from bclake.core.contracts import load_contracts
 from bclake.core.progress import track
-from bclake.core.settings import DBT_PROJECT_DIR
+from bclake.core.settings import DBT_PROJECT_DIR, Settings
 from bclake.ingest.retention import cutoff as retention_cutoff
 from bclake.orchestration.assets.lake import RETENTION_KEY, lake_key
 from bclake.orchestration.resources import LakehouseResource
@@ -77,11 +78,18 @@ def warehouse_dbt_assets(
     nodes = len(context.selected_asset_keys) + len(context.selected_asset_check_keys)
     with lakehouse.writer("dbt build", context.log.info):
         with _environment(settings.dbt_env()):
-            invocation = dbt.cli(args, context=context)
+            invocation = dbt.cli(args, context=context, target_path=dbt_target(settings))
         with track("dbt build", total=nodes, unit="nodes") as task:
             for event in invocation.stream():
                 task.advance(note=_node_name(event))
                 yield event
+
+
+def dbt_target(settings: Settings) -> Path:
+    """The dbt target folder of a data root's pipeline runs (`<home>/dbt_target`): each run
+    writes its artefacts (run_results.json, manifest.json, partial parse) over the last
+    run's, so a nightly run leaves one folder, not one more per run in the project."""
+    return settings.home / "dbt_target"
 
 
 def _node_name(event: Any) -> str:
