@@ -295,6 +295,27 @@ def test_published_warehouse_opens_read_only(tiny_settings: Settings) -> None:
     assert "staging" not in schemas  # views over the lake are not published
 
 
+def test_on_demand_coverage_reads_how_orders_were_placed(tiny_settings: Settings) -> None:
+    """按需配送覆盖率: the share of store order lines placed from the DMS's suggestion, which
+    the tiny world rolls out over its months."""
+    con = duckdb.connect(str(tiny_settings.published_db), read_only=True)
+    values = [
+        v
+        for (v,) in con.execute(
+            "select value from marts.kpi_values where kpi = 'on_demand_coverage' "
+            "and grain = 'month' and scope_type = 'company' order by period_start"
+        ).fetchall()
+    ]
+    source = con.execute(
+        "select count(*) filter (where from_suggestion), count(from_suggestion) "
+        "from marts.fct_store_orders"
+    ).fetchone()
+    con.close()
+    assert len(values) >= 2 and all(0.2 < v < 0.95 for v in values)
+    assert values[-1] > values[0]
+    assert 0 < source[0] < source[1]
+
+
 def test_no_clear_phone_number_leaves_landing(tiny_settings: Settings) -> None:
     from bclake.ingest.pii import PHONE, PHONE_PATTERN
 

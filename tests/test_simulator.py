@@ -518,3 +518,27 @@ def test_truth_earns_less_than_the_dms_pays_for_fraud(clean_tiny: Path) -> None:
     got = dict(truth.group_by("programme_id").agg(pl.col("amount").sum()).iter_rows())
     # farmed scans and reused photos are paid by the DMS, not earned in truth
     assert got["SS"] < paid["SS"] and got["SD"] < paid["SD"]
+
+
+def test_store_orders_say_how_they_were_placed(tiny_home: Path) -> None:
+    """The DMS records each order's source, one per order (all its lines), and the
+    suggested order is rolled out: more of the last month's orders come from it."""
+    docs = []
+    for path in sorted((tiny_home / "landing" / "dms" / "store_orders").glob("*.ndjson")):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:  # a line the simulator damaged on purpose
+                continue
+            if isinstance(doc, dict) and "orderSource" in doc:
+                docs.append((doc["orderId"], str(doc.get("orderDate")), doc["orderSource"]))
+    orders = pl.DataFrame(docs, schema=["order_id", "order_date", "source"], orient="row")
+    assert {"suggested", "manual", "rep"} <= set(orders["source"].drop_nulls().unique())
+    months = (
+        orders.unique("order_id")
+        .with_columns(month=pl.col("order_date").str.slice(0, 7))
+        .group_by("month")
+        .agg((pl.col("source") == "suggested").mean().alias("share"))
+        .sort("month")
+    )
+    assert 0.2 < months["share"][0] < months["share"][-1] < 0.95

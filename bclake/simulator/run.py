@@ -364,7 +364,14 @@ def _flush(run: _Run, label: str, days: list[DayRecord]) -> None:
     _supply(run, label, days)
     sales = stack_days(days, "sales", ["s", "k", "qty", "price"])
     dms.sell_through(out, label, sales, world.stores["has_pos"].to_numpy())
-    orders = dms.store_orders(out, label, days)
+    orders = dms.store_orders(
+        out,
+        label,
+        days,
+        world.stores["mini_program_active"].to_numpy(),
+        st.cfg.n_days,
+        st.streams.ordering,
+    )
     st.book.add_store_orders(
         orders.filter(pl.col("qty_delivered") > 0).select("s", "day", "amount"), out.lookup
     )

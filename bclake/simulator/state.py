@@ -28,8 +28,8 @@ from bclake.simulator.scenarios import Scenario
 from bclake.simulator.world import World
 
 # version of the saved state's layout: 2 added the geography, the cost to serve and three
-# streams; an older state cannot be continued
-STATE_VERSION = 2
+# streams, 3 the stream of store orders' sources; an older state cannot be continued
+STATE_VERSION = 3
 
 
 class StaleStateError(ValueError):
@@ -70,6 +70,7 @@ class Streams:
     geography: np.random.Generator  # city potential, planted white space, homes, latent costs
     visitors: np.random.Generator  # extra demand of stores near untapped cities
     home_scans: np.random.Generator  # which of the residents' product scans are made at home
+    ordering: np.random.Generator  # whether a store order was placed from the DMS's suggestion
 
     @classmethod
     def from_seed(cls, seed: int) -> Streams:
@@ -170,7 +171,7 @@ class SimState:
         if saved != STATE_VERSION:
             raise StaleStateError(
                 f"{path} was saved by an older simulator (state layout {saved}, this one "
-                f"reads {STATE_VERSION}: it lacks the channel geography and cost to serve), "
+                f"reads {STATE_VERSION}: it lacks the streams and entities added since), "
                 "so it cannot be continued: run `bclake simulate` afresh"
             )
         return state

@@ -177,6 +177,7 @@
                 'distributor_code',
                 'order_date',
                 'delivery_date',
+                'order_source',
                 'sku_code',
                 'qty_ordered',
                 'qty_delivered',

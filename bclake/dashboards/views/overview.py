@@ -17,6 +17,7 @@ HEADLINE = (
     "distribution_coverage",
     "diversion_rate",
     "on_time_delivery",
+    "on_demand_coverage",
     "display_compliance",
     "repurchase_rate",
     "referral_rate",

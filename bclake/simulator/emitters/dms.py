@@ -68,8 +68,47 @@ def sell_through(out: Out, month: str, sales: pl.DataFrame, has_pos: np.ndarray)
     out.landing.write("dms.sell_through", pos, f"sell_through_{month}")
 
 
-def store_orders(out: Out, month: str, days: list[DayRecord]) -> pl.DataFrame:
-    """Stores' orders to their distributor and what was delivered (amount in yuan).
+# how a store order was placed (the DMS's `orderSource`): from the replenishment
+# suggestion the DMS offers (建议订单), typed by the store, or by the distributor's rep
+ORDER_SOURCES = ("suggested", "manual", "rep")
+SUGGESTED_FIRST, SUGGESTED_LAST = 0.30, 0.80  # share of orders from the suggestion, rollout
+SUGGESTED_DIGITAL = 0.12  # more of the orders of stores active on the mini-program
+REP_SHARE = 0.4  # of the orders not placed from the suggestion
+
+
+def order_sources(
+    orders: pl.DataFrame, digital: np.ndarray, n_days: int, rng: np.random.Generator
+) -> pl.Series:
+    """One `ORDER_SOURCES` value per order line of `orders` (s, day), the same for every line
+    of one order (store x day). The suggested order is rolled out over the simulated
+    period: its share rises from `SUGGESTED_FIRST` to `SUGGESTED_LAST`, higher for stores
+    active on the mini-program (`digital`, per store); the rest are placed by the rep or
+    typed by the store."""
+    docs = orders.select("s", "day").unique(maintain_order=True)
+    s, day = docs["s"].to_numpy(), docs["day"].to_numpy()
+    progress = np.minimum(day / max(n_days - 1, 1), 1.0)  # a continued run stays rolled out
+    p = SUGGESTED_FIRST + (SUGGESTED_LAST - SUGGESTED_FIRST) * progress
+    p = np.clip(p + SUGGESTED_DIGITAL * digital[s], 0.0, 0.95)
+    u = rng.random(len(docs))
+    source = np.where(u < p, 0, np.where(rng.random(len(docs)) < REP_SHARE, 2, 1))
+    docs = docs.with_columns(
+        order_source=pl.Series(np.array(ORDER_SOURCES)[source], dtype=pl.String)
+    )
+    return orders.join(docs, on=["s", "day"], how="left", maintain_order="left")[
+        "order_source"
+    ]
+
+
+def store_orders(
+    out: Out,
+    month: str,
+    days: list[DayRecord],
+    digital: np.ndarray,
+    n_days: int,
+    rng: np.random.Generator,
+) -> pl.DataFrame:
+    """Stores' orders to their distributor, what was delivered (amount in yuan) and how
+    each order was placed (`order_sources`; `digital`: stores active on the mini-program).
 
     Returns the rows written (s, k, day, qty_ordered, qty_delivered, amount, ...):
     the store-purchase evidence of the incentive programmes.
@@ -78,6 +117,7 @@ def store_orders(out: Out, month: str, days: list[DayRecord]) -> pl.DataFrame:
     orders = look.with_keys(
         stack_days(days, "store_orders", ["s", "k", "qty_ordered", "qty_delivered"])
     )
+    orders = orders.with_columns(order_source=order_sources(orders, digital, n_days, rng))
     orders = orders.with_columns(
         order_date=pl.col("date"),
         delivery_date=pl.when(pl.col("qty_delivered") > 0).then(

@@ -136,6 +136,22 @@ where o.days_to_deliver is not null
 
 union all
 
+-- 按需配送覆盖率: order lines placed from the replenishment suggestion / order lines whose
+-- source the DMS records
+select
+    'on_demand_coverage' as kpi,
+    o.order_date as date_day,
+    s.region,
+    o.distributor_code,
+    o.store_code,
+    case when o.from_suggestion then 1.0 else 0.0 end as numerator,
+    1.0 as denominator
+from {{ ref('fct_store_orders') }} as o
+inner join {{ ref('dim_store') }} as s on o.store_code = s.store_code
+where o.from_suggestion is not null
+
+union all
+
 select
     'on_time_delivery' as kpi,
     o.order_date as date_day,

@@ -10,6 +10,7 @@ select
     distributor_code,
     order_date,
     delivery_date,
+    order_source,
     sku_code,
     qty_ordered,
     qty_delivered,
