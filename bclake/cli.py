@@ -344,6 +344,17 @@ def forecast(
             "zero (nothing sold).",
         ),
     ] = "missing",
+    choose: Annotated[
+        bool,
+        typer.Option(
+            "--choose/--no-choose",
+            help="Backtest the model on 2 rolling origins inside the history next to seasonal "
+            "naive, moving average, exponential smoothing and the mean of the model and "
+            "seasonal naive, and forecast each group of series (by volume) with the one of "
+            "lowest MASE; the output's method column says which. --no-choose: the model for "
+            "every series, faster.",
+        ),
+    ] = True,
 ) -> None:
     """Forecast any long sales table: one row per series x future date, with quantiles.
 
@@ -384,6 +395,7 @@ def forecast(
             fill=fill,  # type: ignore[arg-type]
             duplicates=duplicates,  # type: ignore[arg-type]
             report=report,
+            choose=choose,
         )
         write_table(result.forecast, out, report=result.report)
         report_path = result.report.write(out)

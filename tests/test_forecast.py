@@ -295,7 +295,7 @@ def test_forecast_cli_on_a_daily_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "historical only: ['visits']" in result.output.replace("\n", "")
     fc = pl.read_csv(out, try_parse_dates=True)
-    assert fc.columns == ["store", "item", "day", "p05", "p50", "p95"]
+    assert fc.columns == ["store", "item", "day", "p05", "p50", "p95", "method"]
     assert fc.height == 5 * 7 and fc["day"].min() == days[100]
     assert (fc["p05"] <= fc["p95"]).all()
 

@@ -789,3 +789,108 @@ def test_the_cli_drops_disguised_dates_and_says_what_it_used(
     )
     fc = pl.read_csv(out, try_parse_dates=True)
     assert fc.height == 3 * 14 and fc["date"].min() == date(2023, 12, 25)
+
+
+# --- model or baseline per series group, by backtest (bclake.ml.selection) -------------
+def _monthly(n_series: int, months: int, value) -> pl.DataFrame:
+    """A long monthly table (region, sku, date, qty); value(series, month index)."""
+    rows = [
+        {"region": "north", "sku": f"s{i}", "date": date(2019 + t // 12, t % 12 + 1, 1),
+         "qty": float(value(i, t))}
+        for i in range(n_series)
+        for t in range(months)
+    ]  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+def test_choice_picks_seasonal_naive_for_exact_seasonal_repeats() -> None:
+    rng = np.random.default_rng(3)
+    shapes = rng.uniform(5, 100, size=(6, 12))
+    df = _monthly(6, 60, lambda i, t: shapes[i, t % 12])
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    fc = result.forecast
+    assert set(fc["method"]) == {"seasonal_naive"}
+    groups = result.report.choice["groups"]
+    assert [g["chosen"] for g in groups] == ["seasonal_naive"] and groups[0]["series"] == 6
+    assert groups[0]["mase"]["seasonal_naive"] == 0.0 < groups[0]["mase"]["model"]
+    # the forecast is the same months of the last season (months 60..62 -> index 0..2)
+    for i in range(6):
+        got = fc.filter(pl.col("sku") == f"s{i}").sort("date")
+        np.testing.assert_allclose(got["p50"].to_numpy(), shapes[i, :3])
+        # no backtest error: the band collapses onto the point, never crossing it
+        assert (got["p10"] <= got["p50"]).all() and (got["p50"] <= got["p90"]).all()
+    assert result.report.series == {"seasonal_naive": 6}
+    assert any("-> seasonal_naive" in line for line in result.report.lines())
+
+
+def test_choice_keeps_the_model_where_it_learns_what_baselines_cannot() -> None:
+    rng = np.random.default_rng(4)
+    days = pl.date_range(date(2024, 1, 1), date(2024, 4, 30), eager=True)
+    frames = []
+    for i in range(6):
+        promo = rng.integers(0, 2, days.len()).astype(float)
+        noise = rng.normal(0, 1, days.len())
+        frames.append(
+            pl.DataFrame({"region": "r", "sku": f"s{i}", "date": days, "promo": promo,
+                          "qty": 20 + 10 * i + 40 * promo + noise})
+        )  # fmt: skip
+    df = pl.concat(frames)
+    cut = date(2024, 4, 23)
+    hist, fut = df.filter(pl.col("date") <= cut), df.filter(pl.col("date") > cut)
+    result = forecast_table(
+        hist, KEYS, "date", "qty", 7, "D", future=fut.drop("qty"), calendar="none", **FAST
+    )
+    assert set(result.forecast["method"]) == {"model"}
+    (group,) = result.report.choice["groups"]
+    assert group["chosen"] == "model"
+    assert group["mase"]["model"] < min(v for c, v in group["mase"].items() if c != "model")
+    fc = result.forecast
+    assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
+
+
+def test_choice_band_of_a_baseline_does_not_cross_and_stays_non_negative() -> None:
+    rng = np.random.default_rng(5)
+    shapes = rng.uniform(0, 30, size=(6, 12))
+    noise = rng.normal(0, 2, size=(6, 60))
+    df = _monthly(6, 60, lambda i, t: max(0.0, shapes[i, t % 12] + noise[i, t]))
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    fc = result.forecast
+    assert fc.columns == ["region", "sku", "date", "p10", "p50", "p90", "method"]
+    assert set(fc["method"]) == {"seasonal_naive"}  # its band from its backtest errors
+    assert (fc["p10"] < fc["p50"]).any() and (fc["p90"] > fc["p50"]).any()
+    assert (fc["p10"] <= fc["p50"]).all() and (fc["p50"] <= fc["p90"]).all()
+    assert (fc["p10"] >= 0).all()
+
+
+def test_choice_on_a_table_too_short_for_a_backtest_keeps_the_model() -> None:
+    df = _monthly(4, 14, lambda i, t: 10 + i + (t % 3))
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    assert set(result.forecast["method"]) == {"model"}
+    assert result.report.choice == {}
+    assert any("no choice of method by backtest" in w for w in result.report.warnings)
+    off = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", choose=False, **FAST)
+    assert not any("no choice" in w for w in off.report.warnings)
+    assert set(off.forecast["method"]) == {"model"}
+
+
+def test_combined_choice_averages_the_model_and_seasonal_naive() -> None:
+    from bclake.ml.selection import COMBINED, baseline_forecast
+
+    keys = pl.DataFrame({"region": ["r", "r"], "sku": ["a", "b"]})
+    values = np.tile(np.arange(1.0, 9.0), (2, 1)) * np.array([[1.0], [10.0]])  # season 4
+    fc = keys.join(pl.DataFrame({"horizon": [1, 2]}), how="cross").with_columns(
+        date=pl.date(2024, 1, 1), p10=0.0, p50=100.0, p90=200.0
+    )
+    cv = fc.select(*KEYS, "horizon").with_columns(
+        y=pl.lit(10.0), p50=pl.lit(12.0), seasonal_naive=pl.lit(9.0), mase_scale=pl.lit(1.0)
+    )
+    groups = keys.with_columns(group=pl.lit("all series"))
+    out = baseline_forecast(
+        fc, values, keys, cv, groups, {"all series": COMBINED}, KEYS, 2, 4, (0.1, 0.5, 0.9), True
+    ).sort(*KEYS, "horizon")
+    # seasonal naive of 1..8 (x10) at steps 1, 2 is 5, 6 (50, 60); the model says 100
+    assert out["p50"].to_list() == [52.5, 53.0, 75.0, 80.0]
+    assert set(out["method"]) == {COMBINED}
+    # every backtest error is 10 - 10.5 = -0.5 scaled; its scale is the series' MASE scale
+    assert out["p10"].to_list() == [52.5 - 2.0, 53.0 - 2.0, 75.0 - 20.0, 80.0 - 20.0]
+    assert out["p90"].to_list() == out["p50"].to_list()

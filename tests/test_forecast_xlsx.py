@@ -64,18 +64,20 @@ def test_xlsx_has_the_planner_layout(written: tuple[Path, Path, pl.DataFrame]) -
         "P10 预测 10% 分位数 (units)",
         "P50 预测中位数 (units)",
         "P90 预测 90% 分位数 (units)",
+        "method 预测方法",
     ]
     assert all(c.font.bold for c in ws[1])
     rows = [r for r in ws.iter_rows(min_row=2)]
     assert len(rows) == csv.height == forecast.height == 3 * HORIZON
     for row, expected in zip(rows, csv.iter_rows(), strict=True):
-        region, sku, week, *quantiles = row
+        region, sku, week, *quantiles, method = row
+        assert method.value == expected[-1] and method.data_type == "s"
         assert (region.value, sku.value) == expected[:2]
         assert isinstance(week.value, datetime) and week.is_date
         assert week.number_format == "yyyy-mm-dd"
         assert week.value.date() == expected[2]
         assert all(isinstance(q.value, float) and q.data_type == "n" for q in quantiles)
-        assert [q.value for q in quantiles] == pytest.approx(list(expected[3:]), rel=1e-9)
+        assert [q.value for q in quantiles] == pytest.approx(list(expected[3:-1]), rel=1e-9)
     assert ws.column_dimensions["E"].width >= len(header[4])  # the header is not cut off
     report = [r[0] for r in book["report"].iter_rows(values_only=True)]
     assert report[0] == "report 运行报告" and report[1].startswith("read ")
@@ -100,7 +102,8 @@ def test_libreoffice_reads_the_same_values(
     assert converted.schema[converted.columns[2]] == pl.Date
     for got, want in zip(converted.iter_rows(), expected.iter_rows(), strict=True):
         assert got[:3] == want[:3]
-        assert list(got[3:]) == pytest.approx(list(want[3:]), rel=1e-6)
+        assert list(got[3:-1]) == pytest.approx(list(want[3:-1]), rel=1e-6)
+        assert got[-1] == want[-1]  # method
 
 
 def test_cli_writes_xlsx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

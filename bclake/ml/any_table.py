@@ -44,6 +44,7 @@ the `ForecastReport` written beside the forecast; nothing changes silently):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -56,6 +57,7 @@ import polars as pl
 
 from bclake.core import parsing, textio
 from bclake.core.xlsx import write_csv, write_xlsx
+from bclake.ml import selection
 from bclake.ml.baselines import BASELINES
 from bclake.ml.cold_start import MIN_PEERS, cold_start_forecast
 from bclake.ml.forecaster import LGBMForecaster, quantile_name
@@ -120,6 +122,9 @@ class ForecastReport:
     dropped_columns: dict[str, str] = field(default_factory=dict)  # column -> why
     calibration: str = ""
     rounds: dict[str, int] = field(default_factory=dict)  # quantile -> boosting rounds
+    # model or baseline per series group by backtest (`bclake.ml.selection`): windows,
+    # groups [{group, series, rows, mase: {candidate: MASE}, chosen}]
+    choice: dict = field(default_factory=dict)
     series: dict[str, int] = field(default_factory=dict)  # forecast_source -> series
     warnings: list[str] = field(default_factory=list)
 
@@ -179,6 +184,7 @@ class ForecastReport:
                 "boosting rounds per quantile: "
                 + ", ".join(f"{q} {n}" for q, n in self.rounds.items())
             )
+        out.extend(_choice_lines(self.choice))
         out.extend(f"warning: {w}" for w in self.warnings)
         return out
 
@@ -508,6 +514,21 @@ def period_counts(
     }
 
 
+def _choice_lines(choice: dict) -> list[str]:
+    """The report's lines on the choice of model or baseline per series group."""
+    if not choice.get("groups"):
+        return []
+    out = [
+        f"method by backtest ({choice['windows']} rolling origins inside the history, "
+        f"{choice['horizon']} periods apart; mean MASE per series group, groups by "
+        f"{choice['rule']}):"
+    ]
+    for g in choice["groups"]:
+        scores = ", ".join(f"{c} {'-' if v is None else f'{v:.3f}'}" for c, v in g["mase"].items())
+        out.append(f"  {g['group']} ({g['series']} series): {scores} -> {g['chosen']}")
+    return out
+
+
 def _periods_line(periods: dict) -> str | None:
     """The report's line on how rows became periods (`ForecastReport.periods`); None for
     weeks when nothing moved (their anchor has its own line)."""
@@ -553,6 +574,7 @@ def forecast_table(
     fill: Fill = "missing",
     duplicates: Duplicates = "error",
     report: ForecastReport | None = None,
+    choose: bool = True,
     **model_options,
 ) -> TableForecast:
     """Fit one global model over the table and forecast `horizon` periods per series.
@@ -571,6 +593,18 @@ def forecast_table(
     in and returned as `TableForecast.report`) may already hold what `read_table`
     found. `model_options` go to `LGBMForecaster`. Raises InputError (a ValueError)
     naming the column or argument at fault.
+
+    `choose` (on by default) makes the model earn its place (`bclake.ml.selection`): the
+    model is backtested on up to `selection.CHOICE_WINDOWS` rolling origins (`horizon`
+    apart) next to the baselines (seasonal naive, moving average, exponential
+    smoothing) and the mean of the model and seasonal naive; per series group (volume
+    groups of the series with a full history, still reporting) the candidate with the
+    lowest mean MASE forecasts the group: a baseline from the full history, with a band
+    from its own backtest errors. The choice never looks at the future: every origin and
+    every actual scored lies inside the history. A table too short for one origin keeps
+    the model, with a warning. The forecast's `method` column names what produced each
+    series (model, model+seasonal_naive, a baseline, model_short_history, mean_fallback,
+    cold_start); `report.choice` holds every group's scores.
     """
     report = report or ForecastReport(rows_read=df.height)
     freq, calendar, fill = _check_arguments(
@@ -628,8 +662,14 @@ def forecast_table(
     scores = None
     parts = []
     if use_model:
-        fc, scores = _fit_model(model, df, future, stats, backtest, report)
+        fc, scores = _fit_model(model, df, future, stats, backtest, choose, report)
         parts.append(fc)
+        chosen = fc.filter(pl.col("method") != "model").select(*id_cols, "method").unique()
+        stats = (
+            stats.join(chosen, on=id_cols, how="left")
+            .with_columns(forecast_source=pl.coalesce("method", "forecast_source"))
+            .drop("method")
+        )
     elif backtest:
         report.warnings.append("no backtest: the table is too short for the model")
     fallback = stats.filter(pl.col("forecast_source") == "mean_fallback")
@@ -649,6 +689,7 @@ def forecast_table(
             sources = pl.concat([sources, cold_sources])
     forecast = (
         pl.concat([p.select(*id_cols, date_col, *quantile_cols) for p in parts], how="vertical")
+        .join(sources.rename({"forecast_source": "method"}), on=id_cols, how="left")
         .sort(*id_cols, date_col)
     )  # fmt: skip
     report.series = dict(sources.group_by("forecast_source").len().iter_rows())
@@ -727,27 +768,51 @@ def _fit_model(
     future: pl.DataFrame | None,
     stats: pl.DataFrame,
     backtest: bool,
+    choose: bool,
     report: ForecastReport,
 ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """The model's forecast of the series it serves (not `mean_fallback`), and the
-    holdout scores when `backtest` (None when not asked or the table is too short)."""
+    """The forecast of the series the model serves (not `mean_fallback`), with `method`
+    (`model`, or the baseline its series group chose by backtest when `choose`:
+    `_choose`), and the holdout scores when `backtest` (None when not asked or the table
+    is too short)."""
     id_cols, date_col = model.id_cols, model.date_col
-    scores = None
-    if backtest:
+    scores = cv = None
+    n_periods = int(stats["n_periods"][0])
+    if choose and 0.5 not in model.quantiles:
+        choose = False
+        report.warnings.append("no choice of method by backtest: it needs 0.5 in --quantiles")
+    windows = selection.choice_windows(n_periods, model.horizon, model.season) if choose else 0
+    if choose and not windows:
+        report.warnings.append(
+            f"no choice of method by backtest: the table has {n_periods} periods, a rolling "
+            f"origin needs more than {model.season + model.horizon}; every series the model "
+            "serves keeps the model"
+        )
+    if backtest or windows:
+        # the choice needs only P50; a backtest asked for scores every quantile
+        tester = model if backtest else dataclasses.replace(model, quantiles=(0.5,))
         try:
-            cv = model.cross_validation(df, n_windows=1)
+            cv = tester.cross_validation(df, n_windows=max(windows, 1), step=model.horizon)
         except ValueError as error:
             report.warnings.append(f"no backtest: {error}")
-        else:
+        if cv is not None and backtest:
+            last = cv.filter(pl.col("cutoff") == pl.col("cutoff").max())
             qcols = {q: quantile_name(q) for q in model.quantiles}
-            scores = score_cv(cv, {"lightgbm": qcols}, BASELINES)
+            scores = score_cv(last, {"lightgbm": qcols}, BASELINES)
     model.fit(df)
     future_cols = list(model.future_cols)
     fc = model.predict(
         future.select(*id_cols, date_col, *future_cols) if future_cols and future is not None
         else None
-    ).drop("horizon")  # fmt: skip
+    )  # fmt: skip
     served = stats.filter(pl.col("forecast_source") != "mean_fallback").select(id_cols)
+    fc = fc.join(served, on=id_cols, how="semi")
+    if windows and cv is not None:
+        full = stats.filter((pl.col("forecast_source") == "model") & (pl.col("silent") == 0))
+        full = full.select(id_cols)
+        fc = _choose(model, df, fc, cv, full, windows, report)
+    else:
+        fc = fc.with_columns(pl.lit("model").alias("method"))
     report.rounds = {quantile_name(q): n for q, n in model.rounds_.items()}
     report.calibration = (
         "split-conformal band from level-scaled residuals of the series with at least "
@@ -756,7 +821,50 @@ def _fit_model(
         else "quantile models only (too little history to calibrate: need more than "
         f"{model.season + model.horizon} periods)"
     )
-    return fc.join(served, on=id_cols, how="semi"), scores
+    return fc.drop("horizon"), scores
+
+
+def _choose(
+    model: LGBMForecaster,
+    df: pl.DataFrame,
+    fc: pl.DataFrame,
+    cv: pl.DataFrame,
+    full: pl.DataFrame,
+    windows: int,
+    report: ForecastReport,
+) -> pl.DataFrame:
+    """The model's forecast `fc` with each group of the series in `full` (a full
+    history) forecast by the candidate its backtest `cv` scored best
+    (`bclake.ml.selection`), the scores in `report.choice`."""
+    id_cols = model.id_cols
+    groups = selection.volume_groups(df, full, id_cols, model.date_col, model.target_col)
+    scores = selection.score_groups(cv, groups, id_cols)
+    choice = dict(zip(scores["group"], scores["chosen"], strict=True))
+    report.choice = {
+        "windows": windows,
+        "horizon": model.horizon,
+        "rule": (
+            f"recent level: mean of the last {selection.LEVEL_WINDOW} periods, "
+            f"min({selection.MAX_GROUPS}, series // {selection.SERIES_PER_GROUP}) groups "
+            "of equal count"
+        ),
+        "groups": [
+            {
+                "group": r["group"],
+                "series": r["series"],
+                "rows": r["rows"],
+                "mase": {c: r[c] for c in selection.CANDIDATES},
+                "chosen": r["chosen"],
+            }
+            for r in scores.iter_rows(named=True)
+        ],
+    }
+    panel = model.panel_
+    nonnegative = bool(df[model.target_col].drop_nulls().min() >= 0)
+    return selection.baseline_forecast(
+        fc, panel.values, panel.keys, cv, groups, choice, id_cols, model.horizon,
+        model.season, model.quantiles, nonnegative,
+    )  # fmt: skip
 
 
 def _series_stats(
@@ -1190,12 +1298,15 @@ def _screen_future_columns(
 
 def forecast_headers(df: pl.DataFrame) -> dict[str, tuple[str, str]]:
     """Bilingual spreadsheet headers (`bclake.core.xlsx.Headers`) for a forecast table:
-    its date column ("week_start 日期", a date cell) and quantile columns ("P50 预测中位数
-    (units)", "P10 预测 10% 分位数 (units)"); id columns keep their own names."""
+    its date column ("week_start 日期", a date cell), quantile columns ("P50 预测中位数
+    (units)", "P10 预测 10% 分位数 (units)") and what produced each series ("method
+    预测方法"); id columns keep their own names."""
     headers = {}
     for col, dtype in df.schema.items():
         if dtype == pl.Date:
             headers[col] = (f"{col} 日期", "date")
+        elif col == "method":
+            headers[col] = ("method 预测方法", "")
         elif QUANTILE_COLUMN.fullmatch(col) and dtype.is_numeric():
             pct = int(col[1:])
             zh = "预测中位数" if pct == 50 else f"预测 {pct}% 分位数"
