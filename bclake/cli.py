@@ -351,10 +351,10 @@ def forecast(
             help="Backtest the model on 2 rolling origins inside the history next to seasonal "
             "naive, moving average, exponential smoothing and the mean of the model and "
             "seasonal naive, and forecast each group of series (by volume) with the one of "
-            "lowest MASE; the output's method column says which. --no-choose: the model for "
-            "every series, faster.",
+            "lowest MASE; the output's method column says which. Off by default: on public "
+            "data it helped a weekly series and hurt a quarterly panel (BENCHMARKS.md).",
         ),
-    ] = True,
+    ] = False,
 ) -> None:
     """Forecast any long sales table: one row per series x future date, with quantiles.
 

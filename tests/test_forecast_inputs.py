@@ -807,7 +807,7 @@ def test_choice_picks_seasonal_naive_for_exact_seasonal_repeats() -> None:
     rng = np.random.default_rng(3)
     shapes = rng.uniform(5, 100, size=(6, 12))
     df = _monthly(6, 60, lambda i, t: shapes[i, t % 12])
-    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", choose=True, **FAST)
     fc = result.forecast
     assert set(fc["method"]) == {"seasonal_naive"}
     groups = result.report.choice["groups"]
@@ -838,8 +838,9 @@ def test_choice_keeps_the_model_where_it_learns_what_baselines_cannot() -> None:
     cut = date(2024, 4, 23)
     hist, fut = df.filter(pl.col("date") <= cut), df.filter(pl.col("date") > cut)
     result = forecast_table(
-        hist, KEYS, "date", "qty", 7, "D", future=fut.drop("qty"), calendar="none", **FAST
-    )
+        hist, KEYS, "date", "qty", 7, "D", future=fut.drop("qty"), calendar="none",
+        choose=True, **FAST,
+    )  # fmt: skip
     assert set(result.forecast["method"]) == {"model"}
     (group,) = result.report.choice["groups"]
     assert group["chosen"] == "model"
@@ -853,7 +854,7 @@ def test_choice_band_of_a_baseline_does_not_cross_and_stays_non_negative() -> No
     shapes = rng.uniform(0, 30, size=(6, 12))
     noise = rng.normal(0, 2, size=(6, 60))
     df = _monthly(6, 60, lambda i, t: max(0.0, shapes[i, t % 12] + noise[i, t]))
-    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", choose=True, **FAST)
     fc = result.forecast
     assert fc.columns == ["region", "sku", "date", "p10", "p50", "p90", "method"]
     assert set(fc["method"]) == {"seasonal_naive"}  # its band from its backtest errors
@@ -864,7 +865,7 @@ def test_choice_band_of_a_baseline_does_not_cross_and_stays_non_negative() -> No
 
 def test_choice_on_a_table_too_short_for_a_backtest_keeps_the_model() -> None:
     df = _monthly(4, 14, lambda i, t: 10 + i + (t % 3))
-    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", **FAST)
+    result = forecast_table(df, KEYS, "date", "qty", 3, "M", calendar="none", choose=True, **FAST)
     assert set(result.forecast["method"]) == {"model"}
     assert result.report.choice == {}
     assert any("no choice of method by backtest" in w for w in result.report.warnings)

@@ -574,7 +574,7 @@ def forecast_table(
     fill: Fill = "missing",
     duplicates: Duplicates = "error",
     report: ForecastReport | None = None,
-    choose: bool = True,
+    choose: bool = False,
     **model_options,
 ) -> TableForecast:
     """Fit one global model over the table and forecast `horizon` periods per series.
@@ -594,7 +594,7 @@ def forecast_table(
     found. `model_options` go to `LGBMForecaster`. Raises InputError (a ValueError)
     naming the column or argument at fault.
 
-    `choose` (on by default) makes the model earn its place (`bclake.ml.selection`): the
+    `choose` (off by default; README) makes the model earn its place (`bclake.ml.selection`): the
     model is backtested on up to `selection.CHOICE_WINDOWS` rolling origins (`horizon`
     apart) next to the baselines (seasonal naive, moving average, exponential
     smoothing) and the mean of the model and seasonal naive; per series group (volume

@@ -94,9 +94,7 @@ def order_sources(
     docs = docs.with_columns(
         order_source=pl.Series(np.array(ORDER_SOURCES)[source], dtype=pl.String)
     )
-    return orders.join(docs, on=["s", "day"], how="left", maintain_order="left")[
-        "order_source"
-    ]
+    return orders.join(docs, on=["s", "day"], how="left", maintain_order="left")["order_source"]
 
 
 def store_orders(
