@@ -43,13 +43,21 @@ series with at least `n_lags` observed periods by the calibration cutoff are sco
 and only on periods with an actual: a series launched after the cutoff (no level to
 scale by), a one-row new item or a gap left missing never widens the band of the
 others.
+
+Training runs in this process (`backend="local"`) or on a Dask cluster
+(`backend="dask"`, default from `BCLAKE_TRAIN_BACKEND`; `bclake.ml.dask_backend`): the same
+features, parameters and round choice, and plain LightGBM boosters either way, so
+`predict` and everything after it do not depend on where the models were trained.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -57,7 +65,9 @@ import polars as pl
 
 from bclake.core.cpus import threads_for
 from bclake.core.progress import Task, track
+from bclake.ml import dask_backend
 from bclake.ml.baselines import baselines, seasonal_naive_mae
+from bclake.ml.dask_backend import Backend, check_backend
 from bclake.ml.panel import (
     SEASON,
     Calendar,
@@ -91,6 +101,11 @@ DEFAULT_PARAMS = {
 }
 
 
+QuantileFit = Callable[[float, int], tuple[lgb.Booster, int | None]]
+"""Trains quantile q's model (`n_rounds` rounds unless it is early-stopped): (booster, the
+rounds early stopping chose, or None)."""
+
+
 def quantile_name(q: float) -> str:
     """The column of quantile q in every forecast table: 0.1 -> "p10", 0.05 -> "p05"."""
     return f"p{round(q * 100):02d}"
@@ -100,8 +115,15 @@ def quantile_name(q: float) -> str:
 class LGBMForecaster:
     """Global quantile LightGBM forecaster (direct, pooled horizons, conformal bands).
 
-    Construction raises ValueError for a `freq`, `calendar` or `fill` outside `Freq` /
-    `Calendar` / `Fill`, a `horizon` below 1 or a quantile outside (0, 1).
+    Construction raises ValueError for a `freq`, `calendar`, `fill` or `backend` outside
+    `Freq` / `Calendar` / `Fill` / `Backend`, a `horizon` below 1 or a quantile outside
+    (0, 1).
+
+    `backend` is where `fit` trains the models: "local" (this process) or "dask" (a Dask
+    cluster, `bclake.ml.dask_backend`); its default is `BCLAKE_TRAIN_BACKEND`, else
+    "local". With "dask", `dask_address` (default `BCLAKE_DASK_ADDRESS`) is the scheduler
+    to use, e.g. "tcp://scheduler:8786"; None starts a `distributed.LocalCluster` for each
+    `fit` and closes it after.
     """
 
     id_cols: list[str]
@@ -124,6 +146,13 @@ class LGBMForecaster:
     max_train_rows: int = 1_000_000
     params: dict = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     label: str = "forecast"  # names the model in progress lines ("region × SKU forecast")
+    # where fit trains: "local" or "dask"; the default is BCLAKE_TRAIN_BACKEND, else local
+    backend: Backend = field(
+        default_factory=lambda: os.environ.get("BCLAKE_TRAIN_BACKEND") or "local"
+    )
+    dask_address: str | None = field(
+        default_factory=lambda: os.environ.get("BCLAKE_DASK_ADDRESS") or None
+    )
     models_: dict[float, lgb.Booster] = field(default_factory=dict, init=False, repr=False)
     feature_names_: list[str] = field(default_factory=list, init=False, repr=False)
     panel_: Panel | None = field(default=None, init=False, repr=False)
@@ -131,11 +160,13 @@ class LGBMForecaster:
     # per horizon: how far to move the outer quantiles, in level-scaled units
     widen_: np.ndarray | None = field(default=None, init=False, repr=False)
     rounds_: dict[float, int] = field(default_factory=dict, init=False, repr=False)
+    _client: Any = field(default=None, init=False, repr=False, compare=False)  # during fit
 
     def __post_init__(self) -> None:
         self.freq = check_freq(self.freq)
         self.calendar = check_calendar(self.calendar)
         self.fill = check_fill(self.fill)
+        self.backend = check_backend(self.backend)
         if self.horizon < 1:
             raise ValueError(f"horizon must be at least 1 period, not {self.horizon}")
         if self.early_stopping_rounds is not None and self.early_stopping_rounds < 1:
@@ -205,7 +236,7 @@ class LGBMForecaster:
         early = self.early_stopping_rounds is not None and self._can_calibrate(n, quantiles=1)
         fits = len(self.quantiles) * (2 if calibrate or early else 1)
         description = f"{self.label}: fit {panel.values.shape[0]:,} series"
-        with track(description, total=fits, unit="fits") as task:
+        with track(description, total=fits, unit="fits") as task, self._backend_session():
             if calibrate:
                 widen, rounds = self._calibrate(panel, task)
             elif early:
@@ -284,7 +315,8 @@ class LGBMForecaster:
                     f"not enough history for window {w}: need more than "
                     f"{self.season + self.horizon} periods, have {n}"
                 )
-        with track(f"{self.label}: backtest", total=n_windows, unit="origins") as task:
+        progress = track(f"{self.label}: backtest", total=n_windows, unit="origins")
+        with progress as task, self._backend_session():  # one Dask cluster for every window
             for cutoff in cutoffs:
                 out.append(self._backtest_window(df, panel, cutoff))
                 task.advance(note=f"origin {period_date(panel, cutoff, self.freq)}")
@@ -311,7 +343,9 @@ class LGBMForecaster:
         cutoff_date = period_date(panel, cutoff, self.freq)
         start = period_start(pl.col(self.date_col).cast(pl.Date), self.freq)
         train = df.filter(start <= cutoff_date)
-        model = dataclasses.replace(self).fit(train)  # same settings, unfitted
+        model = dataclasses.replace(self)  # same settings, unfitted
+        model._client = self._client  # the backtest's Dask cluster, if any
+        model.fit(train)
         future = (
             df.filter(start > cutoff_date).select(*self.id_cols, self.date_col, *self.future_cols)
             if self.future_cols
@@ -430,58 +464,126 @@ class LGBMForecaster:
         cols, target, level = self._training_rows(learn, spec)
         names = list(cols)
         matrix = np.column_stack([cols.pop(n) for n in names])
-        # binned once from the rows learnt from, shared by every quantile's model
-        threads = threads_for(self.params.get("num_threads"), len(target))
+        valid = None
+        if valid_from is not None and self.early_stopping_rounds is not None:
+            valid = self._validation_rows(panel, spec, valid_from - 1, names)
+        trainer = self._dask_trainer if self.backend == "dask" else self._local_trainer
+        fit_quantile = trainer(
+            matrix, target / level, names, spec.categorical_features(names), valid
+        )
+        del matrix  # the trainer holds its own copy (a LightGBM Dataset, the workers' blocks)
+        models, best = {}, {}
+        for q in self.quantiles:
+            models[q], best_q = fit_quantile(q, (rounds or {}).get(q, self.num_boost_round))
+            if best_q is not None:
+                best[q] = best_q
+            if task is not None:
+                task.advance(note=f"{quantile_name(q)}, {models[q].num_trees()} rounds")
+        return models, names, best
+
+    def _quantile_params(self, q: float, threads: int) -> dict[str, Any]:
+        return {
+            **self.params,
+            "objective": "quantile",
+            "alpha": q,
+            "metric": "quantile",
+            "num_threads": threads,
+        }
+
+    def _local_trainer(
+        self,
+        matrix: np.ndarray,
+        label: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        valid: tuple[np.ndarray, np.ndarray] | None,
+    ) -> QuantileFit:
+        """Fits in this process: the rows binned once and shared by every quantile's model,
+        early-stopped by LightGBM on `valid` when given."""
+        threads = threads_for(self.params.get("num_threads"), len(label))
         binning = {
             "verbose": -1,
             "max_bin": self.params.get("max_bin", 255),
             "num_threads": threads,
         }
-        categorical = spec.categorical_features(names)
         data = lgb.Dataset(
             matrix,
-            label=target / level,
+            label=label,
             feature_name=names,
             categorical_feature=categorical,
             params=binning,
         ).construct()
-        del matrix
-        valid = None
-        if valid_from is not None and self.early_stopping_rounds is not None:
-            rows = self._validation_rows(panel, spec, valid_from - 1, names)
-            if rows is not None:
-                valid = lgb.Dataset(
-                    rows[0],
-                    label=rows[1],
-                    reference=data,
-                    feature_name=names,
-                    categorical_feature=categorical,
-                    params=binning,
-                ).construct()
-        models, best = {}, {}
-        for q in self.quantiles:
-            params = {
-                **self.params,
-                "objective": "quantile",
-                "alpha": q,
-                "metric": "quantile",
-                "num_threads": threads,
-            }
-            if valid is None:
-                n_rounds = (rounds or {}).get(q, self.num_boost_round)
-                models[q] = lgb.train(params, data, num_boost_round=max(1, n_rounds))
-            else:
-                models[q] = lgb.train(
-                    params,
-                    data,
-                    num_boost_round=self.num_boost_round,
-                    valid_sets=[valid],
-                    callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-                )
-                best[q] = models[q].best_iteration or self.num_boost_round
-            if task is not None:
-                task.advance(note=f"{quantile_name(q)}, {models[q].num_trees()} rounds")
-        return models, names, best
+        valid_set = None
+        if valid is not None:
+            valid_set = lgb.Dataset(
+                valid[0],
+                label=valid[1],
+                reference=data,
+                feature_name=names,
+                categorical_feature=categorical,
+                params=binning,
+            ).construct()
+
+        def fit_quantile(q: float, n_rounds: int) -> tuple[lgb.Booster, int | None]:
+            params = self._quantile_params(q, threads)
+            if valid_set is None:
+                return lgb.train(params, data, num_boost_round=max(1, n_rounds)), None
+            model = lgb.train(
+                params,
+                data,
+                num_boost_round=self.num_boost_round,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+            return model, model.best_iteration or self.num_boost_round
+
+        return fit_quantile
+
+    def _dask_trainer(
+        self,
+        matrix: np.ndarray,
+        label: np.ndarray,
+        names: list[str],
+        categorical: list[str],
+        valid: tuple[np.ndarray, np.ndarray] | None,
+    ) -> QuantileFit:
+        """Fits on the Dask cluster of this `fit` (`bclake.ml.dask_backend`): the rows sent
+        to the workers once and shared by every quantile's model, early-stopped on `valid`
+        (held by every worker) when given."""
+        if self._client is None:
+            raise RuntimeError("a Dask fit runs inside fit(), which opens the cluster")
+        blocks = dask_backend.scatter_rows(self._client, matrix, label, valid)
+
+        def fit_quantile(q: float, n_rounds: int) -> tuple[lgb.Booster, int | None]:
+            early = valid is not None and self.early_stopping_rounds is not None
+            fit = dask_backend.BlockFit(
+                params=self._quantile_params(q, 0),  # each worker uses its own threads
+                n_rounds=max(1, self.num_boost_round if early else n_rounds),
+                patience=self.early_stopping_rounds if early else None,
+                names=names,
+                categorical=categorical,
+                machines=None,
+            )
+            booster, best = dask_backend.fit_booster(blocks, fit)
+            return booster, (best or self.num_boost_round) if early else None
+
+        return fit_quantile
+
+    @contextmanager
+    def _backend_session(self) -> Iterator[None]:
+        """Opens the Dask cluster (`dask_address`, else a LocalCluster of one worker per
+        thread a fit may use) for the length of a `fit` or a backtest; nothing for the local
+        backend, or when one is open already (a backtest's refits share its cluster)."""
+        if self.backend != "dask" or self._client is not None:
+            yield
+            return
+        threads = threads_for(self.params.get("num_threads"))
+        with dask_backend.dask_client(self.dask_address, threads) as client:
+            self._client = client
+            try:
+                yield
+            finally:
+                self._client = None
 
     def _predict_scaled(
         self, panel: Panel, models: dict[float, lgb.Booster], names: list[str], origin: int
