@@ -94,6 +94,7 @@ bench: env ## Benchmarks (BENCH_SCALES=tiny,demo,large); prints timings and rati
 	$(BIN)/python -m bench.forecast_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.forecast_bench --sizes
 	$(BIN)/python -m bench.forecast_bench --busy
+	$(BIN)/python -m bench.train_backend_bench
 	BCLAKE_HOME=$(BENCH_HOME)/demo $(BIN)/bclake pipeline
 	$(BIN)/python -m bench.dashboard_bench --root $(BENCH_HOME)/demo
 	$(BIN)/python -m bench.rotation_bench --root $(BENCH_HOME)/demo  # on a copy: the root keeps its key
