@@ -1,6 +1,6 @@
 """Choose, per group of series, between the model and the baselines by a rolling-origin backtest.
 
-`bclake forecast` (with `--choose`, the default) makes the model earn its place: before
+`bclake forecast --choose` (off by default; README) makes the model earn its place: before
 the final fit it backtests the model on `CHOICE_WINDOWS` rolling origins, `horizon`
 periods apart, the last one `horizon` periods before the table's end
 (`LGBMForecaster.cross_validation`), next to the baselines of `bclake.ml.baselines`
