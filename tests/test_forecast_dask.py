@@ -4,6 +4,10 @@ forecast from the same table, and a clear error for an unknown backend."""
 
 from __future__ import annotations
 
+import os
+import sys
+import types
+
 import lightgbm as lgb
 import numpy as np
 import polars as pl
@@ -105,3 +109,16 @@ def test_an_unknown_backend_is_a_clear_error(monkeypatch) -> None:
     assert (chosen.backend, chosen.dask_address) == ("dask", "tcp://scheduler:8786")
     monkeypatch.delenv("BCLAKE_TRAIN_BACKEND")
     assert model().backend == "local"
+
+
+def test_workers_start_whatever_the_callers_main_module(tmp_path, monkeypatch) -> None:
+    """A spawned worker imports its parent's `__main__` again: a caller whose main module is a
+    script (a Streamlit page, a script without a `__main__` guard) must not run in it."""
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the caller ran again in a worker')\n")
+    caller = types.ModuleType("__main__")
+    caller.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", caller)
+    with dask_backend.dask_client(None, 1) as client:
+        assert sys.modules["__main__"] is caller  # given back once the workers started
+        assert os.getpid() not in client.run(os.getpid).values()

@@ -40,6 +40,7 @@ import logging
 import os
 import socket
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,18 +97,32 @@ def dask_client(address: str | None, threads: int) -> Iterator[Client]:
         with Client(address) as client:
             yield client
         return
-    with (
-        LocalCluster(
+    with _plain_main():  # the worker processes start here
+        cluster = LocalCluster(
             n_workers=max(1, threads),
             threads_per_worker=1,
             processes=True,  # LightGBM's network is one per process
             dashboard_address=None,
             silence_logs=logging.WARNING,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         client.run(_stdout_to_devnull)  # the worker processes are ours
         yield client
+
+
+@contextmanager
+def _plain_main() -> Iterator[None]:
+    """`__main__` as an empty module while worker processes start. A spawned process imports
+    its parent's `__main__` again: the caller's script (a Streamlit page, a notebook's
+    kernel script, a script without an `if __name__ == "__main__":` guard) would run once
+    more in every worker, and a worker it fails in never starts."""
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
 
 
 @dataclass
