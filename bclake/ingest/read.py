@@ -132,17 +132,15 @@ def read_file(path: Path, contract: Contract, data: bytes | None = None) -> RawF
         raw = _read_xlsx(data, path, contract)
     else:
         decoded = decode(data, path, contract, lenient=True)
-        text, encoding = decoded.text, decoded.encoding
+        encoding = decoded.encoding
         if decoded.damaged:
             _check_damage(data, decoded, path, contract)
         utf8 = _utf8(data, decoded)
         if contract.format == "csv":
-            delimiter = sniff_delimiter(text[:65536])
-            del text
+            delimiter = sniff_delimiter(decoded.text[:65536])
             frame, rejected = _read_csv(utf8, path, delimiter)
             raw = RawFile(frame, encoding, [], delimiter=delimiter, rejected=rejected)
         elif contract.format == "ndjson":
-            del text
             frame, rejected = _read_ndjson(utf8, path, contract)
             raw = RawFile(frame, encoding, [], format="ndjson", rejected=rejected)
         else:
