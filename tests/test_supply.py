@@ -438,13 +438,13 @@ def test_band_factors_measure_how_far_dc_shipments_stray_from_the_forecast() -> 
             "p50": [50.0] * 10,
         }
     )
-    shipped = [60, 140] * 5  # P50 50 x ratio 2 = 100 expected
+    ordered = [60, 140] * 5  # P50 50 x ratio 2 = 100 expected
     shipments = pl.DataFrame(
         {
             "region": ["华东"] * 10,
             "sku_code": ["A"] * 10,
             "week_start": weeks,
-            "shipped_units": shipped,
+            "new_order_units": ordered,
         }
     )
     later = weeks[-1] + timedelta(weeks=1)  # known only after every origin: never read

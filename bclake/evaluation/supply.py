@@ -5,10 +5,12 @@ seen), the regional DCs are replayed week by week from their real stock at the s
 with each plant's real weekly capacity (the ERP capacity export: an outage shows there
 as it happened), against two demands:
 
-- the units distributors ordered from each DC (`marts.fct_shipments`, by order date):
-  the demand a DC faces, and the comparison reported first. An order the real DC cut
-  short may come back the next week, so a shortage in the world's own history counts
-  a little twice; it does so for every policy alike.
+- the units distributors newly ordered from each DC
+  (`marts.fct_dc_shipment_weeks.new_order_units`, by ship week): the demand a DC
+  faces, and the comparison reported first. A distributor whose order was cut short
+  asks again for the shortfall; those repeats are netted out, else a DC short for
+  months in the world's own history would face a demand that grew every week by what
+  it failed to ship, the same for every policy, whatever it shipped.
 - `consumer_demand`: the true consumer demand of the region's stores
   (`truth/demand_daily`, lost sales included) served straight from the DC, a stress
   test: without the distributors' and stores' stock in between, every spike of the
@@ -19,10 +21,12 @@ Three policies, same start, same demand:
 - `bclake`: every Monday `ml.supply.plan_supply` re-plans from what was known then:
   the backtest's P10/P50/P90 for the weeks left, widened to the DC demand bands
   calibrated on the backtest's earlier cutoffs (`dc_band_factors`), the replayed DC
-  stock, each plant's latest reported capacity before that week, the ratio of DC
-  shipments to reported sell-through over the 13 weeks before the window, re-levelled
-  by the DC's order book over the last four replayed weeks (`_relevelled_ratios`: the
+  stock, each plant's latest reported capacity before that week, the ratio of new
+  orders to reported sell-through over the 13 weeks before the window, re-levelled by
+  the DC's new orders over the last four replayed weeks (`_relevelled_ratios`: the
   backtest was made once, at its cutoff, where the pipeline re-forecasts every week).
+  The first week's changeover starts from what the plants really made the week before
+  the window (`fct_plant_output_weeks`).
   Week 1 of the plan is carried out: its production (cut pro rata to the week's real
   capacity), its fair-share split, its transfers (from stock on hand) and its rush runs
   (only within the week's real spare capacity).
@@ -103,22 +107,29 @@ class _World:
             set(self.backtest["sku_code"]) & set(self.products["sku_code"])
         )
         self.capacity = con.sql("select * from marts.fct_plant_capacity_weeks").pl()
-        # the DCs' weekly order book and shipments (by ship week); the replay's demand is
-        # what distributors ordered, the baseline's history what the DCs shipped before
+        # the DCs' weekly new orders and shipments (by ship week); the replay's demand is
+        # what distributors newly ordered, the baseline's history what the DCs shipped
         shipments = con.sql("select * from marts.fct_dc_shipment_weeks").pl()
         self.shipped_before = shipments.select(
             "region", "sku_code", "week_start", units=pl.col("shipped_units").cast(pl.Float64)
         )
         self.dc_orders = shipments.select(
-            "region", "sku_code", "week_start", units=pl.col("ordered_units").cast(pl.Float64)
+            "region", "sku_code", "week_start", units=pl.col("new_order_units").cast(pl.Float64)
         )
+        # what each SKU's plants made in the week before the window: where the plan's
+        # changeover penalty starts (a plan starting from nothing would ramp up slowly)
+        self.output_before = con.sql(
+            "select sku_code, sum(output_units) as units from marts.fct_plant_output_weeks "
+            "where week_start = ? group by sku_code",
+            params=[start - timedelta(weeks=1)],
+        ).pl()
         self.stock = con.sql(
             "select warehouse_code, sku_code, on_hand_units from marts.fct_dc_inventory "
             "where snapshot_date = (select max(snapshot_date) from marts.fct_dc_inventory "
             "where snapshot_date < ?)",
             params=[start],
         ).pl()
-        # the shipment ratio known when the window starts, as the plan of that day reads it
+        # the demand ratio known when the window starts, as the plan of that day reads it
         self.ratios = con.sql(
             "select region, sku_code, ratio from marts.fct_dc_demand_ratios where week_start = ?",
             params=[start],
@@ -137,13 +148,15 @@ class _World:
         ]
         self.history = list(self.cube(self.shipped_before, pre))  # weeks before the window
         # the DC demand's spread, calibrated as the pipeline does but only on the
-        # backtest's earlier cutoffs (the window's own shipments are the future here)
+        # backtest's earlier cutoffs (the window's own orders are the future here)
         self.bands = dc_band_factors(
             self.earlier, shipments, con.sql("select * from marts.fct_dc_demand_ratios").pl()
         )
         # per SKU, in `skus` order: case pack, list price (yuan) and plant x category
         prod = self.products.filter(pl.col("sku_code").is_in(self.skus)).sort("sku_code")
         self.case = np.maximum(1, prod["case_pack"].fill_null(1).to_numpy())
+        made = dict(self.output_before.iter_rows())
+        self.made_before = np.array([float(made.get(k) or 0.0) for k in self.skus])
         self.price = prod["list_price"].fill_null(1.0).to_numpy()
         plant_of = dict(self.plants.select("sku_code", "plant_code").iter_rows())
         self.block = [
@@ -330,7 +343,7 @@ def _replay(
     case, price, block = world.case, world.price, world.block
     served_t = lost_t = lost_v = 0.0
     inventory, inventory_v, cost = [], [], 0.0
-    made = np.zeros(n_k)  # what each SKU's plant made the week before (changeover)
+    made = world.made_before.copy()  # what each SKU's plants made the week before
     weekly = np.zeros((len(world.weeks), 2, n_d, n_k))  # served, ordered
     for t, week in enumerate(world.weeks):
         cap = world.true_capacity(week)
@@ -501,8 +514,8 @@ RELEVEL_WEEKS = 4  # the replay re-levels the forecast to the DC's last four wee
 
 
 def _relevelled_ratios(world: _World, ordered: list[np.ndarray]) -> pl.DataFrame:
-    """region, sku_code, ratio: the shipment ratio times how the units ordered from the DC
-    over the last `RELEVEL_WEEKS` weeks replayed (its order book, which a stock-out does
+    """region, sku_code, ratio: the demand ratio times how the units newly ordered from the
+    DC over the last `RELEVEL_WEEKS` weeks replayed (its order book, which a stock-out does
     not shrink, unlike its outflow) compare with the forecast's P50 x ratio for them
     (clipped to 0.5-2; 1 before any week is replayed). A forecast made once, at the
     backtest's cutoff, keeps the level it had then; the pipeline re-forecasts every week

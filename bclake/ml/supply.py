@@ -5,9 +5,9 @@ and emergency cross-region transfers (跨区域调货) or rush runs (紧急生�
 The method, in order:
 
 0. **Demand at a DC** is its region's forecast (of reported sell-through) times the
-   region x SKU's ratio of DC shipments to reported sell-through over the 13 weeks
+   region x SKU's ratio of distributors' new orders to reported sell-through over the 13 weeks
    before the plan (`marts.fct_dc_demand_ratios`): the DC ships to every store, not
-   only those that report. Its P10-P90 is widened to the spread DC shipments showed
+   only those that report. Its P10-P90 is widened to the spread the DC's orders showed
    around the forecast in its backtest (`dc_band_factors`).
 1. **Production** (柔性生产) is a linear programme per plant x category (the unit the
    ERP reports capacity in), solved with HiGHS (`scipy.optimize.linprog`). Demand at
@@ -255,14 +255,15 @@ def demand_paths(bands: np.ndarray) -> np.ndarray:
 def dc_band_factors(
     backtest: pl.DataFrame, shipments: pl.DataFrame, ratios: pl.DataFrame
 ) -> pl.DataFrame:
-    """How far a DC's weekly shipments stray from the forecast, per week ahead.
+    """How far the weekly orders a DC receives stray from the forecast, per week ahead.
 
     backtest: region, sku_code, cutoff, week_start, horizon, p50 (the region forecast's
     rolling-origin backtest; `cutoff` is the Monday of its last observed week);
-    shipments: region, sku_code, week_start, shipped_units (`fct_dc_shipment_weeks`);
+    shipments: region, sku_code, week_start, new_order_units (`fct_dc_shipment_weeks`:
+    what distributors newly asked of the DC that week, uncut by its stock-outs);
     ratios: region, sku_code, week_start, ratio (`fct_dc_demand_ratios`: each backtest
     origin reads the ratio known at its first forecast week, as the plan does).
-    For every backtest row with a forecast, e = shipped / (P50 x ratio); per horizon the
+    For every backtest row with a forecast, e = new orders / (P50 x ratio); per horizon the
     10th, 50th and 90th percentiles of e, weighted by the forecast's units, give
     low = q10 / q50 and high = q90 / q50 (the spread around the median, not its level,
     which the ratio sets). Returns horizon, low, high, rows. The region forecast's own
@@ -285,13 +286,13 @@ def dc_band_factors(
             how="left",
         )
         .join(
-            shipments.select("region", "sku_code", "week_start", "shipped_units"),
+            shipments.select("region", "sku_code", "week_start", "new_order_units"),
             on=["region", "sku_code", "week_start"],
             how="left",
         )
         .with_columns(expected=pl.col("p50") * pl.col("ratio").fill_null(1.0))
         .filter(pl.col("expected") > 0)
-        .with_columns(e=pl.col("shipped_units").fill_null(0) / pl.col("expected"))
+        .with_columns(e=pl.col("new_order_units").fill_null(0) / pl.col("expected"))
     )
     out = []
     for (h,), part in rows.partition_by("horizon", as_dict=True).items():

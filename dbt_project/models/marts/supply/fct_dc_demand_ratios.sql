@@ -1,8 +1,10 @@
--- How much a DC ships per unit of reported sell-through, per region x SKU, as known at
--- the start of each week: over the weeks before it (var supply_ratio_weeks, 13). The
--- region forecast counts sell-through of the stores that report it; a DC ships to every
--- store through the distributors, so the supply plan grosses the forecast up by this
--- ratio (the plan of as_of reads the week holding as_of; the replay in `bclake
+-- How much distributors order from a DC per unit of reported sell-through, per region x
+-- SKU, as known at the start of each week: over the weeks before it (var
+-- supply_ratio_weeks, 13). The region forecast counts sell-through of the stores that
+-- report it; a DC serves every store through the distributors, so the supply plan
+-- grosses the forecast up by this ratio. The numerator is the distributors' new orders
+-- (`fct_dc_shipment_weeks.new_order_units`), not what the DC shipped: a DC out of stock
+-- ships less than it is asked for, and a ratio of shipments would plan it short again (the plan of as_of reads the week holding as_of; the replay in `bclake
 -- evaluate` reads the week its window starts). A SKU with under supply_ratio_min_units
 -- (50) units of sell-through there takes its region's ratio (`ratio_source` =
 -- 'region'); a region with none keeps 1 ('none').
@@ -17,6 +19,7 @@ weekly as (
         coalesce(sh.sku_code, so.sku_code) as sku_code,
         coalesce(sh.week_start, so.week_start) as week_start,
         coalesce(sh.shipped_units, 0) as shipped_units,
+        coalesce(sh.new_order_units, 0) as new_order_units,
         coalesce(so.qty, 0) as sell_through_units
     from {{ ref('fct_dc_shipment_weeks') }} as sh
     full outer join {{ ref('fct_sales_region_sku_week') }} as so
@@ -44,6 +47,7 @@ window_sums as (
         p.sku_code,
         w.week_start,
         cast(coalesce(sum(x.shipped_units), 0) as bigint) as shipped_units,
+        cast(coalesce(sum(x.new_order_units), 0) as bigint) as new_order_units,
         cast(coalesce(sum(x.sell_through_units), 0) as bigint) as sell_through_units
     from pairs as p
     cross join weeks as w
@@ -60,7 +64,7 @@ regions as (
     select
         region,
         week_start,
-        sum(shipped_units) / nullif(sum(sell_through_units), 0) as region_ratio
+        sum(new_order_units) / nullif(sum(sell_through_units), 0) as region_ratio
     from window_sums
     group by region, week_start
 )
@@ -70,9 +74,10 @@ select
     t.sku_code,
     t.week_start,
     t.shipped_units,
+    t.new_order_units,
     t.sell_through_units,
     case
-        when t.sell_through_units >= {{ var('supply_ratio_min_units') }} then t.shipped_units / t.sell_through_units
+        when t.sell_through_units >= {{ var('supply_ratio_min_units') }} then t.new_order_units / t.sell_through_units
         else coalesce(g.region_ratio, 1.0)
     end as ratio,
     case
