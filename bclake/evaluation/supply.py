@@ -22,7 +22,7 @@ Three policies, same start, same demand:
   the backtest's P10/P50/P90 for the weeks left, widened to the DC demand bands
   calibrated on the backtest's earlier cutoffs (`dc_band_factors`), the replayed DC
   stock, each plant's latest reported capacity before that week, the ratio of new
-  orders to reported sell-through over the 13 weeks before the window, re-levelled by
+  orders to reported sell-through over the 13 weeks before that week, re-levelled by
   the DC's new orders over the last four replayed weeks (`_relevelled_ratios`: the
   backtest was made once, at its cutoff, where the pipeline re-forecasts every week).
   The first week's changeover starts from what the plants really made the week before
@@ -129,19 +129,17 @@ class _World:
             "where snapshot_date < ?)",
             params=[start],
         ).pl()
-        # the demand ratio known when the window starts, as the plan of that day reads it
-        self.ratios = con.sql(
-            "select region, sku_code, ratio from marts.fct_dc_demand_ratios where week_start = ?",
-            params=[start],
+        # the demand ratio known at each week of the window (from the weeks before it),
+        # as the plan of that Monday reads it; 1 where a pair has none
+        ratios = con.sql(
+            "select region, sku_code, week_start, ratio as units from marts.fct_dc_demand_ratios "
+            "where week_start between ? and ?",
+            params=[start, self.weeks[-1]],
         ).pl()
+        known = self.cube(ratios.with_columns(units=pl.lit(1.0)), self.weeks)
+        self.ratio = np.where(known > 0, self.cube(ratios, self.weeks), 1.0)
         self.distances = con.sql("select * from marts.fct_dc_distances").pl()
-        p50 = self.backtest.join(self.ratios, on=["region", "sku_code"], how="left").select(
-            "region",
-            "sku_code",
-            "week_start",
-            units=pl.col("p50") * pl.col("ratio").fill_null(1.0),
-        )
-        self.dc_p50 = self.cube(p50, self.weeks)
+        self.p50 = self.cube(self.backtest.rename({"p50": "units"}), self.weeks)
         pre = [
             start - timedelta(weeks=BASELINE_TRAILING_WEEKS - i)
             for i in range(BASELINE_TRAILING_WEEKS)
@@ -443,7 +441,7 @@ def _bclake_week(
         sku_plants=world.plants,
         capacity=world.known_capacity(week),
         last_output=pl.DataFrame({"sku_code": world.skus, "output_units": last_made}),
-        demand_ratios=_relevelled_ratios(world, ordered),
+        demand_ratios=_relevelled_ratios(world, t, ordered),
         band_factors=world.bands,
         distances=world.distances,
     )
@@ -513,28 +511,25 @@ def _forecast_from(world: _World, t: int, horizon: int) -> pl.DataFrame:
 RELEVEL_WEEKS = 4  # the replay re-levels the forecast to the DC's last four weeks
 
 
-def _relevelled_ratios(world: _World, ordered: list[np.ndarray]) -> pl.DataFrame:
-    """region, sku_code, ratio: the demand ratio times how the units newly ordered from the
-    DC over the last `RELEVEL_WEEKS` weeks replayed (its order book, which a stock-out does
-    not shrink, unlike its outflow) compare with the forecast's P50 x ratio for them
-    (clipped to 0.5-2; 1 before any week is replayed). A forecast made once, at the
-    backtest's cutoff, keeps the level it had then; the pipeline re-forecasts every week
-    from lags of the latest weeks, and this is the replay's stand-in for that."""
-    n = len(ordered)
-    lo = max(0, n - RELEVEL_WEEKS)
-    if n:
-        seen = np.array(ordered[lo:]).sum(axis=0)
-        base = world.dc_p50[lo:n].sum(axis=0)
+def _relevelled_ratios(world: _World, t: int, ordered: list[np.ndarray]) -> pl.DataFrame:
+    """region, sku_code, ratio: the demand ratio known at week `t` times how the units
+    newly ordered from the DC over the last `RELEVEL_WEEKS` weeks replayed (its order
+    book, which a stock-out does not shrink, unlike its outflow) compare with the
+    forecast's P50 x that ratio for them (clipped to 0.5-2; 1 before any week is
+    replayed). A forecast made once, at the backtest's cutoff, keeps the level it had
+    then; the pipeline re-forecasts every week from lags of the latest weeks, and this is
+    the replay's stand-in for that."""
+    ratio = world.ratio[t]  # DCs x SKUs
+    lo = max(0, t - RELEVEL_WEEKS)
+    factor = np.ones(ratio.shape)
+    if t:
+        seen = np.array(ordered[lo:t]).sum(axis=0)
+        base = world.p50[lo:t].sum(axis=0) * ratio
         factor = np.clip(np.where(base > 0, seen / np.maximum(base, 1e-9), 1.0), 0.5, 2.0)
-    else:
-        factor = np.ones(world.dc_p50.shape[1:])
     regions = world.dcs["region"].to_list()
-    ratio = {
-        (r, k): v for r, k, v in world.ratios.select("region", "sku_code", "ratio").iter_rows()
-    }
     return pl.DataFrame(
         [
-            {"region": reg, "sku_code": sku, "ratio": (ratio.get((reg, sku)) or 1.0) * factor[d, k]}
+            {"region": reg, "sku_code": sku, "ratio": float(ratio[d, k] * factor[d, k])}
             for d, reg in enumerate(regions)
             for k, sku in enumerate(world.skus)
         ]

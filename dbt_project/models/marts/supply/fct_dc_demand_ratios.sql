@@ -33,11 +33,17 @@ weeks as (
 ),
 
 pairs as (
-    select distinct
+    -- a pair's weeks count from the first week distributors ordered it from the DC: a
+    -- new SKU's stores may sell (from launch stock) before the DC ships any, and those
+    -- weeks would hold its ratio low for a quarter
+    select
         region,
-        sku_code
+        sku_code,
+        coalesce(min(week_start) filter (where new_order_units > 0), min(week_start))
+            as first_week
     from weekly
     where region is not null
+    group by region, sku_code
 ),
 
 window_sums as (
@@ -57,6 +63,7 @@ window_sums as (
         and p.sku_code = x.sku_code
         and x.week_start >= w.week_start - interval ({{ var('supply_ratio_weeks') }} * 7) day
         and x.week_start < w.week_start
+        and x.week_start >= p.first_week
     group by p.region, p.sku_code, w.week_start
 ),
 
