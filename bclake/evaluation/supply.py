@@ -21,7 +21,7 @@ Three policies, same start, same demand:
 - `bclake`: every Monday `ml.supply.plan_supply` re-plans from what was known then:
   the backtest's P10/P50/P90 for the weeks left, widened to the DC demand bands
   calibrated on the backtest's earlier cutoffs (`dc_band_factors`), the replayed DC
-  stock, each plant's latest reported capacity before that week, the ratio of new
+  stock, each plant's capacity reported for that week (or its latest), the ratio of new
   orders to reported sell-through over the 13 weeks before that week, re-levelled by
   the DC's new orders over the last four replayed weeks (`_relevelled_ratios`: the
   backtest was made once, at its cutoff, where the pipeline re-forecasts every week).
@@ -196,9 +196,12 @@ class _World:
         }
 
     def known_capacity(self, week: date) -> pl.DataFrame:
-        """Each plant x category's latest capacity reported before `week`."""
+        """Each plant x category's capacity reported for `week`, or its latest before: on
+        Monday a plant knows what it can make that week (a breakdown, a repair), and the
+        plan assumes it for the weeks after. Planning a repaired plant at last week's
+        outage capacity would hold its output down for a week after the repair."""
         return (
-            self.capacity.filter(pl.col("week_start") < week)
+            self.capacity.filter(pl.col("week_start") <= week)
             .sort("week_start")
             .group_by("plant_code", "category")
             .last()
