@@ -260,15 +260,15 @@ def test_evaluate_reports_forecast_and_replenishment(tiny_settings: Settings) ->
     assert choices["plan_units"] <= choices["oracle_units"] + 1e-6
     supply = report["supply"]
     assert supply["window"]["weeks"] == 13 and supply["scenario"] == []
-    # every policy faces the same orders: served + lost is one total
-    # (tiny world, seed 7: fill 0.33 for both, its plants make far less than is ordered)
+    # every policy faces the same orders, and serves what it can of them
     ordered = []
     for policy in ("bclake", "bclake_no_transfers", "baseline"):
         row = supply["policies"][policy]
-        assert 0 < row["dc_fill_rate"] < 1, policy
-        ordered.append(row["lost_units"] / (1 - row["dc_fill_rate"]))
+        assert 0 < row["dc_fill_rate"] <= 1, policy
+        assert 0 <= row["lost_units"] <= row["ordered_units"], policy
+        ordered.append(row["ordered_units"])
         assert row["recovery_days"] is None  # no shock planted
-    assert max(ordered) / min(ordered) < 1.002, ordered  # fill rates are rounded to 4 places
+    assert max(ordered) - min(ordered) <= 0.1 and ordered[0] > 0, ordered
     assert supply["policies"]["bclake_no_transfers"]["transfer_cost"] == 0
     covers = [p["avg_inventory"] for p in supply["baseline_frontier"]]
     assert covers[0] < covers[-1]  # more weeks of cover hold more stock

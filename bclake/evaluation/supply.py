@@ -39,7 +39,8 @@ Three policies, same start, same demand:
 
 Goods made on a Monday reach the DCs within the week (lead times under 7 days) and
 demand is served from the week's stock; what a DC cannot serve is lost. Reported per
-policy: `dc_fill_rate` (units served / ordered), `lost_units`, `avg_inventory` (mean
+policy: `ordered_units` (the same for every policy), `dc_fill_rate` (units served /
+ordered), `lost_units`, `avg_inventory` (mean
 end-of-week units over all DCs), the same two at list price (`lost_value`,
 `avg_inventory_value`, yuan: the plan minimises lost value, not lost units, so when
 capacity is short it protects dear SKUs first), `transfer_cost` (yuan: transfers and
@@ -370,6 +371,7 @@ def _replay(
         cost += moved
     ordered = served_t + lost_t
     return {
+        "ordered_units": round(float(ordered), 1),
         "dc_fill_rate": round(served_t / ordered, 4) if ordered else None,
         "lost_units": round(float(lost_t), 1),
         "avg_inventory": round(float(np.mean(inventory)), 1),
