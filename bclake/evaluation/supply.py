@@ -119,11 +119,13 @@ class _World:
         )
         # what each SKU's plants made in the week before the window: where the plan's
         # changeover penalty starts (a plan starting from nothing would ramp up slowly)
-        self.output_before = con.sql(
-            "select sku_code, sum(output_units) as units from marts.fct_plant_output_weeks "
-            "where week_start = ? group by sku_code",
-            params=[start - timedelta(weeks=1)],
-        ).pl()
+        made = dict(
+            con.execute(
+                "select sku_code, sum(output_units) from marts.fct_plant_output_weeks "
+                "where week_start = ? group by sku_code",
+                [start - timedelta(weeks=1)],
+            ).fetchall()
+        )
         self.stock = con.sql(
             "select warehouse_code, sku_code, on_hand_units from marts.fct_dc_inventory "
             "where snapshot_date = (select max(snapshot_date) from marts.fct_dc_inventory "
@@ -132,11 +134,8 @@ class _World:
         ).pl()
         # the demand ratio known at each week of the window (from the weeks before it),
         # as the plan of that Monday reads it; 1 where a pair has none
-        ratios = con.sql(
-            "select region, sku_code, week_start, ratio as units from marts.fct_dc_demand_ratios "
-            "where week_start between ? and ?",
-            params=[start, self.weeks[-1]],
-        ).pl()
+        all_ratios = con.sql("select * from marts.fct_dc_demand_ratios").pl()
+        ratios = all_ratios.select("region", "sku_code", "week_start", units="ratio")
         known = self.cube(ratios.with_columns(units=pl.lit(1.0)), self.weeks)
         self.ratio = np.where(known > 0, self.cube(ratios, self.weeks), 1.0)
         self.distances = con.sql("select * from marts.fct_dc_distances").pl()
@@ -148,13 +147,10 @@ class _World:
         self.history = list(self.cube(self.shipped_before, pre))  # weeks before the window
         # the DC demand's spread, calibrated as the pipeline does but only on the
         # backtest's earlier cutoffs (the window's own orders are the future here)
-        self.bands = dc_band_factors(
-            self.earlier, shipments, con.sql("select * from marts.fct_dc_demand_ratios").pl()
-        )
+        self.bands = dc_band_factors(self.earlier, shipments, all_ratios)
         # per SKU, in `skus` order: case pack, list price (yuan) and plant x category
         prod = self.products.filter(pl.col("sku_code").is_in(self.skus)).sort("sku_code")
         self.case = np.maximum(1, prod["case_pack"].fill_null(1).to_numpy())
-        made = dict(self.output_before.iter_rows())
         self.made_before = np.array([float(made.get(k) or 0.0) for k in self.skus])
         self.price = prod["list_price"].fill_null(1.0).to_numpy()
         plant_of = dict(self.plants.select("sku_code", "plant_code").iter_rows())

@@ -46,9 +46,9 @@ TABLES = {
     "production runs (紧急生产) for DCs that fall below safety stock in the next weeks: "
     "units, cases, distance, cost, the lost sales they avoid, reasons.",
     "supply_demand_bands": "How wide a DC's weekly demand spreads around the forecast, "
-    "per week ahead: the P10 and P90 of DC shipments over the region forecast's backtest "
-    "(x the shipment ratio), as multiples of the median; the plan widens each week's "
-    "P10-P90 to at least these.",
+    "per week ahead: the P10 and P90 of the distributors' new orders over the region "
+    "forecast's backtest (x the demand ratio), as multiples of the median; the plan "
+    "widens each week's P10-P90 to at least these.",
     "supply_notes": "Inputs the supply plan could not use (a DC without lead time, a "
     "region without DC, negative stock, a SKU outside the product master), each with "
     "what to fix.",

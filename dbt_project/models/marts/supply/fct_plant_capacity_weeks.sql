@@ -14,13 +14,13 @@ with capacity as (
 
 output as (
     select
-        o.plant_code,
-        p.category,
-        o.week_start,
-        cast(sum(o.output_units) as bigint) as output_units
-    from {{ ref('stg_erp__plant_output') }} as o
-    inner join {{ ref('dim_product') }} as p on o.sku_code = p.sku_code
-    group by o.plant_code, p.category, o.week_start
+        plant_code,
+        category,
+        week_start,
+        cast(sum(output_units) as bigint) as output_units
+    from {{ ref('fct_plant_output_weeks') }}
+    where category is not null
+    group by plant_code, category, week_start
 )
 
 select

@@ -1,6 +1,6 @@
 -- Units each plant made of each SKU per Monday week (ERP output export), one row per
--- plant x SKU x week: what the supply plan's changeover penalty starts from, and what
--- the closed-loop replay of `bclake evaluate` takes as the week before its window.
+-- plant x SKU x week: the plants' weekly output by category (`fct_plant_capacity_weeks`)
+-- and the week before the window of `bclake evaluate`'s closed-loop replay.
 select
     o.plant_code,
     o.sku_code,
