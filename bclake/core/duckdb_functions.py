@@ -7,9 +7,15 @@ dbt's profile lists this module under `plugins:`; dbt-duckdb then calls
   printed product code (`bclake.core.codes.signature_ok`). The key comes from
   `BCLAKE_CODE_KEY` in the process environment and never appears in SQL,
   compiled models or logs.
+
+When `BCLAKE_STORE` names a remote store (`bclake.core.storage`), its file system is
+registered on the connection too, so models read a lake published there
+(`BCLAKE_LAKE=s3://...`) without DuckDB's downloadable S3 extension.
 """
 
 from __future__ import annotations
+
+import os
 
 import polars as pl
 import pyarrow as pa
@@ -18,6 +24,7 @@ from duckdb import DuckDBPyConnection
 from duckdb.sqltypes import BOOLEAN, VARCHAR
 
 from bclake.core.codes import signature_ok
+from bclake.core.storage import Store, register_store
 
 
 def _signature_ok(codes: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -41,3 +48,6 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         register(conn)
+        uri = os.environ.get("BCLAKE_STORE")
+        if uri:
+            register_store(conn, Store.from_uri(uri))

@@ -68,6 +68,8 @@ class Settings:
     channel_file: Path = DEFAULT_CHANNEL
     # months of consumer-level detail kept (`ingest.retention`); 0: kept forever
     retention_months: int = DEFAULT_RETENTION_MONTHS
+    # where published versions go for other machines (`core.storage`); None: this disk only
+    store_uri: str | None = None
 
     @classmethod
     def from_env(cls, home: str | Path | None = None) -> Settings:
@@ -86,6 +88,8 @@ class Settings:
         `BCLAKE_RETENTION_MONTHS` is how many months of consumer-level detail are kept,
         counted back from the lake's newest event date (default 36; `0` or `off`: kept
         forever; see `bclake.ingest.retention`). Raises ValueError for anything else.
+        `BCLAKE_STORE` is an fsspec URI (`s3://bucket/prefix`, `file:///path`) that
+        published versions are written to (`bclake.core.storage`); unset: none.
         """
         raw_home = home or os.environ.get("BCLAKE_HOME") or PROJECT_ROOT / "data"
         return cls(
@@ -100,6 +104,7 @@ class Settings:
             supply_file=Path(os.environ.get("BCLAKE_SUPPLY") or DEFAULT_SUPPLY),
             channel_file=Path(os.environ.get("BCLAKE_CHANNEL") or DEFAULT_CHANNEL),
             retention_months=_retention_months(os.environ.get("BCLAKE_RETENTION_MONTHS")),
+            store_uri=os.environ.get("BCLAKE_STORE") or None,
         )
 
     # --- the layers, in the order data flows through them -------------------
